@@ -1,0 +1,45 @@
+# verified-proxy — the two commands: `make run` and `make test`.
+# Each target installs missing Debian packages (scripts/install-deps), configures
+# once, and builds incrementally with Ninja.
+
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+ARGS ?=
+# CI (CI=true) turns warnings into errors.
+WERROR := $(if $(filter true 1,$(CI)),ON,OFF)
+
+.PHONY: all deps configure build run test bench fuzz clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(BUILD_DIR)/build.ninja: | deps
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DVP_WERROR=$(WERROR)
+
+configure: $(BUILD_DIR)/build.ninja
+
+build: deps configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	$(BUILD_DIR)/src/verified-proxy $(ARGS)
+
+test: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+bench: build
+	$(BUILD_DIR)/bench/vp_bench $(ARGS)
+
+# libFuzzer targets need clang; built in their own tree.
+fuzz: deps
+	@VP_WITH_CLANG=1 scripts/install-deps
+	cmake -S . -B $(BUILD_DIR)-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_COMPILER=clang++ -DVP_BUILD_FUZZ=ON -DVP_BUILD_BENCH=OFF
+	cmake --build $(BUILD_DIR)-fuzz -j $(JOBS) --target vp_fuzz_quote vp_fuzz_collateral
+	tests/fuzz/run $(BUILD_DIR)-fuzz
+
+clean:
+	rm -rf $(BUILD_DIR) $(BUILD_DIR)-fuzz

@@ -1,0 +1,10 @@
+# Every project target links vp_build_flags: warnings, -Werror in CI, optional sanitizers.
+add_library(vp_build_flags INTERFACE)
+target_compile_features(vp_build_flags INTERFACE cxx_std_20)
+target_compile_options(vp_build_flags INTERFACE
+  -Wall -Wextra -Wpedantic -Wconversion -Wshadow -Wsign-conversion
+  $<$<BOOL:${VP_WERROR}>:-Werror>)
+if(VP_SANITIZE)
+  target_compile_options(vp_build_flags INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer)
+  target_link_options(vp_build_flags INTERFACE -fsanitize=address,undefined)
+endif()
