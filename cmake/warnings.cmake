@@ -8,3 +8,8 @@ if(VP_SANITIZE)
   target_compile_options(vp_build_flags INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer)
   target_link_options(vp_build_flags INTERFACE -fsanitize=address,undefined)
 endif()
+if(VP_BUILD_FUZZ)
+  # Coverage instrumentation for every project library, so libFuzzer sees the parsers.
+  target_compile_options(vp_build_flags INTERFACE -fsanitize=fuzzer-no-link,address,undefined)
+  target_link_options(vp_build_flags INTERFACE -fsanitize=address,undefined)
+endif()

@@ -1,1 +1,49 @@
-// placeholder: being written
+#include "app/cli.hpp"
+
+#include <iostream>
+
+#include "app/verify_quote_command.hpp"
+#include "core/clock.hpp"
+
+namespace vp::app {
+namespace {
+
+constexpr const char* version = "verified-proxy 0.1.0";
+
+constexpr const char* help =
+    "verified-proxy — a local OpenAI-compatible proxy that proves a NEAR AI private-inference backend\n"
+    "runs NEAR's software in an Intel TDX Trust Domain before any request byte leaves this machine.\n"
+    "\n"
+    "Usage:\n"
+    "  verified-proxy verify-quote --quote FILE --collateral FILE|DIR [--root-ca PEM] [--at UNIX_SECONDS]\n"
+    "  verified-proxy --help | --version\n"
+    "\n"
+    "Commands:\n"
+    "  verify-quote   Verify an Intel TDX DCAP quote offline (Intel's QVL rules) and print JSON.\n"
+    "\n"
+    "Run `verified-proxy COMMAND --help` for the flags of a command.\n";
+
+}  // namespace
+
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    out << help;
+    if (args.empty()) {
+      out << "\nThe proxy server itself is not part of this build yet; `verify-quote` is available.\n";
+    }
+    return exit_ok;
+  }
+  if (args[0] == "--version") {
+    out << version << '\n';
+    return exit_ok;
+  }
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "verify-quote") {
+    const system_clock clock;
+    return verify_quote_command(rest, out, err, clock);
+  }
+  err << "verified-proxy: unknown command '" << args[0] << "'\n\n" << help;
+  return exit_usage;
+}
+
+}  // namespace vp::app

@@ -33,9 +33,11 @@ struct module_match {
 
 /// Selects tdxModule / tdxModuleIdentities["TDX_<hex(TEE_TCB_SVN[1])>"], requires
 /// MRSIGNERSEAM == its mrsigner and SEAMATTRIBUTES all zero and equal to its attributes
-/// (Intel's literal rule), then picks the first module level (JSON order) with
+/// (Intel's literal rule), then picks the first module level in Intel's order (QVL keeps
+/// them in a set sorted by isvsvn descending, i.e. the highest isvsvn) with
 /// isvsvn <= TEE_TCB_SVN[0]. Errors: tdx_module_mismatch (identity missing, MRSIGNERSEAM
-/// or SEAMATTRIBUTES wrong), no_matching_tcb_level (no module level).
+/// or SEAMATTRIBUTES wrong), no_matching_tcb_level (no module level), unknown_tcb_status
+/// (matched level's status is not UpToDate/OutOfDate/Revoked, Intel's module statuses).
 result<module_match> match_tdx_module(const tcb_info& info, const td_report& td);
 
 /// The QE identity check and QE TCB level (§2.10).

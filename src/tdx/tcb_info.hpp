@@ -56,7 +56,7 @@ struct tdx_module_identity {
   std::array<std::uint8_t, 48> mr_signer{};
   std::array<std::uint8_t, 8> attributes{};
   std::array<std::uint8_t, 8> attributes_mask{};
-  std::vector<tdx_module_level> levels;  ///< JSON order (Intel does not sort these)
+  std::vector<tdx_module_level> levels;  ///< JSON order; matching uses Intel's isvsvn-descending order
 };
 
 struct tcb_info {
