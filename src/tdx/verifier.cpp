@@ -3,6 +3,8 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "core/hex.hpp"
@@ -17,19 +19,45 @@ namespace vp::tdx {
 using crypto::x509_crl_ptr;
 using crypto::x509_ptr;
 
+/// A time-bounded item the verdict rests on; its window is re-checked at every
+/// verification because cached collateral can expire between two quotes.
+struct timed_item {
+  enum class kind { certificate, collateral };
+  kind type;
+  std::string name;       ///< e.g. "TCB info issuer chain: certificate 'Intel SGX TCB Signing'"
+  std::string from_name;  ///< "notBefore", "issueDate", "thisUpdate"
+  unix_time from;
+  unix_time until;
+};
+
+/// A PCK chain from a quote that passed every time-independent check against one
+/// prepared collateral: parsed, chained to the anchor, unrevoked by its CRLs, its SGX
+/// extension decoded. Quotes from the same machine carry the same chain, and OpenSSL
+/// 3.0 spends most of a verification decoding and validating it.
+struct authenticated_pck_chain {
+  std::vector<x509_ptr> certificates;  ///< leaf, CA, root
+  pck_extension extension;
+  std::vector<timed_item> windows;     ///< still checked at every verification
+};
+
 class prepared_collateral {
  public:
-  std::vector<x509_ptr> tcb_info_chain;
-  std::vector<x509_ptr> qe_identity_chain;
+  /// Looks up or authenticates the chain `pem`; failures are not cached.
+  result<std::shared_ptr<const authenticated_pck_chain>> pck_chain(std::string_view pem,
+                                                                    const trust_anchor& anchor) const;
+
+  bytes anchor_der;  ///< the anchor everything below was authenticated against
   std::vector<x509_ptr> pck_crl_chain;
   x509_crl_ptr root_ca_crl;
   x509_crl_ptr pck_crl;
-  std::string tcb_info_text;
-  bytes tcb_info_signature;
-  std::string qe_identity_text;
-  bytes qe_identity_signature;
   tcb_info tcb;
   qe_identity qe;
+  std::vector<timed_item> windows;
+
+ private:
+  static constexpr std::size_t max_cached_chains = 256;  // bounds memory; machines, not quotes
+  mutable std::mutex mutex_;
+  mutable std::map<sha256_digest, std::shared_ptr<const authenticated_pck_chain>> chains_;
 };
 
 namespace {
@@ -65,48 +93,37 @@ class expiry_tracker {
 
 // RFC 5280 validity is inclusive at both ends; OpenSSL's verifier treats t == notAfter
 // as expired, which is why times are checked here rather than by X509_verify_cert.
-result<void> check_certificate_time(const X509* cert, unix_time at, std::string_view chain, expiry_tracker& expiry) {
-  const auto window = crypto::certificate_validity(cert);
-  if (!window) return fail(errc::untrusted_chain, std::string(chain) + ": unreadable validity of " + describe(cert));
-  expiry.add(window->until);
-  if (at > window->until) {
-    return fail(errc::certificate_expired, std::string(chain) + ": certificate " + describe(cert) + " expired at " +
-                                               when(window->until) + ", verification time " + when(at));
+result<void> check_window(const timed_item& item, unix_time at, expiry_tracker& expiry) {
+  expiry.add(item.until);
+  const bool cert = item.type == timed_item::kind::certificate;
+  if (at > item.until) {
+    return fail(cert ? errc::certificate_expired : errc::collateral_expired,
+                item.name + (cert ? " expired at " : " expired: nextUpdate ") + when(item.until) +
+                    ", verification time " + when(at));
   }
-  if (at < window->from) {
-    return fail(errc::certificate_not_yet_valid, std::string(chain) + ": certificate " + describe(cert) +
-                                                     " is valid only from " + when(window->from) +
-                                                     ", verification time " + when(at));
+  if (at < item.from) {
+    return fail(cert ? errc::certificate_not_yet_valid : errc::collateral_not_yet_valid,
+                item.name + " is not valid yet: " + item.from_name + " " + when(item.from) +
+                    ", verification time " + when(at));
   }
   return {};
 }
 
-result<void> check_chain_times(const std::vector<x509_ptr>& chain, unix_time at, std::string_view name,
-                               expiry_tracker& expiry) {
+result<void> add_certificate_windows(const std::vector<x509_ptr>& chain, std::string_view chain_name,
+                                     std::vector<timed_item>& out) {
   for (const auto& cert : chain) {
-    if (auto r = check_certificate_time(cert.get(), at, name, expiry); !r) return r;
+    const auto window = crypto::certificate_validity(cert.get());
+    if (!window) return fail(errc::untrusted_chain, std::string(chain_name) + ": unreadable validity of " + describe(cert.get()));
+    out.push_back({timed_item::kind::certificate, std::string(chain_name) + ": certificate " + describe(cert.get()),
+                   "notBefore", window->from, window->until});
   }
   return {};
 }
 
-result<void> check_collateral_window(unix_time from, unix_time until, unix_time at, std::string_view what,
-                                     std::string_view from_name, expiry_tracker& expiry) {
-  expiry.add(until);
-  if (at > until) {
-    return fail(errc::collateral_expired, std::string(what) + " expired: nextUpdate " + when(until) +
-                                              ", verification time " + when(at));
-  }
-  if (at < from) {
-    return fail(errc::collateral_not_yet_valid, std::string(what) + " is not valid yet: " + std::string(from_name) +
-                                                    " " + when(from) + ", verification time " + when(at));
-  }
-  return {};
-}
-
-/// A CRL Intel would accept: issued by `issuer` (name and signature), carrying CRL
-/// Number and AKI, and current at `at` (§2.4).
-result<void> check_crl(const X509_CRL* crl, const X509* issuer, unix_time at, std::string_view what,
-                       expiry_tracker& expiry) {
+/// A CRL Intel would accept: issued by `issuer` (name and signature) and carrying CRL
+/// Number and AKI (§2.4). Its window is checked per verification.
+result<void> authenticate_crl(const X509_CRL* crl, const X509* issuer, std::string_view what,
+                              std::vector<timed_item>& windows) {
   if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) != 0) {
     return fail(errc::untrusted_chain, std::string(what) + " is issued by '" +
                                            crypto::name_to_string(X509_CRL_get_issuer(crl)) + "', expected " +
@@ -121,7 +138,8 @@ result<void> check_crl(const X509_CRL* crl, const X509* issuer, unix_time at, st
   }
   const auto window = crypto::crl_validity(crl);
   if (!window) return fail(errc::malformed_collateral, std::string(what) + " has no readable thisUpdate/nextUpdate");
-  return check_collateral_window(window->from, window->until, at, what, "thisUpdate", expiry);
+  windows.push_back({timed_item::kind::collateral, std::string(what), "thisUpdate", window->from, window->until});
+  return {};
 }
 
 /// Maps an OpenSSL path-validation failure onto the verifier's kinds.
@@ -191,63 +209,18 @@ result<std::shared_ptr<const trust_anchor>> load_trust_anchor(byte_view pem_or_d
   return std::shared_ptr<const trust_anchor>(std::move(anchor));
 }
 
-result<std::shared_ptr<const prepared_collateral>> prepare_collateral(const collateral_v3& raw) {
-  auto p = std::make_shared<prepared_collateral>();
-  auto tcb_chain = parse_chain(raw.tcb_info_issuer_chain, "TCB info issuer chain", errc::malformed_collateral);
-  if (!tcb_chain) return tcb_chain.error();
-  auto qe_chain = parse_chain(raw.qe_identity_issuer_chain, "QE identity issuer chain", errc::malformed_collateral);
-  if (!qe_chain) return qe_chain.error();
-  auto crl_chain = parse_chain(raw.pck_crl_issuer_chain, "PCK CRL issuer chain", errc::malformed_collateral);
-  if (!crl_chain) return crl_chain.error();
-  p->tcb_info_chain = std::move(*tcb_chain);
-  p->qe_identity_chain = std::move(*qe_chain);
-  p->pck_crl_chain = std::move(*crl_chain);
-
-  p->root_ca_crl = crypto::parse_crl(raw.root_ca_crl);
-  if (!p->root_ca_crl) return fail(errc::malformed_collateral, "root CA CRL does not parse (DER, PEM or hex expected)");
-  p->pck_crl = crypto::parse_crl(raw.pck_crl);
-  if (!p->pck_crl) return fail(errc::malformed_collateral, "PCK CRL does not parse (DER, PEM or hex expected)");
-
-  if (raw.tcb_info_signature.size() != 64) return fail(errc::malformed_collateral, "TCB info signature is not 64 bytes (r‖s)");
-  if (raw.qe_identity_signature.size() != 64) return fail(errc::malformed_collateral, "QE identity signature is not 64 bytes (r‖s)");
-  auto tcb = parse_tcb_info(raw.tcb_info);
-  if (!tcb) return tcb.error();
-  auto qe = parse_qe_identity(raw.qe_identity);
-  if (!qe) return qe.error();
-  p->tcb = std::move(*tcb);
-  p->qe = std::move(*qe);
-  p->tcb_info_text = raw.tcb_info;
-  p->tcb_info_signature = raw.tcb_info_signature;
-  p->qe_identity_text = raw.qe_identity;
-  p->qe_identity_signature = raw.qe_identity_signature;
-  return std::shared_ptr<const prepared_collateral>(std::move(p));
-}
-
-result<verified_quote> verify_quote(byte_view quote_bytes, const collateral_v3& collateral, const trust_anchor& anchor,
-                                    unix_time at) {
-  // A quote this verifier cannot handle (an SGX quote, say) is reported as such before
-  // collateral of another shape is even looked at.
-  if (auto parsed = parse_quote(quote_bytes); !parsed) return parsed.error();
-  auto prepared = prepare_collateral(collateral);
-  if (!prepared) return prepared.error();
-  return verify_quote(quote_bytes, **prepared, anchor, at);
-}
-
-// The order follows docs/tdx-dcap-verification.md §2.2: structure first, then every
-// certificate, CRL and signature, then identities and TCB levels. Every check runs
-// on every call; nothing is cached between verifications.
-result<verified_quote> verify_quote(byte_view quote_bytes, const prepared_collateral& c, const trust_anchor& anchor,
-                                    unix_time at) {
-  auto parsed = parse_quote(quote_bytes);
+result<std::shared_ptr<const authenticated_pck_chain>> prepared_collateral::pck_chain(std::string_view pem,
+                                                                                   const trust_anchor& anchor) const {
+  const sha256_digest key = crypto::sha256(as_bytes(pem));
+  {
+    std::lock_guard lock(mutex_);
+    if (const auto it = chains_.find(key); it != chains_.end()) return it->second;
+  }
+  auto parsed = parse_chain(pem, "PCK certificate chain in the quote", errc::malformed_quote);
   if (!parsed) return parsed.error();
-  const quote& q = *parsed;
-  expiry_tracker expiry;
-
-  // S1: both CRLs authentic and current. The root CRL is checked against the pinned
-  // anchor; the PCK CRL against the intermediate that issued the quote's PCK leaf.
-  auto pck_chain = parse_chain(q.pck_chain_pem, "PCK certificate chain in the quote", errc::malformed_quote);
-  if (!pck_chain) return pck_chain.error();
-  const auto& pck = *pck_chain;
+  auto entry = std::make_shared<authenticated_pck_chain>();
+  entry->certificates = std::move(*parsed);
+  const auto& pck = entry->certificates;
   if (pck.size() != 3) {
     return fail(errc::untrusted_chain,
                 "PCK certificate chain in the quote has " + std::to_string(pck.size()) + " certificates, expected 3");
@@ -258,43 +231,18 @@ result<verified_quote> verify_quote(byte_view quote_bytes, const prepared_collat
     return fail(errc::untrusted_chain, "PCK chain subjects " + describe(pck[0].get()) + ", " + describe(pck[1].get()) +
                                            ", " + describe(pck[2].get()) + " are not a PCK leaf, a PCK CA and the SGX root");
   }
-  if (auto r = check_crl(c.root_ca_crl.get(), anchor.certificate.get(), at, "root CA CRL", expiry); !r) return r.error();
-  if (auto r = check_crl(c.pck_crl.get(), pck[1].get(), at, "PCK CRL", expiry); !r) return r.error();
-  X509_CRL* const all_crls[] = {c.root_ca_crl.get(), c.pck_crl.get()};
-  X509_CRL* const root_crl_only[] = {c.root_ca_crl.get()};
-
-  // S2/S3: PCK chain to the pinned root, nothing revoked, every certificate current.
+  // The PCK CRL must come from the CA that issued this leaf (Platform vs Processor):
+  // a CRL of the other CA says nothing about this certificate.
+  if (X509_NAME_cmp(X509_CRL_get_issuer(pck_crl.get()), X509_get_subject_name(pck[1].get())) != 0 ||
+      EVP_PKEY_eq(X509_get0_pubkey(pck[1].get()), X509_get0_pubkey(pck_crl_chain.front().get())) != 1) {
+    return fail(errc::untrusted_chain, "PCK CRL is issued by '" +
+                                           crypto::name_to_string(X509_CRL_get_issuer(pck_crl.get())) +
+                                           "', not by " + describe(pck[1].get()) + " which issued the PCK certificate");
+  }
+  X509_CRL* const all_crls[] = {root_ca_crl.get(), pck_crl.get()};
   if (auto r = check_chain(pck, 3, anchor, all_crls, "PCK certificate chain"); !r) return r.error();
-  if (auto r = check_chain_times(pck, at, "PCK certificate chain", expiry); !r) return r.error();
-  // The PCK CRL issuer chain shipped with the collateral must itself be Intel's.
-  if (auto r = check_chain(c.pck_crl_chain, 2, anchor, root_crl_only, "PCK CRL issuer chain"); !r) return r.error();
-  if (auto r = check_chain_times(c.pck_crl_chain, at, "PCK CRL issuer chain", expiry); !r) return r.error();
+  if (auto r = add_certificate_windows(pck, "PCK certificate chain", entry->windows); !r) return r.error();
 
-  // S4/S5: TCB info and QE identity: signing chain, signature over the exact bytes, window.
-  if (!cn_contains(c.tcb_info_chain.front().get(), "SGX TCB Signing")) {
-    return fail(errc::untrusted_chain, "TCB info is signed by " + describe(c.tcb_info_chain.front().get()) +
-                                           ", not an SGX TCB Signing certificate");
-  }
-  if (!cn_contains(c.qe_identity_chain.front().get(), "SGX TCB Signing")) {
-    return fail(errc::untrusted_chain, "QE identity is signed by " + describe(c.qe_identity_chain.front().get()) +
-                                           ", not an SGX TCB Signing certificate");
-  }
-  if (auto r = check_chain(c.tcb_info_chain, 2, anchor, root_crl_only, "TCB info issuer chain"); !r) return r.error();
-  if (auto r = check_chain_times(c.tcb_info_chain, at, "TCB info issuer chain", expiry); !r) return r.error();
-  if (auto r = check_signed_json(c.tcb_info_text, c.tcb_info_signature, c.tcb_info_chain, "TCB info"); !r) return r.error();
-  if (auto r = check_collateral_window(c.tcb.issue_date, c.tcb.next_update, at, "TCB info", "issueDate", expiry); !r) {
-    return r.error();
-  }
-  if (auto r = check_chain(c.qe_identity_chain, 2, anchor, root_crl_only, "QE identity issuer chain"); !r) return r.error();
-  if (auto r = check_chain_times(c.qe_identity_chain, at, "QE identity issuer chain", expiry); !r) return r.error();
-  if (auto r = check_signed_json(c.qe_identity_text, c.qe_identity_signature, c.qe_identity_chain, "QE identity"); !r) {
-    return r.error();
-  }
-  if (auto r = check_collateral_window(c.qe.issue_date, c.qe.next_update, at, "QE identity", "issueDate", expiry); !r) {
-    return r.error();
-  }
-
-  // S6: the platform's identity from the PCK leaf must be the one the TCB info describes.
   auto ext = parse_pck_extension(pck[0].get());
   if (!ext) return ext.error();
   const std::string issuer_cn = crypto::common_name(X509_get_subject_name(pck[1].get()));
@@ -304,6 +252,117 @@ result<verified_quote> verify_quote(byte_view quote_bytes, const prepared_collat
     return fail(errc::untrusted_chain, "PCK leaf issued by '" + issuer_cn + "' carries a " +
                                            std::string(to_string(ext->ca)) + "-CA SGX extension");
   }
+  entry->extension = *ext;
+
+  std::lock_guard lock(mutex_);
+  if (chains_.size() >= max_cached_chains) chains_.clear();
+  chains_.emplace(key, entry);
+  return std::shared_ptr<const authenticated_pck_chain>(std::move(entry));
+}
+
+result<std::shared_ptr<const prepared_collateral>> prepare_collateral(const collateral_v3& raw,
+                                                                      const trust_anchor& anchor) {
+  auto p = std::make_shared<prepared_collateral>();
+  p->anchor_der = anchor.der;
+  auto tcb_chain = parse_chain(raw.tcb_info_issuer_chain, "TCB info issuer chain", errc::malformed_collateral);
+  if (!tcb_chain) return tcb_chain.error();
+  auto qe_chain = parse_chain(raw.qe_identity_issuer_chain, "QE identity issuer chain", errc::malformed_collateral);
+  if (!qe_chain) return qe_chain.error();
+  auto crl_chain = parse_chain(raw.pck_crl_issuer_chain, "PCK CRL issuer chain", errc::malformed_collateral);
+  if (!crl_chain) return crl_chain.error();
+  p->pck_crl_chain = std::move(*crl_chain);
+
+  p->root_ca_crl = crypto::parse_crl(raw.root_ca_crl);
+  if (!p->root_ca_crl) return fail(errc::malformed_collateral, "root CA CRL does not parse (DER, PEM or hex expected)");
+  p->pck_crl = crypto::parse_crl(raw.pck_crl);
+  if (!p->pck_crl) return fail(errc::malformed_collateral, "PCK CRL does not parse (DER, PEM or hex expected)");
+  if (raw.tcb_info_signature.size() != 64) return fail(errc::malformed_collateral, "TCB info signature is not 64 bytes (r‖s)");
+  if (raw.qe_identity_signature.size() != 64) return fail(errc::malformed_collateral, "QE identity signature is not 64 bytes (r‖s)");
+  auto tcb = parse_tcb_info(raw.tcb_info);
+  if (!tcb) return tcb.error();
+  auto qe = parse_qe_identity(raw.qe_identity);
+  if (!qe) return qe.error();
+  p->tcb = std::move(*tcb);
+  p->qe = std::move(*qe);
+
+  // S1: both CRLs authentic. The root CRL is checked against the pinned anchor; the PCK
+  // CRL against the CA at the head of its issuer chain (which verify_quote requires to
+  // be the issuer of the quote's PCK leaf).
+  if (auto r = authenticate_crl(p->root_ca_crl.get(), anchor.certificate.get(), "root CA CRL", p->windows); !r) {
+    return r.error();
+  }
+  X509_CRL* const root_crl_only[] = {p->root_ca_crl.get()};
+  if (auto r = check_chain(p->pck_crl_chain, 2, anchor, root_crl_only, "PCK CRL issuer chain"); !r) return r.error();
+  if (auto r = authenticate_crl(p->pck_crl.get(), p->pck_crl_chain.front().get(), "PCK CRL", p->windows); !r) {
+    return r.error();
+  }
+
+  // S4/S5: TCB info and QE identity: an SGX TCB Signing certificate chained to the
+  // anchor, unrevoked, whose key signed the exact bytes served.
+  struct signed_item {
+    const char* name;
+    const char* chain_name;
+    const std::vector<x509_ptr>& chain;
+    std::string_view text;
+    byte_view signature;
+  };
+  const signed_item items[] = {
+      {"TCB info", "TCB info issuer chain", *tcb_chain, raw.tcb_info, raw.tcb_info_signature},
+      {"QE identity", "QE identity issuer chain", *qe_chain, raw.qe_identity, raw.qe_identity_signature},
+  };
+  for (const auto& item : items) {
+    if (!cn_contains(item.chain.front().get(), "SGX TCB Signing")) {
+      return fail(errc::untrusted_chain, std::string(item.name) + " is signed by " + describe(item.chain.front().get()) +
+                                             ", not an SGX TCB Signing certificate");
+    }
+    if (auto r = check_chain(item.chain, 2, anchor, root_crl_only, item.chain_name); !r) return r.error();
+    if (auto r = check_signed_json(item.text, item.signature, item.chain, item.name); !r) return r.error();
+    if (auto r = add_certificate_windows(item.chain, item.chain_name, p->windows); !r) return r.error();
+  }
+  if (auto r = add_certificate_windows(p->pck_crl_chain, "PCK CRL issuer chain", p->windows); !r) return r.error();
+  p->windows.push_back({timed_item::kind::collateral, "TCB info", "issueDate", p->tcb.issue_date, p->tcb.next_update});
+  p->windows.push_back({timed_item::kind::collateral, "QE identity", "issueDate", p->qe.issue_date, p->qe.next_update});
+  return std::shared_ptr<const prepared_collateral>(std::move(p));
+}
+
+result<verified_quote> verify_quote(byte_view quote_bytes, const collateral_v3& collateral, const trust_anchor& anchor,
+                                    unix_time at) {
+  // A quote this verifier cannot handle (an SGX quote, say) is reported as such before
+  // collateral of another shape is even looked at.
+  if (auto parsed = parse_quote(quote_bytes); !parsed) return parsed.error();
+  auto prepared = prepare_collateral(collateral, anchor);
+  if (!prepared) return prepared.error();
+  return verify_quote(quote_bytes, **prepared, anchor, at);
+}
+
+// The order follows docs/tdx-dcap-verification.md §2.2: structure first, then every
+// certificate, CRL and signature, then identities and TCB levels.
+result<verified_quote> verify_quote(byte_view quote_bytes, const prepared_collateral& c, const trust_anchor& anchor,
+                                    unix_time at) {
+  auto parsed = parse_quote(quote_bytes);
+  if (!parsed) return parsed.error();
+  const quote& q = *parsed;
+  if (c.anchor_der != anchor.der) {
+    return fail(errc::untrusted_chain, "collateral was authenticated against another trust anchor");
+  }
+
+  // Every window the collateral rests on, at this verification's time.
+  expiry_tracker expiry;
+  for (const auto& item : c.windows) {
+    if (auto r = check_window(item, at, expiry); !r) return r.error();
+  }
+
+  // S2/S3/S6: the quote's PCK chain to the pinned root, nothing in it revoked by either
+  // CRL, its SGX extension decoded; then every certificate current at `at`.
+  auto chain = c.pck_chain(q.pck_chain_pem, anchor);
+  if (!chain) return chain.error();
+  for (const auto& item : (*chain)->windows) {
+    if (auto r = check_window(item, at, expiry); !r) return r.error();
+  }
+  const pck_extension* ext = &(*chain)->extension;
+  const X509* pck_leaf = (*chain)->certificates.front().get();
+
+  // The platform's identity from the PCK leaf must be the one the TCB info describes.
   if (ext->fmspc != c.tcb.fmspc) {
     return fail(errc::fmspc_mismatch, "PCK certificate FMSPC " + to_hex_upper(ext->fmspc) + " != TCB info FMSPC " +
                                           to_hex_upper(c.tcb.fmspc));
@@ -314,8 +373,7 @@ result<verified_quote> verify_quote(byte_view quote_bytes, const prepared_collat
   }
 
   // S7: the QE report is signed by the PCK leaf key.
-  crypto::evp_pkey_ptr pck_key{X509_get_pubkey(pck[0].get())};
-  if (!crypto::verify_p256_sha256_raw(pck_key.get(), q.qe_report_bytes, q.qe_report_signature)) {
+  if (!crypto::verify_p256_sha256_raw(X509_get0_pubkey(pck_leaf), q.qe_report_bytes, q.qe_report_signature)) {
     return fail(errc::invalid_signature, "QE report signature does not verify with the PCK certificate key");
   }
   // S8: the QE vouches for the attestation key: REPORTDATA = SHA-256(key ‖ auth data) ‖ 0^32.

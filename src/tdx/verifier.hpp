@@ -35,13 +35,18 @@ const trust_anchor& intel_sgx_root_ca();
 /// Errors: malformed_collateral.
 result<std::shared_ptr<const trust_anchor>> load_trust_anchor(byte_view pem_or_der);
 
-/// Collateral parsed once (certificates, CRLs, TCB info, QE identity) so that verifying
-/// many quotes against the same collateral does not re-parse it. Holds no verdicts:
-/// every signature, chain and time is checked again by verify_quote.
+/// Collateral parsed and authenticated once against one trust anchor, so that
+/// verifying many quotes with it costs only the quote's own checks. What is cached is
+/// timeless: the issuer chains lead to the anchor and are not revoked by the root CA
+/// CRL, both CRLs are authentic, the TCB info and QE identity signatures verify.
+/// Every validity window (certificates, CRLs, TCB info, QE identity) is still checked by
+/// each verify_quote call at its own time.
 class prepared_collateral;
 
-/// Errors: malformed_collateral, unknown_tcb_status.
-result<std::shared_ptr<const prepared_collateral>> prepare_collateral(const collateral_v3& raw);
+/// Errors: malformed_collateral, unknown_tcb_status, untrusted_chain,
+/// certificate_revoked, invalid_signature.
+result<std::shared_ptr<const prepared_collateral>> prepare_collateral(const collateral_v3& raw,
+                                                                      const trust_anchor& anchor);
 
 struct verified_quote {
   std::uint16_t quote_version = 0;
@@ -65,7 +70,8 @@ struct verified_quote {
   unix_time collateral_expires_at{};
 };
 
-/// Verifies `quote` as of `at`. Errors: every errc kind; the message names the step.
+/// Verifies `quote` as of `at` with collateral prepared for `anchor` (another anchor is
+/// rejected as untrusted_chain). Errors: every errc kind; the message names the step.
 result<verified_quote> verify_quote(byte_view quote, const prepared_collateral& collateral,
                                     const trust_anchor& anchor, unix_time at);
 

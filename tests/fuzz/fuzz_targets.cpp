@@ -33,7 +33,7 @@ void collateral_input(const std::uint8_t* data, std::size_t size) {
   (void)tdx::parse_qe_identity(text);
   (void)tdx::split_signed_response(text, "tcbInfo");
   (void)crypto::parse_crl(byte_view(data, size));
-  if (auto c = tdx::parse_collateral_v3_json(text)) (void)tdx::prepare_collateral(*c);
+  if (auto c = tdx::parse_collateral_v3_json(text)) (void)tdx::prepare_collateral(*c, tdx::intel_sgx_root_ca());
 }
 
 }  // namespace vp::fuzz

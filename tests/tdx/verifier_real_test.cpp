@@ -112,8 +112,8 @@ TEST_P(RealTdxCase, QuoteFactsMatchExpectedJson) {
 }
 
 INSTANTIATE_TEST_SUITE_P(SharedVectors, RealTdxCase, testing::ValuesIn(tdx_cases),
-                         [](const testing::TestParamInfo<std::string>& info) {
-                           std::string name = info.param;
+                         [](const testing::TestParamInfo<std::string>& param_info) {
+                           std::string name = param_info.param;
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;
                          });
@@ -208,8 +208,8 @@ TEST_P(RealNearCapture, ExpiredAtTodaysDate) {
 }
 
 INSTANTIATE_TEST_SUITE_P(SharedVectors, RealNearCapture, testing::ValuesIn(nearai_captures),
-                         [](const testing::TestParamInfo<std::string>& info) {
-                           std::string name = info.param;
+                         [](const testing::TestParamInfo<std::string>& param_info) {
+                           std::string name = param_info.param;
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;
                          });
