@@ -185,12 +185,6 @@ result<void> check_signed_json(std::string_view text, byte_view signature, const
   return {};
 }
 
-std::string svn_list(byte_view v) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + std::to_string(v[i]);
-  return out + "]";
-}
-
 }  // namespace
 
 result<std::shared_ptr<const trust_anchor>> load_trust_anchor(byte_view pem_or_der) {
@@ -401,14 +395,7 @@ result<verified_quote> verify_quote(byte_view quote_bytes, const prepared_collat
 
   // S9, S11-S16: QE identity, TDX module identity, platform TCB level, status.
   auto tcb = evaluate_tcb(c.tcb, c.qe, *ext, q);
-  if (!tcb) {
-    auto e = tcb.error();
-    if (e.kind == errc::no_matching_tcb_level) {
-      e.message += " (PCK SGX components " + svn_list(ext->sgx_tcb_components) + ", PCESVN " +
-                   std::to_string(ext->pce_svn) + ", TEE_TCB_SVN " + svn_list(q.td.tee_tcb_svn) + ")";
-    }
-    return e;
-  }
+  if (!tcb) return tcb.error();
 
   verified_quote v;
   v.quote_version = q.header.version;
