@@ -258,6 +258,22 @@ result<std::array<std::uint8_t, 16>> get_components(const json::object& tcb, con
   return out;
 }
 
+/// tcbDate, tcbStatus and advisoryIDs: the outcome part every kind of TCB level
+/// (platform, TDX module, QE) shares.
+template <class Level>
+result<void> parse_level_outcome(const json::object& o, const std::string& path, Level& level) {
+  auto date = get_date(o, path, "tcbDate");
+  if (!date) return date.error();
+  level.tcb_date = *date;
+  auto status = get_status(o, path, "tcbStatus");
+  if (!status) return status.error();
+  level.status = *status;
+  auto advisories = get_advisory_ids(o, path);
+  if (!advisories) return advisories.error();
+  level.advisory_ids = std::move(*advisories);
+  return {};
+}
+
 result<tcb_level> parse_platform_level(const json::value& v, const std::string& path) {
   auto obj = as_object(v, path);
   if (!obj) return obj.error();
@@ -276,15 +292,7 @@ result<tcb_level> parse_platform_level(const json::value& v, const std::string& 
   if (!tdx) return tdx.error();
   level.tdx_components = *tdx;
 
-  auto date = get_date(**obj, path, "tcbDate");
-  if (!date) return date.error();
-  level.tcb_date = *date;
-  auto status = get_status(**obj, path, "tcbStatus");
-  if (!status) return status.error();
-  level.status = *status;
-  auto advisories = get_advisory_ids(**obj, path);
-  if (!advisories) return advisories.error();
-  level.advisory_ids = std::move(*advisories);
+  if (auto r = parse_level_outcome(**obj, path, level); !r) return r.error();
   return level;
 }
 
@@ -298,15 +306,7 @@ result<tdx_module_level> parse_module_level(const json::value& v, const std::str
   auto isv_svn = get_uint(**tcb, member_path(path, "tcb"), "isvsvn", 255);
   if (!isv_svn) return isv_svn.error();
   level.isv_svn = static_cast<std::uint8_t>(*isv_svn);
-  auto date = get_date(**obj, path, "tcbDate");
-  if (!date) return date.error();
-  level.tcb_date = *date;
-  auto status = get_status(**obj, path, "tcbStatus");
-  if (!status) return status.error();
-  level.status = *status;
-  auto advisories = get_advisory_ids(**obj, path);
-  if (!advisories) return advisories.error();
-  level.advisory_ids = std::move(*advisories);
+  if (auto r = parse_level_outcome(**obj, path, level); !r) return r.error();
   return level;
 }
 
@@ -519,15 +519,7 @@ result<qe_identity> parse_qe_identity(std::string_view text) {
     auto isv_svn = get_uint(**tcb, member_path(path, "tcb"), "isvsvn", std::numeric_limits<std::uint16_t>::max());
     if (!isv_svn) return isv_svn.error();
     level.isv_svn = static_cast<std::uint16_t>(*isv_svn);
-    auto date = get_date(**level_obj, path, "tcbDate");
-    if (!date) return date.error();
-    level.tcb_date = *date;
-    auto status = get_status(**level_obj, path, "tcbStatus");
-    if (!status) return status.error();
-    level.status = *status;
-    auto advisories = get_advisory_ids(**level_obj, path);
-    if (!advisories) return advisories.error();
-    level.advisory_ids = std::move(*advisories);
+    if (auto r = parse_level_outcome(**level_obj, path, level); !r) return r.error();
     qe.levels.push_back(std::move(level));
   }
   return qe;

@@ -225,13 +225,21 @@ result<std::shared_ptr<const authenticated_pck_chain>> prepared_collateral::pck_
     return fail(errc::untrusted_chain, "PCK chain subjects " + describe(pck[0].get()) + ", " + describe(pck[1].get()) +
                                            ", " + describe(pck[2].get()) + " are not a PCK leaf, a PCK CA and the SGX root");
   }
+  // Root pinning first, so that a quote from a foreign PKI is named as such.
+  if (crypto::certificate_der(pck[2].get()) != anchor.der) {
+    return fail(errc::untrusted_chain, "PCK certificate chain ends in " + describe(pck[2].get()) +
+                                           ", which is not the trusted root certificate");
+  }
   // The PCK CRL must come from the CA that issued this leaf (Platform vs Processor):
   // a CRL of the other CA says nothing about this certificate.
-  if (X509_NAME_cmp(X509_CRL_get_issuer(pck_crl.get()), X509_get_subject_name(pck[1].get())) != 0 ||
-      EVP_PKEY_eq(X509_get0_pubkey(pck[1].get()), X509_get0_pubkey(pck_crl_chain.front().get())) != 1) {
+  if (X509_NAME_cmp(X509_CRL_get_issuer(pck_crl.get()), X509_get_subject_name(pck[1].get())) != 0) {
     return fail(errc::untrusted_chain, "PCK CRL is issued by '" +
                                            crypto::name_to_string(X509_CRL_get_issuer(pck_crl.get())) +
                                            "', not by " + describe(pck[1].get()) + " which issued the PCK certificate");
+  }
+  if (EVP_PKEY_eq(X509_get0_pubkey(pck[1].get()), X509_get0_pubkey(pck_crl_chain.front().get())) != 1) {
+    return fail(errc::untrusted_chain, "the quote's " + describe(pck[1].get()) +
+                                           " has another key than the CA that signed the PCK CRL");
   }
   X509_CRL* const all_crls[] = {root_ca_crl.get(), pck_crl.get()};
   if (auto r = check_chain(pck, 3, anchor, all_crls, "PCK certificate chain"); !r) return r.error();
@@ -317,6 +325,31 @@ result<std::shared_ptr<const prepared_collateral>> prepare_collateral(const coll
   p->windows.push_back({timed_item::kind::collateral, "TCB info", "issueDate", p->tcb.issue_date, p->tcb.next_update});
   p->windows.push_back({timed_item::kind::collateral, "QE identity", "issueDate", p->qe.issue_date, p->qe.next_update});
   return std::shared_ptr<const prepared_collateral>(std::move(p));
+}
+
+collateral_summary summarize(const prepared_collateral& c) {
+  collateral_summary s;
+  s.fmspc = c.tcb.fmspc;
+  const std::string issuer = crypto::common_name(X509_get_subject_name(c.pck_crl_chain.front().get()));
+  s.pck_ca = issuer.find("Processor") != std::string::npos ? pck_ca_type::processor : pck_ca_type::platform;
+  s.valid_from = unix_time::min();
+  s.valid_until = unix_time::max();
+  for (const auto& item : c.windows) {
+    s.valid_from = std::max(s.valid_from, item.from);
+    s.valid_until = std::min(s.valid_until, item.until);
+  }
+  s.tcb_evaluation_data_number = std::min(c.tcb.tcb_evaluation_data_number, c.qe.tcb_evaluation_data_number);
+  return s;
+}
+
+result<platform_id> identify_platform(byte_view quote_bytes) {
+  auto q = parse_quote(quote_bytes);
+  if (!q) return q.error();
+  auto chain = parse_chain(q->pck_chain_pem, "PCK certificate chain in the quote", errc::malformed_quote);
+  if (!chain) return chain.error();
+  auto ext = parse_pck_extension(chain->front().get());
+  if (!ext) return ext.error();
+  return platform_id{ext->fmspc, ext->ca};
 }
 
 result<verified_quote> verify_quote(byte_view quote_bytes, const collateral_v3& collateral, const trust_anchor& anchor,

@@ -48,6 +48,27 @@ class prepared_collateral;
 result<std::shared_ptr<const prepared_collateral>> prepare_collateral(const collateral_v3& raw,
                                                                       const trust_anchor& anchor);
 
+/// What a collateral source needs to know about prepared collateral.
+struct collateral_summary {
+  std::array<std::uint8_t, 6> fmspc{};
+  pck_ca_type pck_ca = pck_ca_type::platform;  ///< the CA that issued the PCK CRL
+  unix_time valid_from{};   ///< latest issueDate / thisUpdate / notBefore of its parts
+  unix_time valid_until{};  ///< earliest nextUpdate / notAfter of its parts
+  /// The lower of the TCB info's and QE identity's tcbEvaluationDataNumber.
+  std::uint32_t tcb_evaluation_data_number = 0;
+};
+
+collateral_summary summarize(const prepared_collateral& collateral);
+
+/// The platform a quote comes from, read from its PCK certificate without verifying
+/// anything: only to pick which collateral to fetch. Errors: as parse_quote and
+/// parse_pck_extension.
+struct platform_id {
+  std::array<std::uint8_t, 6> fmspc{};
+  pck_ca_type pck_ca = pck_ca_type::platform;
+};
+result<platform_id> identify_platform(byte_view quote);
+
 struct verified_quote {
   std::uint16_t quote_version = 0;
   std::uint32_t tee_type = 0;

@@ -1,0 +1,539 @@
+#include "net/http_client.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/url/parse.hpp>
+
+#include <netdb.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <type_traits>
+#include <variant>
+
+namespace vp::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+using clock_type = std::chrono::steady_clock;
+
+std::optional<std::string_view> http_response::header(std::string_view name) const {
+  for (const auto& [field, value] : headers) {
+    if (beast::iequals(field, name)) return std::string_view{value};
+  }
+  return std::nullopt;
+}
+
+std::string_view to_string(http_error::kind k) noexcept {
+  switch (k) {
+    case http_error::kind::invalid_url: return "invalid_url";
+    case http_error::kind::resolve: return "resolve";
+    case http_error::kind::connect: return "connect";
+    case http_error::kind::tls: return "tls";
+    case http_error::kind::timeout: return "timeout";
+    case http_error::kind::protocol: return "protocol";
+    case http_error::kind::too_large: return "too_large";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// PCS puts URL-encoded PEM issuer chains (several KiB each) into response headers, so
+// Beast's 8 KiB default is too tight; 64 KiB still bounds a hostile server.
+constexpr std::uint32_t max_header_bytes = 64u * 1024u;
+// Interim (1xx) responses tolerated before the final one (RFC 9110 §15.2).
+constexpr int max_interim_responses = 8;
+// The exchange is complete before TLS shutdown, so a peer that never answers
+// close_notify must not stall the caller for long.
+constexpr std::chrono::milliseconds tls_shutdown_budget{500};
+
+/// URLs and peer data end up in logs: keep them printable and bounded.
+std::string printable(std::string_view s, std::size_t max = 256) {
+  std::string out;
+  out.reserve(std::min(s.size(), max) + 3);
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (out.size() >= max) {
+      out += "...";
+      break;
+    }
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      constexpr char digits[] = "0123456789abcdef";
+      out += "\\x";
+      out += digits[c >> 4];
+      out += digits[c & 0xf];
+    }
+  }
+  return out;
+}
+
+std::string ms_text(std::chrono::milliseconds ms) { return std::to_string(ms.count()) + " ms"; }
+
+struct request_target {
+  bool tls = false;
+  std::string host;  ///< decoded, no brackets: resolver input, SNI, certificate check
+  bool host_is_ip = false;
+  std::uint16_t port = 0;
+  std::string host_header;
+  std::string target;  ///< origin-form: path + query
+};
+
+class request_failure {
+ public:
+  request_failure(std::string url) : prefix_("GET " + printable(url) + ": ") {}
+  http_error operator()(http_error::kind k, std::string_view cause) const {
+    return http_error{k, prefix_ + std::string(cause)};
+  }
+
+ private:
+  std::string prefix_;
+};
+
+bool valid_reg_name(std::string_view host) {
+  return !host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
+  });
+}
+
+/// RFC 6761 §6.4: names under "invalid." never resolve, and resolvers SHOULD say so
+/// without asking the network.
+bool is_special_invalid_name(std::string host) {
+  std::transform(host.begin(), host.end(), host.begin(),
+                 [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; });
+  while (!host.empty() && host.back() == '.') host.pop_back();
+  return host == "invalid" || (host.size() > 8 && host.ends_with(".invalid"));
+}
+
+boost::system::result<request_target, http_error> parse_target(std::string_view url,
+                                                               const request_failure& fail) {
+  const auto invalid = [&](std::string_view why) { return fail(http_error::kind::invalid_url, why); };
+  auto parsed = boost::urls::parse_uri(url);
+  if (!parsed) return invalid("not an absolute URI (" + parsed.error().message() + ")");
+  const boost::urls::url_view u = *parsed;
+
+  request_target t;
+  if (u.scheme_id() == boost::urls::scheme::https) {
+    t.tls = true;
+  } else if (u.scheme_id() != boost::urls::scheme::http) {
+    return invalid("unsupported scheme '" + printable(u.scheme()) + "' (only http and https)");
+  }
+  if (!u.has_authority() || u.encoded_host().empty()) return invalid("no host");
+  // Credentials in URLs would silently go nowhere (we never send them): refuse them.
+  if (u.has_userinfo()) return invalid("user info in URLs is not supported");
+
+  switch (u.host_type()) {
+    case boost::urls::host_type::ipv4:
+      t.host = u.host_address();
+      t.host_is_ip = true;
+      t.host_header = t.host;
+      break;
+    case boost::urls::host_type::ipv6:
+      t.host = u.host_address();
+      t.host_is_ip = true;
+      t.host_header = "[" + t.host + "]";
+      break;
+    case boost::urls::host_type::name:
+      // Percent-decoding could produce bytes that do not belong in SNI, the Host header
+      // or the resolver; only plain DNS characters pass.
+      t.host = u.host_address();
+      if (!valid_reg_name(t.host)) return invalid("host '" + printable(t.host) + "' is not a DNS name");
+      t.host_header = t.host;
+      break;
+    default:
+      return invalid("unsupported host form '" + printable(u.encoded_host()) + "'");
+  }
+
+  const std::uint16_t default_port = t.tls ? 443 : 80;
+  t.port = default_port;
+  if (u.has_port() && !u.port().empty()) {
+    if (u.port_number() == 0) return invalid("port '" + printable(u.port()) + "' out of range");
+    t.port = u.port_number();
+  }
+  if (t.port != default_port) t.host_header += ":" + std::to_string(t.port);
+
+  t.target = u.encoded_path();
+  if (t.target.empty()) t.target = "/";
+  if (u.has_query()) {
+    t.target += '?';
+    t.target += u.encoded_query();
+  }
+  return t;
+}
+
+bool valid_header_name(std::string_view name) {
+  // RFC 9110 §5.6.2 token.
+  constexpr std::string_view specials = "!#$%&'*+-.^_`|~";
+  return !name.empty() && std::all_of(name.begin(), name.end(), [&](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           specials.find(c) != std::string_view::npos;
+  });
+}
+
+bool valid_header_value(std::string_view value) {
+  // No CR/LF/NUL: the caller's value must not be able to inject header lines.
+  return std::none_of(value.begin(), value.end(), [](char c) {
+    return c == '\r' || c == '\n' || c == '\0';
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Resolution with a real deadline. Asio's resolver runs getaddrinfo on a private thread
+// whose completion cannot be abandoned: a stuck DNS server would hold the caller (and
+// io_context::run) well past connect_timeout. Instead each lookup gets a detached
+// thread and reports through a thread-safe channel; on timeout the coroutine stops
+// listening and the thread's late answer is dropped.
+
+struct resolve_outcome {
+  std::string error;  ///< empty on success
+  std::vector<tcp::endpoint> endpoints;
+};
+
+using resolve_channel =
+    asio::experimental::concurrent_channel<void(error_code, std::shared_ptr<resolve_outcome>)>;
+
+/// Shared between the waiting coroutine and its lookup thread. The coroutine clears
+/// `channel` (under the mutex) before the channel dies, so a late thread never touches it.
+struct resolve_rendezvous {
+  std::mutex mutex;
+  resolve_channel* channel = nullptr;
+};
+
+resolve_outcome blocking_resolve(const std::string& host, std::uint16_t port) {
+  resolve_outcome out;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_protocol = IPPROTO_TCP;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* list = nullptr;
+  const std::string service = std::to_string(port);
+  const int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &list);
+  if (rc != 0) {
+    out.error = rc == EAI_SYSTEM ? std::string(std::strerror(errno)) : std::string(::gai_strerror(rc));
+    return out;
+  }
+  for (const addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addr == nullptr) continue;
+    tcp::endpoint ep;
+    if (ai->ai_addrlen > ep.capacity()) continue;
+    std::memcpy(ep.data(), ai->ai_addr, ai->ai_addrlen);
+    ep.resize(ai->ai_addrlen);
+    if (std::find(out.endpoints.begin(), out.endpoints.end(), ep) == out.endpoints.end()) {
+      out.endpoints.push_back(ep);
+    }
+  }
+  ::freeaddrinfo(list);
+  if (out.endpoints.empty()) out.error = "no IPv4/IPv6 address";
+  return out;
+}
+
+template <class T>
+using phase_result = boost::system::result<T, http_error>;
+
+struct detach_on_exit {
+  std::shared_ptr<resolve_rendezvous> rendezvous;
+  ~detach_on_exit() {
+    const std::lock_guard lock(rendezvous->mutex);
+    rendezvous->channel = nullptr;
+  }
+};
+
+asio::awaitable<phase_result<std::vector<tcp::endpoint>>> resolve(
+    asio::any_io_executor ex, const request_target& t, clock_type::time_point deadline,
+    std::chrono::milliseconds connect_timeout, const request_failure& fail) {
+  if (t.host_is_ip) {
+    error_code ec;
+    const auto address = asio::ip::make_address(t.host, ec);
+    if (ec) co_return fail(http_error::kind::invalid_url, "bad IP address '" + printable(t.host) + "'");
+    co_return std::vector<tcp::endpoint>{tcp::endpoint(address, t.port)};
+  }
+  if (is_special_invalid_name(t.host)) {
+    co_return fail(http_error::kind::resolve,
+                   "cannot resolve host '" + t.host + "': names under .invalid never resolve (RFC 6761)");
+  }
+
+  resolve_channel channel(ex, 1);
+  auto rendezvous = std::make_shared<resolve_rendezvous>();
+  rendezvous->channel = &channel;
+  const detach_on_exit detach{rendezvous};
+  std::thread([rendezvous, host = t.host, port = t.port] {
+    auto out = std::make_shared<resolve_outcome>(blocking_resolve(host, port));
+    const std::lock_guard lock(rendezvous->mutex);
+    if (rendezvous->channel != nullptr) rendezvous->channel->try_send(error_code{}, std::move(out));
+  }).detach();
+
+  asio::steady_timer timer(ex);
+  timer.expires_at(deadline);
+  using namespace asio::experimental::awaitable_operators;
+  auto which = co_await (channel.async_receive(asio::as_tuple(asio::use_awaitable)) ||
+                         timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  if (which.index() == 1) {
+    co_return fail(http_error::kind::timeout,
+                   "resolving '" + t.host + "' exceeded the connect timeout of " + ms_text(connect_timeout));
+  }
+  auto [ec, out] = std::get<0>(std::move(which));
+  if (ec || !out) co_return fail(http_error::kind::resolve, "resolving '" + t.host + "' was interrupted");
+  if (!out->error.empty()) {
+    co_return fail(http_error::kind::resolve, "cannot resolve host '" + t.host + "': " + out->error);
+  }
+  co_return std::move(out->endpoints);
+}
+
+std::string tls_failure_detail(SSL* ssl, const error_code& ec) {
+  std::string text = "TLS handshake failed: " + ec.message();
+  const long verify = ::SSL_get_verify_result(ssl);
+  if (verify != X509_V_OK) {
+    text += " (";
+    text += ::X509_verify_cert_error_string(verify);
+    text += ")";
+  }
+  return text;
+}
+
+http_error read_failure(const error_code& ec, const request_failure& fail, std::size_t max_body,
+                        std::chrono::milliseconds response_timeout) {
+  using k = http_error::kind;
+  if (ec == beast::error::timeout) {
+    return fail(k::timeout, "no complete response within the response timeout of " + ms_text(response_timeout));
+  }
+  if (ec == http::error::body_limit) {
+    return fail(k::too_large, "response body exceeds the limit of " + std::to_string(max_body) + " bytes");
+  }
+  if (ec == http::error::header_limit) {
+    return fail(k::protocol, "response header exceeds " + std::to_string(max_header_bytes) + " bytes");
+  }
+  if (ec == http::error::end_of_stream) return fail(k::protocol, "connection closed without a response");
+  if (ec == http::error::partial_message) {
+    return fail(k::protocol, "connection closed mid-message (truncated response)");
+  }
+  if (ec == ssl::error::stream_truncated) {
+    // Without close_notify an EOF-delimited or short body cannot be told from an
+    // attacker cutting the connection.
+    return fail(k::protocol, "connection closed mid-message without TLS close_notify (truncated response)");
+  }
+  if (ec.category() == http::make_error_code(http::error::bad_version).category()) {
+    return fail(k::protocol, "malformed response: " + ec.message());
+  }
+  return fail(k::protocol, "reading the response failed: " + ec.message());
+}
+
+template <class Stream>
+constexpr bool is_tls_stream = !std::is_same_v<Stream, beast::tcp_stream>;
+
+}  // namespace
+
+struct http_client::impl {
+  asio::any_io_executor executor;
+  http_client_options options;
+  ssl::context tls_context{ssl::context::tls_client};
+
+  impl(asio::any_io_executor ex, http_client_options opts) : executor(std::move(ex)), options(std::move(opts)) {
+    SSL_CTX* native = tls_context.native_handle();
+    if (::SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1) {
+      throw std::runtime_error("http_client: cannot require TLS 1.2 or later");
+    }
+    tls_context.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
+    tls_context.set_verify_mode(ssl::verify_peer);
+    error_code ec;
+    if (options.ca_file.empty()) {
+      tls_context.set_default_verify_paths(ec);
+      if (ec) throw std::runtime_error("http_client: cannot load the system trust store: " + ec.message());
+    } else {
+      // A file without a single certificate also fails here (OpenSSL reports "no
+      // certificate or CRL found"), so a wrong path or format surfaces at startup.
+      tls_context.load_verify_file(options.ca_file, ec);
+      if (ec) {
+        throw std::runtime_error("http_client: cannot load CA file '" + options.ca_file + "': " + ec.message());
+      }
+    }
+  }
+
+  asio::awaitable<http_result> get(std::string url, std::vector<std::pair<std::string, std::string>> headers) {
+    const request_failure fail(url);
+    std::string unexpected;
+    try {
+      co_return co_await fetch(url, headers, fail);
+    } catch (const std::exception& e) {
+      unexpected = e.what();
+    } catch (...) {
+      unexpected = "unknown exception";
+    }
+    co_return fail(http_error::kind::protocol, "unexpected failure: " + unexpected);
+  }
+
+  asio::awaitable<http_result> fetch(const std::string& url,
+                                     const std::vector<std::pair<std::string, std::string>>& headers,
+                                     const request_failure& fail) {
+    auto target = parse_target(url, fail);
+    if (!target) co_return target.error();
+    for (const auto& [name, value] : headers) {
+      if (!valid_header_name(name) || !valid_header_value(value)) {
+        co_return fail(http_error::kind::protocol, "invalid request header '" + printable(name) + "'");
+      }
+    }
+    if (target->tls) {
+      beast::ssl_stream<beast::tcp_stream> stream(executor, tls_context);
+      co_return co_await exchange(stream, *target, headers, fail);
+    }
+    beast::tcp_stream stream(executor);
+    co_return co_await exchange(stream, *target, headers, fail);
+  }
+
+  template <class Stream>
+  asio::awaitable<http_result> exchange(Stream& stream, const request_target& t,
+                                        const std::vector<std::pair<std::string, std::string>>& headers,
+                                        const request_failure& fail) {
+    using k = http_error::kind;
+    const auto tuple = asio::as_tuple(asio::use_awaitable);
+
+    // Connect phase: one deadline across resolve + TCP + TLS.
+    const auto connect_deadline = clock_type::now() + options.connect_timeout;
+    auto endpoints = co_await resolve(executor, t, connect_deadline, options.connect_timeout, fail);
+    if (!endpoints) co_return endpoints.error();
+
+    auto& tcp_layer = beast::get_lowest_layer(stream);
+    tcp_layer.expires_at(connect_deadline);
+    const std::string where = (t.host.find(':') != std::string::npos ? "[" + t.host + "]" : t.host) + ":" +
+                              std::to_string(t.port);
+    if (auto [ec, ep] = co_await tcp_layer.async_connect(*endpoints, tuple); ec) {
+      if (ec == beast::error::timeout) {
+        co_return fail(k::timeout, "TCP connect to " + where + " exceeded the connect timeout of " +
+                                       ms_text(options.connect_timeout));
+      }
+      co_return fail(k::connect, "TCP connect to " + where + " failed: " + ec.message());
+    }
+
+    if constexpr (is_tls_stream<Stream>) {
+      SSL* ssl_handle = stream.native_handle();
+      X509_VERIFY_PARAM* param = ::SSL_get0_param(ssl_handle);
+      ::X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      // OpenSSL's own identity check during chain validation gives a precise verify
+      // error ("hostname mismatch"); host_name_verification re-checks the leaf.
+      const int identity_ok = t.host_is_ip ? ::X509_VERIFY_PARAM_set1_ip_asc(param, t.host.c_str())
+                                           : ::X509_VERIFY_PARAM_set1_host(param, t.host.c_str(), 0);
+      // RFC 6066 §3: SNI carries DNS names only, never IP literals.
+      const bool sni_ok = t.host_is_ip || ::SSL_set_tlsext_host_name(ssl_handle, t.host.c_str()) == 1;
+      if (identity_ok != 1 || !sni_ok) co_return fail(k::tls, "cannot configure TLS for host '" + t.host + "'");
+      error_code ec;
+      stream.set_verify_mode(ssl::verify_peer, ec);
+      if (!ec) stream.set_verify_callback(ssl::host_name_verification(t.host), ec);
+      if (ec) co_return fail(k::tls, "cannot configure TLS verification: " + ec.message());
+
+      if (auto [hs_ec] = co_await stream.async_handshake(ssl::stream_base::client, tuple); hs_ec) {
+        if (hs_ec == beast::error::timeout) {
+          co_return fail(k::timeout, "TLS handshake with " + where + " exceeded the connect timeout of " +
+                                         ms_text(options.connect_timeout));
+        }
+        co_return fail(k::tls, tls_failure_detail(ssl_handle, hs_ec));
+      }
+    }
+
+    // Response phase: request written → body complete.
+    const auto response_deadline = clock_type::now() + options.response_timeout;
+    tcp_layer.expires_at(response_deadline);
+
+    http::request<http::empty_body> request{http::verb::get, t.target, 11};
+    request.set(http::field::host, t.host_header);
+    request.set(http::field::user_agent, options.user_agent);
+    request.set(http::field::connection, "close");
+    for (const auto& [name, value] : headers) {
+      // Callers may override the defaults above; other repeated names are kept.
+      if (request.count(name) != 0 && (beast::iequals(name, "host") || beast::iequals(name, "user-agent") ||
+                                       beast::iequals(name, "connection"))) {
+        request.set(name, value);
+      } else {
+        request.insert(name, value);
+      }
+    }
+    if (auto [ec, n] = co_await http::async_write(stream, request, tuple); ec) {
+      if (ec == beast::error::timeout) {
+        co_return fail(k::timeout, "sending the request exceeded the response timeout of " +
+                                       ms_text(options.response_timeout));
+      }
+      co_return fail(k::protocol, "sending the request failed: " + ec.message());
+    }
+
+    beast::flat_buffer buffer;
+    std::optional<http::response_parser<http::string_body>> parser;
+    for (int interim = 0;; ++interim) {
+      parser.emplace();
+      parser->header_limit(max_header_bytes);
+      parser->body_limit(static_cast<std::uint64_t>(options.max_body));
+      if (auto [ec, n] = co_await http::async_read(stream, buffer, *parser, tuple); ec) {
+        co_return read_failure(ec, fail, options.max_body, options.response_timeout);
+      }
+      const unsigned status = parser->get().result_int();
+      if (status < 100 || status >= 200 || status == 101) break;
+      if (interim == max_interim_responses) {
+        co_return fail(k::protocol, "more than " + std::to_string(max_interim_responses) + " interim responses");
+      }
+    }
+
+    auto message = parser->release();
+    http_response response;
+    response.status = message.result_int();
+    for (const auto& field : message) {
+      response.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    response.body = std::move(message.body());
+
+    // The message is complete; closing is best effort. A peer that drops TCP without
+    // close_notify (stream_truncated) is harmless now.
+    if constexpr (is_tls_stream<Stream>) {
+      const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(response_deadline - clock_type::now());
+      tcp_layer.expires_after(std::clamp(remaining, std::chrono::milliseconds{1}, tls_shutdown_budget));
+      [[maybe_unused]] auto [ec] = co_await stream.async_shutdown(tuple);
+    }
+    error_code ignored;
+    tcp_layer.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    tcp_layer.close();
+    co_return response;
+  }
+};
+
+http_client::http_client(asio::any_io_executor executor, http_client_options options)
+    : impl_(std::make_unique<impl>(std::move(executor), std::move(options))) {}
+
+http_client::~http_client() = default;
+
+asio::awaitable<http_result> http_client::get(std::string url, std::vector<std::pair<std::string, std::string>> headers) {
+  co_return co_await impl_->get(std::move(url), std::move(headers));
+}
+
+}  // namespace vp::net
