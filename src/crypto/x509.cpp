@@ -74,6 +74,35 @@ std::optional<std::vector<x509_ptr>> parse_pem_certificates(std::string_view pem
   return out;
 }
 
+std::optional<std::vector<bytes>> pem_certificate_ders(std::string_view pem) {
+  if (const auto nul = pem.find('\0'); nul != std::string_view::npos) pem = pem.substr(0, nul);
+  bio_ptr bio = memory_bio(pem);
+  if (!bio) return std::nullopt;
+  std::vector<bytes> out;
+  ERR_clear_error();
+  for (;;) {
+    char* name = nullptr;
+    char* header = nullptr;
+    unsigned char* data = nullptr;
+    long len = 0;
+    if (PEM_read_bio(bio.get(), &name, &header, &data, &len) != 1) break;
+    const bool certificate = std::string_view(name) == PEM_STRING_X509;
+    if (certificate && len > 0) out.emplace_back(data, data + len);
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(data);
+    if (!certificate) {
+      ERR_clear_error();
+      return std::nullopt;
+    }
+  }
+  const unsigned long err = ERR_peek_last_error();
+  const bool clean_end = err == 0 || (ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE);
+  ERR_clear_error();
+  if (!clean_end || out.empty()) return std::nullopt;
+  return out;
+}
+
 x509_ptr parse_der_certificate(byte_view der) {
   if (der.size() > static_cast<std::size_t>(LONG_MAX)) return nullptr;
   const unsigned char* p = der.data();
@@ -161,17 +190,17 @@ bool crl_has_required_extensions(const X509_CRL* crl) {
          X509_CRL_get_ext_by_NID(crl, NID_authority_key_identifier, -1) >= 0;
 }
 
-chain_verdict verify_chain(X509* leaf, std::span<X509* const> intermediates, X509* anchor,
-                           std::span<X509_CRL* const> crls) {
+namespace {
+
+chain_verdict run_verification(X509* leaf, std::span<X509* const> intermediates, X509* anchor,
+                               std::span<X509_CRL* const> crls, unsigned long crl_flags, unsigned long extra_flags) {
   x509_store_ptr store{X509_STORE_new()};
   x509_store_ctx_ptr ctx{X509_STORE_CTX_new()};
   // The stacks only borrow their elements (sk_*_free, not sk_*_pop_free).
   const auto free_certs = [](STACK_OF(X509)* s) { sk_X509_free(s); };
   const auto free_crls = [](STACK_OF(X509_CRL)* s) { sk_X509_CRL_free(s); };
-  using stack_ptr = std::unique_ptr<STACK_OF(X509), decltype(free_certs)>;
-  using crl_stack_ptr = std::unique_ptr<STACK_OF(X509_CRL), decltype(free_crls)>;
-  stack_ptr untrusted{sk_X509_new_null(), free_certs};
-  crl_stack_ptr crl_stack{sk_X509_CRL_new_null(), free_crls};
+  std::unique_ptr<STACK_OF(X509), decltype(free_certs)> untrusted{sk_X509_new_null(), free_certs};
+  std::unique_ptr<STACK_OF(X509_CRL), decltype(free_crls)> crl_stack{sk_X509_CRL_new_null(), free_crls};
   if (!store || !ctx || !untrusted || !crl_stack || X509_STORE_add_cert(store.get(), anchor) != 1) {
     return {X509_V_ERR_OUT_OF_MEM, 0, "out of memory"};
   }
@@ -186,9 +215,9 @@ chain_verdict verify_chain(X509* leaf, std::span<X509* const> intermediates, X50
   }
   // The anchor is trusted by identity (callers pin it byte for byte), so its self-signature
   // is not re-verified (no X509_V_FLAG_CHECK_SS_SIGNATURE).
-  unsigned long flags = X509_V_FLAG_X509_STRICT | X509_V_FLAG_NO_CHECK_TIME;
+  unsigned long flags = X509_V_FLAG_X509_STRICT | X509_V_FLAG_NO_CHECK_TIME | extra_flags;
   if (!crls.empty()) {
-    flags |= X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL;
+    flags |= crl_flags;
     X509_STORE_CTX_set0_crls(ctx.get(), crl_stack.get());
   }
   X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(ctx.get()), flags);
@@ -202,6 +231,18 @@ chain_verdict verify_chain(X509* leaf, std::span<X509* const> intermediates, X50
   }
   ERR_clear_error();
   return verdict;
+}
+
+}  // namespace
+
+chain_verdict verify_chain(X509* leaf, std::span<X509* const> intermediates, X509* anchor,
+                           std::span<X509_CRL* const> crls) {
+  return run_verification(leaf, intermediates, anchor, crls, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL, 0);
+}
+
+chain_verdict verify_leaf(X509* leaf, X509* issuer, X509_CRL* crl) {
+  X509_CRL* const crls[] = {crl};
+  return run_verification(leaf, {}, issuer, crls, X509_V_FLAG_CRL_CHECK, X509_V_FLAG_PARTIAL_CHAIN);
 }
 
 }  // namespace vp::crypto

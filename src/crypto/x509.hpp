@@ -23,6 +23,11 @@ namespace vp::crypto {
 /// certificate or a block fails to decode.
 std::optional<std::vector<x509_ptr>> parse_pem_certificates(std::string_view pem);
 
+/// The DER of every CERTIFICATE block in a PEM text, without decoding them (cheap;
+/// OpenSSL 3.0 decodes public keys slowly). Stops at the first NUL byte. nullopt if
+/// there is none or a block is not a certificate or not base64.
+std::optional<std::vector<bytes>> pem_certificate_ders(std::string_view pem);
+
 /// One DER certificate that spans all of `der`; null otherwise.
 x509_ptr parse_der_certificate(byte_view der);
 
@@ -76,6 +81,12 @@ struct chain_verdict {
 /// checked here (see the file comment).
 chain_verdict verify_chain(X509* leaf, std::span<X509* const> intermediates, X509* anchor,
                            std::span<X509_CRL* const> crls);
+
+/// Validates `leaf` against `issuer` alone, an intermediate the caller has already
+/// validated up to its root (X509_V_FLAG_PARTIAL_CHAIN): the leaf's signature, and its
+/// revocation status in `crl` (CRL_CHECK for the leaf only; the issuer's own status was
+/// established when it was validated). Times are not checked.
+chain_verdict verify_leaf(X509* leaf, X509* issuer, X509_CRL* crl);
 
 /// The last OpenSSL error queue entry as text, and clears the queue.
 std::string take_openssl_error();

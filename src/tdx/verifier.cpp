@@ -48,6 +48,7 @@ class prepared_collateral {
 
   bytes anchor_der;  ///< the anchor everything below was authenticated against
   std::vector<x509_ptr> pck_crl_chain;
+  bytes pck_crl_ca_der;  ///< DER of pck_crl_chain[0], the PCK CA authenticated with the collateral
   x509_crl_ptr root_ca_crl;
   x509_crl_ptr pck_crl;
   tcb_info tcb;
@@ -210,10 +211,23 @@ result<std::shared_ptr<const authenticated_pck_chain>> prepared_collateral::pck_
     std::lock_guard lock(mutex_);
     if (const auto it = chains_.find(key); it != chains_.end()) return it->second;
   }
-  auto parsed = parse_chain(pem, "PCK certificate chain in the quote", errc::malformed_quote);
-  if (!parsed) return parsed.error();
+  // Split the PEM without decoding: the CA and root certificates are normally
+  // byte-identical to ones already authenticated, and are then reused as they are.
+  auto ders = crypto::pem_certificate_ders(pem);
+  if (!ders) return fail(errc::malformed_quote, "PCK certificate chain in the quote is not a PEM certificate chain");
   auto entry = std::make_shared<authenticated_pck_chain>();
-  entry->certificates = std::move(*parsed);
+  for (const bytes& der : *ders) {
+    X509* known = der == anchor.der ? anchor.certificate.get()
+                  : der == pck_crl_ca_der ? pck_crl_chain.front().get()
+                                          : nullptr;
+    if (known != nullptr && X509_up_ref(known) == 1) {
+      entry->certificates.emplace_back(known);
+      continue;
+    }
+    x509_ptr cert = crypto::parse_der_certificate(der);
+    if (!cert) return fail(errc::malformed_quote, "PCK certificate chain in the quote holds an undecodable certificate");
+    entry->certificates.push_back(std::move(cert));
+  }
   const auto& pck = entry->certificates;
   if (pck.size() != 3) {
     return fail(errc::untrusted_chain,
@@ -226,7 +240,7 @@ result<std::shared_ptr<const authenticated_pck_chain>> prepared_collateral::pck_
                                            ", " + describe(pck[2].get()) + " are not a PCK leaf, a PCK CA and the SGX root");
   }
   // Root pinning first, so that a quote from a foreign PKI is named as such.
-  if (crypto::certificate_der(pck[2].get()) != anchor.der) {
+  if ((*ders)[2] != anchor.der) {
     return fail(errc::untrusted_chain, "PCK certificate chain ends in " + describe(pck[2].get()) +
                                            ", which is not the trusted root certificate");
   }
@@ -241,8 +255,15 @@ result<std::shared_ptr<const authenticated_pck_chain>> prepared_collateral::pck_
     return fail(errc::untrusted_chain, "the quote's " + describe(pck[1].get()) +
                                            " has another key than the CA that signed the PCK CRL");
   }
-  X509_CRL* const all_crls[] = {root_ca_crl.get(), pck_crl.get()};
-  if (auto r = check_chain(pck, 3, anchor, all_crls, "PCK certificate chain"); !r) return r.error();
+  if ((*ders)[1] == pck_crl_ca_der) {
+    // The CA is the one prepare_collateral validated to the anchor and checked against
+    // the root CA CRL; only the leaf remains: its signature and the PCK CRL.
+    const auto verdict = crypto::verify_leaf(pck[0].get(), pck[1].get(), pck_crl.get());
+    if (!verdict.ok()) return chain_error(verdict, "PCK certificate chain", {pck[0].get(), pck[1].get()});
+  } else {
+    X509_CRL* const all_crls[] = {root_ca_crl.get(), pck_crl.get()};
+    if (auto r = check_chain(pck, 3, anchor, all_crls, "PCK certificate chain"); !r) return r.error();
+  }
   if (auto r = add_certificate_windows(pck, "PCK certificate chain", entry->windows); !r) return r.error();
 
   auto ext = parse_pck_extension(pck[0].get());
@@ -295,6 +316,7 @@ result<std::shared_ptr<const prepared_collateral>> prepare_collateral(const coll
   }
   X509_CRL* const root_crl_only[] = {p->root_ca_crl.get()};
   if (auto r = check_chain(p->pck_crl_chain, 2, anchor, root_crl_only, "PCK CRL issuer chain"); !r) return r.error();
+  p->pck_crl_ca_der = crypto::certificate_der(p->pck_crl_chain.front().get());
   if (auto r = authenticate_crl(p->pck_crl.get(), p->pck_crl_chain.front().get(), "PCK CRL", p->windows); !r) {
     return r.error();
   }
