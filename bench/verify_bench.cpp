@@ -6,7 +6,7 @@
 
 #include <cstdio>
 
-#include "app/collateral_files.hpp"
+#include "collateral/bundle.hpp"
 #include "core/file.hpp"
 #include "support/test_pki.hpp"
 #include "support/testdata.hpp"
@@ -27,7 +27,7 @@ const real_case* load_real_case() {
     const auto dir = test::shared_testdata_dir();
     if (!dir) return std::nullopt;
     const auto quote = read_file(*dir / "tdx/v4-phala-uptodate/quote.bin");
-    auto collateral = app::load_collateral(*dir / "tdx/v4-phala-uptodate/collateral.json");
+    auto collateral = vp::collateral::load_collateral(*dir / "tdx/v4-phala-uptodate/collateral.json");
     if (!quote || !collateral) return std::nullopt;
     return real_case{bytes(quote->begin(), quote->end()), std::move(*collateral), from_unix_seconds(1752919234)};
   }();

@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "app/collateral_command.hpp"
 #include "app/verify_quote_command.hpp"
 #include "core/clock.hpp"
 
@@ -15,11 +16,13 @@ constexpr const char* help =
     "runs NEAR's software in an Intel TDX Trust Domain before any request byte leaves this machine.\n"
     "\n"
     "Usage:\n"
-    "  verified-proxy verify-quote --quote FILE --collateral FILE|DIR [--root-ca PEM] [--at UNIX_SECONDS]\n"
+    "  verified-proxy verify-quote --quote FILE [--collateral FILE|DIR] [--root-ca PEM] [--at UNIX_SECONDS]\n"
+    "  verified-proxy collateral fetch --fmspc HEX [--ca platform|processor] --out DIR [--pccs-url URL]...\n"
     "  verified-proxy --help | --version\n"
     "\n"
     "Commands:\n"
-    "  verify-quote   Verify an Intel TDX DCAP quote offline (Intel's QVL rules) and print JSON.\n"
+    "  verify-quote       Verify an Intel TDX DCAP quote (Intel's QVL rules) and print JSON.\n"
+    "  collateral fetch   Write an offline collateral bundle for one platform from Intel PCS / a PCCS.\n"
     "\n"
     "Run `verified-proxy COMMAND --help` for the flags of a command.\n";
 
@@ -29,7 +32,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     out << help;
     if (args.empty()) {
-      out << "\nThe proxy server itself is not part of this build yet; `verify-quote` is available.\n";
+      out << "\nThe proxy server itself is not part of this build yet; the commands above are available.\n";
     }
     return exit_ok;
   }
@@ -38,10 +41,9 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     return exit_ok;
   }
   const std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (args[0] == "verify-quote") {
-    const system_clock clock;
-    return verify_quote_command(rest, out, err, clock);
-  }
+  const system_clock clock;
+  if (args[0] == "verify-quote") return verify_quote_command(rest, out, err, clock);
+  if (args[0] == "collateral") return collateral_command(rest, out, err, clock);
   err << "verified-proxy: unknown command '" << args[0] << "'\n\n" << help;
   return exit_usage;
 }

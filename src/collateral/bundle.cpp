@@ -42,6 +42,13 @@ error make(errc kind, std::string message) { return error{kind, std::move(messag
 
 std::string quoted(const fs::path& p) { return "\"" + p.string() + "\""; }
 
+// Candidates are named relative to the root in messages: the root is named once and
+// a list of skipped files stays readable.
+std::string shown(const fs::path& p, const fs::path& root) {
+  const fs::path rel = p.lexically_relative(root);
+  return rel.empty() || rel == "." ? quoted(p) : rel.string();
+}
+
 std::string errno_text(int e) { return std::generic_category().message(e); }
 
 std::string platform_name(const std::array<std::uint8_t, 6>& fmspc, tdx::pck_ca_type ca) {
@@ -223,7 +230,7 @@ struct candidate_path {
 
 struct walk_result {
   std::vector<candidate_path> candidates;
-  std::vector<std::string> skipped;  // unreadable directories, with the reason
+  std::vector<std::string> skipped;  // unreadable directories and unusable candidates, with the reason
   std::size_t entries = 0;
   bool truncated = false;
 };
@@ -246,7 +253,7 @@ walk_result walk_tree(const fs::path& root) {
     std::error_code ec;
     fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
     if (ec) {
-      w.skipped.push_back(quoted(dir) + " (" + ec.message() + ")");
+      w.skipped.push_back(shown(dir, root) + " (" + ec.message() + ")");
       continue;
     }
     bool has_tcb_info = false;
@@ -268,7 +275,7 @@ walk_result walk_tree(const fs::path& root) {
       }
       it.increment(ec);
       if (ec) {
-        w.skipped.push_back(quoted(dir) + " (listing stopped: " + ec.message() + ")");
+        w.skipped.push_back(shown(dir, root) + " (listing stopped: " + ec.message() + ")");
         break;
       }
     }
@@ -286,7 +293,11 @@ result<tdx::collateral_v3> load_candidate(const candidate_path& c) {
     if (!coll) return make(errc::invalid, coll.error().message);
     return std::move(*coll);
   }
-  return read_collateral_file(c.path);
+  auto text = read_regular_file(c.path);
+  if (!text) return text.error();
+  auto coll = tdx::parse_collateral_v3_json(*text);
+  if (!coll) return make(errc::invalid, "not QuoteCollateralV3: " + coll.error().message);
+  return std::move(*coll);
 }
 
 }  // namespace
@@ -377,12 +388,12 @@ result<tdx::collateral_v3> find_in_bundle_tree(const std::filesystem::path& root
   for (const candidate_path& cand : w.candidates) {
     auto coll = load_candidate(cand);
     if (!coll) {
-      w.skipped.push_back(quoted(cand.path) + " (" + coll.error().message + ")");
+      w.skipped.push_back(shown(cand.path, root) + " (" + coll.error().message + ")");
       continue;
     }
     auto facts = describe(*coll);
     if (!facts) {
-      w.skipped.push_back(quoted(cand.path) + " (" + facts.error().message + ")");
+      w.skipped.push_back(shown(cand.path, root) + " (" + facts.error().message + ")");
       continue;
     }
     seen.insert(platform_name(facts->id.fmspc, facts->id.ca));
@@ -432,6 +443,16 @@ result<tdx::collateral_v3> read_collateral_file(const std::filesystem::path& fil
   auto c = tdx::parse_collateral_v3_json(*text);
   if (!c) return make(errc::invalid, "collateral file " + quoted(file) + ": " + c.error().message);
   return std::move(*c);
+}
+
+result<tdx::collateral_v3> load_collateral(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(path, ec)) return read_collateral_file(path);
+  auto responses = read_bundle_directory(path);
+  if (!responses) return responses.error();
+  auto raw = tdx::collateral_from_pcs_responses(*responses);
+  if (!raw) return error{errc::invalid, path.string() + ": " + raw.error().message};
+  return std::move(*raw);
 }
 
 }  // namespace vp::collateral

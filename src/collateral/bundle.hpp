@@ -28,6 +28,10 @@ result<tdx::pcs_responses> read_bundle_directory(const std::filesystem::path& di
 /// rename) with mode 0600. Errors: unavailable (I/O error naming the path).
 result<void> write_bundle_directory(const std::filesystem::path& dir, const tdx::pcs_responses& responses);
 
+/// One set at an exact path: a bundle directory (the seven files) or a QuoteCollateralV3
+/// JSON file. Errors: invalid.
+result<tdx::collateral_v3> load_collateral(const std::filesystem::path& path);
+
 /// The identity of a candidate set, read without authenticating it: FMSPC from the TCB
 /// info, CA type from the PCK CRL issuer's common name ("Platform" / "Processor").
 struct bundle_identity {

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <set>
 
-#include "app/collateral_files.hpp"
+#include "collateral/bundle.hpp"
 #include "core/hex.hpp"
 #include "support/testdata.hpp"
 #include "tdx/verifier.hpp"
@@ -158,7 +158,7 @@ TEST_P(RealNearCapture, EveryQuoteVerifiesWithItsCapturedCollateral) {
     const auto quote = from_hex(attestation->at("intel_quote").as_string());
     ASSERT_TRUE(quote);
     const auto collateral =
-        app::load_collateral(*test::shared_testdata_dir() / dir / entry.at("pcs_dir").as_string().c_str());
+        vp::collateral::load_collateral(*test::shared_testdata_dir() / dir / entry.at("pcs_dir").as_string().c_str());
     ASSERT_TRUE(collateral) << collateral.error().message;
     const json::object& dcap = entry.at("dcap").as_object();
     const auto verdict =
@@ -200,7 +200,7 @@ TEST_P(RealNearCapture, ExpiredAtTodaysDate) {
   ASSERT_NE(attestation, nullptr);
   const auto quote = from_hex(attestation->at("intel_quote").as_string());
   const auto collateral =
-      app::load_collateral(*test::shared_testdata_dir() / dir / entry.at("pcs_dir").as_string().c_str());
+      vp::collateral::load_collateral(*test::shared_testdata_dir() / dir / entry.at("pcs_dir").as_string().c_str());
   ASSERT_TRUE(quote && collateral);
   const auto verdict = verify_quote(*quote, *collateral, intel_sgx_root_ca(), from_unix_seconds(1795000000));
   ASSERT_FALSE(verdict);

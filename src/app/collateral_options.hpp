@@ -1,0 +1,48 @@
+#pragma once
+// Collateral flags shared by every command that needs collateral (verify-quote,
+// collateral fetch, and the proxy): where to fetch it, how to trust the fetch, where to
+// cache it, or an offline bundle tree instead.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/program_options/options_description.hpp>
+#include <boost/program_options/variables_map.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "collateral/source.hpp"
+#include "core/clock.hpp"
+#include "tdx/verifier.hpp"
+
+namespace vp::app {
+
+struct collateral_config {
+  std::vector<std::string> pccs_urls;     ///< empty: Intel PCS
+  std::string pccs_ca;                    ///< PEM file trusted for https PCCS URLs ("" = system store)
+  std::filesystem::path collateral_dir;   ///< offline bundle tree; set: never touch the network
+  std::filesystem::path cache_dir;        ///< "" with no_cache: memory only
+  bool no_cache = false;
+  std::uint32_t min_tcb_evaluation_data_number = 0;
+  std::chrono::seconds timeout{30};
+};
+
+/// Adds --pccs-url, --pccs-ca, --collateral-dir, --cache-dir, --no-cache,
+/// --min-tcb-eval-num, --pccs-timeout.
+void add_collateral_options(boost::program_options::options_description& options);
+
+/// Reads the flags above. Throws boost::program_options::error on invalid values.
+collateral_config read_collateral_options(const boost::program_options::variables_map& vm);
+
+/// The trust anchor from --root-ca, or Intel's. Throws std::runtime_error naming the
+/// file when it cannot be used (a startup configuration error).
+std::shared_ptr<const tdx::trust_anchor> load_anchor(const std::string& root_ca_path);
+
+/// The source the flags describe: a bundle tree, or PCS/PCCS URLs behind the cache.
+std::shared_ptr<collateral::source> make_collateral_source(boost::asio::any_io_executor executor,
+                                                           const collateral_config& config,
+                                                           std::shared_ptr<const tdx::trust_anchor> anchor,
+                                                           const clock& clock);
+
+}  // namespace vp::app
