@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cstring>
 #include <exception>
@@ -182,8 +183,14 @@ boost::system::result<request_target, http_error> parse_target(std::string_view 
   const std::uint16_t default_port = t.tls ? 443 : 80;
   t.port = default_port;
   if (u.has_port() && !u.port().empty()) {
-    if (u.port_number() == 0) return invalid("port '" + printable(u.port()) + "' out of range");
-    t.port = u.port_number();
+    // url_view::port_number() wraps values above 65535 in Boost 1.81: parse it here.
+    const std::string_view digits = u.port();
+    unsigned long value = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (ec != std::errc{} || end != digits.data() + digits.size() || value == 0 || value > 65535) {
+      return invalid("port '" + printable(digits) + "' out of range");
+    }
+    t.port = static_cast<std::uint16_t>(value);
   }
   if (t.port != default_port) t.host_header += ":" + std::to_string(t.port);
 
@@ -316,14 +323,13 @@ asio::awaitable<phase_result<std::vector<tcp::endpoint>>> resolve(
 }
 
 std::string tls_failure_detail(SSL* ssl, const error_code& ec) {
-  std::string text = "TLS handshake failed: " + ec.message();
+  // OpenSSL's verify result says *why* ("unable to get local issuer certificate",
+  // "hostname mismatch", "certificate has expired"); the handshake error alone does not.
   const long verify = ::SSL_get_verify_result(ssl);
   if (verify != X509_V_OK) {
-    text += " (";
-    text += ::X509_verify_cert_error_string(verify);
-    text += ")";
+    return std::string("TLS handshake failed: certificate verify failed: ") + ::X509_verify_cert_error_string(verify);
   }
-  return text;
+  return "TLS handshake failed: " + ec.message();
 }
 
 http_error read_failure(const error_code& ec, const request_failure& fail, std::size_t max_body,
@@ -370,11 +376,8 @@ struct http_client::impl {
     }
     tls_context.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
     tls_context.set_verify_mode(ssl::verify_peer);
-    error_code ec;
-    if (options.ca_file.empty()) {
-      tls_context.set_default_verify_paths(ec);
-      if (ec) throw std::runtime_error("http_client: cannot load the system trust store: " + ec.message());
-    } else {
+    if (!options.ca_file.empty()) {
+      error_code ec;
       // A file without a single certificate also fails here (OpenSSL reports "no
       // certificate or CRL found"), so a wrong path or format surfaces at startup.
       tls_context.load_verify_file(options.ca_file, ec);
@@ -382,6 +385,24 @@ struct http_client::impl {
         throw std::runtime_error("http_client: cannot load CA file '" + options.ca_file + "': " + ec.message());
       }
     }
+  }
+
+  /// The system store is parsed on the first https:// request, not at construction:
+  /// loading the bundle costs tens of milliseconds, and a client used only for an
+  /// http:// PCCS never needs it. Must run before the first SSL object is created from
+  /// tls_context (SSL_CTX is not safe to modify while shared).
+  std::once_flag system_trust_once;
+  std::string system_trust_error;
+
+  const std::string& ensure_trust() {
+    if (options.ca_file.empty()) {
+      std::call_once(system_trust_once, [this] {
+        error_code ec;
+        tls_context.set_default_verify_paths(ec);
+        if (ec) system_trust_error = "cannot load the system trust store: " + ec.message();
+      });
+    }
+    return system_trust_error;
   }
 
   asio::awaitable<http_result> get(std::string url, std::vector<std::pair<std::string, std::string>> headers) {
@@ -408,6 +429,9 @@ struct http_client::impl {
       }
     }
     if (target->tls) {
+      if (const auto& trust_error = ensure_trust(); !trust_error.empty()) {
+        co_return fail(http_error::kind::tls, trust_error);
+      }
       beast::ssl_stream<beast::tcp_stream> stream(executor, tls_context);
       co_return co_await exchange(stream, *target, headers, fail);
     }
