@@ -138,7 +138,14 @@ int verify_quote_command(const std::vector<std::string>& args, std::ostream& out
     asio::io_context io;
     const auto source = make_collateral_source(io.get_executor(), config, anchor, at);
     std::optional<collateral::result<collateral::verified_collateral>> fetched;
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> { fetched = co_await source->get(key); }, asio::detached);
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          fetched = co_await source->get(key);
+          // A background cache refresh need not hold up the verdict.
+          io.stop();
+        },
+        asio::detached);
     io.run();
     if (!fetched || !*fetched) {
       return print_error(out, fetched ? collateral_error_kind(fetched->error().kind) : "collateral_unavailable",

@@ -16,6 +16,16 @@ namespace vp::collateral {
 
 namespace asio = boost::asio;
 
+namespace {
+
+/// When a copy becomes due for a background refresh.
+unix_time refresh_point(const tdx::collateral_summary& s, double refresh_after) {
+  const auto window = s.valid_until - s.valid_from;
+  return s.valid_from + std::chrono::duration_cast<std::chrono::seconds>(window * refresh_after);
+}
+
+}  // namespace
+
 std::filesystem::path default_cache_directory() {
   if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') {
     return std::filesystem::path(xdg) / "verified-proxy" / "collateral";
@@ -52,10 +62,8 @@ bool cached_source::fresh(const entry& e, unix_time now) const {
 }
 
 bool cached_source::refresh_due(const platform_key& key, const entry& e, unix_time now) const {
-  const auto& s = e.value.summary;
-  const auto window = s.valid_until - s.valid_from;
-  const auto due = s.valid_from + std::chrono::duration_cast<std::chrono::seconds>(window * options_.refresh_after);
-  return now >= due && now >= e.retry_not_before && !flights_.contains(key);
+  return now >= refresh_point(e.value.summary, options_.refresh_after) && now >= e.retry_not_before &&
+         !flights_.contains(key);
 }
 
 void cached_source::start_background_refresh(const platform_key& key) {
@@ -121,7 +129,11 @@ asio::awaitable<result<verified_collateral>> cached_source::fetch_shared(platfor
   result<verified_collateral> fetched = co_await upstream_->get(key);
   const unix_time now = clock_.now();
   if (fetched) {
-    entries_[key] = entry{*fetched, {}};
+    entry& e = entries_[key] = entry{*fetched, {}};
+    // Upstream may serve collateral that is itself past its refresh point (a PCCS that
+    // has not updated yet). Refreshing it again at once would turn every request into
+    // a refetch, so it waits like after a failed refresh.
+    if (now >= refresh_point(e.value.summary, options_.refresh_after)) e.retry_not_before = now + options_.retry_after;
     if (!options_.directory.empty() && fetched->raw) {
       std::error_code ec;
       std::filesystem::create_directories(options_.directory, ec);

@@ -11,39 +11,46 @@ pcs_source::pcs_source(std::shared_ptr<net::http_client> client, pcs_source_opti
   if (options_.urls.empty()) options_.urls.emplace_back(intel_pcs_url);
 }
 
-boost::asio::awaitable<result<tdx::pcs_responses>> pcs_source::fetch_raw(platform_key key) {
+boost::asio::awaitable<result<pcs_source::fetched>> pcs_source::fetch_accepted(const platform_key& key) {
   std::string failures;
   errc last = errc::unavailable;
+  const auto note = [&failures, &last](errc kind, const std::string& message) {
+    last = kind;
+    failures += (failures.empty() ? "" : "; ") + message;
+  };
   // Services are tried in the configured order; the first whose collateral is accepted
   // wins. Each failure is kept so that the final error says what every one did.
   for (const auto& url : options_.urls) {
     auto responses = co_await fetch_pcs_responses(*client_, url, key);
-    if (responses) {
-      auto raw = tdx::collateral_from_pcs_responses(*responses);
-      if (!raw) {
-        last = errc::invalid;
-        failures += (failures.empty() ? "" : "; ") + url + ": " + raw.error().message;
-        continue;
-      }
-      auto accepted = accept(*raw, key, *anchor_, clock_.now(), options_.min_tcb_evaluation_data_number, url);
-      if (accepted) co_return std::move(*responses);
-      last = accepted.error().kind;
-      failures += (failures.empty() ? "" : "; ") + accepted.error().message;
-    } else {
-      last = responses.error().kind;
-      failures += (failures.empty() ? "" : "; ") + responses.error().message;
+    if (!responses) {
+      note(responses.error().kind, responses.error().message);
+      continue;
     }
+    auto raw = tdx::collateral_from_pcs_responses(*responses);
+    if (!raw) {
+      note(errc::invalid, url + ": " + raw.error().message);
+      continue;
+    }
+    auto accepted = accept(*raw, key, *anchor_, clock_.now(), options_.min_tcb_evaluation_data_number, url);
+    if (!accepted) {
+      note(accepted.error().kind, accepted.error().message);
+      continue;
+    }
+    co_return fetched{std::move(*responses), std::move(*accepted)};
   }
   co_return error{last, "no collateral for " + to_string(key) + ": " + failures};
 }
 
+boost::asio::awaitable<result<tdx::pcs_responses>> pcs_source::fetch_raw(platform_key key) {
+  auto got = co_await fetch_accepted(key);
+  if (!got) co_return got.error();
+  co_return std::move(got->responses);
+}
+
 boost::asio::awaitable<result<verified_collateral>> pcs_source::get(platform_key key) {
-  auto responses = co_await fetch_raw(key);
-  if (!responses) co_return responses.error();
-  // fetch_raw accepted exactly these bytes; assembling them again cannot fail.
-  auto raw = tdx::collateral_from_pcs_responses(*responses);
-  if (!raw) co_return error{errc::invalid, raw.error().message};
-  co_return accept(*raw, key, *anchor_, clock_.now(), options_.min_tcb_evaluation_data_number, options_.urls.front());
+  auto got = co_await fetch_accepted(key);
+  if (!got) co_return got.error();
+  co_return std::move(got->collateral);
 }
 
 bundle_source::bundle_source(std::filesystem::path root, std::shared_ptr<const tdx::trust_anchor> anchor,

@@ -28,6 +28,13 @@ class pcs_source final : public source {
   boost::asio::awaitable<result<tdx::pcs_responses>> fetch_raw(platform_key key);
 
  private:
+  struct fetched {
+    tdx::pcs_responses responses;
+    verified_collateral collateral;
+  };
+  /// The first service's collateral that is accepted, authenticated exactly once.
+  boost::asio::awaitable<result<fetched>> fetch_accepted(const platform_key& key);
+
   std::shared_ptr<net::http_client> client_;
   pcs_source_options options_;
   std::shared_ptr<const tdx::trust_anchor> anchor_;

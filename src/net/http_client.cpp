@@ -116,7 +116,7 @@ struct request_target {
 
 class request_failure {
  public:
-  request_failure(std::string url) : prefix_("GET " + printable(url) + ": ") {}
+  explicit request_failure(std::string_view url) : prefix_("GET " + printable(url) + ": ") {}
   http_error operator()(http_error::kind k, std::string_view cause) const {
     return http_error{k, prefix_ + std::string(cause)};
   }
@@ -368,6 +368,8 @@ struct http_client::impl {
   asio::any_io_executor executor;
   http_client_options options;
   ssl::context tls_context{ssl::context::tls_client};
+  std::once_flag system_trust_once;
+  std::string system_trust_error;
 
   impl(asio::any_io_executor ex, http_client_options opts) : executor(std::move(ex)), options(std::move(opts)) {
     SSL_CTX* native = tls_context.native_handle();
@@ -391,9 +393,6 @@ struct http_client::impl {
   /// loading the bundle costs tens of milliseconds, and a client used only for an
   /// http:// PCCS never needs it. Must run before the first SSL object is created from
   /// tls_context (SSL_CTX is not safe to modify while shared).
-  std::once_flag system_trust_once;
-  std::string system_trust_error;
-
   const std::string& ensure_trust() {
     if (options.ca_file.empty()) {
       std::call_once(system_trust_once, [this] {

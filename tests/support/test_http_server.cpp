@@ -426,6 +426,11 @@ const std::string& test_http_server::ca_pem() const {
   return impl_->identity->ca_pem;
 }
 
+const std::string& test_http_server::cert_pem() const {
+  if (!impl_->identity) throw std::logic_error("test_http_server: cert_pem() on a plain HTTP server");
+  return impl_->identity->cert_pem;
+}
+
 const std::string& test_http_server::ca_file() const {
   const std::string& pem = ca_pem();
   const std::lock_guard lock(impl_->mutex);

@@ -125,6 +125,8 @@ class test_http_server {
   /// removed with the server.
   const std::string& ca_pem() const;
   const std::string& ca_file() const;
+  /// HTTPS only: the server's own certificate (PEM), e.g. to compute its SPKI fingerprint.
+  const std::string& cert_pem() const;
 
   /// Replaces the handler (thread-safe; affects requests read afterwards).
   void set_handler(http_handler handler);

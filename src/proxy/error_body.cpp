@@ -1,0 +1,91 @@
+#include "proxy/error_body.hpp"
+
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <boost/locale/utf.hpp>
+
+#include <iterator>
+#include <utility>
+
+namespace vp::proxy {
+namespace {
+
+namespace utf = boost::locale::utf;
+
+// Boost.JSON escapes quotes and control characters but writes string bytes through
+// unchecked, so bytes that are not UTF-8 (a backend's garbage quoted in a message) would
+// make the body invalid JSON for strict clients. Each byte that does not start a valid
+// sequence becomes U+FFFD and decoding resumes at the next byte.
+std::string valid_utf8(std::string_view text) {
+  using traits = utf::utf_traits<char>;
+  std::string out;
+  out.reserve(text.size());
+  auto p = text.begin();
+  while (p != text.end()) {
+    auto next = p;
+    const utf::code_point c = traits::decode(next, text.end());
+    if (c == utf::illegal || c == utf::incomplete) {
+      traits::encode(0xFFFD, std::back_inserter(out));
+      ++p;
+    } else {
+      out.append(p, next);
+      p = next;
+    }
+  }
+  return out;
+}
+
+error_response make(unsigned status, std::string_view message, std::string_view type,
+                    std::optional<std::string_view> code, bool retryable) {
+  return error_response{status, make_error_body(message, type, code), retryable};
+}
+
+}  // namespace
+
+std::string make_error_body(std::string_view message, std::string_view type, std::optional<std::string_view> code) {
+  boost::json::object error;
+  error["message"] = valid_utf8(message);
+  error["type"] = valid_utf8(type);
+  if (code) {
+    error["code"] = valid_utf8(*code);
+  } else {
+    error["code"] = nullptr;
+  }
+  boost::json::object root;
+  root["error"] = std::move(error);
+  return boost::json::serialize(root);
+}
+
+error_response bad_request(std::string_view message, std::optional<std::string_view> code) {
+  return make(400, message, "invalid_request_error", code, false);
+}
+
+error_response domain_not_allowed(std::string_view domain) {
+  std::string message = "domain \"";
+  message += domain;
+  message += "\" is not allowed (see --allow-domain); the request was not forwarded";
+  return make(403, message, "request_forbidden", "domain_not_allowed", false);
+}
+
+error_response body_too_large(std::size_t limit_bytes) {
+  const std::string message =
+      "request body is larger than the proxy's limit of " + std::to_string(limit_bytes) + " bytes (see --max-body)";
+  return make(413, message, "invalid_request_error", "request_too_large", false);
+}
+
+error_response verification_failed(std::string_view check, std::string_view message) {
+  return make(502, message, "attestation_error", check.empty() ? "verification_failed" : check, false);
+}
+
+error_response backend_unreachable(std::string_view message) {
+  return make(502, message, "server_error", "backend_unreachable", true);
+}
+
+error_response gateway_timeout(std::string_view phase, std::string_view message) {
+  std::string code(phase);
+  code += code.empty() ? "timeout" : "_timeout";
+  return make(504, message, "timeout_error", code, true);
+}
+
+}  // namespace vp::proxy

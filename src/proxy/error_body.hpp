@@ -1,0 +1,71 @@
+#pragma once
+// The proxy's own error responses, in OpenAI's shape so client SDKs surface them as API
+// errors with a readable message: {"error":{"message":…,"type":…,"code":…}}.
+//
+// SDKs (openai-python, openai-node) pick the exception class from the HTTP status alone
+// (400 BadRequestError, 403 PermissionDeniedError, 413 APIStatusError, 5xx
+// InternalServerError) and expose `type` / `code` as attributes, so the status carries the
+// meaning and `type` / `code` let a program tell the proxy's refusals apart:
+//
+//   status  type                    code                      when
+//   400     invalid_request_error   caller's, or null         bad request (no domain/model, unknown model, bad JSON)
+//   403     request_forbidden       domain_not_allowed        the domain is outside --allow-domain
+//   413     invalid_request_error   request_too_large         the body is over --max-body
+//   502     attestation_error       the failed check          verification failed ("tcb_revoked",
+//                                                             "fingerprint_mismatch", … stable spellings)
+//   502     server_error            backend_unreachable       DNS / TCP / TLS failure, or the backend broke off
+//   504     timeout_error           <phase>_timeout           a phase timed out ("connect_timeout",
+//                                                             "tls_timeout", "attestation_timeout", …)
+//
+// The same SDKs retry 5xx by default unless the response carries `x-should-retry: false`;
+// error_response::retryable says which answers are worth retrying (a failed attestation is
+// remembered by the negative cache, so retrying it only repeats the refusal).
+//
+// Messages may carry bytes from the network (backend names, verifier messages quoting
+// observed values): the body is always valid JSON and valid UTF-8.
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace vp::proxy {
+
+/// An error answer: HTTP status and JSON body (Content-Type: application/json).
+struct error_response {
+  unsigned status = 500;
+  std::string body;
+  /// Whether a client retrying soon could succeed; when false the proxy sends
+  /// `x-should-retry: false`, which the OpenAI SDKs honour.
+  bool retryable = false;
+};
+
+/// `{"error":{"message":message,"type":type,"code":code}}` (code null when absent).
+/// Invalid UTF-8 in any field is replaced by U+FFFD (one per byte that does not start a
+/// valid sequence); quotes, backslashes and control characters are escaped by the JSON
+/// serializer.
+std::string make_error_body(std::string_view message, std::string_view type,
+                            std::optional<std::string_view> code = std::nullopt);
+
+/// 400 invalid_request_error; `code` e.g. "model_not_found", "missing_model", "invalid_json".
+error_response bad_request(std::string_view message, std::optional<std::string_view> code = std::nullopt);
+
+/// 403 request_forbidden / domain_not_allowed: the client's API key is not sent there.
+error_response domain_not_allowed(std::string_view domain);
+
+/// 413 invalid_request_error / request_too_large.
+error_response body_too_large(std::size_t limit_bytes);
+
+/// 502 attestation_error; `check` is the failed check's stable spelling (a
+/// tdx::to_string(errc) value or a proxy check), `message` names it and the observed
+/// values (TCB status, advisories when relevant). Not retryable.
+error_response verification_failed(std::string_view check, std::string_view message);
+
+/// 502 server_error / backend_unreachable. Retryable.
+error_response backend_unreachable(std::string_view message);
+
+/// 504 timeout_error / "<phase>_timeout" (phase: "connect", "tls", "attestation",
+/// "response_headers", "idle", …). Retryable.
+error_response gateway_timeout(std::string_view phase, std::string_view message);
+
+}  // namespace vp::proxy

@@ -1,0 +1,528 @@
+#include "upstream/attested_connection.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <netdb.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "core/hex.hpp"
+#include "crypto/x509.hpp"
+
+namespace vp::upstream {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+using steady = std::chrono::steady_clock;
+
+std::string_view to_string(errc e) noexcept {
+  switch (e) {
+    case errc::unreachable: return "unreachable";
+    case errc::tls: return "tls";
+    case errc::timeout: return "timeout";
+    case errc::protocol: return "protocol";
+    case errc::too_large: return "too_large";
+    case errc::http_status: return "http_status";
+    case errc::collateral: return "collateral";
+    case errc::attestation: return "attestation";
+    case errc::internal: return "internal";
+  }
+  return "unknown";
+}
+
+std::string error::check() const {
+  if (kind == errc::attestation && attest_error) {
+    std::string out(attest::to_string(attest_error->kind));
+    if (attest_error->quote_error) out += "/" + std::string(tdx::to_string(*attest_error->quote_error));
+    return out;
+  }
+  if (kind == errc::collateral && collateral_error) {
+    return "collateral/" + std::string(collateral::to_string(collateral_error->kind));
+  }
+  return std::string(to_string(kind));
+}
+
+void throw_exception_from_error(const error& e, const boost::source_location&) {
+  throw std::runtime_error("upstream " + e.check() + ": " + e.message);
+}
+
+namespace {
+
+// Response headers of a report are small; 64 KiB still bounds a hostile peer.
+constexpr std::uint32_t max_header_bytes = 64u * 1024u;
+constexpr int max_interim_responses = 8;
+// ALPN wire format: length-prefixed protocol names.
+constexpr unsigned char alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+
+std::string ms_text(std::chrono::milliseconds ms) { return std::to_string(ms.count()) + " ms"; }
+
+std::string host_port(std::string_view host, std::uint16_t port) {
+  const bool v6 = host.find(':') != std::string_view::npos;
+  return (v6 ? "[" + std::string(host) + "]" : std::string(host)) + ":" + std::to_string(port);
+}
+
+/// Peer data ends up in messages: keep it printable and bounded.
+std::string printable(std::string_view s, std::size_t max = 200) {
+  std::string out;
+  for (const char ch : s) {
+    if (out.size() >= max) {
+      out += "...";
+      break;
+    }
+    const auto c = static_cast<unsigned char>(ch);
+    out += (c >= 0x20 && c < 0x7f) ? ch : '?';
+  }
+  return out;
+}
+
+bool is_ip_literal(const std::string& host) {
+  error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+// ---------------------------------------------------------------------------------------
+// Resolution with a real deadline (the same approach as net/http_client.cpp): Asio's
+// resolver runs getaddrinfo on a private thread that cannot be abandoned, so a stuck DNS
+// server would outlive connect_timeout. Each lookup gets a detached thread reporting
+// through a channel the coroutine stops listening to on timeout.
+
+struct resolve_outcome {
+  std::string error;
+  std::vector<tcp::endpoint> endpoints;
+};
+
+using resolve_channel = asio::experimental::concurrent_channel<void(error_code, std::shared_ptr<resolve_outcome>)>;
+
+struct resolve_rendezvous {
+  std::mutex mutex;
+  resolve_channel* channel = nullptr;
+};
+
+struct detach_on_exit {
+  std::shared_ptr<resolve_rendezvous> rendezvous;
+  ~detach_on_exit() {
+    const std::lock_guard lock(rendezvous->mutex);
+    rendezvous->channel = nullptr;
+  }
+};
+
+resolve_outcome blocking_resolve(const std::string& host, std::uint16_t port) {
+  resolve_outcome out;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_protocol = IPPROTO_TCP;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* list = nullptr;
+  const int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &list);
+  if (rc != 0) {
+    out.error = rc == EAI_SYSTEM ? std::string(std::strerror(errno)) : std::string(::gai_strerror(rc));
+    return out;
+  }
+  for (const addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addr == nullptr) continue;
+    tcp::endpoint ep;
+    if (ai->ai_addrlen > ep.capacity()) continue;
+    std::memcpy(ep.data(), ai->ai_addr, ai->ai_addrlen);
+    ep.resize(ai->ai_addrlen);
+    if (std::find(out.endpoints.begin(), out.endpoints.end(), ep) == out.endpoints.end()) out.endpoints.push_back(ep);
+  }
+  ::freeaddrinfo(list);
+  if (out.endpoints.empty()) out.error = "no IPv4/IPv6 address";
+  return out;
+}
+
+/// Endpoints for host:port by the deadline; the error string says why not ("" = ok,
+/// "timeout" is reported through `timed_out`).
+asio::awaitable<resolve_outcome> resolve(asio::any_io_executor ex, const std::string& host, std::uint16_t port,
+                                         steady::time_point deadline, bool& timed_out) {
+  timed_out = false;
+  {
+    error_code ec;
+    const auto address = asio::ip::make_address(host, ec);
+    if (!ec) co_return resolve_outcome{"", {tcp::endpoint(address, port)}};
+  }
+  resolve_channel channel(ex, 1);
+  auto rendezvous = std::make_shared<resolve_rendezvous>();
+  rendezvous->channel = &channel;
+  const detach_on_exit detach{rendezvous};
+  std::thread([rendezvous, host, port] {
+    auto out = std::make_shared<resolve_outcome>(blocking_resolve(host, port));
+    const std::lock_guard lock(rendezvous->mutex);
+    if (rendezvous->channel != nullptr) rendezvous->channel->try_send(error_code{}, std::move(out));
+  }).detach();
+
+  asio::steady_timer timer(ex);
+  timer.expires_at(deadline);
+  using namespace asio::experimental::awaitable_operators;
+  auto which = co_await (channel.async_receive(asio::as_tuple(asio::use_awaitable)) ||
+                         timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  if (which.index() == 1) {
+    timed_out = true;
+    co_return resolve_outcome{"timeout", {}};
+  }
+  auto [ec, out] = std::get<0>(std::move(which));
+  if (ec || !out) co_return resolve_outcome{"interrupted", {}};
+  co_return std::move(*out);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// TLS context
+
+struct tls_client_context::state {
+  tls_client_options options;
+  ssl::context context{ssl::context::tls_client};
+};
+
+tls_client_context::tls_client_context(tls_client_options options) : state_(std::make_shared<state>()) {
+  state_->options = std::move(options);
+  auto& ctx = state_->context;
+  if (::SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION) != 1) {
+    throw std::runtime_error("upstream TLS: cannot require TLS 1.2 or later");
+  }
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
+  if (!state_->options.webpki) {
+    // --no-webpki: the certificate proves nothing by itself; attestation binds its key.
+    ctx.set_verify_mode(ssl::verify_none);
+    return;
+  }
+  ctx.set_verify_mode(ssl::verify_peer);
+  error_code ec;
+  if (!state_->options.ca_file.empty()) {
+    ctx.load_verify_file(state_->options.ca_file, ec);
+    if (ec) {
+      throw std::runtime_error("upstream TLS: cannot load CA file '" + state_->options.ca_file + "': " + ec.message());
+    }
+  } else {
+    // Loaded here, once, before any SSL object shares the context (SSL_CTX is not safe
+    // to modify while in use).
+    ctx.set_default_verify_paths(ec);
+    if (ec) throw std::runtime_error("upstream TLS: cannot load the system trust store: " + ec.message());
+  }
+}
+
+const tls_client_options& tls_client_context::options() const { return state_->options; }
+
+// ---------------------------------------------------------------------------------------
+// Connection
+
+struct upstream_connection::state {
+  std::shared_ptr<tls_client_context::state> tls;  // the SSL_CTX outlives the stream
+  stream_type stream;
+  beast::flat_buffer buffer;
+  std::string host;
+  std::uint16_t port = 0;
+  std::string dialled;
+  sha256_digest spki{};
+  crypto::x509_ptr peer;
+  bool reusable = true;
+
+  state(asio::any_io_executor ex, std::shared_ptr<tls_client_context::state> t)
+      : tls(std::move(t)), stream(std::move(ex), tls->context) {}
+};
+
+upstream_connection::upstream_connection(std::unique_ptr<state> s) : s_(std::move(s)) {}
+upstream_connection::upstream_connection(upstream_connection&&) noexcept = default;
+upstream_connection& upstream_connection::operator=(upstream_connection&&) noexcept = default;
+upstream_connection::~upstream_connection() = default;
+
+upstream_connection::stream_type& upstream_connection::stream() { return s_->stream; }
+beast::flat_buffer& upstream_connection::buffer() { return s_->buffer; }
+const std::string& upstream_connection::host() const { return s_->host; }
+std::uint16_t upstream_connection::port() const { return s_->port; }
+const std::string& upstream_connection::dialled() const { return s_->dialled; }
+std::string upstream_connection::host_header() const {
+  return s_->port == 443 ? s_->host : host_port(s_->host, s_->port);
+}
+const sha256_digest& upstream_connection::spki_sha256() const { return s_->spki; }
+X509* upstream_connection::peer_certificate() const { return s_->peer.get(); }
+bool upstream_connection::reusable() const { return s_->reusable; }
+void upstream_connection::mark_not_reusable() { s_->reusable = false; }
+
+namespace {
+
+asio::awaitable<result<upstream_connection>> connect_impl(asio::any_io_executor executor,
+                                                          const tls_client_context& tls, const std::string& host,
+                                                          std::uint16_t port, const connect_options& options) {
+  const auto tuple = asio::as_tuple(asio::use_awaitable);
+  const std::string dial_host = options.connect_to ? options.connect_to->host : host;
+  const std::uint16_t dial_port = options.connect_to ? options.connect_to->port : port;
+  const std::string dialled = host_port(dial_host, dial_port);
+  const std::string prefix = "connecting to " + host_port(host, port) +
+                             (options.connect_to ? " (dialling " + dialled + ")" : std::string()) + ": ";
+  const auto fail = [&](errc kind, std::string_view cause) { return error{kind, prefix + std::string(cause)}; };
+
+  if (host.empty() || host.find_first_of(std::string_view("\0\r\n /", 5)) != std::string::npos) {
+    co_return fail(errc::unreachable, "invalid host name");
+  }
+
+  auto s = std::make_unique<upstream_connection::state>(executor, tls.shared_state());
+  s->host = host;
+  s->port = port;
+  s->dialled = dialled;
+
+  // Connect phase: one deadline across resolution and TCP.
+  const auto connect_deadline = steady::now() + options.connect_timeout;
+  bool timed_out = false;
+  auto resolved = co_await resolve(executor, dial_host, dial_port, connect_deadline, timed_out);
+  if (timed_out) {
+    co_return fail(errc::timeout, "resolving '" + dial_host + "' exceeded the connect timeout of " +
+                                      ms_text(options.connect_timeout));
+  }
+  if (!resolved.error.empty()) co_return fail(errc::unreachable, "cannot resolve '" + dial_host + "': " + resolved.error);
+
+  auto& tcp_layer = beast::get_lowest_layer(s->stream);
+  tcp_layer.expires_at(connect_deadline);
+  if (auto [ec, ep] = co_await tcp_layer.async_connect(resolved.endpoints, tuple); ec) {
+    if (ec == beast::error::timeout) {
+      co_return fail(errc::timeout, "TCP connect exceeded the connect timeout of " + ms_text(options.connect_timeout));
+    }
+    co_return fail(errc::unreachable, "TCP connect failed: " + ec.message());
+  }
+
+  // TLS phase. SNI and the certificate's identity are the logical host, never the dialled
+  // address: --connect-to must not change what is verified.
+  SSL* ssl_handle = s->stream.native_handle();
+  const bool host_is_ip = is_ip_literal(host);
+  // RFC 6066 §3: SNI carries DNS names only.
+  if (!host_is_ip && ::SSL_set_tlsext_host_name(ssl_handle, host.c_str()) != 1) {
+    co_return fail(errc::tls, "cannot set SNI");
+  }
+  if (::SSL_set_alpn_protos(ssl_handle, alpn_http11, sizeof alpn_http11) != 0) {
+    co_return fail(errc::tls, "cannot offer ALPN http/1.1");
+  }
+  if (tls.options().webpki) {
+    X509_VERIFY_PARAM* param = ::SSL_get0_param(ssl_handle);
+    ::X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    const int identity_ok = host_is_ip ? ::X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
+                                       : ::X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
+    error_code ec;
+    if (identity_ok == 1) s->stream.set_verify_callback(ssl::host_name_verification(host), ec);
+    if (identity_ok != 1 || ec) co_return fail(errc::tls, "cannot configure certificate verification");
+  }
+
+  tcp_layer.expires_after(options.tls_timeout);
+  if (auto [ec] = co_await s->stream.async_handshake(ssl::stream_base::client, tuple); ec) {
+    if (ec == beast::error::timeout) {
+      co_return fail(errc::timeout, "TLS handshake exceeded the TLS timeout of " + ms_text(options.tls_timeout));
+    }
+    const long verify = ::SSL_get_verify_result(ssl_handle);
+    if (tls.options().webpki && verify != X509_V_OK) {
+      co_return fail(errc::tls, std::string("TLS handshake failed: certificate verify failed: ") +
+                                    ::X509_verify_cert_error_string(verify));
+    }
+    co_return fail(errc::tls, "TLS handshake failed: " + ec.message());
+  }
+  tcp_layer.expires_never();
+
+  const unsigned char* alpn = nullptr;
+  unsigned int alpn_size = 0;
+  ::SSL_get0_alpn_selected(ssl_handle, &alpn, &alpn_size);
+  if (alpn_size != 0 &&
+      std::string_view(reinterpret_cast<const char*>(alpn), alpn_size) != std::string_view("http/1.1")) {
+    co_return fail(errc::tls, "the server selected ALPN protocol '" +
+                                  printable(std::string_view(reinterpret_cast<const char*>(alpn), alpn_size)) +
+                                  "', not http/1.1");
+  }
+
+  s->peer.reset(::SSL_get1_peer_certificate(ssl_handle));
+  if (!s->peer) co_return fail(errc::tls, "the server sent no certificate");
+  s->spki = crypto::spki_sha256(s->peer.get());
+  co_return upstream_connection(std::move(s));
+}
+
+}  // namespace
+
+asio::awaitable<result<upstream_connection>> connect_upstream(asio::any_io_executor executor,
+                                                              const tls_client_context& tls, std::string host,
+                                                              std::uint16_t port, connect_options options) {
+  std::string unexpected;
+  try {
+    co_return co_await connect_impl(std::move(executor), tls, host, port, options);
+  } catch (const std::exception& e) {
+    unexpected = e.what();
+  } catch (...) {
+    unexpected = "unknown exception";
+  }
+  co_return error{errc::internal, "connecting to " + host_port(host, port) + ": unexpected failure: " + unexpected};
+}
+
+// ---------------------------------------------------------------------------------------
+// Attestation
+
+std::optional<attestation_nonce> random_nonce() {
+  attestation_nonce n{};
+  if (::RAND_bytes(n.data(), static_cast<int>(n.size())) != 1) return std::nullopt;
+  return n;
+}
+
+std::string attestation_target(const attestation_nonce& nonce) {
+  return "/v1/attestation/report?include_tls_fingerprint=true&nonce=" + to_hex(nonce) + "&signing_algo=ecdsa";
+}
+
+namespace {
+
+asio::awaitable<result<attestation_outcome>> attest_impl(upstream_connection& conn, collateral::source& source,
+                                                         const tdx::trust_anchor& anchor, const clock& clock,
+                                                         const attest_options& options) {
+  const auto tuple = asio::as_tuple(asio::use_awaitable);
+  const std::string prefix = "attesting " + conn.host() +
+                             (conn.dialled() != host_port(conn.host(), conn.port()) ? " (at " + conn.dialled() + ")"
+                                                                                    : std::string()) +
+                             ": ";
+  const auto fail = [&](errc kind, std::string_view cause) {
+    conn.mark_not_reusable();
+    return error{kind, prefix + std::string(cause)};
+  };
+
+  const auto nonce = options.nonce ? options.nonce : random_nonce();
+  if (!nonce) co_return fail(errc::internal, "RAND_bytes failed to produce a nonce");
+
+  auto& tcp_layer = beast::get_lowest_layer(conn.stream());
+  tcp_layer.expires_after(options.timeout);
+  const auto timed_out = [&] {
+    return fail(errc::timeout, "no complete attestation report within the attestation timeout of " +
+                                   ms_text(options.timeout));
+  };
+
+  // Exactly what the report needs and nothing of any client (no Authorization, no
+  // cookies, no body): a backend that is not yet verified learns nothing from us.
+  http::request<http::empty_body> request{http::verb::get, attestation_target(*nonce), 11};
+  request.set(http::field::host, conn.host_header());
+  request.set(http::field::user_agent, "verified-proxy");
+  request.set(http::field::accept, "application/json");
+  request.set(http::field::connection, "keep-alive");
+  if (auto [ec, n] = co_await http::async_write(conn.stream(), request, tuple); ec) {
+    if (ec == beast::error::timeout) co_return timed_out();
+    co_return fail(errc::protocol, "sending the attestation request failed: " + ec.message());
+  }
+
+  std::optional<http::response_parser<http::string_body>> parser;
+  for (int interim = 0;; ++interim) {
+    parser.emplace();
+    parser->header_limit(max_header_bytes);
+    parser->body_limit(static_cast<std::uint64_t>(options.max_body));
+    if (auto [ec, n] = co_await http::async_read(conn.stream(), conn.buffer(), *parser, tuple); ec) {
+      if (ec == beast::error::timeout) co_return timed_out();
+      if (ec == http::error::body_limit) {
+        co_return fail(errc::too_large,
+                       "the attestation report exceeds the limit of " + std::to_string(options.max_body) + " bytes");
+      }
+      if (ec == http::error::end_of_stream) co_return fail(errc::protocol, "connection closed without a response");
+      if (ec == http::error::partial_message || ec == ssl::error::stream_truncated) {
+        co_return fail(errc::protocol, "connection closed mid-response (truncated attestation report)");
+      }
+      co_return fail(errc::protocol, "reading the attestation response failed: " + ec.message());
+    }
+    const unsigned status = parser->get().result_int();
+    if (status < 100 || status >= 200 || status == 101) break;
+    if (interim == max_interim_responses) co_return fail(errc::protocol, "too many interim responses");
+  }
+  tcp_layer.expires_never();
+
+  auto response = parser->release();
+  if (response.result_int() != 200) {
+    co_return fail(errc::http_status, "the attestation endpoint answered HTTP " +
+                                          std::to_string(response.result_int()) + ": " +
+                                          printable(response.body()));
+  }
+  const bool keep_alive = response.keep_alive();
+
+  const auto attestation_failure = [&](attest::error e) {
+    auto out = fail(errc::attestation, std::string(attest::to_string(e.kind)) + ": " + e.message);
+    out.attest_error = std::move(e);
+    return out;
+  };
+
+  auto document = attest::parse_report_document(response.body());
+  if (!document) co_return attestation_failure(document.error());
+  // The TLS key a report binds is the one of the CVM that answered: the direct form's
+  // only attestation, or the gateway's own (model CVMs behind a gateway terminate no TLS
+  // with us).
+  const char* pointer = document->form == attest::report_form::direct ? "" : "/gateway_attestation";
+  const attest::near_attestation* attestation = document->find(pointer);
+  if (attestation == nullptr) {
+    co_return attestation_failure(attest::make_error(attest::errc::malformed_report,
+                                                     "the report has no attestation at '" + std::string(pointer) + "'"));
+  }
+
+  auto platform = tdx::identify_platform(attestation->intel_quote);
+  if (!platform) {
+    attest::error e{attest::errc::quote_rejected,
+                    attestation->json_pointer + "/intel_quote: cannot identify the platform: " +
+                        std::string(tdx::to_string(platform.error().kind)) + ": " + platform.error().message,
+                    platform.error().kind};
+    co_return attestation_failure(std::move(e));
+  }
+  const collateral::platform_key key{platform->fmspc, platform->pck_ca};
+  auto collateral = co_await source.get(key);
+  if (!collateral) {
+    auto out = fail(errc::collateral, "no collateral for platform " + collateral::to_string(key) + ": " +
+                                          std::string(collateral::to_string(collateral.error().kind)) + ": " +
+                                          collateral.error().message);
+    out.collateral_error = collateral.error();
+    co_return out;
+  }
+
+  auto verdict = attest::verify_attestation(*attestation, *nonce, conn.spki_sha256(), *collateral->collateral, anchor,
+                                            clock.now());
+  if (!verdict) co_return attestation_failure(verdict.error());
+
+  if (!keep_alive) conn.mark_not_reusable();
+  co_return attestation_outcome{std::move(*verdict), *attestation, document->form, *nonce};
+}
+
+}  // namespace
+
+asio::awaitable<result<attestation_outcome>> attest_connection(upstream_connection& conn, collateral::source& source,
+                                                               const tdx::trust_anchor& anchor, const clock& clock,
+                                                               attest_options options) {
+  std::string unexpected;
+  try {
+    co_return co_await attest_impl(conn, source, anchor, clock, options);
+  } catch (const std::exception& e) {
+    unexpected = e.what();
+  } catch (...) {
+    unexpected = "unknown exception";
+  }
+  conn.mark_not_reusable();
+  co_return error{errc::internal, "attesting " + conn.host() + ": unexpected failure: " + unexpected};
+}
+
+}  // namespace vp::upstream

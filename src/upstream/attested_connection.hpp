@@ -1,0 +1,227 @@
+#pragma once
+// One upstream connection to a NEAR AI backend, and its attestation on that same
+// connection (issue #5 "Per request", "Certificate validation").
+//
+// Why the report is fetched on the connection that will carry the client's request:
+// report_data binds the CVM's TLS key (SHA-256 of its SPKI) and our fresh nonce. A
+// report fetched on another connection could come from another machine behind the same
+// name (round-robin backends, a TLS-terminating middlebox); only the live peer's SPKI,
+// compared with the attested one, proves the prompts go to the attested CVM. Nothing of
+// the client's request is written before attest_connection() returns a verdict.
+//
+// Usage (the proxy's per-request path, minus pooling and the verdict cache):
+//   vp::upstream::tls_client_context tls({.webpki = true});       // once, at startup
+//   auto conn = co_await vp::upstream::connect_upstream(ex, tls, domain, 443, {});
+//   if (!conn) → 502 / 504 from conn.error().kind
+//   auto verdict = co_await vp::upstream::attest_connection(*conn, source, anchor, clock);
+//   if (!verdict) → 502 naming verdict.error().check()
+//   write the client's request on conn->stream(), reading with conn->buffer().
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/system/result.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "attest/attestation_verifier.hpp"
+#include "attest/error.hpp"
+#include "attest/near_report.hpp"
+#include "collateral/error.hpp"
+#include "collateral/source.hpp"
+#include "core/bytes.hpp"
+#include "core/clock.hpp"
+#include "crypto/ossl.hpp"
+#include "tdx/verifier.hpp"
+
+namespace vp::upstream {
+
+/// What went wrong on the way to a usable, attested connection. The spellings of
+/// to_string() are stable (logs, the proxy's error bodies).
+enum class errc {
+  unreachable = 1,  ///< resolution failed, TCP connect refused / unreachable
+  tls,              ///< TLS handshake, certificate (WebPKI) or ALPN failure
+  timeout,          ///< a phase (connect, TLS, attestation) exceeded its deadline
+  protocol,         ///< the backend broke HTTP: malformed or truncated response, closed connection
+  too_large,        ///< the attestation report exceeds its body limit
+  http_status,      ///< the attestation endpoint answered with a status other than 200
+  collateral,       ///< no usable collateral for the quote's platform (see collateral_error)
+  attestation,      ///< the report was rejected (see attest_error: the failed check)
+  internal,         ///< a local failure (random generator, resources, unexpected exception)
+};
+
+/// Stable snake_case spelling (e.g. "unreachable").
+std::string_view to_string(errc e) noexcept;
+
+/// A failure with a message naming the host (and dial address) and the cause.
+struct error {
+  errc kind;
+  std::string message;
+  /// With errc::attestation: the attest layer's verdict (kind = the failed check).
+  std::optional<attest::error> attest_error{};
+  /// With errc::collateral: why the collateral source failed.
+  std::optional<collateral::error> collateral_error{};
+
+  /// The most specific name of the failure: the attest errc spelling for attestation
+  /// failures (e.g. "fingerprint_mismatch"; for quote_rejected "quote_rejected/<tdx errc>"),
+  /// "collateral/<collateral errc>" for collateral ones, else to_string(kind).
+  std::string check() const;
+};
+
+template <class T>
+using result = boost::system::result<T, error>;
+
+/// Lets result<T>::value() report an error (tests and tools only).
+[[noreturn]] void throw_exception_from_error(const error& e, const boost::source_location& loc);
+
+// ---------------------------------------------------------------------------------------
+// TLS configuration
+
+struct tls_client_options {
+  /// Validate the certificate chain and the host name (WebPKI) on top of attestation.
+  /// false = --no-webpki: attestation alone, as the reference proxy does.
+  bool webpki = true;
+  /// PEM file with the CAs to trust instead of the system store ("" = system store).
+  /// Ignored without webpki.
+  std::string ca_file;
+};
+
+/// The TLS client configuration every upstream connection shares (one SSL_CTX: the
+/// system trust store is parsed once). Cheap to copy; connections keep it alive.
+/// Throws std::runtime_error for unusable options (unreadable ca_file, system store not
+/// loadable): a startup configuration error.
+class tls_client_context {
+ public:
+  explicit tls_client_context(tls_client_options options = {});
+  const tls_client_options& options() const;
+
+  struct state;
+  const std::shared_ptr<state>& shared_state() const { return state_; }
+
+ private:
+  std::shared_ptr<state> state_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Connecting
+
+/// Where to dial instead of the logical host (curl's --connect-to): SNI, the certificate
+/// check and the Host header still use the logical host.
+struct dial_address {
+  std::string host;  ///< IP literal or DNS name
+  std::uint16_t port = 0;
+};
+
+struct connect_options {
+  std::chrono::milliseconds connect_timeout{10'000};  ///< resolution + TCP connect
+  std::chrono::milliseconds tls_timeout{10'000};      ///< TLS handshake
+  std::optional<dial_address> connect_to;
+};
+
+/// A TLS connection to a backend, positioned between HTTP messages. Move-only; the stream
+/// and buffer addresses are stable for its lifetime (it is a handle to heap state).
+class upstream_connection {
+ public:
+  using stream_type = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+
+  upstream_connection(upstream_connection&&) noexcept;
+  upstream_connection& operator=(upstream_connection&&) noexcept;
+  ~upstream_connection();
+
+  /// The TLS stream, for writing requests and reading responses (the forwarder).
+  stream_type& stream();
+  /// Bytes read from the stream but not yet consumed: pass it to every http::async_read on
+  /// this connection, or pipelined bytes are lost.
+  boost::beast::flat_buffer& buffer();
+
+  /// The logical host (SNI, Host header) and port.
+  const std::string& host() const;
+  std::uint16_t port() const;
+  /// "host:port" of the address actually dialled (the connect_to target if any).
+  const std::string& dialled() const;
+  /// The Host header value for requests on this connection ("host" or "host:port").
+  std::string host_header() const;
+
+  /// SHA-256 of the DER SubjectPublicKeyInfo of the peer's leaf certificate.
+  const sha256_digest& spki_sha256() const;
+  /// The peer's leaf certificate (never null on a connected object).
+  X509* peer_certificate() const;
+
+  /// False once the peer said it will close after the last response (Connection: close),
+  /// or after any failed exchange: the connection must not carry another request.
+  bool reusable() const;
+  void mark_not_reusable();
+
+  struct state;
+  explicit upstream_connection(std::unique_ptr<state> s);
+
+ private:
+  std::unique_ptr<state> s_;
+};
+
+/// TCP + TLS to `host`:`port` (or options.connect_to), SNI = host, ALPN "http/1.1" (a
+/// server that selects another protocol is rejected; one that selects none is taken to
+/// speak HTTP/1.1), TLS 1.2 or later, WebPKI per `tls`. Errors: unreachable, tls, timeout;
+/// the message names the host, the dialled address and the cause.
+boost::asio::awaitable<result<upstream_connection>> connect_upstream(boost::asio::any_io_executor executor,
+                                                                      const tls_client_context& tls,
+                                                                      std::string host, std::uint16_t port,
+                                                                      connect_options options = {});
+
+// ---------------------------------------------------------------------------------------
+// Attesting
+
+using attestation_nonce = std::array<std::uint8_t, 32>;
+
+/// 32 bytes from OpenSSL's CSPRNG (RAND_bytes); nullopt if it fails.
+std::optional<attestation_nonce> random_nonce();
+
+/// The request target for `nonce`:
+/// /v1/attestation/report?include_tls_fingerprint=true&nonce=<64 hex>&signing_algo=ecdsa
+std::string attestation_target(const attestation_nonce& nonce);
+
+struct attest_options {
+  /// From writing the request to the complete body.
+  std::chrono::milliseconds timeout{30'000};
+  std::size_t max_body = attest::max_report_body_size;
+  /// The nonce to send; nullopt = random_nonce() (tests pin it).
+  std::optional<attestation_nonce> nonce;
+};
+
+/// An accepted attestation of the connection's peer.
+struct attestation_outcome {
+  attest::attestation_verdict verdict;
+  /// The attestation object that was verified (direct form: the report's top level;
+  /// gateway form: /gateway_attestation, the object that binds the TLS key).
+  attest::near_attestation attestation;
+  attest::report_form form = attest::report_form::direct;
+  attestation_nonce nonce{};
+};
+
+/// Writes exactly one request on `conn` — GET attestation_target(nonce) with Host,
+/// User-Agent, Accept and Connection: keep-alive, nothing of any client — reads the
+/// response (options.timeout, options.max_body), parses it (attest::parse_report_document),
+/// gets collateral for the quote's platform from `source`, and runs
+/// attest::verify_attestation with the connection's live SPKI and the nonce as of
+/// `clock.now()`. On success the connection is positioned after the response and stays
+/// usable (unless the peer asked to close: see reusable()). On any error the connection
+/// must be discarded.
+///
+/// Errors: timeout, protocol, too_large, http_status, collateral, attestation (the failed
+/// check in attest_error), internal.
+boost::asio::awaitable<result<attestation_outcome>> attest_connection(upstream_connection& conn,
+                                                                      collateral::source& source,
+                                                                      const tdx::trust_anchor& anchor,
+                                                                      const clock& clock,
+                                                                      attest_options options = {});
+
+}  // namespace vp::upstream

@@ -1,0 +1,99 @@
+#include "proxy/routing.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <gtest/gtest.h>
+
+namespace vp::proxy {
+namespace {
+
+constexpr std::string_view sample = R"({"endpoints":[
+  {"domain":"glm-5.completions.near.ai","models":["zai-org/GLM-5-FP8"]},
+  {"domain":"QWEN35-122B.completions.near.ai.","models":["Qwen/Qwen3.5-122B-A10B","zai-org/GLM-5-FP8"],"extra":1}
+]})";
+
+TEST(Endpoints, ParsesTheDiscoveryList) {
+  std::string error;
+  const auto list = parse_endpoints(sample, error);
+  ASSERT_TRUE(list) << error;
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[1].domain, "qwen35-122b.completions.near.ai");  // normalised
+  EXPECT_EQ(domain_for_model(*list, "Qwen/Qwen3.5-122B-A10B"), "qwen35-122b.completions.near.ai");
+  EXPECT_EQ(domain_for_model(*list, "zai-org/GLM-5-FP8"), "glm-5.completions.near.ai");  // first wins
+  EXPECT_FALSE(domain_for_model(*list, "qwen/qwen3.5-122b-a10b"));                       // ids are exact
+}
+
+TEST(Endpoints, RejectsMalformedListsWhole) {
+  std::string error;
+  for (const char* bad : {"", "[]", "{}", R"({"endpoints":{}})", R"({"endpoints":[{"domain":"a.b"}]})",
+                          R"({"endpoints":[{"domain":5,"models":[]}]})",
+                          R"({"endpoints":[{"domain":"a.b","models":[1]}]})",
+                          R"({"endpoints":[{"domain":"a.b","models":[""]}]})",
+                          R"({"endpoints":[{"domain":"10.0.0.1","models":[]}]})",
+                          R"({"endpoints":[{"domain":"a b.c","models":[]}]})",
+                          R"({"endpoints":[{"domain":"evil.com:443","models":[]}]})"}) {
+    EXPECT_FALSE(parse_endpoints(bad, error)) << bad;
+    EXPECT_FALSE(error.empty());
+  }
+  endpoints_limits tiny;
+  tiny.max_models = 2;
+  EXPECT_FALSE(parse_endpoints(sample, error, tiny));
+  EXPECT_NE(error.find("more than 2 models"), std::string::npos) << error;
+  tiny = {};
+  tiny.max_body = 10;
+  EXPECT_FALSE(parse_endpoints(sample, error, tiny));
+}
+
+TEST(DomainAllowlist, WildcardMatchesExactlyOneLabel) {
+  const domain_allowlist allow({"*.completions.near.ai", "Exact.Example.org"});
+  EXPECT_TRUE(allow.allows("glm-5.completions.near.ai"));
+  EXPECT_TRUE(allow.allows("GLM-5.Completions.Near.AI."));
+  EXPECT_TRUE(allow.allows("exact.example.org"));
+  EXPECT_FALSE(allow.allows("completions.near.ai"));
+  EXPECT_FALSE(allow.allows("a.b.completions.near.ai"));
+  EXPECT_FALSE(allow.allows("evilcompletions.near.ai"));
+  EXPECT_FALSE(allow.allows("glm-5.completions.near.ai.evil.com"));
+  EXPECT_FALSE(allow.allows("glm-5.completions.near.ai:443"));
+  EXPECT_FALSE(allow.allows("user@glm-5.completions.near.ai"));
+  EXPECT_FALSE(allow.allows("sub.exact.example.org"));
+  EXPECT_FALSE(allow.allows("127.0.0.1"));
+  EXPECT_FALSE(allow.allows(""));
+  EXPECT_FALSE(domain_allowlist({}).allows("glm-5.completions.near.ai"));
+}
+
+TEST(NormalizeHost, OnlyDnsNames) {
+  EXPECT_EQ(normalize_host("A-b.C0m."), "a-b.c0m");
+  EXPECT_FALSE(normalize_host("-a.com"));
+  EXPECT_FALSE(normalize_host("a-.com"));
+  EXPECT_FALSE(normalize_host("a..com"));
+  EXPECT_FALSE(normalize_host("[::1]"));
+  EXPECT_FALSE(normalize_host("1.2.3.4"));
+  EXPECT_FALSE(normalize_host(std::string(64, 'a') + ".com"));
+  EXPECT_TRUE(normalize_host(std::string(63, 'a') + ".com"));
+  EXPECT_FALSE(normalize_host("caf\xc3\xa9.com"));
+}
+
+TEST(ModelOfRequest, ReadsTheModelField) {
+  EXPECT_EQ(model_of_request(R"({"model":"m","messages":[]})"), "m");
+  EXPECT_FALSE(model_of_request(R"({"messages":[]})"));
+  EXPECT_FALSE(model_of_request(R"({"model":5})"));
+  EXPECT_FALSE(model_of_request("[1]"));
+  EXPECT_FALSE(model_of_request("not json"));
+  EXPECT_FALSE(model_of_request(""));
+}
+
+TEST(ModelsList, OpenAiListFormatWithEachIdOnce) {
+  std::string error;
+  const auto list = parse_endpoints(sample, error);
+  ASSERT_TRUE(list);
+  const auto o = models_list(*list);
+  EXPECT_EQ(o.at("object"), "list");
+  const auto& data = o.at("data").as_array();
+  ASSERT_EQ(data.size(), 2u);
+  EXPECT_EQ(data[0].at("id"), "zai-org/GLM-5-FP8");
+  EXPECT_EQ(data[0].at("object"), "model");
+  EXPECT_EQ(data[0].at("owned_by"), "near-ai");
+  EXPECT_EQ(data[1].at("id"), "Qwen/Qwen3.5-122B-A10B");
+}
+
+}  // namespace
+}  // namespace vp::proxy

@@ -1,0 +1,479 @@
+// connect_upstream + attest_connection against a fake NEAR backend: an in-process TLS
+// server on 127.0.0.1 whose /v1/attestation/report mints (test PKI) a quote binding its
+// own SPKI, a signing address and the nonce from the query, with fault switches for
+// every binding check. The backend is reached with connect_to, so SNI / Host stay the
+// logical domain, as with the proxy's --connect-to.
+
+#include "upstream/attested_connection.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "attest/binding.hpp"
+#include "collateral/source.hpp"
+#include "core/hex.hpp"
+#include "crypto/x509.hpp"
+#include "support/test_http_server.hpp"
+#include "support/test_pki.hpp"
+
+namespace vp::upstream {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+constexpr auto loop_limit = 10s;
+/// The logical backend domain; the certificate of the fake backend names it.
+constexpr const char* domain = "backend.completions.near.ai";
+
+const test::test_pki& pki() {
+  static const test::test_pki instance;
+  return instance;
+}
+
+const test::test_pki& foreign_pki() {
+  static const test::test_pki instance;
+  return instance;
+}
+
+const tdx::trust_anchor& anchor() {
+  static const auto a = tdx::load_trust_anchor(pki().root_der()).value();
+  return *a;
+}
+
+/// Collateral from the test PKI, accepted like any real source would (authenticated,
+/// valid at default_time).
+class pki_source final : public collateral::source {
+ public:
+  asio::awaitable<collateral::result<collateral::verified_collateral>> get(collateral::platform_key key) override {
+    ++calls;
+    co_return collateral::accept(pki().collateral(), key, anchor(), test::default_time, 0, "test-pki");
+  }
+  std::atomic<int> calls{0};
+};
+
+/// Runs `work` to completion on `ioc` (this thread), bounded by loop_limit.
+template <class T>
+std::optional<T> run_bounded(asio::io_context& ioc, asio::awaitable<T> work) {
+  std::optional<T> out;
+  std::exception_ptr failure;
+  // T need not be default-constructible (co_spawn's value handlers require it).
+  auto store = [](asio::awaitable<T> w, std::optional<T>& slot) -> asio::awaitable<void> {
+    slot.emplace(co_await std::move(w));
+  };
+  asio::co_spawn(ioc, store(std::move(work), out), [&](std::exception_ptr e) { failure = e; });
+  ioc.run_for(loop_limit);
+  if (failure) std::rethrow_exception(failure);
+  return out;
+}
+
+test::scripted_response answer(unsigned status, std::string body) {
+  test::scripted_response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+tls_client_context make_tls(bool webpki, std::string ca_file = {}) {
+  tls_client_options o;
+  o.webpki = webpki;
+  o.ca_file = std::move(ca_file);
+  return tls_client_context(std::move(o));
+}
+
+/// How the fake backend misbehaves on /v1/attestation/report.
+struct backend_faults {
+  bool claim_other_spki = false;  ///< report binds (and names) another TLS key
+  bool wrong_nonce = false;       ///< report_data[32:64] is not the query's nonce
+  bool foreign_quote = false;     ///< quote minted by another PKI
+  bool omit_fingerprint = false;  ///< no tls_cert_fingerprint field
+  bool oversized = false;         ///< body over 8 MiB
+  bool hang = false;              ///< never answer
+  unsigned status = 200;
+};
+
+const bytes signing_address = [] {
+  bytes b(20);
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<std::uint8_t>(0xa0 + i);
+  return b;
+}();
+
+test::test_http_server_options tls_options(std::vector<std::string> dns_names) {
+  test::test_http_server_options o;
+  o.tls = true;
+  o.dns_names = std::move(dns_names);
+  return o;
+}
+
+class fake_backend {
+ public:
+  explicit fake_backend(std::vector<std::string> dns_names = {domain})
+      : server_([this](const test::http_request_record& r) { return handle(r); }, tls_options(std::move(dns_names))) {
+    auto certs = crypto::parse_pem_certificates(server_.cert_pem());
+    spki_ = crypto::spki_sha256(certs.value().front().get());
+  }
+
+  void set_faults(backend_faults f) {
+    const std::lock_guard lock(mutex_);
+    faults_ = f;
+  }
+
+  test::test_http_server& server() { return server_; }
+  const sha256_digest& spki() const { return spki_; }
+  dial_address dial() const { return {"127.0.0.1", server_.port()}; }
+
+ private:
+  test::scripted_response handle(const test::http_request_record& r) {
+    backend_faults f;
+    {
+      const std::lock_guard lock(mutex_);
+      f = faults_;
+    }
+    if (!r.target.starts_with("/v1/attestation/report")) return answer(200, "answer to " + r.target);
+    if (f.hang) {
+      auto r_hang = answer(200, "");
+      r_hang.fault = test::http_fault::hang;
+      return r_hang;
+    }
+    if (f.status != 200) return answer(f.status, "attestation unavailable");
+
+    const auto at = r.target.find("nonce=");
+    auto nonce = at == std::string::npos ? std::nullopt : from_hex(std::string_view(r.target).substr(at + 6, 64));
+    if (!nonce || nonce->size() != 32) return answer(400, "bad nonce");
+
+    sha256_digest spki = spki_;
+    if (f.claim_other_spki) spki[0] ^= 0xff;
+    bytes bound_nonce = *nonce;
+    if (f.wrong_nonce) bound_nonce[31] ^= 1;
+
+    test::quote_spec q;
+    const sha256_digest prefix = attest::expected_report_data_prefix(signing_address, spki);
+    std::copy(prefix.begin(), prefix.end(), q.td.report_data.begin());
+    std::copy(bound_nonce.begin(), bound_nonce.end(), q.td.report_data.begin() + 32);
+    const bytes quote = (f.foreign_quote ? foreign_pki() : pki()).mint(q);
+
+    json::object report;
+    report["intel_quote"] = to_hex(quote);
+    report["signing_address"] = "0x" + to_hex(signing_address);
+    report["signing_algo"] = "ecdsa";
+    if (!f.omit_fingerprint) report["tls_cert_fingerprint"] = to_hex(spki);
+    report["request_nonce"] = to_hex(*nonce);
+    if (f.oversized) report["padding"] = std::string(attest::max_report_body_size, 'x');
+    auto out = answer(200, json::serialize(report));
+    out.headers = {{"Content-Type", "application/json"}};
+    return out;
+  }
+
+  std::mutex mutex_;
+  backend_faults faults_;
+  sha256_digest spki_{};
+  test::test_http_server server_;  // last: its thread calls handle() until it is destroyed
+};
+
+connect_options via(const fake_backend& b) {
+  connect_options o;
+  o.connect_timeout = 2s;
+  o.tls_timeout = 2s;
+  o.connect_to = b.dial();
+  return o;
+}
+
+const tls_client_context& no_webpki() {
+  static const tls_client_context ctx = make_tls(false);
+  return ctx;
+}
+
+struct attempt {
+  /// First member, destroyed last: the connection's socket must die before its io_context.
+  std::unique_ptr<asio::io_context> ioc = std::make_unique<asio::io_context>();
+  std::optional<result<upstream_connection>> connection;
+  std::optional<result<attestation_outcome>> outcome;
+  /// Requests the backend had received when the verdict came back.
+  std::vector<test::http_request_record> seen_at_verdict;
+  /// The answer to a client request sent on the connection after a successful verdict.
+  std::optional<std::string> follow_up_body;
+};
+
+/// connect → attest → (if accepted and `follow_up`) one client-like request on the same
+/// connection, with an Authorization header the backend must only ever see afterwards.
+attempt run(fake_backend& backend, const tls_client_context& tls, attest_options aopts = {}, bool follow_up = false,
+            connect_options copts = {}) {
+  if (!copts.connect_to) copts = via(backend);
+  attempt out;
+  asio::io_context& ioc = *out.ioc;
+  pki_source source;
+  const fixed_clock clock(test::default_time);
+  auto work = [&]() -> asio::awaitable<bool> {
+    out.connection = co_await connect_upstream(ioc.get_executor(), tls, domain, 443, copts);
+    if (!*out.connection) co_return false;
+    auto& conn = out.connection->value();
+    out.outcome = co_await attest_connection(conn, source, anchor(), clock, aopts);
+    out.seen_at_verdict = backend.server().requests();
+    if (!*out.outcome || !follow_up) co_return true;
+
+    http::request<http::string_body> request{http::verb::post, "/v1/chat/completions", 11};
+    request.set(http::field::host, conn.host_header());
+    request.set(http::field::authorization, "Bearer sk-secret");
+    request.body() = R"({"model":"m"})";
+    request.prepare_payload();
+    co_await http::async_write(conn.stream(), request, asio::use_awaitable);
+    http::response<http::string_body> response;
+    co_await http::async_read(conn.stream(), conn.buffer(), response, asio::use_awaitable);
+    out.follow_up_body = response.body();
+    co_return true;
+  };
+  const auto finished = run_bounded(ioc, work());
+  EXPECT_TRUE(finished.has_value()) << "did not complete within " << loop_limit.count() << " s";
+  return out;
+}
+
+::testing::AssertionResult rejected(const attempt& a, errc kind, std::string_view check) {
+  if (!a.connection || !*a.connection) return ::testing::AssertionFailure() << "did not connect";
+  if (!a.outcome) return ::testing::AssertionFailure() << "no outcome";
+  if (*a.outcome) return ::testing::AssertionFailure() << "accepted, expected " << check;
+  const error& e = a.outcome->error();
+  if (e.kind != kind || e.check().find(check) == std::string::npos) {
+    return ::testing::AssertionFailure() << "got " << e.check() << " (" << e.message << "), expected " << check;
+  }
+  if (e.message.find(domain) == std::string::npos) {
+    return ::testing::AssertionFailure() << "message does not name the host: " << e.message;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+/// Nothing but one attestation GET reached the backend before the verdict.
+void expect_only_attestation_request(const attempt& a) {
+  ASSERT_EQ(a.seen_at_verdict.size(), 1u);
+  const auto& r = a.seen_at_verdict.front();
+  EXPECT_EQ(r.method, "GET");
+  EXPECT_TRUE(r.target.starts_with("/v1/attestation/report?include_tls_fingerprint=true&nonce=")) << r.target;
+  EXPECT_TRUE(r.target.ends_with("&signing_algo=ecdsa")) << r.target;
+  EXPECT_EQ(r.request_on_connection, 1u);
+  EXPECT_FALSE(r.header("Authorization").has_value());
+  EXPECT_EQ(r.header("Host"), std::optional<std::string_view>(domain));
+  EXPECT_EQ(r.tls_server_name, domain);
+  EXPECT_FALSE(r.header("Content-Length").has_value());
+}
+
+// ---------------------------------------------------------------------------------------
+
+TEST(UpstreamAttestedConnection, HappyPathVerifiesThenServesOnTheSameConnection) {
+  fake_backend backend;
+  const attempt a = run(backend, no_webpki(), {}, /*follow_up=*/true);
+  ASSERT_TRUE(a.connection && *a.connection) << a.connection->error().message;
+  ASSERT_TRUE(a.outcome && *a.outcome) << a.outcome->error().message;
+  const attestation_outcome& o = a.outcome->value();
+  EXPECT_EQ(o.verdict.tls_cert_fingerprint, backend.spki());
+  EXPECT_EQ(a.connection->value().spki_sha256(), backend.spki());
+  EXPECT_EQ(o.verdict.signing_address, signing_address);
+  EXPECT_EQ(o.form, attest::report_form::direct);
+  EXPECT_TRUE(a.connection->value().reusable());
+  ASSERT_NE(a.connection->value().peer_certificate(), nullptr);
+
+  expect_only_attestation_request(a);
+  // The nonce on the wire is the one the verdict is bound to.
+  EXPECT_NE(a.seen_at_verdict.front().target.find("nonce=" + to_hex(o.nonce)), std::string::npos);
+
+  ASSERT_EQ(a.follow_up_body, std::optional<std::string>("answer to /v1/chat/completions"));
+  const auto all = backend.server().requests();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[1].request_on_connection, 2u);  // same TLS connection, keep-alive
+  EXPECT_EQ(all[1].header("Authorization"), std::optional<std::string_view>("Bearer sk-secret"));
+  EXPECT_EQ(backend.server().connection_count(), 1u);
+}
+
+TEST(UpstreamAttestedConnection, NoncesAreFreshPerAttestation) {
+  fake_backend backend;
+  const attempt a = run(backend, no_webpki());
+  const attempt b = run(backend, no_webpki());
+  ASSERT_TRUE(a.outcome && *a.outcome && b.outcome && *b.outcome);
+  EXPECT_NE(a.outcome->value().nonce, b.outcome->value().nonce);
+}
+
+TEST(UpstreamAttestedConnection, ReportBindingAnotherTlsKeyIsRejected) {
+  fake_backend backend;
+  backend.set_faults({.claim_other_spki = true});
+  const attempt a = run(backend, no_webpki());
+  EXPECT_TRUE(rejected(a, errc::attestation, "fingerprint_mismatch"));
+  EXPECT_FALSE(a.connection->value().reusable());
+  expect_only_attestation_request(a);
+}
+
+TEST(UpstreamAttestedConnection, WrongNonceInReportDataIsRejected) {
+  fake_backend backend;
+  backend.set_faults({.wrong_nonce = true});
+  const attempt a = run(backend, no_webpki());
+  EXPECT_TRUE(rejected(a, errc::attestation, "nonce_mismatch"));
+  expect_only_attestation_request(a);
+}
+
+TEST(UpstreamAttestedConnection, QuoteFromAForeignPkiIsRejected) {
+  fake_backend backend;
+  backend.set_faults({.foreign_quote = true});
+  const attempt a = run(backend, no_webpki());
+  EXPECT_TRUE(rejected(a, errc::attestation, "quote_rejected/untrusted_chain"));
+}
+
+TEST(UpstreamAttestedConnection, MissingTlsFingerprintIsRejected) {
+  fake_backend backend;
+  backend.set_faults({.omit_fingerprint = true});
+  const attempt a = run(backend, no_webpki());
+  EXPECT_TRUE(rejected(a, errc::attestation, "missing_tls_fingerprint"));
+}
+
+TEST(UpstreamAttestedConnection, OversizedReportIsRejected) {
+  fake_backend backend;
+  backend.set_faults({.oversized = true});
+  const attempt a = run(backend, no_webpki());
+  EXPECT_TRUE(rejected(a, errc::too_large, "too_large"));
+}
+
+TEST(UpstreamAttestedConnection, ErrorStatusIsRejected) {
+  fake_backend backend;
+  backend.set_faults({.status = 503});
+  const attempt a = run(backend, no_webpki());
+  EXPECT_TRUE(rejected(a, errc::http_status, "http_status"));
+  EXPECT_NE(a.outcome->error().message.find("503"), std::string::npos);
+}
+
+TEST(UpstreamAttestedConnection, HangingBackendTimesOut) {
+  fake_backend backend;
+  backend.set_faults({.hang = true});
+  const auto start = std::chrono::steady_clock::now();
+  attest_options o;
+  o.timeout = 300ms;
+  const attempt a = run(backend, no_webpki(), o);
+  EXPECT_TRUE(rejected(a, errc::timeout, "timeout"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
+TEST(UpstreamAttestedConnection, CollateralIsFetchedForTheQuotesPlatform) {
+  fake_backend backend;
+  asio::io_context ioc;
+  pki_source source;
+  const fixed_clock clock(test::default_time);
+  auto work = [&]() -> asio::awaitable<bool> {
+    auto conn = co_await connect_upstream(ioc.get_executor(), no_webpki(), domain, 443, via(backend));
+    if (!conn) co_return false;
+    auto outcome = co_await attest_connection(*conn, source, anchor(), clock);
+    co_return static_cast<bool>(outcome);
+  };
+  EXPECT_EQ(run_bounded(ioc, work()), std::optional<bool>(true));
+  EXPECT_EQ(source.calls.load(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Connecting
+
+TEST(UpstreamConnect, ConnectionRefusedIsUnreachable) {
+  std::uint16_t closed_port = 0;
+  {
+    asio::io_context probe;
+    asio::ip::tcp::acceptor acceptor(probe, {asio::ip::make_address_v4("127.0.0.1"), 0});
+    closed_port = acceptor.local_endpoint().port();
+  }
+  asio::io_context ioc;
+  connect_options o;
+  o.connect_to = dial_address{"127.0.0.1", closed_port};
+  const auto r = run_bounded(ioc, connect_upstream(ioc.get_executor(), no_webpki(), domain, 443, o));
+  ASSERT_TRUE(r.has_value());
+  ASSERT_FALSE(*r);
+  EXPECT_EQ(r->error().kind, errc::unreachable) << r->error().message;
+  EXPECT_NE(r->error().message.find(domain), std::string::npos) << r->error().message;
+  EXPECT_NE(r->error().message.find("127.0.0.1:" + std::to_string(closed_port)), std::string::npos);
+}
+
+TEST(UpstreamConnect, SilentPeerHitsTheTlsTimeout) {
+  asio::io_context ioc;
+  asio::ip::tcp::acceptor acceptor(ioc, {asio::ip::make_address_v4("127.0.0.1"), 0});
+  asio::ip::tcp::socket held(ioc);
+  acceptor.async_accept(held, [](boost::system::error_code) {});  // accept, never speak TLS
+  connect_options o;
+  o.tls_timeout = 200ms;
+  o.connect_to = dial_address{"127.0.0.1", acceptor.local_endpoint().port()};
+  const auto r = run_bounded(ioc, connect_upstream(ioc.get_executor(), no_webpki(), domain, 443, o));
+  ASSERT_TRUE(r.has_value());
+  ASSERT_FALSE(*r);
+  EXPECT_EQ(r->error().kind, errc::timeout) << r->error().message;
+  EXPECT_NE(r->error().message.find("TLS handshake"), std::string::npos) << r->error().message;
+}
+
+TEST(UpstreamConnect, WebPkiWithTheServersCaPassesAndChecksTheHostName) {
+  fake_backend backend;
+  const tls_client_context tls = make_tls(true, backend.server().ca_file());
+  const attempt a = run(backend, tls);
+  ASSERT_TRUE(a.connection && *a.connection) << a.connection->error().message;
+  ASSERT_TRUE(a.outcome && *a.outcome) << a.outcome->error().message;
+
+  // Same CA, but the certificate does not name the host asked for.
+  asio::io_context ioc;
+  const auto other = run_bounded(ioc, connect_upstream(ioc.get_executor(), tls, "other.completions.near.ai", 443,
+                                                       via(backend)));
+  ASSERT_TRUE(other.has_value());
+  ASSERT_FALSE(*other);
+  EXPECT_EQ(other->error().kind, errc::tls);
+  EXPECT_NE(other->error().message.find("hostname mismatch"), std::string::npos) << other->error().message;
+}
+
+TEST(UpstreamConnect, WebPkiWithoutTheServersCaFails) {
+  fake_backend backend;
+  const tls_client_context system_store = make_tls(true);
+  asio::io_context ioc;
+  const auto r = run_bounded(ioc, connect_upstream(ioc.get_executor(), system_store, domain, 443, via(backend)));
+  ASSERT_TRUE(r.has_value());
+  ASSERT_FALSE(*r);
+  EXPECT_EQ(r->error().kind, errc::tls);
+  EXPECT_NE(r->error().message.find("certificate verify failed"), std::string::npos) << r->error().message;
+  EXPECT_EQ(backend.server().request_count(), 0u);
+}
+
+TEST(UpstreamConnect, NoWebPkiAcceptsAnyCertificateAndExposesItsKey) {
+  fake_backend backend({"unrelated.example"});  // neither trusted nor naming the host
+  asio::io_context ioc;
+  const auto r = run_bounded(ioc, connect_upstream(ioc.get_executor(), no_webpki(), domain, 443, via(backend)));
+  ASSERT_TRUE(r.has_value());
+  ASSERT_TRUE(*r) << r->error().message;
+  EXPECT_EQ(r->value().spki_sha256(), backend.spki());
+  EXPECT_EQ(r->value().host(), domain);
+  EXPECT_EQ(r->value().host_header(), domain);
+  EXPECT_EQ(r->value().dialled(), "127.0.0.1:" + std::to_string(backend.server().port()));
+}
+
+TEST(UpstreamConnect, UnreadableCaFileIsAStartupError) {
+  EXPECT_THROW(make_tls(true, "/nonexistent/ca.pem"), std::runtime_error);
+}
+
+TEST(UpstreamAttestation, TargetCarriesTheNonceInHex) {
+  attestation_nonce n{};
+  n[0] = 0xab;
+  n[31] = 0x01;
+  EXPECT_EQ(attestation_target(n),
+            "/v1/attestation/report?include_tls_fingerprint=true&nonce=ab" + std::string(60, '0') +
+                "01&signing_algo=ecdsa");
+  const auto r1 = random_nonce();
+  const auto r2 = random_nonce();
+  ASSERT_TRUE(r1 && r2);
+  EXPECT_NE(*r1, *r2);
+}
+
+}  // namespace
+}  // namespace vp::upstream
