@@ -6,6 +6,8 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "support/expect_error.hpp"
+
 #include <algorithm>
 #include <string>
 
@@ -22,17 +24,7 @@ namespace json = boost::json;
 using test::nearai::hex_or_fail;
 using test::nearai::str;
 
-::testing::AssertionResult fails_with(const result<void>& r, errc kind, std::string_view needle) {
-  if (r) return ::testing::AssertionFailure() << "bound, expected " << to_string(kind);
-  if (r.error().kind != kind) {
-    return ::testing::AssertionFailure() << "got " << to_string(r.error().kind) << " (" << r.error().message
-                                         << "), expected " << to_string(kind);
-  }
-  if (r.error().message.find(needle) == std::string::npos) {
-    return ::testing::AssertionFailure() << "message \"" << r.error().message << "\" lacks \"" << needle << "\"";
-  }
-  return ::testing::AssertionSuccess();
-}
+using test::fails_with;
 
 bytes pattern(std::size_t n, std::uint8_t start) {
   bytes b(n);

@@ -6,6 +6,8 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "support/expect_error.hpp"
+
 #include <string>
 #include <type_traits>
 
@@ -57,18 +59,7 @@ json::object gateway_body(std::size_t models = 1) {
 
 std::string text(const json::object& o) { return json::serialize(o); }
 
-template <class T>
-::testing::AssertionResult fails_with(const result<T>& r, errc kind, std::string_view needle) {
-  if (r) return ::testing::AssertionFailure() << "parsed, expected " << to_string(kind);
-  if (r.error().kind != kind) {
-    return ::testing::AssertionFailure() << "got " << to_string(r.error().kind) << " (" << r.error().message
-                                         << "), expected " << to_string(kind);
-  }
-  if (r.error().message.find(needle) == std::string::npos) {
-    return ::testing::AssertionFailure() << "message \"" << r.error().message << "\" lacks \"" << needle << "\"";
-  }
-  return ::testing::AssertionSuccess();
-}
+using test::fails_with;
 
 template <class V>
 result<near_report_document> parse_with(std::string_view field, const V& value) {
