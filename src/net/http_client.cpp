@@ -1,4 +1,5 @@
 #include "net/http_client.hpp"
+#include "net/resolve.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -220,66 +221,10 @@ bool valid_header_value(std::string_view value) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Resolution with a real deadline. Asio's resolver runs getaddrinfo on a private thread
-// whose completion cannot be abandoned: a stuck DNS server would hold the caller (and
-// io_context::run) well past connect_timeout. Instead each lookup gets a detached
-// thread and reports through a thread-safe channel; on timeout the coroutine stops
-// listening and the thread's late answer is dropped.
-
-struct resolve_outcome {
-  std::string error;  ///< empty on success
-  std::vector<tcp::endpoint> endpoints;
-};
-
-using resolve_channel =
-    asio::experimental::concurrent_channel<void(error_code, std::shared_ptr<resolve_outcome>)>;
-
-/// Shared between the waiting coroutine and its lookup thread. The coroutine clears
-/// `channel` (under the mutex) before the channel dies, so a late thread never touches it.
-struct resolve_rendezvous {
-  std::mutex mutex;
-  resolve_channel* channel = nullptr;
-};
-
-resolve_outcome blocking_resolve(const std::string& host, std::uint16_t port) {
-  resolve_outcome out;
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_protocol = IPPROTO_TCP;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* list = nullptr;
-  const std::string service = std::to_string(port);
-  const int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &list);
-  if (rc != 0) {
-    out.error = rc == EAI_SYSTEM ? std::string(std::strerror(errno)) : std::string(::gai_strerror(rc));
-    return out;
-  }
-  for (const addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
-    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addr == nullptr) continue;
-    tcp::endpoint ep;
-    if (ai->ai_addrlen > ep.capacity()) continue;
-    std::memcpy(ep.data(), ai->ai_addr, ai->ai_addrlen);
-    ep.resize(ai->ai_addrlen);
-    if (std::find(out.endpoints.begin(), out.endpoints.end(), ep) == out.endpoints.end()) {
-      out.endpoints.push_back(ep);
-    }
-  }
-  ::freeaddrinfo(list);
-  if (out.endpoints.empty()) out.error = "no IPv4/IPv6 address";
-  return out;
-}
+// Resolution (deadline-bounded, net/resolve.hpp) plus the URL-level special cases.
 
 template <class T>
 using phase_result = boost::system::result<T, http_error>;
-
-struct detach_on_exit {
-  std::shared_ptr<resolve_rendezvous> rendezvous;
-  ~detach_on_exit() {
-    const std::lock_guard lock(rendezvous->mutex);
-    rendezvous->channel = nullptr;
-  }
-};
 
 asio::awaitable<phase_result<std::vector<tcp::endpoint>>> resolve(
     asio::any_io_executor ex, const request_target& t, clock_type::time_point deadline,
@@ -295,31 +240,15 @@ asio::awaitable<phase_result<std::vector<tcp::endpoint>>> resolve(
                    "cannot resolve host '" + t.host + "': names under .invalid never resolve (RFC 6761)");
   }
 
-  resolve_channel channel(ex, 1);
-  auto rendezvous = std::make_shared<resolve_rendezvous>();
-  rendezvous->channel = &channel;
-  const detach_on_exit detach{rendezvous};
-  std::thread([rendezvous, host = t.host, port = t.port] {
-    auto out = std::make_shared<resolve_outcome>(blocking_resolve(host, port));
-    const std::lock_guard lock(rendezvous->mutex);
-    if (rendezvous->channel != nullptr) rendezvous->channel->try_send(error_code{}, std::move(out));
-  }).detach();
-
-  asio::steady_timer timer(ex);
-  timer.expires_at(deadline);
-  using namespace asio::experimental::awaitable_operators;
-  auto which = co_await (channel.async_receive(asio::as_tuple(asio::use_awaitable)) ||
-                         timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-  if (which.index() == 1) {
+  auto out = co_await resolve_with_deadline(ex, t.host, t.port, deadline);
+  if (out.result == resolve_outcome::status::timed_out) {
     co_return fail(http_error::kind::timeout,
                    "resolving '" + t.host + "' exceeded the connect timeout of " + ms_text(connect_timeout));
   }
-  auto [ec, out] = std::get<0>(std::move(which));
-  if (ec || !out) co_return fail(http_error::kind::resolve, "resolving '" + t.host + "' was interrupted");
-  if (!out->error.empty()) {
-    co_return fail(http_error::kind::resolve, "cannot resolve host '" + t.host + "': " + out->error);
+  if (out.result != resolve_outcome::status::ok) {
+    co_return fail(http_error::kind::resolve, "cannot resolve host '" + t.host + "': " + out.error);
   }
-  co_return std::move(out->endpoints);
+  co_return std::move(out.endpoints);
 }
 
 std::string tls_failure_detail(SSL* ssl, const error_code& ec) {

@@ -2,7 +2,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -18,24 +17,20 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
-#include <netdb.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
-#include <sys/socket.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <exception>
-#include <mutex>
 #include <stdexcept>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "core/hex.hpp"
+#include "net/resolve.hpp"
 #include "crypto/x509.hpp"
 
 namespace vp::upstream {
@@ -112,92 +107,6 @@ bool is_ip_literal(const std::string& host) {
   error_code ec;
   asio::ip::make_address(host, ec);
   return !ec;
-}
-
-// ---------------------------------------------------------------------------------------
-// Resolution with a real deadline (the same approach as net/http_client.cpp): Asio's
-// resolver runs getaddrinfo on a private thread that cannot be abandoned, so a stuck DNS
-// server would outlive connect_timeout. Each lookup gets a detached thread reporting
-// through a channel the coroutine stops listening to on timeout.
-
-struct resolve_outcome {
-  std::string error;
-  std::vector<tcp::endpoint> endpoints;
-};
-
-using resolve_channel = asio::experimental::concurrent_channel<void(error_code, std::shared_ptr<resolve_outcome>)>;
-
-struct resolve_rendezvous {
-  std::mutex mutex;
-  resolve_channel* channel = nullptr;
-};
-
-struct detach_on_exit {
-  std::shared_ptr<resolve_rendezvous> rendezvous;
-  ~detach_on_exit() {
-    const std::lock_guard lock(rendezvous->mutex);
-    rendezvous->channel = nullptr;
-  }
-};
-
-resolve_outcome blocking_resolve(const std::string& host, std::uint16_t port) {
-  resolve_outcome out;
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_protocol = IPPROTO_TCP;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* list = nullptr;
-  const int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &list);
-  if (rc != 0) {
-    out.error = rc == EAI_SYSTEM ? std::string(std::strerror(errno)) : std::string(::gai_strerror(rc));
-    return out;
-  }
-  for (const addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
-    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addr == nullptr) continue;
-    tcp::endpoint ep;
-    if (ai->ai_addrlen > ep.capacity()) continue;
-    std::memcpy(ep.data(), ai->ai_addr, ai->ai_addrlen);
-    ep.resize(ai->ai_addrlen);
-    if (std::find(out.endpoints.begin(), out.endpoints.end(), ep) == out.endpoints.end()) out.endpoints.push_back(ep);
-  }
-  ::freeaddrinfo(list);
-  if (out.endpoints.empty()) out.error = "no IPv4/IPv6 address";
-  return out;
-}
-
-/// Endpoints for host:port by the deadline; the error string says why not ("" = ok,
-/// "timeout" is reported through `timed_out`).
-asio::awaitable<resolve_outcome> resolve(asio::any_io_executor ex, const std::string& host, std::uint16_t port,
-                                         steady::time_point deadline, bool& timed_out) {
-  timed_out = false;
-  {
-    error_code ec;
-    const auto address = asio::ip::make_address(host, ec);
-    if (!ec) co_return resolve_outcome{"", {tcp::endpoint(address, port)}};
-  }
-  resolve_channel channel(ex, 1);
-  auto rendezvous = std::make_shared<resolve_rendezvous>();
-  rendezvous->channel = &channel;
-  const detach_on_exit detach{rendezvous};
-  std::thread([rendezvous, host, port] {
-    auto out = std::make_shared<resolve_outcome>(blocking_resolve(host, port));
-    const std::lock_guard lock(rendezvous->mutex);
-    if (rendezvous->channel != nullptr) rendezvous->channel->try_send(error_code{}, std::move(out));
-  }).detach();
-
-  asio::steady_timer timer(ex);
-  timer.expires_at(deadline);
-  using namespace asio::experimental::awaitable_operators;
-  auto which = co_await (channel.async_receive(asio::as_tuple(asio::use_awaitable)) ||
-                         timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-  if (which.index() == 1) {
-    timed_out = true;
-    co_return resolve_outcome{"timeout", {}};
-  }
-  auto [ec, out] = std::get<0>(std::move(which));
-  if (ec || !out) co_return resolve_outcome{"interrupted", {}};
-  co_return std::move(*out);
 }
 
 }  // namespace
@@ -299,9 +208,8 @@ asio::awaitable<result<upstream_connection>> connect_impl(asio::any_io_executor 
 
   // Connect phase: one deadline across resolution and TCP.
   const auto connect_deadline = steady::now() + options.connect_timeout;
-  bool timed_out = false;
-  auto resolved = co_await resolve(executor, dial_host, dial_port, connect_deadline, timed_out);
-  if (timed_out) {
+  auto resolved = co_await net::resolve_with_deadline(executor, dial_host, dial_port, connect_deadline);
+  if (resolved.result == net::resolve_outcome::status::timed_out) {
     co_return fail(errc::timeout, "resolving '" + dial_host + "' exceeded the connect timeout of " +
                                       ms_text(options.connect_timeout));
   }
