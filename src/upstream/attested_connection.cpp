@@ -30,8 +30,8 @@
 #include <vector>
 
 #include "core/hex.hpp"
-#include "net/resolve.hpp"
 #include "crypto/x509.hpp"
+#include "net/resolve.hpp"
 
 namespace vp::upstream {
 
