@@ -253,8 +253,8 @@ TEST_F(CollateralCache, ConcurrentRequestsShareOneFailureToo) {
 TEST(CollateralCacheDirectory, FollowsXdgCacheHome) {
   const char* old_xdg = std::getenv("XDG_CACHE_HOME");
   const std::string saved = old_xdg ? old_xdg : "";
-  ::setenv("XDG_CACHE_HOME", "/var/tmp/xdg", 1);
-  EXPECT_EQ(default_cache_directory(), std::filesystem::path("/var/tmp/xdg/verified-proxy/collateral"));
+  ::setenv("XDG_CACHE_HOME", "xdg-cache-home", 1);
+  EXPECT_EQ(default_cache_directory(), std::filesystem::path("xdg-cache-home/verified-proxy/collateral"));
   ::unsetenv("XDG_CACHE_HOME");
   const char* home = std::getenv("HOME");
   if (home != nullptr) {
