@@ -56,51 +56,55 @@ std::string take_openssl_error() {
   return buf;
 }
 
-std::optional<std::vector<x509_ptr>> parse_pem_certificates(std::string_view pem) {
+namespace {
+
+enum class pem_step { more, done, reject };
+
+/// Reads PEM blocks with `step` until the input ends. Stops at the first NUL byte
+/// (quotes carry a NUL-terminated chain). The loop must end with PEM_R_NO_START_LINE, a
+/// clean end of input; anything else is a corrupt block, and so is a step's rejection.
+template <class T, class Step>
+std::optional<std::vector<T>> read_pem_blocks(std::string_view pem, Step step) {
   if (const auto nul = pem.find('\0'); nul != std::string_view::npos) pem = pem.substr(0, nul);
   bio_ptr bio = memory_bio(pem);
   if (!bio) return std::nullopt;
-  std::vector<x509_ptr> out;
+  std::vector<T> out;
   ERR_clear_error();
-  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
-    out.emplace_back(cert);
+  pem_step result = pem_step::more;
+  while ((result = step(bio.get(), out)) == pem_step::more) {
   }
-  // The loop ends with PEM_R_NO_START_LINE at a clean end of input; anything else is a
-  // corrupt block.
   const unsigned long err = ERR_peek_last_error();
   const bool clean_end = err == 0 || (ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE);
   ERR_clear_error();
-  if (!clean_end || out.empty()) return std::nullopt;
+  if (result == pem_step::reject || !clean_end || out.empty()) return std::nullopt;
   return out;
 }
 
+}  // namespace
+
+std::optional<std::vector<x509_ptr>> parse_pem_certificates(std::string_view pem) {
+  return read_pem_blocks<x509_ptr>(pem, [](BIO* bio, std::vector<x509_ptr>& out) {
+    X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    if (cert == nullptr) return pem_step::done;
+    out.emplace_back(cert);
+    return pem_step::more;
+  });
+}
+
 std::optional<std::vector<bytes>> pem_certificate_ders(std::string_view pem) {
-  if (const auto nul = pem.find('\0'); nul != std::string_view::npos) pem = pem.substr(0, nul);
-  bio_ptr bio = memory_bio(pem);
-  if (!bio) return std::nullopt;
-  std::vector<bytes> out;
-  ERR_clear_error();
-  for (;;) {
+  return read_pem_blocks<bytes>(pem, [](BIO* bio, std::vector<bytes>& out) {
     char* name = nullptr;
     char* header = nullptr;
     unsigned char* data = nullptr;
     long len = 0;
-    if (PEM_read_bio(bio.get(), &name, &header, &data, &len) != 1) break;
+    if (PEM_read_bio(bio, &name, &header, &data, &len) != 1) return pem_step::done;
     const bool certificate = std::string_view(name) == PEM_STRING_X509;
     if (certificate && len > 0) out.emplace_back(data, data + len);
     OPENSSL_free(name);
     OPENSSL_free(header);
     OPENSSL_free(data);
-    if (!certificate) {
-      ERR_clear_error();
-      return std::nullopt;
-    }
-  }
-  const unsigned long err = ERR_peek_last_error();
-  const bool clean_end = err == 0 || (ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE);
-  ERR_clear_error();
-  if (!clean_end || out.empty()) return std::nullopt;
-  return out;
+    return certificate ? pem_step::more : pem_step::reject;
+  });
 }
 
 x509_ptr parse_der_certificate(byte_view der) {
