@@ -1,5 +1,6 @@
 #include "net/http_client.hpp"
 #include "net/resolve.hpp"
+#include "net/tls_diagnostics.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -251,16 +252,6 @@ asio::awaitable<phase_result<std::vector<tcp::endpoint>>> resolve(
   co_return std::move(out.endpoints);
 }
 
-std::string tls_failure_detail(SSL* ssl, const error_code& ec) {
-  // OpenSSL's verify result says *why* ("unable to get local issuer certificate",
-  // "hostname mismatch", "certificate has expired"); the handshake error alone does not.
-  const long verify = ::SSL_get_verify_result(ssl);
-  if (verify != X509_V_OK) {
-    return std::string("TLS handshake failed: certificate verify failed: ") + ::X509_verify_cert_error_string(verify);
-  }
-  return "TLS handshake failed: " + ec.message();
-}
-
 http_error read_failure(const error_code& ec, const request_failure& fail, std::size_t max_body,
                         std::chrono::milliseconds response_timeout) {
   using k = http_error::kind;
@@ -412,7 +403,7 @@ struct http_client::impl {
           co_return fail(k::timeout, "TLS handshake with " + where + " exceeded the connect timeout of " +
                                          ms_text(options.connect_timeout));
         }
-        co_return fail(k::tls, tls_failure_detail(ssl_handle, hs_ec));
+        co_return fail(k::tls, tls_handshake_failure(ssl_handle, hs_ec));
       }
     }
 

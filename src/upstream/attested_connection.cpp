@@ -32,6 +32,7 @@
 #include "core/hex.hpp"
 #include "crypto/x509.hpp"
 #include "net/resolve.hpp"
+#include "net/tls_diagnostics.hpp"
 
 namespace vp::upstream {
 
@@ -250,12 +251,7 @@ asio::awaitable<result<upstream_connection>> connect_impl(asio::any_io_executor 
     if (ec == beast::error::timeout) {
       co_return fail(errc::timeout, "TLS handshake exceeded the TLS timeout of " + ms_text(options.tls_timeout));
     }
-    const long verify = ::SSL_get_verify_result(ssl_handle);
-    if (tls.options().webpki && verify != X509_V_OK) {
-      co_return fail(errc::tls, std::string("TLS handshake failed: certificate verify failed: ") +
-                                    ::X509_verify_cert_error_string(verify));
-    }
-    co_return fail(errc::tls, "TLS handshake failed: " + ec.message());
+    co_return fail(errc::tls, net::tls_handshake_failure(ssl_handle, ec, tls.options().webpki));
   }
   tcp_layer.expires_never();
 
