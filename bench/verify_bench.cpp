@@ -8,7 +8,7 @@
 
 #include "collateral/bundle.hpp"
 #include "core/file.hpp"
-#include "support/test_pki.hpp"
+#include "testpki/test_pki.hpp"
 #include "support/testdata.hpp"
 #include "tdx/verifier.hpp"
 
@@ -103,17 +103,3 @@ void BM_ParseQuote(benchmark::State& state) {
 BENCHMARK(BM_ParseQuote)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
-
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  std::printf(
-      "\nTarget: one full verification <= 1000 us on 2 cores (pure-JS dcap-qvl: about 10000 us).\n"
-      "BM_VerifyRealQuote is the steady state (collateral prepared, the machine's PCK chain\n"
-      "already authenticated); FirstFromMachine adds the PCK chain; IncludingCollateralParsing\n"
-      "is a cold start with nothing cached.\n"
-      "Proxy-versus-direct ratios come with the proxy benchmarks.\n");
-  return 0;
-}

@@ -3,7 +3,9 @@
 #include <iostream>
 
 #include "app/collateral_command.hpp"
+#include "app/serve_command.hpp"
 #include "app/verify_quote_command.hpp"
+#include "app/verify_report_command.hpp"
 #include "core/clock.hpp"
 
 namespace vp::app {
@@ -16,12 +18,16 @@ constexpr const char* help =
     "runs NEAR's software in an Intel TDX Trust Domain before any request byte leaves this machine.\n"
     "\n"
     "Usage:\n"
+    "  verified-proxy [serve] [flags]      run the proxy (default; `make run`), see `verified-proxy serve --help`\n"
     "  verified-proxy verify-quote --quote FILE [--collateral FILE|DIR] [--root-ca PEM] [--at UNIX_SECONDS]\n"
+    "  verified-proxy verify-report --report FILE --nonce HEX --spki-sha256 HEX --collateral FILE|DIR [--policy FILE]\n"
     "  verified-proxy collateral fetch --fmspc HEX [--ca platform|processor] --out DIR [--pccs-url URL]...\n"
     "  verified-proxy --help | --version\n"
     "\n"
     "Commands:\n"
+    "  serve              Run the verifying proxy on 127.0.0.1:8080 (the default command).\n"
     "  verify-quote       Verify an Intel TDX DCAP quote (Intel's QVL rules) and print JSON.\n"
+    "  verify-report      Verify a saved NEAR AI attestation report offline (quotes, binding, workload policy).\n"
     "  collateral fetch   Write an offline collateral bundle for one platform from Intel PCS / a PCCS.\n"
     "\n"
     "Run `verified-proxy COMMAND --help` for the flags of a command.\n";
@@ -29,13 +35,13 @@ constexpr const char* help =
 }  // namespace
 
 int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    out << help;
-    if (args.empty()) {
-      out << "\nThe proxy server itself is not part of this build yet; the commands above are available.\n";
-    }
+  if (!args.empty() && (args[0] == "--help" || args[0] == "-h" || args[0] == "help")) {
+    out << help << '\n' << serve_help();
     return exit_ok;
   }
+  // No command, or flags first: the proxy itself.
+  if (args.empty() || (args[0].starts_with("-") && args[0] != "--version")) return serve_command(args, out, err);
+  if (args[0] == "serve") return serve_command({args.begin() + 1, args.end()}, out, err);
   if (args[0] == "--version") {
     out << version << '\n';
     return exit_ok;
@@ -43,6 +49,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   const system_clock clock;
   if (args[0] == "verify-quote") return verify_quote_command(rest, out, err, clock);
+  if (args[0] == "verify-report") return verify_report_command(rest, out, err, clock);
   if (args[0] == "collateral") return collateral_command(rest, out, err, clock);
   err << "verified-proxy: unknown command '" << args[0] << "'\n\n" << help;
   return exit_usage;

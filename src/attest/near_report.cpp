@@ -132,6 +132,181 @@ result<bytes> parse_signing_public_key(std::string_view text, signing_algorithm 
   return std::move(*decoded);
 }
 
+// A string field of bounded length, absent or null meaning "not provided".
+result<std::optional<std::string>> optional_bounded_string(const json::object& o, const std::string& pointer,
+                                                           std::string_view name, std::size_t limit) {
+  const json::value* v = optional_field(o, name);
+  if (v == nullptr) return std::optional<std::string>{};
+  const std::string path = field_path(pointer, name);
+  auto text = string_value(*v, path);
+  if (!text) return text.error();
+  if (text->size() > limit) {
+    return malformed(path + " is " + std::to_string(text->size()) + " bytes, over the limit of " +
+                     std::to_string(limit));
+  }
+  return std::optional<std::string>{std::string(*text)};
+}
+
+// Hex identities in info (app_id, instance_id, compose_hash, os_image_hash): their
+// lengths are judged by the checks that compare them, here only bounded.
+result<std::optional<bytes>> optional_hex_bytes(const json::object& o, const std::string& pointer,
+                                                std::string_view name) {
+  const json::value* v = optional_field(o, name);
+  if (v == nullptr) return std::optional<bytes>{};
+  const std::string path = field_path(pointer, name);
+  auto text = string_value(*v, path);
+  if (!text) return text.error();
+  if (text->size() > 2 * max_info_id_size) {
+    return malformed(path + " is " + std::to_string(text->size()) + " characters, over the limit of " +
+                     std::to_string(2 * max_info_id_size));
+  }
+  auto decoded = from_hex(*text);
+  if (!decoded) return malformed(path + " is not hex: " + excerpt(*text));
+  return std::optional<bytes>{std::move(*decoded)};
+}
+
+result<std::optional<std::array<std::uint8_t, 48>>> optional_register(const json::object& o,
+                                                                     const std::string& pointer,
+                                                                     std::string_view name) {
+  return optional_fixed_hex<48>(o, pointer, name);
+}
+
+// JSON text carried inside a string (§1.4, §1.5): parsed on its own, with the same depth
+// bound as the body and a size bound before parsing. The result owns its memory.
+result<std::shared_ptr<const json::value>> parse_embedded_json(std::string_view text, const std::string& path) {
+  if (text.size() > max_embedded_json_size) {
+    return malformed(path + " is a " + std::to_string(text.size()) + "-byte JSON string, over the limit of " +
+                     std::to_string(max_embedded_json_size));
+  }
+  json::parse_options options;
+  options.max_depth = max_report_json_depth;
+  json::error_code ec;
+  json::value parsed = json::parse(text, ec, json::make_shared_resource<json::monotonic_resource>(), options);
+  if (ec) return malformed(path + " is a string but not JSON text: " + ec.message());
+  return std::make_shared<const json::value>(std::move(parsed));
+}
+
+// A nested value that may be JSON in place or a string holding JSON text. `owner` keeps
+// the in-place value alive; an embedded one keeps itself.
+struct nested_value {
+  json_encoding encoding = json_encoding::json;
+  const json::value* value = nullptr;
+  std::shared_ptr<const void> owner;
+};
+
+result<nested_value> unwrap_nested(const json::value& v, const std::string& path, std::shared_ptr<const void> owner) {
+  if (const json::string* s = v.if_string()) {
+    auto parsed = parse_embedded_json(*s, path);
+    if (!parsed) return parsed.error();
+    const json::value* inner = parsed->get();
+    return nested_value{json_encoding::json_string, inner, std::move(*parsed)};
+  }
+  return nested_value{json_encoding::json, &v, std::move(owner)};
+}
+
+result<near_event_log> parse_event_log_value(const json::value& v, const std::string& path,
+                                             const std::shared_ptr<const void>& owner) {
+  if (!v.is_array() && !v.is_string()) {
+    return malformed(path + " must be an array or a string holding a JSON array, got " + kind_name(v));
+  }
+  auto nested = unwrap_nested(v, path, owner);
+  if (!nested) return nested.error();
+  const json::array* entries = nested->value->if_array();
+  if (entries == nullptr) {
+    return malformed(path + " is a string holding JSON " + kind_name(*nested->value) + ", not an array");
+  }
+  if (entries->size() > max_event_log_entries) {
+    return malformed(path + " has " + std::to_string(entries->size()) + " entries, over the limit of " +
+                     std::to_string(max_event_log_entries));
+  }
+  return near_event_log{nested->encoding, std::shared_ptr<const json::array>(nested->owner, entries)};
+}
+
+result<std::optional<near_event_log>> optional_event_log(const json::object& o, const std::string& pointer,
+                                                         const std::shared_ptr<const void>& owner) {
+  const json::value* v = optional_field(o, "event_log");
+  if (v == nullptr) return std::optional<near_event_log>{};
+  auto log = parse_event_log_value(*v, field_path(pointer, "event_log"), owner);
+  if (!log) return log.error();
+  return std::optional<near_event_log>{std::move(*log)};
+}
+
+// An object that may also arrive as a string holding one (info, tcb_info).
+result<nested_value> nested_object(const json::value& v, const std::string& path,
+                                   const std::shared_ptr<const void>& owner) {
+  if (!v.is_object() && !v.is_string()) {
+    return malformed(path + " must be an object or a string holding a JSON object, got " + kind_name(v));
+  }
+  auto nested = unwrap_nested(v, path, owner);
+  if (!nested) return nested.error();
+  if (!nested->value->is_object()) {
+    return malformed(path + " is a string holding JSON " + kind_name(*nested->value) + ", not an object");
+  }
+  return nested;
+}
+
+result<dstack_tcb_info> parse_tcb_info_value(const json::value& v, const std::string& path,
+                                             const std::shared_ptr<const void>& owner) {
+  auto nested = nested_object(v, path, owner);
+  if (!nested) return nested.error();
+  const json::object& o = nested->value->get_object();
+  dstack_tcb_info t;
+  t.encoding = nested->encoding;
+
+  auto mrtd = optional_register(o, path, "mrtd");
+  if (!mrtd) return mrtd.error();
+  t.mrtd = *mrtd;
+  for (std::size_t i = 0; i < t.rtmr.size(); ++i) {
+    auto reg = optional_register(o, path, "rtmr" + std::to_string(i));
+    if (!reg) return reg.error();
+    t.rtmr[i] = *reg;
+  }
+  auto compose_hash = optional_hex_bytes(o, path, "compose_hash");
+  if (!compose_hash) return compose_hash.error();
+  t.compose_hash = std::move(*compose_hash);
+  auto os_image_hash = optional_hex_bytes(o, path, "os_image_hash");
+  if (!os_image_hash) return os_image_hash.error();
+  t.os_image_hash = std::move(*os_image_hash);
+  // The decoded string content is the manifest's exact bytes: JSON string escapes are
+  // transport, the manifest is what dstack hashed.
+  auto app_compose = optional_bounded_string(o, path, "app_compose", max_app_compose_size);
+  if (!app_compose) return app_compose.error();
+  t.app_compose = std::move(*app_compose);
+  auto log = optional_event_log(o, path, nested->owner);
+  if (!log) return log.error();
+  t.event_log = std::move(*log);
+  return t;
+}
+
+result<dstack_info> parse_info_value(const json::value& v, const std::string& path,
+                                     const std::shared_ptr<const void>& owner) {
+  auto nested = nested_object(v, path, owner);
+  if (!nested) return nested.error();
+  const json::object& o = nested->value->get_object();
+  dstack_info info;
+  info.encoding = nested->encoding;
+
+  for (auto [name, target] : {std::pair{"app_id", &info.app_id}, std::pair{"instance_id", &info.instance_id},
+                              std::pair{"compose_hash", &info.compose_hash},
+                              std::pair{"os_image_hash", &info.os_image_hash}}) {
+    auto value = optional_hex_bytes(o, path, name);
+    if (!value) return value.error();
+    *target = std::move(*value);
+  }
+  auto app_name = optional_bounded_string(o, path, "app_name", max_model_name_size);
+  if (!app_name) return app_name.error();
+  info.app_name = std::move(*app_name);
+  auto key_provider = optional_bounded_string(o, path, "key_provider_info", max_embedded_json_size);
+  if (!key_provider) return key_provider.error();
+  info.key_provider_info = std::move(*key_provider);
+  if (const json::value* t = optional_field(o, "tcb_info")) {
+    auto tcb = parse_tcb_info_value(*t, field_path(path, "tcb_info"), nested->owner);
+    if (!tcb) return tcb.error();
+    info.tcb_info = std::move(*tcb);
+  }
+  return info;
+}
+
 result<bytes> parse_intel_quote(const json::object& o, const std::string& pointer) {
   const std::string path = field_path(pointer, "intel_quote");
   auto text = required_string(o, pointer, "intel_quote");
@@ -163,6 +338,14 @@ std::string_view to_string(attestation_role r) noexcept {
   switch (r) {
     case attestation_role::model: return "model";
     case attestation_role::gateway: return "gateway";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(json_encoding e) noexcept {
+  switch (e) {
+    case json_encoding::json: return "json";
+    case json_encoding::json_string: return "json-string";
   }
   return "unknown";
 }
@@ -233,6 +416,16 @@ result<near_attestation> parse_attestation(std::shared_ptr<const json::object> r
                        std::to_string(max_model_name_size));
     }
     a.model_name = std::string(*text);
+  }
+
+  auto log = optional_event_log(o, json_pointer, raw);
+  if (!log) return log.error();
+  a.event_log = std::move(*log);
+
+  if (const json::value* v = optional_field(o, "info")) {
+    auto info = parse_info_value(*v, field_path(json_pointer, "info"), raw);
+    if (!info) return info.error();
+    a.info = std::move(*info);
   }
 
   a.json_pointer = std::move(json_pointer);

@@ -36,6 +36,16 @@ inline constexpr std::size_t max_model_name_size = 256;
 inline constexpr std::size_t max_model_attestations = 16;
 /// Deepest JSON nesting accepted (real reports nest 6 levels).
 inline constexpr std::size_t max_report_json_depth = 32;
+/// Most entries accepted in an event log (real logs have 29-30).
+inline constexpr std::size_t max_event_log_entries = 4096;
+/// Longest app_compose accepted (real launcher composes are 4.6-30 KB).
+inline constexpr std::size_t max_app_compose_size = 1024 * 1024;
+/// Longest JSON text accepted where the report nests JSON inside a string (event_log at
+/// the gateway, info / tcb_info in some dstack versions, key_provider_info).
+inline constexpr std::size_t max_embedded_json_size = 4 * 1024 * 1024;
+/// Longest hex-encoded identity in info (app_id, instance_id, compose_hash, …), in bytes
+/// after decoding. Real values are 20 or 32 bytes.
+inline constexpr std::size_t max_info_id_size = 64;
 
 /// The key that signs responses and whose identity report_data binds (§1.6, §1.8).
 enum class signing_algorithm {
@@ -58,6 +68,53 @@ std::string_view to_string(attestation_role r) noexcept;
 /// The address as the report writes it: "0x" + 40 lower-case hex digits for ecdsa, 64
 /// hex digits for ed25519.
 std::string format_signing_address(signing_algorithm algo, byte_view address);
+
+/// How a nested JSON value travelled: as JSON itself, or as a string holding JSON text
+/// (the gateway's event_log, §1.5; tcb_info in some dstack versions, §1.4).
+enum class json_encoding {
+  json,         ///< an array / object in place
+  json_string,  ///< a string whose content is the JSON text
+};
+
+/// "json" / "json-string".
+std::string_view to_string(json_encoding e) noexcept;
+
+/// An event log (§4.3) as carried, decoded to its array. Entries are not interpreted
+/// here (vp::policy parses and replays them).
+struct near_event_log {
+  json_encoding encoding = json_encoding::json;
+  /// The array: inside the report document (json) or in its own parsed document
+  /// (json_string). Never null; at most max_event_log_entries entries.
+  std::shared_ptr<const boost::json::array> entries;
+};
+
+/// info.tcb_info (§1.4): the dstack guest agent's claims about the registers, plus the
+/// app manifest and the event log. Untrusted: every value must be checked against the
+/// verified quote or the replayed event log before it means anything.
+struct dstack_tcb_info {
+  json_encoding encoding = json_encoding::json;
+  std::optional<std::array<std::uint8_t, 48>> mrtd;
+  std::array<std::optional<std::array<std::uint8_t, 48>>, 4> rtmr;
+  std::optional<bytes> compose_hash;
+  std::optional<bytes> os_image_hash;
+  /// The app manifest exactly as received (the JSON string's decoded content, never a
+  /// re-serialisation): its SHA-256 is what MRCONFIGID and the compose-hash event bind.
+  std::optional<std::string> app_compose;
+  std::optional<near_event_log> event_log;
+};
+
+/// info (§1.4): the dstack guest agent's Info() response. Untrusted, like tcb_info.
+struct dstack_info {
+  json_encoding encoding = json_encoding::json;
+  std::optional<bytes> app_id;
+  std::optional<bytes> instance_id;
+  std::optional<bytes> compose_hash;
+  std::optional<bytes> os_image_hash;
+  std::optional<std::string> app_name;
+  /// key_provider_info as received: a JSON text {"name":…,"id":<hex DER SPKI>}.
+  std::optional<std::string> key_provider_info;
+  std::optional<dstack_tcb_info> tcb_info;
+};
 
 /// One NEAR attestation object: the direct form's top level, one element of a gateway
 /// report's model_attestations, or its gateway_attestation.
@@ -89,6 +146,10 @@ struct near_attestation {
   std::optional<std::array<std::uint8_t, 64>> report_data;
   /// MODEL_NAME of the CVM. Not bound by the quote.
   std::optional<std::string> model_name;
+  /// The top-level event_log (array in model reports, JSON string at the gateway).
+  std::optional<near_event_log> event_log;
+  /// The dstack info object (object or JSON string).
+  std::optional<dstack_info> info;
 
   /// The object itself, sharing ownership of the parsed document (no copy): for checks
   /// that read more of it (event_log, info, app_compose, compose_manager_attestation).
@@ -101,8 +162,15 @@ struct near_attestation {
 /// unsupported_signing_algo.
 ///
 /// Required: intel_quote (hex), signing_algo, signing_address. Optional (absent or null):
-/// signing_public_key, tls_cert_fingerprint, request_nonce, report_data, model_name; when
-/// present they must be well-formed.
+/// signing_public_key, tls_cert_fingerprint, request_nonce, report_data, model_name,
+/// event_log, info; when present they must be well-formed. event_log: an array, or a
+/// string holding a JSON array, of at most max_event_log_entries entries (entries are
+/// not interpreted). info: an object or a string holding one; inside it app_id,
+/// instance_id, compose_hash, os_image_hash (hex), app_name, key_provider_info
+/// (strings) and tcb_info (an object or a string holding one: mrtd, rtmr0-3 (96 hex),
+/// compose_hash, os_image_hash (hex), app_compose (string, at most
+/// max_app_compose_size bytes), event_log (as above)) are decoded where present; other
+/// keys are ignored.
 result<near_attestation> parse_attestation(std::shared_ptr<const boost::json::object> raw, std::string json_pointer,
                                            attestation_role role);
 

@@ -186,6 +186,37 @@ result<void> check_signed_json(std::string_view text, byte_view signature, const
   return {};
 }
 
+// The grace window for OutOfDate / ConfigurationNeeded runs from the moment Intel
+// published a TCB level the platform does not meet, not from the (much older) date of the
+// level it matched: a platform is "late" only since a fix exists. Every component that is
+// not UpToDate contributes the oldest of its newer levels' dates.
+std::optional<unix_time> newer_tcb_date(const tcb_info& info, const qe_identity& identity, const quote& q,
+                                        const tcb_evaluation& ev) {
+  std::optional<unix_time> earliest;
+  const auto consider_newer = [&](unix_time matched, unix_time candidate) {
+    if (candidate > matched && (!earliest || candidate < *earliest)) earliest = candidate;
+  };
+  if (ev.platform_status != tcb_status::up_to_date) {
+    for (const auto& level : info.levels) consider_newer(ev.tcb_date, level.tcb_date);
+  }
+  if (ev.module_status && *ev.module_status != tcb_status::up_to_date) {
+    auto module = match_tdx_module(info, q.td);
+    if (module && module->level) {
+      const auto* id = &info.tdx_module;
+      for (const auto& candidate : info.tdx_module_identities) {
+        if (candidate.id == module->identity_id) id = &candidate;
+      }
+      for (const auto& level : id->levels) consider_newer(module->level->tcb_date, level.tcb_date);
+    }
+  }
+  if (ev.qe_status != tcb_status::up_to_date) {
+    if (auto qe = match_qe_identity(identity, q.qe_report)) {
+      for (const auto& level : identity.levels) consider_newer(qe->level.tcb_date, level.tcb_date);
+    }
+  }
+  return earliest;
+}
+
 }  // namespace
 
 result<std::shared_ptr<const trust_anchor>> load_trust_anchor(byte_view pem_or_der) {
@@ -467,6 +498,7 @@ result<verified_quote> verify_quote(byte_view quote_bytes, const prepared_collat
   v.qe_status = tcb->qe_status;
   v.advisory_ids = tcb->advisory_ids;
   v.tcb_date = tcb->tcb_date;
+  if (tcb->status != tcb_status::up_to_date) v.newer_tcb_date = newer_tcb_date(c.tcb, c.qe, q, *tcb);
   v.tcb_evaluation_data_number = std::min(c.tcb.tcb_evaluation_data_number, c.qe.tcb_evaluation_data_number);
   v.relaunch_advised = tcb->relaunch_advised;
   v.collateral_expires_at = expiry.earliest();

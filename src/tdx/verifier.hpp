@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,11 @@ struct verified_quote {
   tcb_status qe_status = tcb_status::up_to_date;
   std::vector<std::string> advisory_ids;
   unix_time tcb_date{};  ///< tcbDate of the matched platform TCB level
+  /// When a component (platform, TDX module, QE) is not UpToDate: the earliest tcbDate
+  /// of the TCB levels newer than the one it matched, i.e. when Intel published the TCB
+  /// this platform falls short of (a workload policy's grace window runs from it).
+  /// nullopt when every component is UpToDate or no newer level exists.
+  std::optional<unix_time> newer_tcb_date;
   std::uint32_t tcb_evaluation_data_number = 0;
   bool relaunch_advised = false;
   /// Earliest of every certificate notAfter, CRL nextUpdate and collateral nextUpdate

@@ -224,6 +224,10 @@ asio::awaitable<result<upstream_connection>> connect_impl(asio::any_io_executor 
     }
     co_return fail(errc::unreachable, "TCP connect failed: " + ec.message());
   }
+  // Streamed answers are relayed piece by piece: Nagle's algorithm would hold small
+  // writes behind the peer's delayed ACK (up to 40 ms per event).
+  error_code nodelay_ec;
+  tcp_layer.socket().set_option(tcp::no_delay(true), nodelay_ec);
 
   // TLS phase. SNI and the certificate's identity are the logical host, never the dialled
   // address: --connect-to must not change what is verified.

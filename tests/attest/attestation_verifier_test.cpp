@@ -18,7 +18,7 @@
 #include "collateral/bundle.hpp"
 #include "core/hex.hpp"
 #include "crypto/digest.hpp"
-#include "support/test_pki.hpp"
+#include "testpki/test_pki.hpp"
 #include "support/testdata.hpp"
 #include "tdx/verifier.hpp"
 

@@ -13,6 +13,7 @@
 
 #include "attest/nearai_captures.hpp"
 #include "core/hex.hpp"
+#include "crypto/digest.hpp"
 #include "support/testdata.hpp"
 
 namespace vp::attest {
@@ -383,6 +384,160 @@ TEST(NearReportParse, ToStringSpellings) {
 }
 
 // ---------------------------------------------------------------------------------------
+// event_log, info, tcb_info, app_compose
+
+json::object info_object() {
+  return json::object{
+      {"app_id", std::string(40, 'a')},
+      {"instance_id", std::string(40, 'b')},
+      {"app_name", "dstack-test"},
+      {"compose_hash", std::string(64, 'c')},
+      {"os_image_hash", std::string(64, 'd')},
+      {"key_provider_info", "{\"name\":\"kms\",\"id\":\"3059\"}"},
+      {"device_id", "ignored"},
+      {"tcb_info", json::object{{"mrtd", std::string(96, '1')},
+                                {"rtmr0", std::string(96, '2')},
+                                {"rtmr3", std::string(96, '5')},
+                                {"compose_hash", std::string(64, 'c')},
+                                {"os_image_hash", std::string(64, 'd')},
+                                {"app_compose", "{\"name\":\"x\"}"},
+                                {"event_log", json::array{json::object{{"imr", 3}}}}}}};
+}
+
+TEST(NearReportParse, EventLogAndInfoAreDecoded) {
+  json::object o = attestation_object();
+  o["info"] = info_object();
+  const auto doc = parse_report_document(text(o));
+  ASSERT_TRUE(doc) << doc.error().message;
+  const near_attestation& a = doc->attestations[0];
+  ASSERT_TRUE(a.event_log);
+  EXPECT_EQ(a.event_log->encoding, json_encoding::json);
+  ASSERT_EQ(a.event_log->entries->size(), 1u);
+  EXPECT_EQ(a.event_log->entries.get(), &a.raw->at("event_log").as_array());  // in place, not a copy
+  ASSERT_TRUE(a.info);
+  const dstack_info& info = *a.info;
+  EXPECT_EQ(info.encoding, json_encoding::json);
+  EXPECT_EQ(info.app_id, bytes(20, 0xaa));
+  EXPECT_EQ(info.instance_id, bytes(20, 0xbb));
+  EXPECT_EQ(info.app_name, "dstack-test");
+  EXPECT_EQ(info.compose_hash, bytes(32, 0xcc));
+  EXPECT_EQ(info.os_image_hash, bytes(32, 0xdd));
+  EXPECT_EQ(info.key_provider_info, "{\"name\":\"kms\",\"id\":\"3059\"}");
+  ASSERT_TRUE(info.tcb_info);
+  const dstack_tcb_info& t = *info.tcb_info;
+  EXPECT_EQ(to_hex(*t.mrtd), std::string(96, '1'));
+  EXPECT_EQ(to_hex(*t.rtmr[0]), std::string(96, '2'));
+  EXPECT_FALSE(t.rtmr[1]);
+  EXPECT_FALSE(t.rtmr[2]);
+  EXPECT_EQ(to_hex(*t.rtmr[3]), std::string(96, '5'));
+  EXPECT_EQ(t.app_compose, "{\"name\":\"x\"}");
+  ASSERT_TRUE(t.event_log);
+  EXPECT_EQ(t.event_log->entries->size(), 1u);
+
+  // Both are optional: the policy, not the parser, decides that their absence fails.
+  o.erase("event_log");
+  o.erase("info");
+  const auto bare = parse_report_document(text(o));
+  ASSERT_TRUE(bare) << bare.error().message;
+  EXPECT_FALSE(bare->attestations[0].event_log);
+  EXPECT_FALSE(bare->attestations[0].info);
+}
+
+TEST(NearReportParse, NestedJsonMayArriveAsStrings) {
+  json::object o = attestation_object();
+  json::object info = info_object();
+  info["tcb_info"] = json::serialize(info["tcb_info"]);
+  o["info"] = json::serialize(info);
+  o["event_log"] = "[{\"imr\":0},{\"imr\":1}]";
+  std::shared_ptr<const json::array> entries;
+  std::optional<std::string> compose;
+  {
+    const auto doc = parse_report_document(text(o));
+    ASSERT_TRUE(doc) << doc.error().message;
+    const near_attestation& a = doc->attestations[0];
+    EXPECT_EQ(a.event_log->encoding, json_encoding::json_string);
+    EXPECT_EQ(a.info->encoding, json_encoding::json_string);
+    EXPECT_EQ(a.info->tcb_info->encoding, json_encoding::json_string);
+    EXPECT_EQ(a.info->app_id, bytes(20, 0xaa));
+    entries = a.event_log->entries;
+    compose = a.info->tcb_info->app_compose;
+  }
+  ASSERT_EQ(entries->size(), 2u);  // owns its own parsed document
+  EXPECT_EQ((*entries)[1].at("imr"), 1);
+  EXPECT_EQ(compose, "{\"name\":\"x\"}");
+  EXPECT_EQ(to_string(json_encoding::json), "json");
+  EXPECT_EQ(to_string(json_encoding::json_string), "json-string");
+}
+
+TEST(NearReportParse, AppComposeIsKeptAsTheExactBytesReceived) {
+  // The manifest text (white space, key order, repeated keys, non-ASCII) is what dstack
+  // hashed; only the outer JSON string escaping is undone.
+  const std::string manifest = "{ \"a\": 1,\n\t\"a\": \"\xc3\xa9\" }";
+  json::object o = attestation_object();
+  json::object info = info_object();
+  info["tcb_info"].as_object()["app_compose"] = manifest;
+  o["info"] = info;
+  std::string body = text(o);
+  // Transport escapes in the body ("\u00e9" for é) decode to the same manifest bytes.
+  const auto pos = body.find("\xc3\xa9");
+  ASSERT_NE(pos, std::string::npos);
+  body.replace(pos, 2, "\\u00e9");
+  const auto doc = parse_report_document(body);
+  ASSERT_TRUE(doc) << doc.error().message;
+  EXPECT_EQ(doc->attestations[0].info->tcb_info->app_compose, manifest);
+}
+
+TEST(NearReportParse, EventLogAndInfoErrorsNameTheField) {
+  const auto with_info = [](auto edit) {
+    json::object o = attestation_object();
+    json::object info = info_object();
+    edit(info);
+    o["info"] = info;
+    return parse_report_document(text(o));
+  };
+  EXPECT_TRUE(fails_with(parse_with("event_log", 5), errc::malformed_report,
+                         "/event_log must be an array or a string holding a JSON array, got int64"));
+  EXPECT_TRUE(fails_with(parse_with("event_log", std::string("[{")), errc::malformed_report,
+                         "/event_log is a string but not JSON text"));
+  EXPECT_TRUE(fails_with(parse_with("event_log", std::string("{}")), errc::malformed_report,
+                         "/event_log is a string holding JSON object, not an array"));
+  json::array many(max_event_log_entries + 1, json::object{});
+  EXPECT_TRUE(fails_with(parse_with("event_log", many), errc::malformed_report,
+                         "/event_log has 4097 entries, over the limit of 4096"));
+  EXPECT_TRUE(fails_with(parse_with("info", json::array{}), errc::malformed_report,
+                         "/info must be an object or a string holding a JSON object, got array"));
+  EXPECT_TRUE(fails_with(parse_with("info", std::string("[]")), errc::malformed_report,
+                         "/info is a string holding JSON array, not an object"));
+  EXPECT_TRUE(fails_with(with_info([](json::object& i) { i["app_id"] = "xyz"; }), errc::malformed_report,
+                         "/info/app_id is not hex"));
+  EXPECT_TRUE(fails_with(with_info([](json::object& i) { i["app_id"] = 5; }), errc::malformed_report,
+                         "/info/app_id must be a string, got int64"));
+  EXPECT_TRUE(fails_with(with_info([](json::object& i) { i["os_image_hash"] = std::string(130, 'a'); }),
+                         errc::malformed_report, "/info/os_image_hash is 130 characters, over the limit of 128"));
+  EXPECT_TRUE(fails_with(with_info([](json::object& i) { i["key_provider_info"] = json::object{}; }),
+                         errc::malformed_report, "/info/key_provider_info must be a string, got object"));
+  EXPECT_TRUE(fails_with(with_info([](json::object& i) { i["tcb_info"] = 1; }), errc::malformed_report,
+                         "/info/tcb_info must be an object or a string holding a JSON object, got int64"));
+  EXPECT_TRUE(fails_with(with_info([](json::object& i) { i["tcb_info"].as_object()["mrtd"] = std::string(94, '1'); }),
+                         errc::malformed_report, "/info/tcb_info/mrtd must be 96 hex digits, got 94"));
+  EXPECT_TRUE(fails_with(with_info([](json::object& i) { i["tcb_info"].as_object()["rtmr2"] = std::string(96, 'x'); }),
+                         errc::malformed_report, "/info/tcb_info/rtmr2 is not hex"));
+  EXPECT_TRUE(fails_with(with_info([](json::object& i) { i["tcb_info"].as_object()["app_compose"] = json::object{}; }),
+                         errc::malformed_report, "/info/tcb_info/app_compose must be a string, got object"));
+  EXPECT_TRUE(fails_with(with_info([](json::object& i) {
+                           i["tcb_info"].as_object()["app_compose"] = std::string(max_app_compose_size + 1, 'x');
+                         }),
+                         errc::malformed_report, "/info/tcb_info/app_compose is 1048577 bytes, over the limit"));
+  EXPECT_TRUE(fails_with(with_info([](json::object& i) { i["tcb_info"].as_object()["event_log"] = "nope"; }),
+                         errc::malformed_report, "/info/tcb_info/event_log is a string but not JSON text"));
+  // In the gateway form the pointer names the attestation.
+  json::object gw = gateway_body();
+  gw["gateway_attestation"].as_object()["event_log"] = "[";
+  EXPECT_TRUE(fails_with(parse_report_document(text(gw)), errc::malformed_report,
+                         "/gateway_attestation/event_log is a string but not JSON text"));
+}
+
+// ---------------------------------------------------------------------------------------
 // Real captures
 
 class NearReportCapture : public testing::TestWithParam<std::string> {};
@@ -440,6 +595,39 @@ TEST_P(NearReportCapture, ParsesEveryAttestationAsExpectedJsonLists) {
     ASSERT_NE(log, nullptr);
     EXPECT_EQ(log->is_string() ? "json-string" : log->is_array() ? "array" : "other",
               str(e.at("event_log").at("encoding")));
+  }
+}
+
+TEST_P(NearReportCapture, DecodesInfoAndAppComposeAsExpectedJsonLists) {
+  VP_REQUIRE_SHARED_TESTDATA();
+  const auto c = test::nearai::load_capture(GetParam());
+  const auto doc = parse_report_document(c.body);
+  ASSERT_TRUE(doc) << doc.error().message;
+  for (std::size_t i = 0; i < doc->attestations.size(); ++i) {
+    const near_attestation& a = doc->attestations[i];
+    const json::object& e = c.attestations()[i].as_object();
+    SCOPED_TRACE(c.name + " " + a.json_pointer);
+    ASSERT_TRUE(a.event_log);
+    EXPECT_EQ(a.event_log->encoding == json_encoding::json_string ? "json-string" : "array",
+              str(e.at("event_log").at("encoding")));
+    EXPECT_EQ(static_cast<std::int64_t>(a.event_log->entries->size()), e.at("event_log").at("entries").as_int64());
+    ASSERT_TRUE(a.info);
+    ASSERT_TRUE(a.info->tcb_info);
+    const dstack_tcb_info& t = *a.info->tcb_info;
+    ASSERT_TRUE(t.app_compose);
+    EXPECT_EQ(to_hex(crypto::sha256(as_bytes(*t.app_compose))), str(e.at("app_compose").at("sha256")));
+    EXPECT_EQ(to_hex(*a.info->app_id), str(e.at("app_id")));
+    EXPECT_EQ(to_hex(*a.info->os_image_hash), str(e.at("os_image_hash")));
+    EXPECT_EQ(a.info->app_name, str(e.at("app_name")));
+    EXPECT_EQ(to_hex(*t.mrtd), str(e.at("quote").at("mrtd")));
+    for (std::size_t r = 0; r < 4; ++r) {
+      ASSERT_TRUE(t.rtmr[r]);
+      EXPECT_EQ(to_hex(*t.rtmr[r]), str(e.at("quote").at("rtmr" + std::to_string(r))));
+    }
+    ASSERT_TRUE(a.info->key_provider_info);
+    EXPECT_EQ(to_hex(as_bytes(*a.info->key_provider_info)), str(e.at("rtmr3_event_payloads").at("key-provider")));
+    ASSERT_TRUE(t.event_log);
+    EXPECT_EQ(t.event_log->entries->size(), a.event_log->entries->size());
   }
 }
 

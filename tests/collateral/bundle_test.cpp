@@ -23,7 +23,7 @@
 #include "core/file.hpp"
 #include "core/hex.hpp"
 #include "crypto/x509.hpp"
-#include "support/test_pki.hpp"
+#include "testpki/test_pki.hpp"
 #include "support/testdata.hpp"
 #include "tdx/tcb_info.hpp"
 

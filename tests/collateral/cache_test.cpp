@@ -15,7 +15,7 @@
 #include <fstream>
 
 #include "collateral/bundle.hpp"
-#include "support/test_pki.hpp"
+#include "testpki/test_pki.hpp"
 
 namespace vp::collateral {
 namespace {

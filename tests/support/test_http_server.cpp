@@ -37,7 +37,7 @@
 #include <type_traits>
 
 #include "crypto/ossl.hpp"
-#include "support/test_pki.hpp"
+#include "testpki/test_pki.hpp"
 
 namespace vp::test {
 

@@ -6,7 +6,7 @@
 
 #include "core/hex.hpp"
 #include "crypto/x509.hpp"
-#include "support/test_pki.hpp"
+#include "testpki/test_pki.hpp"
 #include "support/testdata.hpp"
 #include "tdx/pck_extension.hpp"
 #include "tdx/quote.hpp"

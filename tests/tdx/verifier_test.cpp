@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "core/time.hpp"
-#include "support/test_pki.hpp"
+#include "testpki/test_pki.hpp"
 #include "tdx/verifier.hpp"
 
 namespace vp::test {

@@ -30,7 +30,7 @@
 #include "core/hex.hpp"
 #include "crypto/x509.hpp"
 #include "support/test_http_server.hpp"
-#include "support/test_pki.hpp"
+#include "testpki/test_pki.hpp"
 
 namespace vp::upstream {
 namespace {

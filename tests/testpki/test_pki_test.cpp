@@ -2,7 +2,7 @@
 // Boost.JSON only (not with the project's verifier), so that the tampering matrix built
 // on it starts from inputs that are known to be valid.
 
-#include "support/test_pki.hpp"
+#include "testpki/test_pki.hpp"
 
 #include <gtest/gtest.h>
 #include <openssl/err.h>

@@ -1,4 +1,4 @@
-#include "support/test_pki.hpp"
+#include "testpki/test_pki.hpp"
 
 #include <openssl/asn1.h>
 #include <openssl/bn.h>

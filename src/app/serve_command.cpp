@@ -1,0 +1,257 @@
+#include "app/serve_command.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/program_options.hpp>
+
+#include <charconv>
+#include <csignal>
+#include <iostream>
+#include <sstream>
+
+#include "app/cli.hpp"
+#include "app/workload_policy.hpp"
+#include "server/proxy_server.hpp"
+
+namespace vp::app {
+namespace po = boost::program_options;
+namespace asio = boost::asio;
+
+namespace {
+
+po::options_description serve_options() {
+  po::options_description listen("Listening");
+  listen.add_options()
+      ("host", po::value<std::string>()->value_name("ADDR")->default_value("127.0.0.1"),
+       "address to listen on (keep it on loopback: the proxy adds no client authentication)")
+      ("port", po::value<std::uint16_t>()->value_name("PORT")->default_value(8080), "port to listen on")
+      ("max-body", po::value<std::string>()->value_name("SIZE")->default_value("32MiB"),
+       "largest request body accepted (413 above)")
+      ("log-level", po::value<std::string>()->value_name("LEVEL")->default_value("info"), "debug, info, warn or error");
+
+  po::options_description routing("Routing");
+  routing.add_options()
+      ("endpoints-url", po::value<std::string>()->value_name("URL")->default_value("https://completions.near.ai/endpoints"),
+       "discovery list mapping models to backend domains")
+      ("endpoints-refresh", po::value<std::string>()->value_name("DURATION")->default_value("300s"),
+       "how often the discovery list is refreshed")
+      ("endpoints-ca", po::value<std::string>()->value_name("PEM"),
+       "CA certificates for an https endpoints URL instead of the system store")
+      ("allow-domain", po::value<std::vector<std::string>>()->value_name("PATTERN"),
+       "backend host pattern requests may go to; repeatable (default: *.completions.near.ai; '*.' = one label)")
+      ("connect-to", po::value<std::vector<std::string>>()->value_name("HOST:PORT:ADDR:PORT"),
+       "dial ADDR:PORT for HOST:PORT while SNI, certificate and Host stay HOST (curl semantics); repeatable");
+
+  po::options_description trust("Verification");
+  trust.add_options()
+      ("attestation-ttl", po::value<std::string>()->value_name("DURATION")->default_value("1h"),
+       "how long a verified backend key is trusted before it is attested again")
+      ("negative-ttl", po::value<std::string>()->value_name("DURATION")->default_value("30s"),
+       "how long a failed attestation is remembered")
+      ("root-ca", po::value<std::string>()->value_name("PEM"),
+       "trust anchor for quotes (default: the Intel SGX Root CA built in)")
+      ("policy", po::value<std::string>()->value_name("FILE"),
+       "workload policy JSON (default: the built-in 'nearai' policy)")
+      ("upstream-ca", po::value<std::string>()->value_name("PEM"),
+       "CA certificates for backend TLS instead of the system store")
+      ("no-webpki", "do not validate backend certificates against CAs; rely on attestation alone");
+
+  po::options_description timing("Timeouts (DURATION: 500ms, 10s, 5m, 1h; bare numbers are seconds)");
+  timing.add_options()
+      ("connect-timeout", po::value<std::string>()->value_name("DURATION")->default_value("10s"), "DNS + TCP connect")
+      ("tls-timeout", po::value<std::string>()->value_name("DURATION")->default_value("10s"), "TLS handshake")
+      ("attestation-timeout", po::value<std::string>()->value_name("DURATION")->default_value("30s"),
+       "attestation report request → complete report")
+      ("response-timeout", po::value<std::string>()->value_name("DURATION")->default_value("300s"),
+       "request sent → response headers")
+      ("idle-timeout", po::value<std::string>()->value_name("DURATION")->default_value("120s"),
+       "silence between two pieces of a response body")
+      ("shutdown-grace", po::value<std::string>()->value_name("DURATION")->default_value("10s"),
+       "on SIGINT/SIGTERM, how long requests in flight may finish");
+
+  po::options_description coll("Collateral (Intel PCS / PCCS)");
+  add_collateral_options(coll);
+
+  po::options_description all;
+  all.add(listen).add(routing).add(trust).add(timing).add(coll);
+  all.add_options()("help,h", "show this help");
+  return all;
+}
+
+std::chrono::milliseconds duration_flag(const po::variables_map& vm, const char* name) {
+  const auto& text = vm[name].as<std::string>();
+  const auto d = parse_duration(text);
+  if (!d) throw po::error("--" + std::string(name) + " '" + text + "' is not a duration (e.g. 500ms, 10s, 5m, 1h)");
+  return *d;
+}
+
+std::chrono::seconds seconds_flag(const po::variables_map& vm, const char* name) {
+  return std::chrono::duration_cast<std::chrono::seconds>(duration_flag(vm, name));
+}
+
+}  // namespace
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end == text.data()) return std::nullopt;
+  const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  std::uint64_t factor = 0;
+  if (unit.empty() || unit == "s") factor = 1000;
+  else if (unit == "ms") factor = 1;
+  else if (unit == "m") factor = 60'000;
+  else if (unit == "h") factor = 3'600'000;
+  else return std::nullopt;
+  if (value > (std::uint64_t{1} << 40) / factor) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<std::int64_t>(value * factor));
+}
+
+std::optional<std::size_t> parse_size(std::string_view text) {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end == text.data()) return std::nullopt;
+  std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  int shift = 0;
+  if (unit.empty() || unit == "B") shift = 0;
+  else if (unit == "K" || unit == "KB" || unit == "KiB") shift = 10;
+  else if (unit == "M" || unit == "MB" || unit == "MiB") shift = 20;
+  else if (unit == "G" || unit == "GB" || unit == "GiB") shift = 30;
+  else return std::nullopt;
+  if (value > (std::uint64_t{1} << (40 - shift))) return std::nullopt;
+  return static_cast<std::size_t>(value << shift);
+}
+
+std::string serve_help() {
+  std::ostringstream s;
+  s << "Usage: verified-proxy [serve] [flags]\n\n"
+       "Runs the verifying proxy: point an OpenAI-compatible client at http://HOST:PORT/v1. Each backend is\n"
+       "attested (Intel TDX quote, TLS key and nonce binding, workload policy) on the connection that then\n"
+       "carries the request; nothing of a request leaves this machine before the verdict.\n"
+    << serve_options();
+  return s.str();
+}
+
+std::optional<serve_settings> parse_serve_settings(const std::vector<std::string>& args, std::ostream& out,
+                                                   std::ostream& err, int& exit_code) {
+  try {
+    po::variables_map vm;
+    po::store(po::command_line_parser(args).options(serve_options()).run(), vm);
+    po::notify(vm);
+    if (vm.count("help") != 0) {
+      out << serve_help();
+      exit_code = exit_ok;
+      return std::nullopt;
+    }
+    serve_settings s;
+    auto& p = s.proxy;
+    p.listen_host = vm["host"].as<std::string>();
+    p.listen_port = vm["port"].as<std::uint16_t>();
+    const auto& body = vm["max-body"].as<std::string>();
+    const auto max_body = parse_size(body);
+    if (!max_body || *max_body == 0) throw po::error("--max-body '" + body + "' is not a size (e.g. 32MiB)");
+    p.max_body = *max_body;
+    if (!log::parse_level(vm["log-level"].as<std::string>(), s.log_level)) {
+      throw po::error("--log-level must be debug, info, warn or error");
+    }
+    p.endpoints_url = vm["endpoints-url"].as<std::string>();
+    if (!p.endpoints_url.starts_with("https://") && !p.endpoints_url.starts_with("http://")) {
+      throw po::error("--endpoints-url " + p.endpoints_url + " is not an http:// or https:// URL");
+    }
+    p.endpoints_refresh = seconds_flag(vm, "endpoints-refresh");
+    if (vm.count("endpoints-ca") != 0) p.endpoints_ca = vm["endpoints-ca"].as<std::string>();
+    if (vm.count("allow-domain") != 0) p.allow_domains = vm["allow-domain"].as<std::vector<std::string>>();
+    if (vm.count("connect-to") != 0) {
+      for (const auto& spec : vm["connect-to"].as<std::vector<std::string>>()) {
+        std::string error;
+        auto rule = proxy::parse_connect_to(spec, error);
+        if (!rule) throw po::error(error);
+        p.connect_to.push_back(std::move(*rule));
+      }
+    }
+    p.attestation_ttl = seconds_flag(vm, "attestation-ttl");
+    p.negative_ttl = seconds_flag(vm, "negative-ttl");
+    if (vm.count("root-ca") != 0) s.root_ca = vm["root-ca"].as<std::string>();
+    if (vm.count("policy") != 0) s.policy_file = vm["policy"].as<std::string>();
+    if (vm.count("upstream-ca") != 0) p.upstream_tls.ca_file = vm["upstream-ca"].as<std::string>();
+    p.upstream_tls.webpki = vm.count("no-webpki") == 0;
+    if (!p.upstream_tls.webpki && !p.upstream_tls.ca_file.empty()) {
+      throw po::error("--upstream-ca and --no-webpki contradict each other");
+    }
+    p.timeouts.connect = duration_flag(vm, "connect-timeout");
+    p.timeouts.tls = duration_flag(vm, "tls-timeout");
+    p.timeouts.attestation = duration_flag(vm, "attestation-timeout");
+    p.timeouts.response_headers = duration_flag(vm, "response-timeout");
+    p.timeouts.idle = duration_flag(vm, "idle-timeout");
+    p.shutdown_grace = seconds_flag(vm, "shutdown-grace");
+    s.collateral = read_collateral_options(vm);
+    return s;
+  } catch (const po::error& e) {
+    err << "verified-proxy: " << e.what() << "\n\nRun `verified-proxy --help` for the flags.\n";
+    exit_code = exit_usage;
+    return std::nullopt;
+  }
+}
+
+int serve_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  int exit_code = exit_ok;
+  auto settings = parse_serve_settings(args, out, err, exit_code);
+  if (!settings) return exit_code;
+  log::set_min_level(settings->log_level);
+
+  asio::io_context ioc(1);
+  const auto clock = std::make_shared<system_clock>();
+  std::unique_ptr<server::proxy_server> proxy;
+  try {
+    auto anchor = load_anchor(settings->root_ca);
+    auto check = make_workload_check(settings->policy_file);
+    auto source = make_collateral_source(ioc.get_executor(), settings->collateral, anchor, *clock);
+    proxy = std::make_unique<server::proxy_server>(
+        ioc.get_executor(), settings->proxy, server::proxy_dependencies{source, anchor, clock, std::move(check.check)});
+    proxy->start();
+    const auto& p = settings->proxy;
+    log::info("verified-proxy 0.1.0 listening on http://" + p.listen_host + ":" + std::to_string(proxy->port()) +
+              "/v1 — point your OpenAI client's base URL there");
+    log::info("quotes: trust anchor " + (settings->root_ca.empty() ? std::string("Intel SGX Root CA") : settings->root_ca) +
+              "; collateral from " +
+              (!settings->collateral.collateral_dir.empty()
+                   ? settings->collateral.collateral_dir.string() + " (offline)"
+                   : (settings->collateral.pccs_urls.empty() ? std::string("Intel PCS")
+                                                             : settings->collateral.pccs_urls.front())));
+    log::info("workload policy: " + check.description);
+    std::string allowed;
+    for (const auto& a : p.allow_domains) allowed += (allowed.empty() ? "" : ", ") + a;
+    log::info("backends: " + allowed + " via " + p.endpoints_url + "; TLS certificates " +
+              (p.upstream_tls.webpki ? (p.upstream_tls.ca_file.empty() ? "checked against the system store"
+                                                                       : "checked against " + p.upstream_tls.ca_file)
+                                     : "NOT checked (--no-webpki: attestation alone)") +
+              "; verdicts trusted for " + std::to_string(p.attestation_ttl.count()) + " s");
+  } catch (const std::exception& e) {
+    err << "verified-proxy: " << e.what() << '\n';
+    return exit_usage;
+  }
+
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  bool stopping = false;
+  std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec,
+                                                                             int signo) {
+    if (ec) return;
+    if (stopping) {
+      log::warn("second signal: exiting now");
+      ioc.stop();
+      return;
+    }
+    stopping = true;
+    log::info(std::string(signo == SIGINT ? "SIGINT" : "SIGTERM") + ": shutting down");
+    proxy->stop([&] {
+      log::info("stopped");
+      signals.cancel();
+      ioc.stop();
+    });
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
+  ioc.run();
+  return exit_ok;
+}
+
+}  // namespace vp::app

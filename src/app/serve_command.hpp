@@ -1,0 +1,44 @@
+#pragma once
+// `verified-proxy [serve] [flags]`: runs the verifying proxy until SIGINT / SIGTERM.
+
+#include <chrono>
+#include <cstddef>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "app/collateral_options.hpp"
+#include "core/log.hpp"
+#include "server/proxy_config.hpp"
+
+namespace vp::app {
+
+/// Everything the serve flags say.
+struct serve_settings {
+  server::proxy_config proxy;
+  collateral_config collateral;
+  std::string root_ca;      ///< --root-ca ("" = Intel SGX Root CA)
+  std::string policy_file;  ///< --policy ("" = the built-in nearai policy)
+  log::level log_level = log::level::info;
+};
+
+/// "1500ms", "30s", "5m", "1h", or bare seconds ("30"); nullopt otherwise.
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+/// "1048576", "512KiB", "32MiB", "1GiB" (also K/M/G, KB/MB/GB as binary units); nullopt otherwise.
+std::optional<std::size_t> parse_size(std::string_view text);
+
+/// Parses the serve flags. Returns nullopt after printing help (`--help`: exit 0) or an
+/// error naming the flag (exit 2) to `err`; `exit_code` says which.
+std::optional<serve_settings> parse_serve_settings(const std::vector<std::string>& args, std::ostream& out,
+                                                   std::ostream& err, int& exit_code);
+
+/// The flags' help text.
+std::string serve_help();
+
+/// Runs the proxy until SIGINT / SIGTERM; returns the exit code (2 for configuration
+/// errors such as an unusable port or CA file).
+int serve_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
+}  // namespace vp::app

@@ -1,0 +1,376 @@
+#include "app/verify_report_command.hpp"
+
+#include <boost/json.hpp>
+#include <boost/program_options.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <optional>
+
+#include "app/cli.hpp"
+#include "app/collateral_options.hpp"
+#include "attest/attestation_verifier.hpp"
+#include "attest/near_report.hpp"
+#include "collateral/bundle.hpp"
+#include "core/file.hpp"
+#include "core/hex.hpp"
+#include "core/time.hpp"
+#include "policy/policy.hpp"
+#include "tdx/verifier.hpp"
+
+namespace vp::app {
+namespace po = boost::program_options;
+namespace json = boost::json;
+
+namespace {
+
+constexpr const char* usage =
+    "Usage: verified-proxy verify-report --report FILE --nonce HEX --spki-sha256 HEX --collateral FILE|DIR\n"
+    "                                    [--policy FILE] [--model NAME] [--root-ca PEM] [--at UNIX_SECONDS] [--json]\n"
+    "       verified-proxy verify-report --print-default-policy\n"
+    "\n"
+    "Verifies a saved NEAR AI attestation report (GET /v1/attestation/report, direct or gateway form) offline:\n"
+    "every Intel TDX quote in it against the collateral, report_data against the nonce you sent and the TLS key\n"
+    "you saw, and the workload policy (event-log replay, compose / app / KMS bindings, measurements, TCB status).\n"
+    "Prints a table of factors, or one JSON object with --json:\n"
+    "{\"ok\":…,\"factors\":[{\"attestation\",\"name\",\"status\",\"detail\"}…],\"attestations\":[…],…}.\n"
+    "Exit status: 0 every enforced factor passes, 1 a factor fails, 2 usage error or unreadable input.\n";
+
+/// Reports are untrusted and bounded like the proxy bounds them.
+constexpr std::size_t max_report_file_size = attest::max_report_body_size;
+
+struct attestation_outcome {
+  const attest::near_attestation* attestation = nullptr;
+  std::vector<policy::factor> factors;
+  std::optional<attest::attestation_verdict> verdict;
+
+  bool ok() const {
+    return std::none_of(factors.begin(), factors.end(),
+                        [](const policy::factor& f) { return f.status == policy::factor_status::fail; });
+  }
+};
+
+policy::factor make_factor(std::string name, policy::factor_status status, std::string detail) {
+  return policy::factor{std::move(name), status, std::move(detail)};
+}
+
+std::optional<sha256_digest> parse_digest_flag(const std::string& text) {
+  auto decoded = from_hex(text);
+  if (!decoded || decoded->size() != 32) return std::nullopt;
+  sha256_digest d{};
+  std::copy(decoded->begin(), decoded->end(), d.begin());
+  return d;
+}
+
+// Collateral for one quote: a directory is searched for the quote's platform (a capture's
+// pcs/ holds the gateway's platform in pcs/gateway/), a file is used as given.
+collateral::result<tdx::collateral_v3> collateral_for(const std::filesystem::path& path, const tdx::platform_id& p) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return collateral::find_in_bundle_tree(path, p.fmspc, p.pck_ca);
+  return collateral::load_collateral(path);
+}
+
+attestation_outcome verify_one(const attest::near_report_document& doc, const attest::near_attestation& a,
+                               const sha256_digest& nonce, const sha256_digest& spki,
+                               const std::filesystem::path& collateral_path, const tdx::trust_anchor& anchor,
+                               const policy::workload_policy& workload, unix_time at,
+                               const std::optional<std::string>& model) {
+  attestation_outcome out;
+  out.attestation = &a;
+
+  // A model CVM behind the gateway: the client never sees its TLS key, so its
+  // report_data can only be checked against the fingerprint it attests itself (the
+  // gateway verified that key on its own connection) and the client's nonce, which the
+  // gateway forwards.
+  const bool behind_gateway = doc.form == attest::report_form::gateway && a.role == attest::attestation_role::model;
+  sha256_digest live = spki;
+  if (behind_gateway && a.tls_cert_fingerprint) live = *a.tls_cert_fingerprint;
+
+  const auto platform = tdx::identify_platform(a.intel_quote);
+  if (!platform) {
+    out.factors.push_back(make_factor("quote", policy::factor_status::fail,
+                                      std::string(tdx::to_string(platform.error().kind)) + ": " +
+                                          platform.error().message));
+    return out;
+  }
+  auto raw = collateral_for(collateral_path, *platform);
+  if (!raw) {
+    out.factors.push_back(make_factor("quote", policy::factor_status::fail,
+                                      "collateral: " + std::string(collateral::to_string(raw.error().kind)) + ": " +
+                                          raw.error().message));
+    return out;
+  }
+  auto prepared = tdx::prepare_collateral(*raw, anchor);
+  if (!prepared) {
+    out.factors.push_back(make_factor("quote", policy::factor_status::fail,
+                                      std::string(tdx::to_string(prepared.error().kind)) + ": " +
+                                          prepared.error().message));
+    return out;
+  }
+
+  auto verdict = attest::verify_attestation(a, nonce, live, **prepared, anchor, at);
+  if (!verdict) {
+    const attest::error& e = verdict.error();
+    const bool binding = e.kind == attest::errc::missing_tls_fingerprint ||
+                         e.kind == attest::errc::fingerprint_mismatch || e.kind == attest::errc::report_data_binding ||
+                         e.kind == attest::errc::nonce_mismatch;
+    if (binding) {
+      // verify_attestation verifies the quote before it looks at report_data.
+      out.factors.push_back(
+          make_factor("quote", policy::factor_status::pass, "genuine Intel TDX quote (verified before the binding)"));
+      out.factors.push_back(make_factor("binding", policy::factor_status::fail,
+                                        std::string(attest::to_string(e.kind)) + ": " + e.message));
+    } else {
+      const std::string kind =
+          e.quote_error ? std::string(tdx::to_string(*e.quote_error)) : std::string(attest::to_string(e.kind));
+      out.factors.push_back(make_factor("quote", policy::factor_status::fail, kind + ": " + e.message));
+    }
+    return out;
+  }
+
+  const tdx::verified_quote& q = verdict->quote;
+  out.factors.push_back(make_factor("quote", policy::factor_status::pass,
+                                    "genuine Intel TDX quote v" + std::to_string(q.quote_version) + ", FMSPC " +
+                                        to_hex_upper(q.fmspc) + ", collateral valid until " +
+                                        format_rfc3339_utc(q.collateral_expires_at)));
+  const std::string signer =
+      std::string(attest::to_string(a.signing_algo)) + " " + attest::format_signing_address(a.signing_algo, a.signing_address);
+  out.factors.push_back(make_factor(
+      "binding", policy::factor_status::pass,
+      behind_gateway
+          ? "report_data = SHA-256(" + signer + " ‖ its attested TLS fingerprint " + to_hex(live) +
+                ") ‖ your nonce (a model CVM behind the gateway: its TLS key is not visible to this client)"
+          : "report_data = SHA-256(" + signer + " ‖ TLS SPKI fingerprint " + to_hex(live) +
+                ") ‖ your nonce, and the SPKI you gave is the attested one"));
+
+  auto report = policy::evaluate(workload, a, *verdict, at,
+                                 model ? std::optional<std::string_view>(*model) : std::nullopt);
+  for (auto& f : report.factors) out.factors.push_back(std::move(f));
+  out.verdict = std::move(*verdict);
+  return out;
+}
+
+std::string attestation_label(const attest::near_attestation& a) {
+  return a.json_pointer.empty() ? std::string("(top level)") : a.json_pointer;
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+void print_table(std::ostream& out, const attest::near_report_document& doc, const std::string& policy_name,
+                 unix_time at, const std::vector<attestation_outcome>& outcomes) {
+  out << "Report: " << attest::to_string(doc.form) << " form, " << outcomes.size()
+      << (outcomes.size() == 1 ? " attestation" : " attestations") << "; policy " << policy_name << "; as of "
+      << format_rfc3339_utc(at) << "\n";
+  std::size_t warnings = 0;
+  const policy::factor* first_failure = nullptr;
+  const attestation_outcome* failed_in = nullptr;
+  for (const auto& o : outcomes) {
+    const attest::near_attestation& a = *o.attestation;
+    out << "\nAttestation " << attestation_label(a) << ": " << attest::to_string(a.role) << " CVM, "
+        << attest::to_string(a.signing_algo) << " " << attest::format_signing_address(a.signing_algo, a.signing_address);
+    if (a.model_name) out << ", model " << *a.model_name;
+    out << "\n";
+    for (const auto& f : o.factors) {
+      out << "  " << std::left << std::setw(5) << upper(policy::to_string(f.status)) << " " << std::setw(22) << f.name
+          << " " << f.detail << "\n";
+      if (f.status == policy::factor_status::warn) ++warnings;
+      if (f.status == policy::factor_status::fail && first_failure == nullptr) {
+        first_failure = &f;
+        failed_in = &o;
+      }
+    }
+  }
+  out << "\n";
+  if (first_failure == nullptr) {
+    out << "Result: ACCEPTED: every enforced factor passes";
+    if (warnings > 0) out << " (" << warnings << (warnings == 1 ? " warning)" : " warnings)");
+    out << "\n";
+  } else {
+    out << "Result: REJECTED: " << attestation_label(*failed_in->attestation) << " " << first_failure->name << ": "
+        << first_failure->detail << "\n";
+  }
+}
+
+json::object factor_json(const std::string& pointer, const policy::factor& f) {
+  return json::object{{"attestation", pointer},
+                      {"name", f.name},
+                      {"status", policy::to_string(f.status)},
+                      {"detail", f.detail}};
+}
+
+void print_json(std::ostream& out, const attest::near_report_document& doc, const std::string& policy_name,
+                unix_time at, const std::vector<attestation_outcome>& outcomes) {
+  json::array factors;
+  json::array attestations;
+  json::value first_failure = nullptr;
+  bool ok = true;
+  for (const auto& o : outcomes) {
+    const attest::near_attestation& a = *o.attestation;
+    for (const auto& f : o.factors) {
+      factors.push_back(factor_json(a.json_pointer, f));
+      if (f.status == policy::factor_status::fail && first_failure.is_null()) {
+        first_failure = factor_json(a.json_pointer, f);
+      }
+    }
+    ok = ok && o.ok();
+    json::object entry{{"json_pointer", a.json_pointer},
+                       {"role", attest::to_string(a.role)},
+                       {"ok", o.ok()},
+                       {"signing_algo", attest::to_string(a.signing_algo)},
+                       {"signing_address", attest::format_signing_address(a.signing_algo, a.signing_address)}};
+    if (a.model_name) entry["model_name"] = *a.model_name;
+    if (o.verdict) {
+      entry["tcb_status"] = tdx::to_string(o.verdict->quote.status);
+      entry["fmspc"] = to_hex_upper(o.verdict->quote.fmspc);
+      entry["collateral_expires_at"] = to_unix_seconds(o.verdict->collateral_expires_at);
+    }
+    attestations.push_back(std::move(entry));
+  }
+  json::object result{{"ok", ok},
+                      {"form", attest::to_string(doc.form)},
+                      {"policy", policy_name},
+                      {"verified_at", to_unix_seconds(at)},
+                      {"verified_at_iso", format_rfc3339_utc(at)},
+                      {"first_failure", std::move(first_failure)},
+                      {"factors", std::move(factors)},
+                      {"attestations", std::move(attestations)}};
+  out << json::serialize(result) << '\n';
+}
+
+int report_parse_failure(std::ostream& out, bool as_json, const attest::error& e) {
+  if (as_json) {
+    json::object o{{"ok", false},
+                   {"error", attest::to_string(e.kind)},
+                   {"message", e.message},
+                   {"factors", json::array{factor_json("", make_factor("report", policy::factor_status::fail,
+                                                                       std::string(attest::to_string(e.kind)) + ": " +
+                                                                           e.message))}}};
+    out << json::serialize(o) << '\n';
+  } else {
+    out << "Result: REJECTED: the report cannot be read: " << attest::to_string(e.kind) << ": " << e.message << '\n';
+  }
+  return exit_rejected;
+}
+
+}  // namespace
+
+int verify_report_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                          const clock& clock) {
+  po::options_description options("verify-report options");
+  options.add_options()
+      ("help,h", "show this help")
+      ("report", po::value<std::string>()->value_name("FILE"), "the report body, as received")
+      ("nonce", po::value<std::string>()->value_name("HEX"), "the 32-byte nonce sent with the request (64 hex)")
+      ("spki-sha256", po::value<std::string>()->value_name("HEX"),
+       "SHA-256 of the DER SubjectPublicKeyInfo of the TLS key the report arrived over (64 hex)")
+      ("collateral", po::value<std::string>()->value_name("FILE|DIR"),
+       "QuoteCollateralV3 JSON file or bundle directory, or a bundle tree searched per quote platform")
+      ("policy", po::value<std::string>()->value_name("FILE"), "workload policy JSON (default: the built-in nearai)")
+      ("model", po::value<std::string>()->value_name("NAME"), "the model you asked for (checks model_name)")
+      ("root-ca", po::value<std::string>()->value_name("PEM"),
+       "trust anchor (default: the Intel SGX Root CA compiled in)")
+      ("at", po::value<std::int64_t>()->value_name("UNIX_SECONDS"), "verify as of this time (default: now)")
+      ("json", "print one JSON object instead of a table")
+      ("print-default-policy", "print the built-in nearai policy (a starting point for --policy) and exit");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(options).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    err << "verify-report: " << e.what() << "\n\n" << usage << options;
+    return exit_usage;
+  }
+  if (vm.count("help") != 0) {
+    out << usage << '\n' << options;
+    return exit_ok;
+  }
+  if (vm.count("print-default-policy") != 0) {
+    out << policy::nearai_policy_json();
+    return exit_ok;
+  }
+  for (const char* required : {"report", "nonce", "spki-sha256", "collateral"}) {
+    if (vm.count(required) == 0) {
+      err << "verify-report: --" << required << " is required\n\n" << usage << options;
+      return exit_usage;
+    }
+  }
+  const auto nonce = parse_digest_flag(vm["nonce"].as<std::string>());
+  if (!nonce) {
+    err << "verify-report: --nonce must be 64 hex digits (the 32 bytes sent as `nonce`)\n";
+    return exit_usage;
+  }
+  const auto spki = parse_digest_flag(vm["spki-sha256"].as<std::string>());
+  if (!spki) {
+    err << "verify-report: --spki-sha256 must be 64 hex digits (SHA-256 of the TLS key's DER SubjectPublicKeyInfo)\n";
+    return exit_usage;
+  }
+  const std::string report_path = vm["report"].as<std::string>();
+  const auto body = read_file(report_path, max_report_file_size);
+  if (!body) {
+    err << "verify-report: cannot read report " << report_path << " (missing, unreadable or over "
+        << max_report_file_size << " bytes)\n";
+    return exit_usage;
+  }
+  const std::filesystem::path collateral_path = vm["collateral"].as<std::string>();
+  {
+    std::error_code ec;
+    if (!std::filesystem::exists(collateral_path, ec)) {
+      err << "verify-report: cannot read collateral " << collateral_path.string() << '\n';
+      return exit_usage;
+    }
+  }
+
+  policy::workload_policy workload = policy::nearai_policy();
+  std::string policy_name = "nearai (built-in)";
+  if (vm.count("policy") != 0) {
+    const std::string policy_path = vm["policy"].as<std::string>();
+    const auto text = read_file(policy_path, policy::max_policy_size);
+    if (!text) {
+      err << "verify-report: cannot read policy file " << policy_path << '\n';
+      return exit_usage;
+    }
+    auto parsed = policy::parse_policy(*text);
+    if (!parsed) {
+      err << "verify-report: " << policy_path << ": " << parsed.error().message << '\n';
+      return exit_usage;
+    }
+    workload = std::move(*parsed);
+    policy_name = (workload.name().empty() ? std::string("unnamed") : workload.name()) + " (" + policy_path + ")";
+  }
+
+  std::shared_ptr<const tdx::trust_anchor> anchor;
+  try {
+    anchor = load_anchor(vm.count("root-ca") != 0 ? vm["root-ca"].as<std::string>() : "");
+  } catch (const std::exception& e) {
+    err << "verify-report: " << e.what() << '\n';
+    return exit_usage;
+  }
+  const unix_time at = vm.count("at") != 0 ? from_unix_seconds(vm["at"].as<std::int64_t>()) : clock.now();
+  const bool as_json = vm.count("json") != 0;
+  const std::optional<std::string> model =
+      vm.count("model") != 0 ? std::optional<std::string>(vm["model"].as<std::string>()) : std::nullopt;
+
+  auto doc = attest::parse_report_document(*body);
+  if (!doc) return report_parse_failure(out, as_json, doc.error());
+
+  std::vector<attestation_outcome> outcomes;
+  for (const auto& a : doc->attestations) {
+    outcomes.push_back(verify_one(*doc, a, *nonce, *spki, collateral_path, *anchor, workload, at, model));
+  }
+  if (as_json) {
+    print_json(out, *doc, policy_name, at, outcomes);
+  } else {
+    print_table(out, *doc, policy_name, at, outcomes);
+  }
+  const bool ok = std::all_of(outcomes.begin(), outcomes.end(), [](const auto& o) { return o.ok(); });
+  return ok ? exit_ok : exit_rejected;
+}
+
+}  // namespace vp::app

@@ -1,0 +1,129 @@
+#include "proxy/forwarding.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+
+namespace vp::proxy {
+namespace {
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return lower(x) == lower(y);
+         });
+}
+
+bool istarts_with(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool named_by_connection(std::string_view name, const std::vector<std::string>& tokens) {
+  return std::any_of(tokens.begin(), tokens.end(), [&](const std::string& t) { return iequals(t, name); });
+}
+
+std::optional<std::uint16_t> parse_port(std::string_view s, bool allow_empty) {
+  if (s.empty()) return allow_empty ? std::optional<std::uint16_t>(0) : std::nullopt;
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc{} || end != s.data() + s.size() || value > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(value);
+}
+
+}  // namespace
+
+std::vector<std::string> connection_tokens(std::string_view value) {
+  std::vector<std::string> out;
+  while (!value.empty()) {
+    const auto comma = value.find(',');
+    const auto token = trim(value.substr(0, comma));
+    if (!token.empty()) {
+      std::string t(token);
+      std::transform(t.begin(), t.end(), t.begin(), lower);
+      out.push_back(std::move(t));
+    }
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+bool is_hop_by_hop(std::string_view name) {
+  static constexpr std::array<std::string_view, 6> fixed = {"connection", "keep-alive", "te",
+                                                            "trailer",    "transfer-encoding", "upgrade"};
+  return std::any_of(fixed.begin(), fixed.end(), [&](std::string_view f) { return iequals(f, name); }) ||
+         istarts_with(name, "proxy-");
+}
+
+bool forward_request_field(std::string_view name, const std::vector<std::string>& tokens) {
+  if (is_hop_by_hop(name) || named_by_connection(name, tokens)) return false;
+  return !iequals(name, backend_domain_header) && !iequals(name, "host") && !iequals(name, "content-length") &&
+         !iequals(name, "expect");
+}
+
+bool forward_response_field(std::string_view name, const std::vector<std::string>& tokens) {
+  return !is_hop_by_hop(name) && !named_by_connection(name, tokens) && !iequals(name, "content-length");
+}
+
+std::string_view path_without_query(std::string_view target) {
+  const auto q = target.find_first_of("?#");
+  return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+std::optional<connect_to_rule> parse_connect_to(std::string_view spec, std::string& error) {
+  const auto fail = [&](std::string_view why) {
+    error = "--connect-to '" + std::string(spec) + "': " + std::string(why) + " (expected HOST:PORT:ADDR:PORT)";
+    return std::nullopt;
+  };
+  // HOST and PORT never contain ':' (DNS names); ADDR may be a bracketed IPv6 literal.
+  const auto c1 = spec.find(':');
+  if (c1 == std::string_view::npos) return fail("missing fields");
+  const auto c2 = spec.find(':', c1 + 1);
+  if (c2 == std::string_view::npos) return fail("missing fields");
+  const std::string_view host = spec.substr(0, c1);
+  const std::string_view port = spec.substr(c1 + 1, c2 - c1 - 1);
+  std::string_view rest = spec.substr(c2 + 1);
+  std::string_view address;
+  if (!rest.empty() && rest.front() == '[') {
+    const auto close = rest.find(']');
+    if (close == std::string_view::npos || close + 1 >= rest.size() || rest[close + 1] != ':') {
+      return fail("unterminated IPv6 address");
+    }
+    address = rest.substr(1, close - 1);
+    rest.remove_prefix(close + 2);
+  } else {
+    const auto c3 = rest.rfind(':');
+    if (c3 == std::string_view::npos) return fail("missing fields");
+    address = rest.substr(0, c3);
+    rest.remove_prefix(c3 + 1);
+  }
+  connect_to_rule rule;
+  rule.host.assign(host);
+  std::transform(rule.host.begin(), rule.host.end(), rule.host.begin(), lower);
+  const auto p = parse_port(port, true);
+  if (!p) return fail("invalid port");
+  rule.port = *p;
+  if (address.empty() || address.find_first_of(" /\t\r\n") != std::string_view::npos) return fail("invalid address");
+  rule.address.assign(address);
+  const auto ap = parse_port(rest, false);
+  if (!ap || *ap == 0) return fail("invalid address port");
+  rule.address_port = *ap;
+  return rule;
+}
+
+const connect_to_rule* find_connect_to(const std::vector<connect_to_rule>& rules, std::string_view host,
+                                       std::uint16_t port) {
+  for (const auto& r : rules) {
+    if ((r.host.empty() || iequals(r.host, host)) && (r.port == 0 || r.port == port)) return &r;
+  }
+  return nullptr;
+}
+
+}  // namespace vp::proxy

@@ -1,0 +1,59 @@
+#pragma once
+// Which header fields cross the proxy (issue #5 "Forwarding"), and the --connect-to rules.
+// Pure string logic; the shell applies it to Beast messages.
+//
+// RFC 9110 §7.6.1: Connection, Keep-Alive, Proxy-Connection, TE, Trailer,
+// Transfer-Encoding and Upgrade describe one hop, as does every field the Connection
+// header names; a proxy must not forward them. Proxy-Authorization / Proxy-Authenticate
+// are credentials for this hop (us), never for the backend. X-Backend-Domain is our own
+// routing instruction. Host is re-set to the backend's domain; Content-Length is
+// recomputed from the body actually sent; Expect: 100-continue was answered by the proxy.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vp::proxy {
+
+/// The routing header a client uses to name the backend.
+inline constexpr std::string_view backend_domain_header = "X-Backend-Domain";
+
+/// The lower-cased tokens of a Connection header value ("close, X-Foo" → {"close","x-foo"}).
+std::vector<std::string> connection_tokens(std::string_view connection_value);
+
+/// True for the fixed hop-by-hop fields (case-insensitive), Proxy-* included.
+bool is_hop_by_hop(std::string_view name);
+
+/// Whether a client request field goes to the backend. `tokens`: connection_tokens() of
+/// the request's Connection fields.
+bool forward_request_field(std::string_view name, const std::vector<std::string>& tokens);
+
+/// Whether a backend response field goes to the client (framing fields are re-derived
+/// by the proxy: Content-Length is kept only when the body is relayed as is, which the
+/// caller decides).
+bool forward_response_field(std::string_view name, const std::vector<std::string>& tokens);
+
+/// The path of a request target without the query (for logs: queries may carry secrets).
+std::string_view path_without_query(std::string_view target);
+
+/// One --connect-to rule (curl semantics): connections for HOST:PORT dial ADDR:ADDR_PORT
+/// instead, while SNI, certificate checks and Host keep HOST. An empty host or a zero
+/// port in the rule matches any.
+struct connect_to_rule {
+  std::string host;  ///< lower-case, "" = any
+  std::uint16_t port = 0;
+  std::string address;  ///< IP literal or DNS name (IPv6 without brackets)
+  std::uint16_t address_port = 0;
+};
+
+/// Parses "HOST:PORT:ADDR:PORT" ("[::1]" accepted for ADDR). Returns nullopt and sets
+/// `error` for anything else.
+std::optional<connect_to_rule> parse_connect_to(std::string_view spec, std::string& error);
+
+/// The first rule matching (host, port), or nullptr.
+const connect_to_rule* find_connect_to(const std::vector<connect_to_rule>& rules, std::string_view host,
+                                       std::uint16_t port);
+
+}  // namespace vp::proxy

@@ -1,0 +1,63 @@
+#pragma once
+// Everything the proxy server is configured with (issue #5): the serve command fills it
+// from flags, tests fill it directly. Defaults are the documented flag defaults.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "proxy/forwarding.hpp"
+#include "upstream/attested_connection.hpp"
+
+namespace vp::server {
+
+/// Per-phase deadlines. Upstream phases: connect (DNS + TCP), TLS handshake,
+/// attestation (report request → complete body), response headers (request written →
+/// status line and headers), idle (between two reads of a response body: a streaming
+/// answer may take long in total but must keep moving). Client phases: reading one
+/// request, and how long an idle keep-alive client connection is kept.
+struct timeouts {
+  std::chrono::milliseconds connect{10'000};
+  std::chrono::milliseconds tls{10'000};
+  std::chrono::milliseconds attestation{30'000};
+  std::chrono::milliseconds response_headers{300'000};
+  std::chrono::milliseconds idle{120'000};
+  std::chrono::milliseconds client_request{60'000};
+  std::chrono::milliseconds client_keep_alive{120'000};
+};
+
+struct proxy_config {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 8080;  ///< 0: an ephemeral port (tests)
+
+  std::string endpoints_url = "https://completions.near.ai/endpoints";
+  std::chrono::seconds endpoints_refresh{300};
+  /// --endpoints-ca: PEM file trusted for an https endpoints URL ("" = system store).
+  std::string endpoints_ca;
+
+  std::vector<std::string> allow_domains = {"*.completions.near.ai"};
+  std::size_t max_body = 32u << 20;
+
+  std::chrono::seconds attestation_ttl{3600};
+  std::chrono::seconds negative_ttl{30};
+  std::size_t max_attestation_report = 8u << 20;
+
+  struct timeouts timeouts;
+
+  std::uint16_t upstream_port = 443;
+  std::vector<proxy::connect_to_rule> connect_to;
+  upstream::tls_client_options upstream_tls;
+
+  /// Idle verified connections kept per domain, and for how long.
+  std::size_t pool_max_idle_per_domain = 32;
+  std::chrono::seconds pool_idle_timeout{55};
+
+  /// Client connections served at once; further ones wait in the kernel's backlog.
+  std::size_t max_client_connections = 4096;
+  /// On SIGINT / SIGTERM: how long in-flight requests may finish before being cut.
+  std::chrono::seconds shutdown_grace{10};
+};
+
+}  // namespace vp::server

@@ -1,0 +1,73 @@
+#pragma once
+// The verifying proxy's server (issue #5): accepts OpenAI-compatible clients on
+// --host:--port (HTTP/1.1, keep-alive), routes each request to a NEAR AI backend,
+// admits the upstream connection only after a positive attestation verdict for the key
+// it presents, relays the request and streams the answer back.
+//
+// Single-threaded by design: everything runs on one executor (an io_context driven by
+// one thread), so the verdict cache, the pool and the single-flight map need no locks.
+// Verification costs ~0.3 ms per new backend key, forwarding is I/O bound.
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "collateral/source.hpp"
+#include "core/clock.hpp"
+#include "server/attestation_gate.hpp"
+#include "server/proxy_config.hpp"
+#include "tdx/verifier.hpp"
+
+namespace vp::server {
+
+struct proxy_dependencies {
+  std::shared_ptr<collateral::source> collateral;
+  std::shared_ptr<const tdx::trust_anchor> anchor;
+  std::shared_ptr<const vp::clock> time_source;
+  /// The workload policy; empty = accept_any_workload.
+  workload_check check;
+};
+
+struct proxy_statistics {
+  std::size_t attestations = 0;        ///< report requests made
+  std::size_t requests = 0;            ///< client requests answered (any status)
+  std::size_t upstream_connections = 0;  ///< TLS connections opened to backends
+  std::size_t idle_upstream = 0;       ///< verified connections in the pool
+  std::size_t client_connections = 0;  ///< open client connections
+};
+
+class proxy_server {
+ public:
+  /// Throws std::runtime_error for unusable configuration (e.g. an unreadable
+  /// --upstream-ca or --endpoints-ca file).
+  proxy_server(boost::asio::any_io_executor executor, proxy_config config, proxy_dependencies dependencies);
+  ~proxy_server();
+  proxy_server(const proxy_server&) = delete;
+  proxy_server& operator=(const proxy_server&) = delete;
+
+  /// Binds and listens (throws std::system_error naming the address when it cannot),
+  /// starts the discovery-list fetch and accepting clients. Call on the executor's thread
+  /// or before it runs.
+  void start();
+
+  /// The bound port (after start()).
+  std::uint16_t port() const;
+
+  /// Graceful shutdown: stop accepting, close idle client connections, let requests in
+  /// flight finish for up to config.shutdown_grace, then cut the rest. `done` runs on the
+  /// executor once every client connection is closed. Idempotent.
+  void stop(std::function<void()> done = {});
+
+  /// Call on the executor's thread.
+  proxy_statistics statistics() const;
+
+  struct state;
+
+ private:
+  std::shared_ptr<state> state_;
+};
+
+}  // namespace vp::server

@@ -1,0 +1,479 @@
+#include "sim/backend_server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <openssl/ssl.h>
+
+#include <functional>
+#include <mutex>
+#include <stdexcept>
+#include <string_view>
+
+#include "core/hex.hpp"
+#include "sim/openai.hpp"
+#include "sim/report.hpp"
+
+namespace vp::sim {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto handshake_timeout = 10s;
+/// Idle keep-alive connections are dropped after this long.
+constexpr auto idle_timeout = 300s;
+constexpr std::size_t max_request_body = 64u << 20;
+constexpr std::string_view attestation_path = "/v1/attestation/report";
+
+/// ALPN: select http/1.1 when the client offers it (as NEAR's nginx does).
+int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
+                void*) {
+  static constexpr unsigned char http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  unsigned char* selected = nullptr;
+  if (::SSL_select_next_proto(&selected, outlen, http11, sizeof http11, in, inlen) != OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+/// A TLS identity ready to serve: the certificate chain and key loaded into a context.
+struct live_identity {
+  tls_identity id;
+  ssl::context context{ssl::context::tls_server};
+
+  explicit live_identity(tls_identity identity) : id(std::move(identity)) {
+    if (::SSL_CTX_set_min_proto_version(context.native_handle(), TLS1_2_VERSION) != 1) {
+      throw std::runtime_error("verified-proxy-sim: cannot set the minimum TLS version");
+    }
+    context.use_certificate_chain(asio::buffer(id.cert_pem));
+    context.use_private_key(asio::buffer(id.key_pem), ssl::context::pem);
+    ::SSL_CTX_set_alpn_select_cb(context.native_handle(), select_alpn, nullptr);
+  }
+};
+
+/// A DynamicBuffer (v1) over a flat_buffer that hands every committed byte — every
+/// plaintext byte read from the peer, pipelined ones included — to `sink` before the HTTP
+/// parser sees it.
+class recording_buffer {
+ public:
+  using const_buffers_type = beast::flat_buffer::const_buffers_type;
+  using mutable_buffers_type = beast::flat_buffer::mutable_buffers_type;
+
+  recording_buffer(beast::flat_buffer& buffer, std::function<void(std::string_view)> sink)
+      : buffer_(&buffer), sink_(std::move(sink)) {}
+
+  std::size_t size() const { return buffer_->size(); }
+  std::size_t max_size() const { return buffer_->max_size(); }
+  std::size_t capacity() const { return buffer_->capacity(); }
+  const_buffers_type data() const { return buffer_->data(); }
+  mutable_buffers_type data() { return buffer_->data(); }
+  const_buffers_type cdata() const { return buffer_->cdata(); }
+  mutable_buffers_type prepare(std::size_t n) { return buffer_->prepare(n); }
+  void consume(std::size_t n) { buffer_->consume(n); }
+  void commit(std::size_t n) {
+    const std::size_t before = buffer_->size();
+    buffer_->commit(n);
+    const auto all = buffer_->cdata();
+    sink_(std::string_view(static_cast<const char*>(all.data()) + before, buffer_->size() - before));
+  }
+
+ private:
+  beast::flat_buffer* buffer_;
+  std::function<void(std::string_view)> sink_;
+};
+
+std::string path_of(std::string_view target) { return std::string(target.substr(0, target.find('?'))); }
+
+}  // namespace
+
+struct backend_server::state {
+  struct instance {
+    signing_identity keys;
+    instance_workload workload;
+    std::shared_ptr<live_identity> identity;
+    backend_faults faults;
+    unsigned requests_since_rotation = 0;
+  };
+
+  const deployment* where = nullptr;
+  domain_options options;
+  backend_settings settings;
+  std::uint16_t port = 0;
+
+  mutable std::mutex mutex;
+  std::vector<instance> instances;
+  std::size_t next_instance = 0;
+  std::size_t attestations = 0;
+  std::size_t requests = 0;
+  std::vector<std::shared_ptr<connection_record>> records;
+  std::vector<header_fields> headers;
+  std::vector<std::string> bodies;
+
+  instance& at(std::size_t i) {
+    if (i >= instances.size()) {
+      throw std::out_of_range("verified-proxy-sim: " + options.domain + " has no instance " + std::to_string(i));
+    }
+    return instances[i];
+  }
+
+  // -------------------------------------------------------------------------------------
+
+  static asio::awaitable<void> accept_loop(std::shared_ptr<state> self, tcp::acceptor acceptor) {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+        continue;
+      }
+      // Like production servers (nginx tcp_nodelay): SSE events leave at once.
+      boost::system::error_code nodelay_ec;
+      socket.set_option(tcp::no_delay(true), nodelay_ec);
+      std::size_t index = 0;
+      std::shared_ptr<live_identity> identity;
+      auto record = std::make_shared<connection_record>();
+      {
+        const std::lock_guard lock(self->mutex);
+        index = self->next_instance++ % self->instances.size();
+        identity = self->instances[index].identity;
+        record->instance = index;
+        record->spki_sha256_hex = to_hex(identity->id.spki_sha256);
+        self->records.push_back(record);
+      }
+      asio::co_spawn(acceptor.get_executor(), session(self, std::move(socket), index, identity, record),
+                     asio::detached);
+    }
+  }
+
+  static asio::awaitable<void> session(std::shared_ptr<state> self, tcp::socket socket, std::size_t index,
+                                       std::shared_ptr<live_identity> identity,
+                                       std::shared_ptr<connection_record> record) {
+    try {
+      beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), identity->context);
+      beast::get_lowest_layer(stream).expires_after(handshake_timeout);
+      if (auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
+          ec) {
+        co_return;  // e.g. the client rejected the certificate
+      }
+      co_await self->serve(stream, index, *identity, *record);
+    } catch (const std::exception&) {
+      // A broken connection is the client's business; never take the server thread down.
+    }
+  }
+
+  using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+  asio::awaitable<void> serve(tls_stream& stream, std::size_t index, const live_identity& identity,
+                              connection_record& record) {
+    const auto tuple = asio::as_tuple(asio::use_awaitable);
+    beast::flat_buffer raw;
+    recording_buffer buffer(raw, [this, &record](std::string_view bytes) {
+      const std::lock_guard lock(mutex);
+      record.received.append(bytes);
+    });
+    const auto begin_response = [this, &record] {
+      const std::lock_guard lock(mutex);
+      if (!record.received_when_first_response_began) record.received_when_first_response_began = record.received.size();
+    };
+
+    for (;;) {
+      beast::get_lowest_layer(stream).expires_after(idle_timeout);
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(max_request_body);
+      if (auto [ec, n] = co_await http::async_read(stream, buffer, parser, tuple); ec) co_return;
+      beast::get_lowest_layer(stream).expires_never();
+      const http::request<http::string_body>& request = parser.get();
+      const std::string target(request.target());
+      const bool keep_alive = request.keep_alive();
+      {
+        const std::lock_guard lock(mutex);
+        record.request_targets.push_back(target);
+      }
+
+      if (path_of(target) == attestation_path) {
+        http::response<http::string_body> response = attestation_response(request, index, identity);
+        response.keep_alive(keep_alive);
+        const backend_faults f = faults_of(index);
+        if (f.attestation_delay.count() > 0) co_await sleep(f.attestation_delay);
+        begin_response();
+        if (auto [ec, n] = co_await http::async_write(stream, response, tuple); ec) co_return;
+      } else {
+        const backend_faults f = on_request(index, request);
+        if (f.hang) {
+          co_await sleep(std::chrono::steady_clock::duration::max());  // ends when the server stops
+          co_return;
+        }
+        if (f.answer_delay.count() > 0) co_await sleep(f.answer_delay);
+        const answer_context context{options.domain, index, options.models, settings.stream_tokens};
+        const openai_answer answer = answer_openai(request.method_string(), target, request.body(), context);
+        begin_response();
+        if (answer.streaming()) {
+          if (!co_await write_stream(stream, answer, keep_alive, index, f.disconnect_mid_stream)) co_return;
+        } else {
+          http::response<http::string_body> response{http::status::ok, request.version()};
+          response.result(answer.status);
+          set_common_headers(response, answer.content_type, index);
+          response.keep_alive(keep_alive);
+          response.body() = answer.body;
+          response.prepare_payload();
+          if (auto [ec, n] = co_await http::async_write(stream, response, tuple); ec) co_return;
+        }
+      }
+      if (!keep_alive) {
+        co_await close_gracefully(stream);
+        co_return;
+      }
+    }
+  }
+
+  /// Counts and records a non-attestation request, rotates the instance's certificate
+  /// when due, and returns the instance's faults.
+  backend_faults on_request(std::size_t index, const http::request<http::string_body>& request) {
+    bool rotate = false;
+    backend_faults f;
+    {
+      const std::lock_guard lock(mutex);
+      ++requests;
+      header_fields fields;
+      for (const auto& field : request) fields.emplace_back(std::string(field.name_string()), std::string(field.value()));
+      headers.push_back(std::move(fields));
+      bodies.push_back(request.body());
+      instance& inst = instances[index];
+      f = inst.faults;
+      if (f.rotate_every != 0 && ++inst.requests_since_rotation >= f.rotate_every) {
+        inst.requests_since_rotation = 0;
+        rotate = true;
+      }
+    }
+    if (rotate) {
+      // Key generation outside the lock; connections accepted from now on get the new one.
+      auto fresh = std::make_shared<live_identity>(where->issue_tls_identity(options.domain));
+      const std::lock_guard lock(mutex);
+      instances[index].identity = std::move(fresh);
+    }
+    return f;
+  }
+
+  backend_faults faults_of(std::size_t index) {
+    const std::lock_guard lock(mutex);
+    return instances[index].faults;
+  }
+
+  http::response<http::string_body> attestation_response(const http::request<http::string_body>& request,
+                                                         std::size_t index, const live_identity& identity) {
+    backend_faults f;
+    const instance* inst = nullptr;
+    {
+      const std::lock_guard lock(mutex);
+      ++attestations;
+      f = instances[index].faults;
+      inst = &instances[index];  // keys and workload are immutable after construction
+    }
+    http::response<http::string_body> response{http::status::ok, request.version()};
+    std::string error;
+    std::optional<report_query> query;
+    if (request.method() == http::verb::get) {
+      query = parse_report_query(request.target(), error);
+    } else {
+      error = "Use GET for " + std::string(attestation_path);
+    }
+    if (!query) {
+      response.result(request.method() == http::verb::get ? http::status::bad_request
+                                                           : http::status::method_not_allowed);
+      set_common_headers(response, "application/json", index);
+      response.body() = openai_error_body(error, "invalid_request_error", "bad_request");
+      response.prepare_payload();
+      return response;
+    }
+    std::array<std::uint8_t, 32> nonce{};
+    if (query->nonce) {
+      nonce = *query->nonce;
+    } else {
+      const signing_identity random = random_signing_identity();  // 32 random bytes
+      std::copy(random.ed25519_key.begin(), random.ed25519_key.end(), nonce.begin());
+    }
+    report_subject subject;
+    subject.where = where;
+    subject.workload = &inst->workload;
+    subject.keys = &inst->keys;
+    subject.model_name = options.models.empty() ? std::string() : options.models.front();
+    subject.spki_sha256 = identity.id.spki_sha256;
+    subject.cert_pem = identity.id.cert_pem;
+    set_common_headers(response, "application/json", index);
+    response.body() = make_report(subject, *query, nonce, f);
+    response.prepare_payload();
+    return response;
+  }
+
+  template <class Response>
+  static void set_common_headers(Response& response, std::string_view content_type, std::size_t index) {
+    response.set(http::field::server, "verified-proxy-sim");
+    response.set(http::field::content_type, content_type);
+    response.set("X-Sim-Instance", std::to_string(index));
+  }
+
+  /// Writes an SSE answer chunked, one chunk per event, each after token_delay. Returns
+  /// false when the connection is gone (or was cut on purpose).
+  asio::awaitable<bool> write_stream(tls_stream& stream, const openai_answer& answer, bool keep_alive,
+                                     std::size_t index, bool disconnect_mid_stream) {
+    const auto tuple = asio::as_tuple(asio::use_awaitable);
+    http::response<http::empty_body> response{http::status::ok, 11};
+    response.result(answer.status);
+    set_common_headers(response, answer.content_type, index);
+    response.set(http::field::cache_control, "no-cache");
+    response.keep_alive(keep_alive);
+    response.chunked(true);
+    http::response_serializer<http::empty_body> serializer{response};
+    if (auto [ec, n] = co_await http::async_write_header(stream, serializer, tuple); ec) co_return false;
+
+    const std::size_t data_chunks = answer.events.size() - 1;  // the last event is [DONE]
+    for (std::size_t i = 0; i < answer.events.size(); ++i) {
+      if (disconnect_mid_stream && i == data_chunks / 2) {
+        // A crashed backend: the TCP connection ends without TLS close_notify or the
+        // terminating chunk.
+        beast::get_lowest_layer(stream).socket().close();
+        co_return false;
+      }
+      if (settings.token_delay.count() > 0) co_await sleep(settings.token_delay);
+      if (auto [ec, n] = co_await asio::async_write(stream, http::make_chunk(asio::buffer(answer.events[i])), tuple);
+          ec) {
+        co_return false;
+      }
+    }
+    if (auto [ec, n] = co_await asio::async_write(stream, http::make_chunk_last(), tuple); ec) co_return false;
+    co_return true;
+  }
+
+  template <class Duration>
+  static asio::awaitable<void> sleep(Duration d) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    if (d == Duration::max()) {
+      timer.expires_at(asio::steady_timer::time_point::max());
+    } else {
+      timer.expires_after(d);
+    }
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+
+  static asio::awaitable<void> close_gracefully(tls_stream& stream) {
+    auto& lowest = beast::get_lowest_layer(stream);
+    lowest.expires_after(1s);
+    [[maybe_unused]] auto [ec] = co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
+    boost::system::error_code ignored;
+    lowest.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    lowest.close();
+  }
+};
+
+backend_server::backend_server(asio::io_context& ioc, const deployment& where, domain_options options,
+                               backend_settings settings, std::uint16_t port)
+    : state_(std::make_shared<state>()) {
+  if (options.instances == 0) throw std::invalid_argument("verified-proxy-sim: a domain needs at least one instance");
+  state_->where = &where;
+  state_->settings = settings;
+  for (std::size_t i = 0; i < options.instances; ++i) {
+    state::instance inst;
+    inst.keys = random_signing_identity();
+    inst.workload = make_instance_workload(where.workload(), options.domain, i);
+    inst.identity = std::make_shared<live_identity>(where.issue_tls_identity(options.domain));
+    inst.faults = options.faults;
+    state_->instances.push_back(std::move(inst));
+  }
+  state_->options = std::move(options);
+
+  tcp::acceptor acceptor(ioc);
+  const tcp::endpoint endpoint(asio::ip::make_address_v4("127.0.0.1"), port);
+  acceptor.open(endpoint.protocol());
+  acceptor.set_option(tcp::acceptor::reuse_address(true));
+  acceptor.bind(endpoint);
+  acceptor.listen();
+  state_->port = acceptor.local_endpoint().port();
+  asio::co_spawn(ioc, state::accept_loop(state_, std::move(acceptor)), asio::detached);
+}
+
+backend_server::~backend_server() = default;
+
+const std::string& backend_server::domain() const { return state_->options.domain; }
+const std::vector<std::string>& backend_server::models() const { return state_->options.models; }
+std::uint16_t backend_server::port() const { return state_->port; }
+std::size_t backend_server::instance_count() const { return state_->instances.size(); }
+
+void backend_server::set_faults(std::size_t instance, backend_faults faults) {
+  const std::lock_guard lock(state_->mutex);
+  auto& inst = state_->at(instance);
+  inst.faults = faults;
+  inst.requests_since_rotation = 0;
+}
+
+backend_faults backend_server::faults(std::size_t instance) const {
+  const std::lock_guard lock(state_->mutex);
+  return state_->at(instance).faults;
+}
+
+std::string backend_server::spki_sha256_hex(std::size_t instance) const {
+  const std::lock_guard lock(state_->mutex);
+  return to_hex(state_->at(instance).identity->id.spki_sha256);
+}
+
+const instance_workload& backend_server::workload(std::size_t instance) const {
+  return state_->at(instance).workload;  // immutable after construction
+}
+
+std::size_t backend_server::attestation_count() const {
+  const std::lock_guard lock(state_->mutex);
+  return state_->attestations;
+}
+
+std::size_t backend_server::request_count() const {
+  const std::lock_guard lock(state_->mutex);
+  return state_->requests;
+}
+
+std::size_t backend_server::connection_count() const {
+  const std::lock_guard lock(state_->mutex);
+  return state_->records.size();
+}
+
+std::vector<connection_record> backend_server::connections() const {
+  const std::lock_guard lock(state_->mutex);
+  std::vector<connection_record> out;
+  out.reserve(state_->records.size());
+  for (const auto& r : state_->records) out.push_back(*r);
+  return out;
+}
+
+std::vector<header_fields> backend_server::request_headers() const {
+  const std::lock_guard lock(state_->mutex);
+  return state_->headers;
+}
+
+std::vector<std::string> backend_server::request_bodies() const {
+  const std::lock_guard lock(state_->mutex);
+  return state_->bodies;
+}
+
+}  // namespace vp::sim

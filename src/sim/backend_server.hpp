@@ -1,0 +1,75 @@
+#pragma once
+// One simulated NEAR AI domain: a TLS listener on 127.0.0.1 in front of N CVM instances,
+// chosen round-robin per accepted connection (like NEAR's L4/SNI load balancer, docs
+// §3). Each instance has its own TLS key and certificate for the domain, its own
+// signing identity and instance id, answers /v1/attestation/report with a quote binding
+// its live SPKI and the caller's nonce (sim/report.hpp), and everything else with
+// OpenAI-shaped answers (sim/openai.hpp), subject to its fault switches.
+//
+// Every connection is recorded: each plaintext byte received, in order, and how many had
+// arrived when the first response began, so a test can prove that nothing of a client's
+// request reached the backend before the attestation answer.
+//
+// Threading: the server runs on the io_context it is given (one thread); every accessor
+// is thread-safe. The deployment must outlive the io_context.
+
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sim/deployment.hpp"
+#include "sim/options.hpp"
+#include "sim/workload.hpp"
+
+namespace vp::sim {
+
+struct backend_settings {
+  unsigned stream_tokens = 16;
+  std::chrono::milliseconds token_delay{0};
+};
+
+using header_fields = std::vector<std::pair<std::string, std::string>>;
+
+class backend_server {
+ public:
+  /// Generates the instances' identities, binds 127.0.0.1:`port` (0 = ephemeral) and
+  /// starts accepting on `ioc`. Throws boost::system::system_error if the port is taken.
+  backend_server(boost::asio::io_context& ioc, const deployment& where, domain_options options,
+                 backend_settings settings, std::uint16_t port);
+  ~backend_server();
+  backend_server(const backend_server&) = delete;
+  backend_server& operator=(const backend_server&) = delete;
+
+  const std::string& domain() const;
+  const std::vector<std::string>& models() const;
+  std::uint16_t port() const;
+  std::size_t instance_count() const;
+
+  /// Throws std::out_of_range for an unknown instance.
+  void set_faults(std::size_t instance, backend_faults faults);
+  backend_faults faults(std::size_t instance) const;
+  /// Lower-case hex SHA-256 of the SPKI of the certificate new connections get.
+  std::string spki_sha256_hex(std::size_t instance) const;
+  /// The workload instance `instance` measures (its event log and RTMRs).
+  const instance_workload& workload(std::size_t instance) const;
+
+  std::size_t attestation_count() const;  ///< attestation requests received
+  std::size_t request_count() const;      ///< other requests received
+  std::size_t connection_count() const;   ///< TCP connections accepted
+  std::vector<connection_record> connections() const;
+  std::vector<header_fields> request_headers() const;  ///< of the non-attestation requests
+  std::vector<std::string> request_bodies() const;
+
+  struct state;
+
+ private:
+  std::shared_ptr<state> state_;
+};
+
+}  // namespace vp::sim

@@ -1,0 +1,97 @@
+#pragma once
+// The long-lived secrets and public material of one simulated NEAR deployment: the test
+// DCAP PKI that mints its quotes (plus a second, untrusted one), the collateral its PCCS
+// serves (valid around the moment the deployment was created), the "web PKI" CA that
+// issues the backends' TLS certificates, and the workload the quotes measure.
+//
+// Test-only trust: the root CA here is generated at start-up and printed; a proxy that
+// trusts it (--root-ca) trusts anything this process says. Failures inside OpenSSL
+// throw std::runtime_error (the simulator works on its own, trusted inputs).
+
+#include <array>
+#include <cstdint>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/bytes.hpp"
+#include "core/clock.hpp"
+#include "sim/options.hpp"
+#include "sim/workload.hpp"
+#include "tdx/quote.hpp"
+#include "testpki/test_pki.hpp"
+
+namespace vp::sim {
+
+/// The PCK certificate serial the PCK CRL lists as revoked (the revoked_pck fault).
+inline constexpr std::uint64_t revoked_pck_serial = 0x4dead;
+
+/// The raw PCS v4 responses the simulated PCCS serves (docs/tdx-dcap-verification.md
+/// §3.1): signed JSON bodies byte for byte, CRLs as DER, issuer chains as PEM (URL-encoded
+/// only on the wire).
+struct pccs_content {
+  std::string fmspc_hex;  ///< upper case, the only platform served
+  std::string tcb_info;   ///< {"tcbInfo":{…},"signature":"…"}
+  std::string tcb_info_issuer_chain;
+  std::string qe_identity;  ///< {"enclaveIdentity":{…},"signature":"…"}
+  std::string qe_identity_issuer_chain;
+  std::string pck_crl_platform;  ///< DER; lists revoked_pck_serial
+  std::string pck_crl_platform_issuer_chain;
+  std::string pck_crl_processor;  ///< DER
+  std::string pck_crl_processor_issuer_chain;
+  std::string root_ca_crl;  ///< DER
+};
+
+/// A TLS server identity for one backend instance: a P-256 key and a certificate for the
+/// domain issued by the deployment's web CA.
+struct tls_identity {
+  std::string cert_pem;  ///< leaf ‖ web CA
+  std::string key_pem;
+  sha256_digest spki_sha256{};  ///< SHA-256 of the leaf's DER SubjectPublicKeyInfo (§2)
+};
+
+class deployment {
+ public:
+  /// Generates both PKIs and the web CA and signs collateral valid from `now` − 1 day to
+  /// `now` + 30 days (TCB info, QE identity and both CRLs). `up_to_date_tcb_level_age`:
+  /// see simulator_options.
+  explicit deployment(unix_time now, std::optional<std::chrono::days> up_to_date_tcb_level_age = std::nullopt);
+  ~deployment();
+  deployment(const deployment&) = delete;
+  deployment& operator=(const deployment&) = delete;
+
+  /// The quote trust anchor (the proxy's --root-ca), PEM.
+  const std::string& root_ca_pem() const { return root_ca_pem_; }
+  /// The CA of every backend TLS certificate (the proxy's --upstream-ca), PEM.
+  const std::string& upstream_ca_pem() const { return upstream_ca_pem_; }
+  const pccs_content& pccs() const { return pccs_; }
+  const workload_identity& workload() const { return workload_; }
+  /// The TD report fields every quote of this deployment carries, before the per-instance
+  /// RTMRs and report_data are filled in.
+  const tdx::td_report& td_template() const { return td_template_; }
+
+  /// A fresh key and certificate for `domain` (SAN DNS:domain, serverAuth, valid from one
+  /// hour ago for 90 days). Thread-safe.
+  tls_identity issue_tls_identity(std::string_view domain) const;
+
+  /// A quote measuring `rtmrs` and carrying `report_data`, with the attestation faults of
+  /// `faults` applied (untrusted_root, revoked_pck, out_of_date_tcb, debug_td; the
+  /// binding faults are the caller's). Thread-safe.
+  bytes mint_quote(const std::array<tdx::measurement, 4>& rtmrs, const std::array<std::uint8_t, 64>& report_data,
+                   const backend_faults& faults) const;
+
+ private:
+  struct web_ca;
+  test::test_pki pki_;
+  test::test_pki foreign_pki_;
+  std::unique_ptr<web_ca> web_ca_;
+  std::string root_ca_pem_;
+  std::string upstream_ca_pem_;
+  pccs_content pccs_;
+  workload_identity workload_;
+  tdx::td_report td_template_;
+};
+
+}  // namespace vp::sim

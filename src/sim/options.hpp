@@ -1,0 +1,86 @@
+#pragma once
+// What a simulated NEAR AI deployment looks like and how its backends misbehave
+// (issue #5 "The simulator"). Plain data, shared by the in-process API
+// (sim/simulator.hpp), the backend server and the command line.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vp::sim {
+
+/// Fault switches of one backend instance; the defaults behave like a healthy NEAR CVM.
+/// Attestation faults change what /v1/attestation/report returns, the others how ordinary
+/// requests are answered. Changeable at run time (simulator::set_faults).
+struct backend_faults {
+  /// report_data binds another SPKI, and tls_cert_fingerprint names that other SPKI (a
+  /// report relayed from another machine): the live key no longer matches.
+  bool wrong_fingerprint = false;
+  /// report_data[32:64] holds another nonce than the one asked for (a replayed report);
+  /// request_nonce still echoes the real one, so only a check against the quote catches it.
+  bool wrong_nonce = false;
+  /// The quote comes from a second test PKI whose root the proxy does not trust.
+  bool untrusted_root = false;
+  /// The quote's PCK leaf carries the serial number the PCCS's PCK CRL revokes.
+  bool revoked_pck = false;
+  /// The PCK certificate's PCESVN is below the UpToDate TCB level: Intel's status for
+  /// the platform is OutOfDate (with that level's advisories).
+  bool out_of_date_tcb = false;
+  /// TDATTRIBUTES.DEBUG is set: the host can read the TD's memory.
+  bool debug_td = false;
+  /// Never answer non-attestation requests (the connection stays open).
+  bool hang = false;
+  /// Close the connection (TCP, no TLS close_notify, no last chunk) after half of the
+  /// SSE chunks of a streaming answer.
+  bool disconnect_mid_stream = false;
+  /// The attestation report body is larger than 8 MiB (attest::max_report_body_size).
+  bool oversized_attestation = false;
+  /// Generate a new TLS key + certificate after every N non-attestation requests (0 =
+  /// never); connections accepted afterwards present the new one, open ones keep theirs.
+  unsigned rotate_every = 0;
+  std::chrono::milliseconds answer_delay{0};       ///< "slow": wait before each non-attestation answer
+  std::chrono::milliseconds attestation_delay{0};  ///< wait before the attestation answer
+};
+
+/// One simulated domain: one TLS listener on 127.0.0.1 in front of `instances` CVMs,
+/// picked round-robin per accepted connection, each with its own TLS key and signing key.
+struct domain_options {
+  std::string domain = "sim.completions.near.ai";
+  std::vector<std::string> models = {"sim-model"};
+  std::size_t instances = 1;
+  backend_faults faults;  ///< initial faults of every instance
+};
+
+struct simulator_options {
+  std::vector<domain_options> domains = {domain_options{}};
+  /// SSE chunks of a streaming answer (then `data: [DONE]`).
+  unsigned stream_tokens = 16;
+  /// Wait before each SSE chunk.
+  std::chrono::milliseconds token_delay{0};
+  /// 0 = ephemeral port.
+  std::uint16_t pccs_port = 0, endpoints_port = 0;
+  /// Backends listen on ephemeral ports unless this is set; then domain i listens on
+  /// first_backend_port + i.
+  std::uint16_t first_backend_port = 0;
+  /// How long before start-up Intel "published" the UpToDate TCB level (its tcbDate).
+  /// nullopt: the test PKI's fixed 2024-03-13, far outside any grace window, so an
+  /// out_of_date_tcb quote is long overdue; a few days: OutOfDate within a grace window.
+  std::optional<std::chrono::days> up_to_date_tcb_level_age;
+};
+
+/// What one accepted backend connection saw (for ordering tests: nothing of a client's
+/// request may arrive before the attestation answer).
+struct connection_record {
+  std::size_t instance = 0;
+  std::string spki_sha256_hex;  ///< the certificate this connection presented
+  std::string received;         ///< every plaintext byte received, in order
+  /// received.size() when the server began writing its first response; nullopt: never
+  /// answered.
+  std::optional<std::size_t> received_when_first_response_began;
+  std::vector<std::string> request_targets;  ///< in order
+};
+
+}  // namespace vp::sim

@@ -1,0 +1,95 @@
+#include "sim/plain_server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <utility>
+
+namespace vp::sim {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+/// Idle keep-alive connections are dropped after this long.
+constexpr auto idle_timeout = 120s;
+
+asio::awaitable<void> serve_connection(tcp::socket socket, std::shared_ptr<const plain_handler> handler) {
+  const auto tuple = asio::as_tuple(asio::use_awaitable);
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  for (;;) {
+    stream.expires_after(idle_timeout);
+    plain_request request;
+    if (auto [ec, n] = co_await http::async_read(stream, buffer, request, tuple); ec) co_return;
+    plain_response response = (*handler)(request);
+    response.version(request.version());
+    response.keep_alive(request.keep_alive());
+    response.set(http::field::server, "verified-proxy-sim");
+    response.prepare_payload();
+    if (auto [ec, n] = co_await http::async_write(stream, response, tuple); ec) co_return;
+    if (!request.keep_alive()) {
+      boost::system::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<void> serve(tcp::socket socket, std::shared_ptr<const plain_handler> handler) {
+  try {
+    co_await serve_connection(std::move(socket), std::move(handler));
+  } catch (const std::exception&) {
+    // One broken connection (or a handler failure) must not take the server thread down.
+  }
+}
+
+asio::awaitable<void> accept_loop(tcp::acceptor acceptor, std::shared_ptr<const plain_handler> handler) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      continue;  // e.g. EMFILE: keep serving the connections we have
+    }
+    asio::co_spawn(acceptor.get_executor(), serve(std::move(socket), handler), asio::detached);
+  }
+}
+
+}  // namespace
+
+std::uint16_t start_plain_server(asio::io_context& ioc, std::uint16_t port, plain_handler handler) {
+  tcp::acceptor acceptor(ioc);
+  const tcp::endpoint endpoint(asio::ip::make_address_v4("127.0.0.1"), port);
+  acceptor.open(endpoint.protocol());
+  acceptor.set_option(tcp::acceptor::reuse_address(true));
+  acceptor.bind(endpoint);
+  acceptor.listen();
+  const std::uint16_t bound = acceptor.local_endpoint().port();
+  asio::co_spawn(ioc, accept_loop(std::move(acceptor), std::make_shared<const plain_handler>(std::move(handler))),
+                 asio::detached);
+  return bound;
+}
+
+plain_response make_plain_response(unsigned status, std::string content_type, std::string body) {
+  plain_response r;
+  r.version(11);
+  r.result(status);
+  r.set(http::field::content_type, content_type);
+  r.body() = std::move(body);
+  return r;
+}
+
+}  // namespace vp::sim

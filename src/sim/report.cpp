@@ -1,0 +1,124 @@
+#include "sim/report.hpp"
+
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <boost/url/parse.hpp>
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "attest/binding.hpp"
+#include "core/hex.hpp"
+#include "crypto/digest.hpp"
+
+namespace vp::sim {
+namespace {
+
+namespace json = boost::json;
+
+bytes random_bytes(std::size_t n) {
+  bytes out(n);
+  if (::RAND_bytes(out.data(), static_cast<int>(n)) != 1) throw std::runtime_error("verified-proxy-sim: RAND_bytes failed");
+  return out;
+}
+
+}  // namespace
+
+std::optional<report_query> parse_report_query(std::string_view target, std::string& error) {
+  const auto url = boost::urls::parse_origin_form(target);
+  if (!url) {
+    error = "Invalid request target";
+    return std::nullopt;
+  }
+  report_query q;
+  for (const auto& param : url->params()) {
+    const std::string value = param.has_value ? std::string(param.value) : std::string();
+    if (param.key == "nonce") {
+      const auto decoded = from_hex(value);
+      if (!decoded) {
+        error = "Nonce must be hex-encoded";
+        return std::nullopt;
+      }
+      if (decoded->size() != 32) {
+        error = "Nonce must be 32 bytes";
+        return std::nullopt;
+      }
+      std::array<std::uint8_t, 32> nonce{};
+      std::copy(decoded->begin(), decoded->end(), nonce.begin());
+      q.nonce = nonce;
+    } else if (param.key == "signing_algo") {
+      if (value == "ecdsa") {
+        q.signing_algo = attest::signing_algorithm::ecdsa;
+      } else if (value == "ed25519") {
+        q.signing_algo = attest::signing_algorithm::ed25519;
+      } else {
+        error = "Unsupported signing algorithm: " + value;
+        return std::nullopt;
+      }
+    } else if (param.key == "include_tls_fingerprint") {
+      if (value != "true" && value != "false") {
+        error = "include_tls_fingerprint must be true or false";
+        return std::nullopt;
+      }
+      q.include_tls_fingerprint = value == "true";
+    }
+    // model, signing_address and anything else: ignored, as inference-proxy ignores model.
+  }
+  return q;
+}
+
+signing_identity random_signing_identity() { return {random_bytes(20), random_bytes(32)}; }
+
+std::string make_report(const report_subject& subject, const report_query& query,
+                        const std::array<std::uint8_t, 32>& nonce, const backend_faults& faults) {
+  const bool ecdsa = query.signing_algo == attest::signing_algorithm::ecdsa;
+  const bytes& identity = ecdsa ? subject.keys->ecdsa_address : subject.keys->ed25519_key;
+
+  // wrong_fingerprint: a report relayed from a machine with another TLS key binds and
+  // names that key, consistently; only the live SPKI of this connection tells.
+  sha256_digest fingerprint = subject.spki_sha256;
+  if (faults.wrong_fingerprint) fingerprint = crypto::sha256({as_bytes("another TLS key"), subject.spki_sha256});
+
+  // §1.8: TLS form SHA256(identity ‖ fingerprint) ‖ nonce, else identity zero-padded ‖ nonce.
+  std::array<std::uint8_t, 64> report_data{};
+  if (query.include_tls_fingerprint) {
+    const sha256_digest prefix = attest::expected_report_data_prefix(identity, fingerprint);
+    std::copy(prefix.begin(), prefix.end(), report_data.begin());
+  } else {
+    std::copy_n(identity.begin(), std::min<std::size_t>(identity.size(), 32), report_data.begin());
+  }
+  std::copy(nonce.begin(), nonce.end(), report_data.begin() + 32);
+  if (faults.wrong_nonce) report_data[63] ^= 0x01;
+
+  const bytes quote = subject.where->mint_quote(subject.workload->rtmrs, report_data, faults);
+  const json::array events = event_log_json(subject.workload->event_log);
+
+  // Keys in inference-proxy's (alphabetical) order.
+  json::object report;
+  report["event_log"] = events;
+  report["info"] = info_json(subject.where->workload(), *subject.workload, subject.cert_pem);
+  report["intel_quote"] = to_hex(quote);
+  report["model_name"] = subject.model_name;
+  json::object nvidia;
+  nvidia["arch"] = "HOPPER";
+  nvidia["evidence_list"] = json::array();
+  nvidia["nonce"] = to_hex(nonce);
+  report["nvidia_payload"] = json::serialize(nvidia);  // a JSON string, as NEAR sends it
+  report["request_nonce"] = to_hex(nonce);
+  report["signing_address"] = attest::format_signing_address(query.signing_algo, identity);
+  report["signing_algo"] = attest::to_string(query.signing_algo);
+  if (query.include_tls_fingerprint) report["tls_cert_fingerprint"] = to_hex(fingerprint);
+
+  json::object full;
+  json::array all;
+  all.emplace_back(report);  // one element: a copy of the top level
+  full["all_attestations"] = std::move(all);
+  for (auto& [key, value] : report) full[key] = std::move(value);
+  if (faults.oversized_attestation) full["padding"] = std::string(attest::max_report_body_size, 'x');
+  return json::serialize(full);
+}
+
+}  // namespace vp::sim

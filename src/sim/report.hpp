@@ -1,0 +1,57 @@
+#pragma once
+// The body of GET /v1/attestation/report as a simulated inference-proxy answers it: the
+// direct form of docs/nearai-attestation.md §1.3, with report_data laid out per §1.8 and
+// the attestation faults of backend_faults applied.
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "attest/near_report.hpp"
+#include "core/bytes.hpp"
+#include "sim/deployment.hpp"
+#include "sim/options.hpp"
+#include "sim/workload.hpp"
+
+namespace vp::sim {
+
+/// The query of an attestation request (§1.2).
+struct report_query {
+  /// nullopt: no nonce given (the simulator then picks a random one, like
+  /// inference-proxy's cached report: no freshness).
+  std::optional<std::array<std::uint8_t, 32>> nonce;
+  attest::signing_algorithm signing_algo = attest::signing_algorithm::ecdsa;
+  bool include_tls_fingerprint = false;
+};
+
+/// Parses the query of `target` as inference-proxy does. On error returns nullopt and
+/// sets `error` to its 400 message ("Nonce must be hex-encoded", "Nonce must be 32
+/// bytes", "Unsupported signing algorithm: …").
+std::optional<report_query> parse_report_query(std::string_view target, std::string& error);
+
+/// The signing identities of one instance (random bytes: nothing here signs).
+struct signing_identity {
+  bytes ecdsa_address;  ///< 20 bytes
+  bytes ed25519_key;    ///< 32 bytes
+};
+
+/// A random signing identity.
+signing_identity random_signing_identity();
+
+/// Everything a report describes about one instance.
+struct report_subject {
+  const deployment* where = nullptr;
+  const instance_workload* workload = nullptr;
+  const signing_identity* keys = nullptr;
+  std::string model_name;
+  sha256_digest spki_sha256{};  ///< of the certificate the connection presents
+  std::string cert_pem;         ///< the instance's certificate chain (info.app_cert)
+};
+
+/// The JSON body (compact). `nonce` is the one bound (query.nonce, or a random one).
+std::string make_report(const report_subject& subject, const report_query& query,
+                        const std::array<std::uint8_t, 32>& nonce, const backend_faults& faults);
+
+}  // namespace vp::sim

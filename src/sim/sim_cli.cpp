@@ -1,0 +1,339 @@
+#include "sim/sim_cli.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/program_options.hpp>
+
+#include <charconv>
+#include <csignal>
+#include <fstream>
+#include <ostream>
+#include <stdexcept>
+
+namespace vp::sim {
+namespace {
+
+namespace po = boost::program_options;
+
+template <class T>
+T parse_number(std::string_view text, std::string_view what) {
+  T value{};
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size()) {
+    throw std::invalid_argument(std::string(what) + ": '" + std::string(text) + "' is not a non-negative integer");
+  }
+  return value;
+}
+
+bool parse_bool(std::string_view name, const std::optional<std::string_view>& value) {
+  if (!value || *value == "true" || *value == "1") return true;
+  if (*value == "false" || *value == "0") return false;
+  throw std::invalid_argument("--fault " + std::string(name) + ": expected true or false, got '" +
+                              std::string(*value) + "'");
+}
+
+std::vector<std::string> split_models(std::string_view text) {
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  while (at <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', at), text.size());
+    if (comma > at) out.emplace_back(text.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return out;
+}
+
+void write_file(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  file << text;
+  file.close();
+  if (!file) throw std::runtime_error("cannot write " + path.string());
+}
+
+std::string measurements_json(const simulator::measurements& m) {
+  boost::json::object o;
+  o["mrseam"] = m.mrseam;
+  o["mrtd"] = m.mrtd;
+  o["rtmr0"] = m.rtmr0;
+  o["rtmr1"] = m.rtmr1;
+  o["rtmr2"] = m.rtmr2;
+  o["rtmr3_instance0"] = m.rtmr3;
+  o["mr_config_id"] = m.mr_config_id;
+  o["compose_hash"] = m.compose_hash;
+  o["app_id"] = m.app_id;
+  o["key_provider_id"] = m.key_provider;
+  o["os_image_hash"] = m.os_image_hash;
+  return boost::json::serialize(o) + "\n";
+}
+
+/// verified-proxy next to this program (both are built into build/src/), else the bare
+/// name for $PATH.
+std::string proxy_program(std::string_view program_path) {
+  if (program_path.find('/') == std::string_view::npos) return "verified-proxy";
+  const auto sibling = std::filesystem::path(program_path).parent_path() / "verified-proxy";
+  std::error_code ec;
+  return std::filesystem::exists(sibling, ec) ? sibling.string() : std::string("verified-proxy");
+}
+
+}  // namespace
+
+void apply_fault(backend_faults& f, std::string_view spec) {
+  const auto eq = spec.find('=');
+  const std::string name(spec.substr(0, eq));
+  const std::optional<std::string_view> value =
+      eq == std::string_view::npos ? std::nullopt : std::optional<std::string_view>(spec.substr(eq + 1));
+  const auto millis = [&](std::string_view what) {
+    if (!value) throw std::invalid_argument("--fault " + std::string(what) + " needs a value in milliseconds");
+    return std::chrono::milliseconds(parse_number<unsigned>(*value, "--fault " + std::string(what)));
+  };
+  if (name == "wrong_fingerprint") f.wrong_fingerprint = parse_bool(name, value);
+  else if (name == "wrong_nonce") f.wrong_nonce = parse_bool(name, value);
+  else if (name == "untrusted_root") f.untrusted_root = parse_bool(name, value);
+  else if (name == "revoked_pck") f.revoked_pck = parse_bool(name, value);
+  else if (name == "out_of_date_tcb") f.out_of_date_tcb = parse_bool(name, value);
+  else if (name == "debug_td") f.debug_td = parse_bool(name, value);
+  else if (name == "hang") f.hang = parse_bool(name, value);
+  else if (name == "disconnect_mid_stream") f.disconnect_mid_stream = parse_bool(name, value);
+  else if (name == "oversized_attestation") f.oversized_attestation = parse_bool(name, value);
+  else if (name == "rotate_every") {
+    if (!value) throw std::invalid_argument("--fault rotate_every needs a request count (rotate_every=N)");
+    f.rotate_every = parse_number<unsigned>(*value, "--fault rotate_every");
+  } else if (name == "slow") f.answer_delay = millis("slow");
+  else if (name == "attestation_delay") f.attestation_delay = millis("attestation_delay");
+  else throw std::invalid_argument("--fault: unknown fault '" + name + "' (see --help)");
+}
+
+std::string describe_faults(const backend_faults& f) {
+  std::string out;
+  const auto add = [&](bool on, std::string text) {
+    if (on) out += (out.empty() ? "" : ", ") + text;
+  };
+  add(f.wrong_fingerprint, "wrong_fingerprint");
+  add(f.wrong_nonce, "wrong_nonce");
+  add(f.untrusted_root, "untrusted_root");
+  add(f.revoked_pck, "revoked_pck");
+  add(f.out_of_date_tcb, "out_of_date_tcb");
+  add(f.debug_td, "debug_td");
+  add(f.hang, "hang");
+  add(f.disconnect_mid_stream, "disconnect_mid_stream");
+  add(f.oversized_attestation, "oversized_attestation");
+  add(f.rotate_every != 0, "rotate_every=" + std::to_string(f.rotate_every));
+  add(f.answer_delay.count() != 0, "slow=" + std::to_string(f.answer_delay.count()) + "ms");
+  add(f.attestation_delay.count() != 0, "attestation_delay=" + std::to_string(f.attestation_delay.count()) + "ms");
+  return out.empty() ? "none" : out;
+}
+
+std::string shell_quote(std::string_view arg) {
+  const bool plain = !arg.empty() && arg.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                           "0123456789_./:=@,+-%") == std::string_view::npos;
+  if (plain) return std::string(arg);
+  std::string out = "'";
+  for (const char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string sim_help() {
+  return "verified-proxy-sim — a complete fake NEAR AI private-inference deployment on 127.0.0.1, for trying and\n"
+         "testing verified-proxy offline: a PCCS with signed collateral, an /endpoints server and TLS backends\n"
+         "that mint TDX quotes (from a test PKI) binding their TLS key, a signing address and the caller's nonce.\n"
+         "Everything is signed by keys generated at start-up: never trust its root CA outside tests.\n"
+         "\n"
+         "Usage:\n"
+         "  verified-proxy-sim --out DIR [--domain NAME[=MODEL,MODEL]]... [--instances N] [--models M,M]\n"
+         "                     [--stream-tokens N] [--token-delay-ms N] [--fault [INDEX:]NAME[=VALUE]]...\n"
+         "                     [--pccs-port P] [--endpoints-port P] [--backend-port P]\n"
+         "\n"
+         "Flags:\n"
+         "  --out DIR                 write root-ca.pem, upstream-ca.pem, policy.json, proxy-args.txt and\n"
+         "                            measurements.json here\n"
+         "  --domain NAME[=M,M]       a simulated domain (repeatable; default sim.completions.near.ai), optionally\n"
+         "                            with its own models\n"
+         "  --instances N             CVM instances behind each domain, round-robin per connection (default 1)\n"
+         "  --models M,M              models of domains that name none (default sim-model)\n"
+         "  --stream-tokens N         SSE chunks per streaming answer (default 16)\n"
+         "  --token-delay-ms N        delay before each SSE chunk (default 0)\n"
+         "  --pccs-port P             PCCS port (default: ephemeral)\n"
+         "  --endpoints-port P        /endpoints port (default: ephemeral)\n"
+         "  --backend-port P          first backend port; domain i listens on P+i (default: ephemeral)\n"
+         "  --fault [INDEX:]NAME[=V]  a fault for every instance, or only for instance INDEX (repeatable):\n"
+         "      wrong_fingerprint       the report binds and names another TLS key\n"
+         "      wrong_nonce             report_data carries another nonce\n"
+         "      untrusted_root          the quote comes from a PKI the proxy does not trust\n"
+         "      revoked_pck             the quote's PCK certificate is on the PCK CRL\n"
+         "      out_of_date_tcb         Intel's TCB status for the platform is OutOfDate\n"
+         "      debug_td                the TD runs with the DEBUG attribute\n"
+         "      rotate_every=N          new TLS key + certificate after every N ordinary requests\n"
+         "      slow=MS                 wait MS before each ordinary answer\n"
+         "      attestation_delay=MS    wait MS before each attestation answer\n"
+         "      hang                    never answer ordinary requests\n"
+         "      disconnect_mid_stream   drop the connection after half of a streaming answer\n"
+         "      oversized_attestation   attestation report over 8 MiB\n"
+         "  --help                    this text\n"
+         "\n"
+         "It prints the verified-proxy command line that uses the deployment (--root-ca, --upstream-ca, --pccs-url,\n"
+         "--endpoints-url, --connect-to, --allow-domain, --no-cache, --policy) and serves until SIGINT or SIGTERM.\n";
+}
+
+sim_config parse_sim_args(const std::vector<std::string>& args) {
+  po::options_description flags;
+  flags.add_options()
+      ("help,h", "")
+      ("out", po::value<std::string>(), "")
+      ("domain", po::value<std::vector<std::string>>(), "")
+      ("instances", po::value<std::size_t>(), "")
+      ("models", po::value<std::string>(), "")
+      ("stream-tokens", po::value<unsigned>(), "")
+      ("token-delay-ms", po::value<unsigned>(), "")
+      ("fault", po::value<std::vector<std::string>>(), "")
+      ("pccs-port", po::value<std::uint16_t>(), "")
+      ("endpoints-port", po::value<std::uint16_t>(), "")
+      ("backend-port", po::value<std::uint16_t>(), "");
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(flags).run(), vm);
+  po::notify(vm);
+
+  sim_config c;
+  if (vm.count("help") != 0) {
+    c.help = true;
+    return c;
+  }
+  if (vm.count("out") == 0) throw std::invalid_argument("--out DIR is required");
+  c.out = vm["out"].as<std::string>();
+
+  std::vector<std::string> default_models = {"sim-model"};
+  if (vm.count("models") != 0) {
+    default_models = split_models(vm["models"].as<std::string>());
+    if (default_models.empty()) throw std::invalid_argument("--models: no model named");
+  }
+  std::size_t instances = 1;
+  if (vm.count("instances") != 0) {
+    instances = vm["instances"].as<std::size_t>();
+    if (instances == 0 || instances > 64) throw std::invalid_argument("--instances must be between 1 and 64");
+  }
+
+  backend_faults all;
+  std::vector<std::pair<std::size_t, std::string>> indexed;
+  if (vm.count("fault") != 0) {
+    for (const auto& spec : vm["fault"].as<std::vector<std::string>>()) {
+      const auto colon = spec.find(':');
+      if (colon == std::string::npos) {
+        apply_fault(all, spec);
+        continue;
+      }
+      const auto index = parse_number<std::size_t>(std::string_view(spec).substr(0, colon), "--fault INDEX");
+      if (index >= instances) {
+        throw std::invalid_argument("--fault " + spec + ": there are only " + std::to_string(instances) +
+                                    " instance(s), numbered from 0");
+      }
+      indexed.emplace_back(index, spec.substr(colon + 1));
+    }
+  }
+  for (const auto& [index, spec] : indexed) {
+    auto [it, fresh] = c.instance_faults.try_emplace(index, all);
+    apply_fault(it->second, spec);
+  }
+
+  std::vector<std::string> domains = {"sim.completions.near.ai"};
+  if (vm.count("domain") != 0) domains = vm["domain"].as<std::vector<std::string>>();
+  c.options.domains.clear();
+  for (const auto& spec : domains) {
+    domain_options d;
+    const auto eq = spec.find('=');
+    d.domain = spec.substr(0, eq);
+    d.models = eq == std::string::npos ? default_models : split_models(std::string_view(spec).substr(eq + 1));
+    if (d.domain.empty() || d.domain.find_first_of(" /:") != std::string::npos) {
+      throw std::invalid_argument("--domain '" + spec + "' is not a host name");
+    }
+    if (d.models.empty()) throw std::invalid_argument("--domain " + spec + ": no model named");
+    for (const auto& other : c.options.domains) {
+      if (other.domain == d.domain) throw std::invalid_argument("--domain " + d.domain + " given twice");
+    }
+    d.instances = instances;
+    d.faults = all;
+    c.options.domains.push_back(std::move(d));
+  }
+  if (vm.count("stream-tokens") != 0) c.options.stream_tokens = vm["stream-tokens"].as<unsigned>();
+  if (vm.count("token-delay-ms") != 0) {
+    c.options.token_delay = std::chrono::milliseconds(vm["token-delay-ms"].as<unsigned>());
+  }
+  if (vm.count("pccs-port") != 0) c.options.pccs_port = vm["pccs-port"].as<std::uint16_t>();
+  if (vm.count("endpoints-port") != 0) c.options.endpoints_port = vm["endpoints-port"].as<std::uint16_t>();
+  if (vm.count("backend-port") != 0) c.options.first_backend_port = vm["backend-port"].as<std::uint16_t>();
+  return c;
+}
+
+void wait_for_termination_signal() {
+  boost::asio::io_context io;
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([](const boost::system::error_code&, int) {});
+  io.run();
+}
+
+int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, std::string_view program_path,
+            const std::function<void(simulator&)>& wait) {
+  sim_config config;
+  try {
+    config = parse_sim_args(args);
+  } catch (const std::exception& e) {
+    err << "verified-proxy-sim: " << e.what() << "\nRun `verified-proxy-sim --help` for the flags.\n";
+    return 2;
+  }
+  if (config.help) {
+    out << sim_help();
+    return 0;
+  }
+
+  try {
+    simulator sim(config.options);
+    for (const auto& d : config.options.domains) {
+      for (const auto& [index, faults] : config.instance_faults) sim.set_faults(d.domain, index, faults);
+    }
+    std::vector<std::string> flags = sim.write_proxy_files(config.out);
+    flags.insert(flags.end(), {"--policy", sim.write_policy_file(config.out).string()});
+    std::string args_file;
+    for (const auto& f : flags) args_file += f + "\n";
+    write_file(config.out / "proxy-args.txt", args_file);
+    write_file(config.out / "measurements.json", measurements_json(sim.measured()));
+
+    out << "verified-proxy-sim: a simulated NEAR AI deployment on 127.0.0.1 (test keys: never trust them elsewhere)\n"
+        << "  PCCS        " << sim.pccs_url() << "\n"
+        << "  endpoints   " << sim.endpoints_url() << "\n";
+    for (const auto& d : config.options.domains) {
+      std::string models;
+      for (const auto& m : d.models) models += (models.empty() ? "" : ",") + m;
+      out << "  backend     " << d.domain << " -> 127.0.0.1:" << sim.backend_port(d.domain) << " (" << d.instances
+          << (d.instances == 1 ? " instance" : " instances") << ", models " << models << ")\n";
+      for (std::size_t i = 0; i < d.instances; ++i) {
+        const auto it = config.instance_faults.find(i);
+        const backend_faults& f = it != config.instance_faults.end() ? it->second : d.faults;
+        out << "    instance " << i << "  SPKI sha256 " << sim.spki_sha256_hex(d.domain, i).substr(0, 16)
+            << "…  faults: " << describe_faults(f) << "\n";
+      }
+    }
+    const auto dir = std::filesystem::absolute(config.out);
+    out << "  wrote       " << (dir / "root-ca.pem").string() << " (quote trust anchor, --root-ca)\n"
+        << "              " << (dir / "upstream-ca.pem").string() << " (backend TLS CA, --upstream-ca)\n"
+        << "              " << (dir / "policy.json").string() << " (workload policy pinning it, --policy)\n"
+        << "              " << (dir / "proxy-args.txt").string() << " (the flags below, one per line)\n"
+        << "              " << (dir / "measurements.json").string() << " (what the quotes measure)\n"
+        << "\nRun the proxy against it:\n  " << shell_quote(proxy_program(program_path)) << " --port 8080";
+    for (const auto& f : flags) out << ' ' << shell_quote(f);
+    const std::string model = config.options.domains.front().models.front();
+    out << "\n\nThen, for example:\n"
+        << "  curl -s http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' \\\n"
+        << "    -d " << shell_quote(R"({"model":")" + model + R"(","messages":[{"role":"user","content":"Hello"}]})")
+        << "\n\nServing until Ctrl-C (SIGINT) or SIGTERM.\n"
+        << std::flush;
+    wait(sim);
+    sim.stop();
+    out << "verified-proxy-sim: stopped\n" << std::flush;
+    return 0;
+  } catch (const std::exception& e) {
+    err << "verified-proxy-sim: cannot start: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace vp::sim

@@ -1,0 +1,59 @@
+#pragma once
+// The verified-proxy-sim command line: flags → simulator_options, start the deployment,
+// write the proxy's files, print a ready-to-run proxy command line, serve until SIGINT /
+// SIGTERM. sim_main.cpp only calls run_sim().
+
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <iosfwd>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sim/options.hpp"
+#include "sim/simulator.hpp"
+
+namespace vp::sim {
+
+/// What the flags ask for.
+struct sim_config {
+  simulator_options options;
+  /// Faults for one instance index (of every domain), applied once it runs; instances
+  /// not listed keep the faults every --fault without an index set.
+  std::map<std::size_t, backend_faults> instance_faults;
+  std::filesystem::path out;  ///< --out DIR
+  bool help = false;
+};
+
+/// Parses the flags (without the program name). Throws std::invalid_argument (or a
+/// boost::program_options::error, derived from std::logic_error) with a message for the
+/// user on bad input.
+sim_config parse_sim_args(const std::vector<std::string>& args);
+
+/// Applies one --fault value, "NAME" or "NAME=VALUE" (rotate_every=N, slow=MS,
+/// attestation_delay=MS; boolean faults take no value or =true/false), to `faults`.
+/// Throws std::invalid_argument naming the problem.
+void apply_fault(backend_faults& faults, std::string_view spec);
+
+/// Human-readable list of the faults set ("none" when healthy).
+std::string describe_faults(const backend_faults& faults);
+
+/// Quotes `arg` for a POSIX shell when it needs it.
+std::string shell_quote(std::string_view arg);
+
+/// The --help text.
+std::string sim_help();
+
+/// Blocks until SIGINT or SIGTERM.
+void wait_for_termination_signal();
+
+/// Runs the program: returns 0 after a graceful stop, 2 for bad flags, 1 when the
+/// deployment cannot start. `program_path` (argv[0]) locates the verified-proxy binary
+/// for the printed command line; `wait` blocks while the deployment serves (tests pass
+/// one that returns at once).
+int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, std::string_view program_path,
+            const std::function<void(simulator&)>& wait = [](simulator&) { wait_for_termination_signal(); });
+
+}  // namespace vp::sim

@@ -1,0 +1,116 @@
+#pragma once
+// verified-proxy-sim in-process: a complete fake NEAR AI deployment on 127.0.0.1 for
+// trying and testing the proxy offline (issue #5 "The simulator").
+//
+//   - a PCCS (plain HTTP, Intel PCS v4 routes; pccs_url() is a --pccs-url) serving
+//     collateral signed by a test DCAP PKI, valid from a day before start-up for 30 days;
+//     its PCK CRL revokes one serial (the revoked_pck fault);
+//   - an /endpoints server (plain HTTP): {"endpoints":[{"domain":…,"models":[…]},…]};
+//   - per domain, one TLS listener in front of N instances picked round-robin per
+//     connection (sim/backend_server.hpp): attestation reports binding each instance's
+//     own TLS key and the caller's nonce, OpenAI-shaped answers, fault switches.
+//
+// The proxy reaches a domain with --connect-to DOMAIN:443:127.0.0.1:PORT, trusts the quotes
+// with --root-ca and the backends' certificates with --upstream-ca (write_proxy_files()
+// writes both and returns every flag).
+//
+// Typical use in a test:
+//   vp::sim::simulator sim;                                    // serving on its own thread
+//   run the proxy with sim.write_proxy_files(dir) + {"--port", …}
+//   sim.set_faults("sim.completions.near.ai", 0, {.wrong_nonce = true});
+//   EXPECT_EQ(sim.attestation_count("sim.completions.near.ai"), 1u);
+//
+// Test-only trust: everything is signed by keys generated at start-up. Accessors are
+// thread-safe; an unknown domain or instance throws std::out_of_range. Start-up failures
+// (a port in use) throw.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sim/options.hpp"
+
+namespace vp::sim {
+
+class simulator {
+ public:
+  /// Starts every server on 127.0.0.1 and serves on its own thread.
+  explicit simulator(simulator_options options = {});
+  /// Stops promptly, hanging and streaming connections included.
+  ~simulator();
+  simulator(const simulator&) = delete;
+  simulator& operator=(const simulator&) = delete;
+
+  /// Stops serving; connections are closed, later connects are refused. Idempotent.
+  void stop();
+
+  /// "http://127.0.0.1:PORT", for --pccs-url.
+  std::string pccs_url() const;
+  /// "http://127.0.0.1:PORT/endpoints", for --endpoints-url.
+  std::string endpoints_url() const;
+  std::uint16_t backend_port(std::string_view domain) const;
+  /// "DOMAIN:443:127.0.0.1:PORT", for --connect-to.
+  std::string connect_to(std::string_view domain) const;
+  /// The quote trust anchor (--root-ca), PEM.
+  const std::string& root_ca_pem() const;
+  /// The CA of the backends' TLS certificates (--upstream-ca), PEM.
+  const std::string& upstream_ca_pem() const;
+
+  /// Writes root-ca.pem and upstream-ca.pem into `dir` (created if missing) and returns
+  /// the proxy flags that point at this deployment, one argv element each:
+  /// --root-ca PATH --upstream-ca PATH --pccs-url URL --endpoints-url URL, then per domain
+  /// --connect-to DOMAIN:443:127.0.0.1:PORT and --allow-domain DOMAIN, then --no-cache.
+  /// Throws std::runtime_error if a file cannot be written.
+  std::vector<std::string> write_proxy_files(const std::filesystem::path& dir) const;
+
+  /// A workload policy file (src/policy/policy.hpp format) that pins this deployment:
+  /// its MRSEAM, MRTD, RTMR0-2, OS image, app id, KMS id and compose hash for model CVMs.
+  /// The proxy's built-in `nearai` policy pins NEAR's production values and rejects the
+  /// simulator's quotes; give the proxy this one (--policy).
+  std::string policy_json() const;
+  /// Writes policy_json() to DIR/policy.json (DIR created if missing); returns its
+  /// absolute path. Throws std::runtime_error if it cannot be written.
+  std::filesystem::path write_policy_file(const std::filesystem::path& dir) const;
+
+  /// Replaces the faults of one instance (takes effect for the next request; also
+  /// restarts its rotate_every count).
+  void set_faults(std::string_view domain, std::size_t instance, backend_faults faults);
+  /// Lower-case hex SHA-256 of the SPKI of the certificate new connections to `instance`
+  /// get.
+  std::string spki_sha256_hex(std::string_view domain, std::size_t instance) const;
+  /// Attestation requests received.
+  std::size_t attestation_count(std::string_view domain) const;
+  /// Other requests received (including those a fault leaves unanswered).
+  std::size_t request_count(std::string_view domain) const;
+  /// TCP connections accepted.
+  std::size_t connection_count(std::string_view domain) const;
+  /// Every connection so far, in accept order.
+  std::vector<connection_record> connections(std::string_view domain) const;
+  /// Headers (name, value as received) of the non-attestation requests, in order — to check forwarding.
+  std::vector<std::vector<std::pair<std::string, std::string>>> request_headers(std::string_view domain) const;
+  std::vector<std::string> request_bodies(std::string_view domain) const;
+
+  /// The workload measurements the minted quotes carry (for writing a policy that pins
+  /// this deployment), lower-case hex. Every instance shares them except rtmr3, which
+  /// covers the per-instance instance-id event: rtmr3 is that of instance 0 of the first
+  /// domain. key_provider is the KMS id (hex DER SPKI) of the key-provider event.
+  struct measurements {
+    std::string mrtd, rtmr0, rtmr1, rtmr2, rtmr3, compose_hash, app_id, key_provider, os_image_hash;
+    std::string mrseam;        ///< MRSEAM (the test PKI's TDX module measurement)
+    std::string mr_config_id;  ///< 01 ‖ compose_hash ‖ zeros
+  };
+  measurements measured() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace vp::sim

@@ -1,0 +1,330 @@
+// `verified-proxy verify-report`: every real NEAR capture with its own nonce, TLS key and
+// Intel collateral at its capture time; a synthetic report end to end without ../shared;
+// exit codes, JSON and table output, usage errors.
+
+#include "app/verify_report_command.hpp"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "app/cli.hpp"
+#include "attest/nearai_captures.hpp"
+#include "collateral/bundle.hpp"
+#include "core/hex.hpp"
+#include "policy/policy.hpp"
+#include "policy/synthetic_cvm.hpp"
+#include "support/testdata.hpp"
+#include "testpki/test_pki.hpp"
+
+namespace vp::app {
+namespace {
+
+namespace json = boost::json;
+using test::nearai::str;
+
+struct outcome {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+outcome run_report(const std::vector<std::string>& args, std::int64_t now = 1700000000) {
+  std::ostringstream out, err;
+  const fixed_clock clock(from_unix_seconds(now));
+  const int code = verify_report_command(args, out, err, clock);
+  return {code, out.str(), err.str()};
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = std::filesystem::temp_directory_path() /
+            ("vp-verify-report-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string write(const std::string& name, const std::string& content) const {
+    const auto p = path_ / name;
+    std::ofstream(p, std::ios::binary) << content;
+    return p.string();
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  static inline int counter_ = 0;
+  std::filesystem::path path_;
+};
+
+std::string shared(const std::filesystem::path& rel) { return (*test::shared_testdata_dir() / rel).string(); }
+
+/// The flags for a capture: its report, nonce, the TLS key the client saw (the recorded
+/// peer key, else — not recorded — the attested fingerprint), its pcs/ tree, its time.
+std::vector<std::string> capture_args(const test::nearai::capture& c) {
+  const std::string spki = c.peer_spki_sha256 ? to_hex(*c.peer_spki_sha256) : str(c.expected.at("tls_cert_fingerprint"));
+  return {"--report", shared(c.dir / "report.json"), "--nonce",      to_hex(c.nonce),
+          "--spki-sha256", spki,                       "--collateral", shared(c.dir / "pcs"),
+          "--at",     std::to_string(c.verify_at),     "--model",      str(c.request.at("model")),
+          "--json"};
+}
+
+json::object parse_or_fail(const std::string& text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  EXPECT_FALSE(ec) << text;
+  return v.is_object() ? v.as_object() : json::object{};
+}
+
+// ---------------------------------------------------------------------------------------
+// Real captures
+
+class VerifyReportCapture : public testing::TestWithParam<std::string> {};
+
+TEST_P(VerifyReportCapture, PassesWithItsOwnNonceSpkiAndCollateralAtCaptureTime) {
+  VP_REQUIRE_SHARED_TESTDATA();
+  const auto c = test::nearai::load_capture(GetParam());
+  auto args = capture_args(c);
+  TempDir dir;
+  if (c.name == "gateway-2026-04-24") {
+    // Its gateway CVM ran on an OutOfDate platform (Intel published the missed level on
+    // 2024-11-13): the built-in policy's 30-day grace window rejects it, as it must…
+    const auto strict = run_report(args);
+    ASSERT_EQ(strict.code, exit_rejected) << strict.out << strict.err;
+    const json::object o = parse_or_fail(strict.out);
+    EXPECT_EQ(o.at("ok"), false);
+    EXPECT_EQ(o.at("first_failure").at("attestation"), "/gateway_attestation");
+    EXPECT_EQ(o.at("first_failure").at("name"), "tcb_status");
+    std::size_t failures = 0;
+    for (const auto& f : o.at("factors").as_array()) failures += f.at("status") == "fail" ? 1u : 0u;
+    EXPECT_EQ(failures, 1u) << strict.out;
+    // …and it passes under a policy that grants a longer window.
+    std::string lenient(policy::nearai_policy_json());
+    lenient.replace(lenient.find("\"grace_period_days\": 30"), 23, "\"grace_period_days\": 600");
+    args.push_back("--policy");
+    args.push_back(dir.write("lenient.json", lenient));
+  }
+  const auto r = run_report(args);
+  ASSERT_EQ(r.code, exit_ok) << r.out << r.err;
+  const json::object o = parse_or_fail(r.out);
+  EXPECT_EQ(o.at("ok"), true);
+  EXPECT_TRUE(o.at("first_failure").is_null());
+  EXPECT_EQ(o.at("verified_at"), c.verify_at);
+  EXPECT_EQ(str(o.at("form")), str(c.expected.at("kind")));
+  const json::array& attestations = o.at("attestations").as_array();
+  ASSERT_EQ(attestations.size(), c.attestations().size());
+  for (std::size_t i = 0; i < attestations.size(); ++i) {
+    const json::object& expected = c.attestations()[i].as_object();
+    EXPECT_EQ(attestations[i].at("json_pointer"), expected.at("json_pointer"));
+    EXPECT_EQ(attestations[i].at("ok"), true);
+    EXPECT_EQ(attestations[i].at("tcb_status"), expected.at("dcap").at("tcb_status"));
+    EXPECT_EQ(attestations[i].at("signing_address"), expected.at("signing_address"));
+  }
+  // Every attestation has its quote, binding and policy factors, each with a detail.
+  std::map<std::string, std::size_t> per_attestation;
+  for (const auto& f : o.at("factors").as_array()) {
+    EXPECT_NE(f.at("status"), "fail") << json::serialize(f);
+    EXPECT_FALSE(f.at("detail").as_string().empty());
+    ++per_attestation[str(f.at("attestation"))];
+  }
+  for (const auto& [pointer, count] : per_attestation) EXPECT_EQ(count, 21u) << pointer;
+}
+
+TEST_P(VerifyReportCapture, WrongNonceOrTlsKeyIsRejected) {
+  VP_REQUIRE_SHARED_TESTDATA();
+  const auto c = test::nearai::load_capture(GetParam());
+  auto args = capture_args(c);
+  args[3] = std::string(64, '0');  // --nonce
+  auto r = run_report(args);
+  EXPECT_EQ(r.code, exit_rejected);
+  json::object o = parse_or_fail(r.out);
+  EXPECT_EQ(o.at("first_failure").at("name"), "binding");
+  EXPECT_NE(o.at("first_failure").at("detail").as_string().find("nonce_mismatch"), std::string::npos);
+
+  args = capture_args(c);
+  args[5] = std::string(64, '0');  // --spki-sha256
+  r = run_report(args);
+  EXPECT_EQ(r.code, exit_rejected);
+  o = parse_or_fail(r.out);
+  EXPECT_EQ(o.at("first_failure").at("name"), "binding");
+  EXPECT_NE(o.at("first_failure").at("detail").as_string().find("fingerprint_mismatch"), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(SharedVectors, VerifyReportCapture, testing::ValuesIn(test::nearai::capture_names()),
+                         test::nearai::param_name);
+
+TEST(VerifyReportCommand, RealCaptureTableAndExpiredCollateral) {
+  VP_REQUIRE_SHARED_TESTDATA();
+  const auto c = test::nearai::load_capture("direct-2026-06-29-ed25519");
+  auto args = capture_args(c);
+  args.pop_back();  // no --json
+  auto r = run_report(args);
+  ASSERT_EQ(r.code, exit_ok) << r.out << r.err;
+  EXPECT_NE(r.out.find("Report: direct form, 1 attestation; policy nearai (built-in); as of 2026-06-29T02:06:37Z"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("Attestation (top level): model CVM, ed25519 d0aa20bc"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  PASS  app_id                 2c0a0c96cb6dbd659bf1446e2f3fce58172ff91b"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("Result: ACCEPTED: every enforced factor passes"), std::string::npos) << r.out;
+
+  // A month later Intel's collateral has expired: the quote itself is not accepted.
+  args[9] = std::to_string(c.verify_at + 40 * 86400);
+  r = run_report(args);
+  EXPECT_EQ(r.code, exit_rejected);
+  EXPECT_NE(r.out.find("FAIL  quote                  collateral_expired"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Result: REJECTED: (top level) quote: collateral_expired"), std::string::npos) << r.out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Synthetic, standalone
+
+class VerifyReportSynthetic : public testing::Test {
+ protected:
+  static const test::test_pki& pki() {
+    static const test::test_pki p;
+    return p;
+  }
+  std::vector<std::string> args(const std::string& report_path) const {
+    return {"--report",     report_path,
+            "--nonce",      to_hex(test::synthetic::nonce()),
+            "--spki-sha256", to_hex(test::synthetic::tls_fingerprint()),
+            "--collateral", collateral_,
+            "--root-ca",    root_,
+            "--at",         std::to_string(to_unix_seconds(test::default_time))};
+  }
+  void SetUp() override {
+    collateral_ = (dir_.path() / "collateral.json").string();
+    ASSERT_TRUE(collateral::write_collateral_file(collateral_, pki().collateral({})));
+    root_ = dir_.write("root.pem", pki().root_pem());
+  }
+  TempDir dir_;
+  std::string collateral_;
+  std::string root_;
+};
+
+TEST_F(VerifyReportSynthetic, PinnedPolicyPassesAndBuiltInPolicyRejects) {
+  const test::synthetic_cvm cvm;
+  const std::string report = dir_.write("report.json", json::serialize(cvm.report(pki())));
+  auto a = args(report);
+  a.push_back("--policy");
+  a.push_back(dir_.write("policy.json", cvm.pinning_policy()));
+  a.push_back("--json");
+  auto r = run_report(a);
+  ASSERT_EQ(r.code, exit_ok) << r.out << r.err;
+  json::object o = parse_or_fail(r.out);
+  EXPECT_EQ(o.at("ok"), true);
+  EXPECT_NE(o.at("policy").as_string().find("synthetic ("), std::string::npos);
+
+  // The same CVM is not NEAR's: the built-in policy names the first factor that says so.
+  a = args(report);
+  a.push_back("--json");
+  r = run_report(a);
+  EXPECT_EQ(r.code, exit_rejected) << r.out;
+  o = parse_or_fail(r.out);
+  EXPECT_EQ(o.at("first_failure").at("name"), "app_id");
+  EXPECT_EQ(o.at("attestations").at(0).at("ok"), false);
+}
+
+TEST_F(VerifyReportSynthetic, TamperedReportIsRejectedWithTheFactor) {
+  const test::synthetic_cvm cvm;
+  json::object report = cvm.report(pki());
+  report["info"].as_object()["tcb_info"].as_object()["app_compose"] = cvm.app_compose + " ";
+  auto a = args(dir_.write("report.json", json::serialize(report)));
+  a.push_back("--policy");
+  a.push_back(dir_.write("empty.json", "{}"));
+  const auto r = run_report(a);
+  EXPECT_EQ(r.code, exit_rejected) << r.out;
+  EXPECT_NE(r.out.find("FAIL  compose_hash"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("FAIL  mrconfigid"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Result: REJECTED: (top level) compose_hash: info.compose_hash"), std::string::npos) << r.out;
+}
+
+TEST_F(VerifyReportSynthetic, MalformedPolicyIsAUsageError) {
+  const test::synthetic_cvm cvm;
+  auto a = args(dir_.write("report.json", json::serialize(cvm.report(pki()))));
+  a.push_back("--policy");
+  a.push_back(dir_.write("bad.json", R"({"model": {"mrdt": ["00"]}})"));
+  const auto r = run_report(a);
+  EXPECT_EQ(r.code, exit_usage);
+  EXPECT_TRUE(r.out.empty());
+  EXPECT_NE(r.err.find("bad.json: policy /model/mrdt: unknown key"), std::string::npos) << r.err;
+}
+
+TEST_F(VerifyReportSynthetic, MalformedReportIsRejected) {
+  auto a = args(dir_.write("report.json", R"({"intel_quote": 5})"));
+  a.push_back("--json");
+  const auto r = run_report(a);
+  EXPECT_EQ(r.code, exit_rejected);
+  const json::object o = parse_or_fail(r.out);
+  EXPECT_EQ(o.at("ok"), false);
+  EXPECT_EQ(o.at("error"), "malformed_report");
+  EXPECT_EQ(o.at("factors").at(0).at("name"), "report");
+  EXPECT_EQ(o.at("factors").at(0).at("status"), "fail");
+}
+
+TEST_F(VerifyReportSynthetic, WrongCollateralIsAQuoteFailure) {
+  const test::synthetic_cvm cvm;
+  auto a = args(dir_.write("report.json", json::serialize(cvm.report(pki()))));
+  a[7] = dir_.write("not-collateral.json", "{}");
+  a.push_back("--json");
+  const auto r = run_report(a);
+  EXPECT_EQ(r.code, exit_rejected);
+  const json::object o = parse_or_fail(r.out);
+  EXPECT_EQ(o.at("first_failure").at("name"), "quote");
+}
+
+TEST(VerifyReportCommand, UsageErrorsExitTwo) {
+  TempDir dir;
+  const std::string report = dir.write("r.json", "{}");
+  const std::string hex64(64, 'a');
+  const std::vector<std::string> base = {"--report", report, "--nonce", hex64, "--spki-sha256", hex64,
+                                         "--collateral", dir.path().string()};
+  EXPECT_EQ(run_report({}).code, exit_usage);
+  EXPECT_EQ(run_report({"--bogus"}).code, exit_usage);
+  for (std::size_t drop = 0; drop < base.size(); drop += 2) {
+    auto a = base;
+    a.erase(a.begin() + static_cast<std::ptrdiff_t>(drop), a.begin() + static_cast<std::ptrdiff_t>(drop) + 2);
+    const auto r = run_report(a);
+    EXPECT_EQ(r.code, exit_usage) << base[drop];
+    EXPECT_NE(r.err.find(base[drop] + " is required"), std::string::npos) << r.err;
+  }
+  auto a = base;
+  a[3] = "abcd";
+  EXPECT_NE(run_report(a).err.find("--nonce must be 64 hex digits"), std::string::npos);
+  a = base;
+  a[5] = std::string(64, 'z');
+  EXPECT_NE(run_report(a).err.find("--spki-sha256 must be 64 hex digits"), std::string::npos);
+  a = base;
+  a[1] = (dir.path() / "missing.json").string();
+  EXPECT_NE(run_report(a).err.find("cannot read report"), std::string::npos);
+  a = base;
+  a[7] = (dir.path() / "missing").string();
+  EXPECT_NE(run_report(a).err.find("cannot read collateral"), std::string::npos);
+  a = base;
+  a.insert(a.end(), {"--policy", (dir.path() / "missing-policy.json").string()});
+  EXPECT_NE(run_report(a).err.find("cannot read policy file"), std::string::npos);
+}
+
+TEST(VerifyReportCommand, HelpAndDefaultPolicy) {
+  auto r = run_report({"--help"});
+  EXPECT_EQ(r.code, exit_ok);
+  EXPECT_NE(r.out.find("--spki-sha256"), std::string::npos);
+  r = run_report({"--print-default-policy"});
+  EXPECT_EQ(r.code, exit_ok);
+  const auto parsed = policy::parse_policy(r.out);
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(*parsed, policy::nearai_policy());
+
+  std::ostringstream out, err;
+  EXPECT_EQ(run({"--help"}, out, err), exit_ok);
+  EXPECT_NE(out.str().find("verify-report"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vp::app

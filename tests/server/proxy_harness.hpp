@@ -1,0 +1,92 @@
+#pragma once
+// The proxy server in-process against an in-process simulator: the proxy runs on its own
+// io_context thread with the flags a user would derive from write_proxy_files(), so the
+// end-to-end tests exercise the same trust configuration as `verified-proxy-sim` users.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include <functional>
+#include <future>
+#include <memory>
+#include <thread>
+
+#include "app/collateral_options.hpp"
+#include "app/workload_policy.hpp"
+#include "core/bytes.hpp"
+#include "server/proxy_server.hpp"
+#include "sim/simulator.hpp"
+#include "support/test_http_server.hpp"
+
+namespace vp::test {
+
+class running_proxy {
+ public:
+  explicit running_proxy(const sim::simulator& sim, const std::function<void(server::proxy_config&)>& tweak = {},
+                         std::optional<server::workload_check> check = std::nullopt,
+                         const std::vector<std::string>& domains = {"sim.completions.near.ai"})
+      : upstream_ca_(sim.upstream_ca_pem()) {
+    server::proxy_config config;
+    config.listen_port = 0;
+    config.endpoints_url = sim.endpoints_url();
+    config.upstream_tls.ca_file = upstream_ca_.path();
+    config.shutdown_grace = std::chrono::seconds(5);
+    std::string error;
+    for (const auto& domain : domains) {
+      config.connect_to.push_back(*proxy::parse_connect_to(sim.connect_to(domain), error));
+    }
+    if (tweak) tweak(config);
+    std::shared_ptr<const tdx::trust_anchor> anchor = tdx::load_trust_anchor(as_bytes(sim.root_ca_pem())).value();
+    app::collateral_config collateral;
+    collateral.pccs_urls = {sim.pccs_url()};
+    collateral.no_cache = true;
+    auto source = app::make_collateral_source(ioc_.get_executor(), collateral, anchor, *clock_);
+    server_ = std::make_unique<server::proxy_server>(
+        ioc_.get_executor(), config,
+        server::proxy_dependencies{source, anchor, clock_, check ? *check : app::make_workload_check("").check});
+    server_->start();
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+
+  ~running_proxy() {
+    stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  std::uint16_t port() const { return server_->port(); }
+
+  server::proxy_statistics statistics() {
+    std::promise<server::proxy_statistics> p;
+    boost::asio::post(ioc_, [&] { p.set_value(server_->statistics()); });
+    return p.get_future().get();
+  }
+
+  /// Graceful stop; returns once every client connection closed.
+  void stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    std::promise<void> done;
+    boost::asio::post(ioc_, [&] { server_->stop([&] { done.set_value(); }); });
+    done.get_future().wait();
+    ioc_.stop();
+  }
+
+  /// Starts a graceful stop without waiting; `wait_stopped` waits.
+  std::future<void> begin_stop() {
+    stopped_ = true;
+    auto done = std::make_shared<std::promise<void>>();
+    auto f = done->get_future();
+    boost::asio::post(ioc_, [this, done] { server_->stop([done] { done->set_value(); }); });
+    return f;
+  }
+
+ private:
+  temp_file upstream_ca_;
+  std::shared_ptr<const clock> clock_ = std::make_shared<system_clock>();
+  boost::asio::io_context ioc_{1};
+  std::unique_ptr<server::proxy_server> server_;
+  std::thread thread_;
+  bool stopped_ = false;
+};
+
+}  // namespace vp::test

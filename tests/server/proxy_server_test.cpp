@@ -1,0 +1,495 @@
+// End-to-end: the proxy server in-process against the simulator (a fake NEAR deployment
+// with a test DCAP PKI) on 127.0.0.1. Issue #5 "End-to-end tests".
+
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "server/proxy_harness.hpp"
+#include "support/http_test_client.hpp"
+
+namespace vp::test {
+namespace {
+
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+constexpr std::string_view domain = "sim.completions.near.ai";
+
+/// The error object of an OpenAI-style error body (null when the body is not one).
+json::value error_of(const client_response& r) {
+  boost::system::error_code ec;
+  auto v = json::parse(r.body, ec);
+  if (ec || !v.is_object() || !v.as_object().contains("error")) return nullptr;
+  return v.as_object().at("error");
+}
+
+std::string error_code_of(const client_response& r) {
+  auto e = error_of(r);
+  if (!e.is_object()) return "<not an error body: " + r.body + ">";
+  const auto* code = e.as_object().if_contains("code");
+  return code && code->is_string() ? std::string(code->as_string()) : "<null>";
+}
+
+std::string error_message_of(const client_response& r) {
+  auto e = error_of(r);
+  if (!e.is_object()) return {};
+  const auto* m = e.as_object().if_contains("message");
+  return m && m->is_string() ? std::string(m->as_string()) : std::string();
+}
+
+/// The SSE data lines of a streamed body.
+std::vector<std::string> sse_events(std::string_view body) {
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  while ((at = body.find("data: ", at)) != std::string_view::npos) {
+    const auto end = body.find("\n\n", at);
+    if (end == std::string_view::npos) break;
+    out.emplace_back(body.substr(at + 6, end - at - 6));
+    at = end + 2;
+  }
+  return out;
+}
+
+sim::simulator_options one_backend(sim::backend_faults faults = {}, unsigned tokens = 8) {
+  sim::simulator_options o;
+  o.domains[0].faults = faults;
+  o.stream_tokens = tokens;
+  return o;
+}
+
+std::optional<std::string_view> header_in(const std::vector<std::pair<std::string, std::string>>& headers,
+                                          std::string_view name) {
+  for (const auto& [n, v] : headers) {
+    if (n.size() == name.size() && std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return v;
+    }
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------
+// Happy paths
+
+TEST(ProxyEndToEnd, ChatCompletionRoutedByModelIsAttestedThenForwarded) {
+  sim::simulator sim(one_backend());
+  running_proxy proxy(sim);
+  auto request = chat_request("sim-model", false, "the prompt");
+  request.headers.emplace_back("Connection", "keep-alive, X-Hop");
+  request.headers.emplace_back("X-Hop", "hop-only");
+  request.headers.emplace_back("Proxy-Authorization", "Basic cHJveHk6c2VjcmV0");
+  request.headers.emplace_back("X-End-To-End", "kept");
+  const auto r = http_exchange(proxy.port(), request);
+  ASSERT_EQ(r.status, 200u) << r.body << r.error;
+  EXPECT_TRUE(r.complete);
+  EXPECT_NE(r.body.find("chat.completion"), std::string::npos) << r.body;
+  EXPECT_EQ(sim.attestation_count(domain), 1u);
+  EXPECT_EQ(sim.request_count(domain), 1u);
+
+  const auto headers = sim.request_headers(domain);
+  ASSERT_EQ(headers.size(), 1u);
+  EXPECT_EQ(header_in(headers[0], "Host"), std::optional<std::string_view>(domain));
+  EXPECT_EQ(header_in(headers[0], "Authorization"), std::optional<std::string_view>("Bearer sk-test-secret"));
+  EXPECT_EQ(header_in(headers[0], "X-End-To-End"), std::optional<std::string_view>("kept"));
+  EXPECT_FALSE(header_in(headers[0], "X-Hop"));
+  EXPECT_FALSE(header_in(headers[0], "Proxy-Authorization"));
+  EXPECT_FALSE(header_in(headers[0], "X-Backend-Domain"));
+  EXPECT_EQ(sim.request_bodies(domain), std::vector<std::string>{request.body});
+}
+
+TEST(ProxyEndToEnd, BackendDomainHeaderRoutesAnyPathWithoutAModel) {
+  sim::simulator sim(one_backend());
+  running_proxy proxy(sim);
+  client_request request;
+  request.target = "/v1/models";
+  request.headers = {{"X-Backend-Domain", std::string(domain)}, {"Authorization", "Bearer sk-test-secret"}};
+  const auto r = http_exchange(proxy.port(), request);
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(sim.request_count(domain), 1u);  // answered by the backend, not locally
+  const auto headers = sim.request_headers(domain);
+  ASSERT_EQ(headers.size(), 1u);
+  EXPECT_FALSE(header_in(headers[0], "X-Backend-Domain"));
+}
+
+TEST(ProxyEndToEnd, ModelsAreListedLocallyFromTheDiscoveryList) {
+  sim::simulator_options o;
+  o.domains[0].models = {"sim-model", "other-model"};
+  sim::simulator sim(o);
+  running_proxy proxy(sim);
+  client_request request;
+  request.target = "/v1/models";
+  const auto r = http_exchange(proxy.port(), request);
+  ASSERT_EQ(r.status, 200u) << r.body;
+  const auto v = json::parse(r.body);
+  EXPECT_EQ(v.at("object"), "list");
+  ASSERT_EQ(v.at("data").as_array().size(), 2u);
+  EXPECT_EQ(v.at("data").at(0).at("id"), "sim-model");
+  EXPECT_EQ(v.at("data").at(1).at("object"), "model");
+  EXPECT_EQ(sim.connection_count(domain), 0u);  // no backend involved
+}
+
+TEST(ProxyEndToEnd, StreamedAnswerArrivesEventByEvent) {
+  auto o = one_backend({}, 6);
+  o.token_delay = 150ms;
+  sim::simulator sim(o);
+  running_proxy proxy(sim);
+  const auto r = http_exchange(proxy.port(), chat_request("sim-model", true));
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_TRUE(r.complete);
+  EXPECT_EQ(r.header("Content-Type").value_or(""), "text/event-stream");
+  const auto events = sse_events(r.body);
+  ASSERT_EQ(events.size(), 7u) << r.body;  // 6 tokens + [DONE]
+  EXPECT_EQ(events.back(), "[DONE]");
+  // Buffering the answer whole would deliver it in one burst at the end; relayed event by
+  // event, the pieces are spread over the generation (5 gaps of 150 ms; half is plenty).
+  ASSERT_GE(r.pieces.size(), 3u);
+  EXPECT_GE(r.pieces.back().first - r.pieces.front().first, 350ms);
+}
+
+TEST(ProxyEndToEnd, KeepAliveReusesTheVerifiedUpstreamConnection) {
+  sim::simulator sim(one_backend());
+  running_proxy proxy(sim);
+  http_test_client client(proxy.port());
+  for (int i = 0; i < 5; ++i) {
+    const auto r = client.send(chat_request("sim-model", i % 2 == 0));
+    ASSERT_EQ(r.status, 200u) << r.body;
+    EXPECT_TRUE(r.keep_alive);
+  }
+  // A second client connection reuses the pooled upstream connection too.
+  EXPECT_EQ(http_exchange(proxy.port(), chat_request("sim-model", false)).status, 200u);
+  EXPECT_EQ(sim.attestation_count(domain), 1u);
+  EXPECT_EQ(sim.connection_count(domain), 1u);
+  EXPECT_EQ(sim.request_count(domain), 6u);
+  EXPECT_EQ(proxy.statistics().upstream_connections, 1u);
+}
+
+TEST(ProxyEndToEnd, HundredConcurrentFirstRequestsShareOneAttestation) {
+  auto o = one_backend();
+  o.domains[0].faults.attestation_delay = 200ms;  // keep the first attestation in flight
+  sim::simulator sim(o);
+  running_proxy proxy(sim);
+  std::vector<std::future<client_response>> results;
+  for (int i = 0; i < 100; ++i) {
+    results.push_back(std::async(std::launch::async, [&] {
+      return http_exchange(proxy.port(), chat_request("sim-model", false));
+    }));
+  }
+  for (auto& f : results) EXPECT_EQ(f.get().status, 200u);
+  EXPECT_EQ(sim.attestation_count(domain), 1u);
+  EXPECT_EQ(proxy.statistics().attestations, 1u);
+  EXPECT_EQ(sim.request_count(domain), 100u);
+}
+
+TEST(ProxyEndToEnd, TwoHundredConcurrentStreamsCompleteIntact) {
+  auto o = one_backend({}, 20);
+  o.token_delay = 5ms;
+  sim::simulator sim(o);
+  running_proxy proxy(sim);
+  const auto reference = http_exchange(proxy.port(), chat_request("sim-model", true));
+  ASSERT_EQ(reference.status, 200u);
+  const auto expected = sse_events(reference.body);
+  ASSERT_EQ(expected.size(), 21u);
+
+  std::atomic<int> intact{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 200; ++i) {
+    threads.emplace_back([&] {
+      const auto r = http_exchange(proxy.port(), chat_request("sim-model", true));
+      if (r.status == 200 && r.complete && sse_events(r.body).size() == expected.size() &&
+          sse_events(r.body).back() == "[DONE]") {
+        ++intact;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(intact.load(), 200);
+  EXPECT_EQ(sim.attestation_count(domain), 1u);
+}
+
+// ---------------------------------------------------------------------------------------
+// Ordering: nothing of the client's request before the verdict
+
+TEST(ProxyEndToEnd, BackendReceivesOnlyTheAttestationRequestBeforeTheVerdict) {
+  auto o = one_backend();
+  o.domains[0].faults.attestation_delay = 300ms;  // time for a proxy that pipelines to do so
+  sim::simulator sim(o);
+  running_proxy proxy(sim);
+  auto request = chat_request("sim-model", false, "SECRET-PROMPT-MARKER");
+  const auto r = http_exchange(proxy.port(), request);
+  ASSERT_EQ(r.status, 200u) << r.body;
+
+  const auto records = sim.connections(domain);
+  ASSERT_EQ(records.size(), 1u);
+  const auto& c = records[0];
+  ASSERT_TRUE(c.received_when_first_response_began.has_value());
+  const std::string before = c.received.substr(0, *c.received_when_first_response_began);
+  EXPECT_TRUE(before.starts_with("GET /v1/attestation/report?include_tls_fingerprint=true&nonce=")) << before;
+  EXPECT_EQ(before.find("SECRET-PROMPT-MARKER"), std::string::npos);
+  EXPECT_EQ(before.find("Authorization"), std::string::npos);
+  EXPECT_EQ(before.find("sk-test-secret"), std::string::npos);
+  EXPECT_EQ(before.find("/v1/chat/completions"), std::string::npos);
+  EXPECT_EQ(before.find("\r\n\r\n"), before.size() - 4) << "exactly one request before the answer";
+  // …and afterwards the client's request on the same connection.
+  EXPECT_NE(c.received.find("SECRET-PROMPT-MARKER", before.size()), std::string::npos);
+  ASSERT_EQ(c.request_targets.size(), 2u);
+  EXPECT_EQ(c.request_targets[1], "/v1/chat/completions");
+}
+
+TEST(ProxyEndToEnd, NothingOfTheRequestReachesABackendThatFailsVerification) {
+  sim::simulator sim(one_backend({.wrong_nonce = true}));
+  running_proxy proxy(sim);
+  const auto r = http_exchange(proxy.port(), chat_request("sim-model", false, "SECRET-PROMPT-MARKER"));
+  EXPECT_EQ(r.status, 502u);
+  const auto records = sim.connections(domain);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].request_targets.size(), 1u);
+  EXPECT_EQ(records[0].received.find("SECRET-PROMPT-MARKER"), std::string::npos);
+  EXPECT_EQ(records[0].received.find("sk-test-secret"), std::string::npos);
+  EXPECT_EQ(sim.request_count(domain), 0u);
+}
+
+// ---------------------------------------------------------------------------------------
+// Every fault switch is refused with the right status and check
+
+struct fault_case {
+  const char* name;
+  sim::backend_faults faults;
+  std::vector<std::string> codes;  ///< acceptable error codes
+};
+
+class ProxyFaults : public ::testing::TestWithParam<fault_case> {};
+
+TEST_P(ProxyFaults, AreRefusedWithTheFailedCheck) {
+  sim::simulator sim(one_backend(GetParam().faults));
+  running_proxy proxy(sim);
+  const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
+  EXPECT_EQ(r.status, 502u) << r.body;
+  const auto code = error_code_of(r);
+  EXPECT_NE(std::find(GetParam().codes.begin(), GetParam().codes.end(), code), GetParam().codes.end())
+      << "code " << code << ": " << r.body;
+  EXPECT_EQ(error_of(r).at("type"), "attestation_error");
+  EXPECT_EQ(r.header("x-should-retry").value_or(""), "false");
+  EXPECT_EQ(sim.request_count(domain), 0u);
+  EXPECT_FALSE(error_message_of(r).empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Switches, ProxyFaults,
+    ::testing::Values(fault_case{"wrong_fingerprint", {.wrong_fingerprint = true}, {"fingerprint_mismatch", "report_data_binding"}},
+                      fault_case{"wrong_nonce", {.wrong_nonce = true}, {"nonce_mismatch"}},
+                      fault_case{"untrusted_root", {.untrusted_root = true}, {"untrusted_chain", "untrusted_root"}},
+                      fault_case{"revoked_pck", {.revoked_pck = true}, {"pck_revoked", "certificate_revoked"}},
+                      fault_case{"out_of_date_tcb", {.out_of_date_tcb = true}, {"tcb_status"}},
+                      fault_case{"debug_td", {.debug_td = true}, {"debug_td", "td_debug"}},
+                      fault_case{"oversized", {.oversized_attestation = true}, {"report_too_large"}}),
+    [](const auto& test_info) { return std::string(test_info.param.name); });
+
+TEST(ProxyEndToEnd, OutOfDateRefusalNamesTheTcbStatus) {
+  sim::simulator sim(one_backend({.out_of_date_tcb = true}));
+  running_proxy proxy(sim);
+  const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
+  EXPECT_EQ(r.status, 502u);
+  EXPECT_NE(error_message_of(r).find("OutOfDate"), std::string::npos) << r.body;
+}
+
+TEST(ProxyEndToEnd, FailedAttestationIsRememberedByTheNegativeCache) {
+  sim::simulator sim(one_backend({.wrong_nonce = true}));
+  running_proxy proxy(sim);
+  EXPECT_EQ(http_exchange(proxy.port(), chat_request("sim-model", false)).status, 502u);
+  const auto again = http_exchange(proxy.port(), chat_request("sim-model", false));
+  EXPECT_EQ(again.status, 502u);
+  EXPECT_EQ(error_code_of(again), "nonce_mismatch");
+  EXPECT_NE(error_message_of(again).find("ago"), std::string::npos) << again.body;
+  EXPECT_EQ(sim.attestation_count(domain), 1u);
+}
+
+TEST(ProxyEndToEnd, HangingBackendTimesOutWith504) {
+  sim::simulator sim(one_backend({.hang = true}));
+  running_proxy proxy(sim, [](server::proxy_config& c) { c.timeouts.response_headers = 500ms; });
+  const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
+  EXPECT_EQ(r.status, 504u) << r.body;
+  EXPECT_EQ(error_code_of(r), "response_headers_timeout");
+  EXPECT_NE(r.header("x-should-retry").value_or(""), "false");
+}
+
+TEST(ProxyEndToEnd, SlowBackendStillAnswers) {
+  sim::simulator sim(one_backend({.answer_delay = 300ms}));
+  running_proxy proxy(sim);
+  EXPECT_EQ(http_exchange(proxy.port(), chat_request("sim-model", false)).status, 200u);
+}
+
+TEST(ProxyEndToEnd, MidStreamDisconnectReachesTheClientAsATruncatedStream) {
+  sim::simulator sim(one_backend({.disconnect_mid_stream = true}, 10));
+  running_proxy proxy(sim);
+  const auto r = http_exchange(proxy.port(), chat_request("sim-model", true));
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_FALSE(r.complete) << "a cut stream must not look complete";
+  EXPECT_LT(sse_events(r.body).size(), 11u);
+  EXPECT_EQ(r.body.find("[DONE]"), std::string::npos);
+  // The proxy stays usable.
+  sim.set_faults(domain, 0, {});
+  EXPECT_EQ(http_exchange(proxy.port(), chat_request("sim-model", true)).status, 200u);
+}
+
+TEST(ProxyEndToEnd, ClientGoingAwayCancelsTheUpstreamRequest) {
+  auto o = one_backend({}, 40);
+  o.token_delay = 50ms;
+  sim::simulator sim(o);
+  running_proxy proxy(sim);
+  http_test_client client(proxy.port());
+  const auto r = client.send(chat_request("sim-model", true), 1);
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_FALSE(r.complete);
+  // The cancelled upstream connection is not pooled: the next request needs a new one.
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(proxy.statistics().idle_upstream, 0u);
+  EXPECT_EQ(http_exchange(proxy.port(), chat_request("sim-model", false)).status, 200u);
+  EXPECT_EQ(sim.connection_count(domain), 2u);
+}
+
+// ---------------------------------------------------------------------------------------
+// Keys: rotation, round-robin
+
+TEST(ProxyEndToEnd, CertificateRotationTriggersAttestationOfTheNewKey) {
+  sim::simulator sim(one_backend({.rotate_every = 2}));
+  running_proxy proxy(sim, [](server::proxy_config& c) { c.pool_max_idle_per_domain = 0; });
+  std::set<std::string> keys;
+  for (int i = 0; i < 6; ++i) {
+    keys.insert(sim.spki_sha256_hex(domain, 0));
+    const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
+    ASSERT_EQ(r.status, 200u) << "request " << i << ": " << r.body;
+  }
+  EXPECT_EQ(keys.size(), 3u);
+  EXPECT_EQ(sim.attestation_count(domain), 3u);  // once per key, never wedged
+}
+
+TEST(ProxyEndToEnd, RoundRobinBackendsAreEachVerified) {
+  sim::simulator_options o;
+  o.domains[0].instances = 2;
+  o.domains[0].faults.attestation_delay = 100ms;
+  sim::simulator sim(o);
+  running_proxy proxy(sim);
+  auto a = std::async(std::launch::async, [&] { return http_exchange(proxy.port(), chat_request("sim-model", false)); });
+  auto b = std::async(std::launch::async, [&] { return http_exchange(proxy.port(), chat_request("sim-model", false)); });
+  EXPECT_EQ(a.get().status, 200u);
+  EXPECT_EQ(b.get().status, 200u);
+  EXPECT_EQ(sim.attestation_count(domain), 2u);
+  std::set<std::string> attested;
+  for (const auto& c : sim.connections(domain)) {
+    if (!c.request_targets.empty() && c.request_targets[0].starts_with("/v1/attestation/report")) {
+      attested.insert(c.spki_sha256_hex);
+    }
+  }
+  EXPECT_EQ(attested, (std::set<std::string>{sim.spki_sha256_hex(domain, 0), sim.spki_sha256_hex(domain, 1)}));
+}
+
+TEST(ProxyEndToEnd, ExpiredVerdictIsNotUsedForPooledConnections) {
+  sim::simulator sim(one_backend());
+  running_proxy proxy(sim, [](server::proxy_config& c) { c.attestation_ttl = std::chrono::seconds(0); });
+  EXPECT_EQ(http_exchange(proxy.port(), chat_request("sim-model", false)).status, 200u);
+  EXPECT_EQ(http_exchange(proxy.port(), chat_request("sim-model", false)).status, 200u);
+  // Without a remembered verdict nothing is pooled: every request attests its connection.
+  EXPECT_EQ(sim.attestation_count(domain), 2u);
+}
+
+// ---------------------------------------------------------------------------------------
+// Refusals before any backend is contacted
+
+TEST(ProxyEndToEnd, DomainOutsideTheAllowlistIsForbidden) {
+  sim::simulator sim(one_backend());
+  running_proxy proxy(sim);
+  auto request = chat_request("sim-model", false);
+  request.headers.emplace_back("X-Backend-Domain", "evil.example.com");
+  const auto r = http_exchange(proxy.port(), request);
+  EXPECT_EQ(r.status, 403u);
+  EXPECT_EQ(error_code_of(r), "domain_not_allowed");
+  EXPECT_EQ(sim.connection_count(domain), 0u);
+}
+
+TEST(ProxyEndToEnd, MissingAndUnknownModelsAreBadRequests) {
+  sim::simulator sim(one_backend());
+  running_proxy proxy(sim);
+  client_request no_model{"POST", "/v1/chat/completions", {{"Content-Type", "application/json"}}, "{\"messages\":[]}"};
+  const auto a = http_exchange(proxy.port(), no_model);
+  EXPECT_EQ(a.status, 400u);
+  EXPECT_EQ(error_code_of(a), "missing_model");
+  EXPECT_NE(error_message_of(a).find("X-Backend-Domain"), std::string::npos);
+  const auto b = http_exchange(proxy.port(), chat_request("no-such-model", false));
+  EXPECT_EQ(b.status, 400u);
+  EXPECT_EQ(error_code_of(b), "model_not_found");
+  EXPECT_EQ(sim.connection_count(domain), 0u);
+}
+
+TEST(ProxyEndToEnd, OversizedBodyIs413) {
+  sim::simulator sim(one_backend());
+  running_proxy proxy(sim, [](server::proxy_config& c) { c.max_body = 1024; });
+  const auto r = http_exchange(proxy.port(), chat_request("sim-model", false, std::string(4096, 'x')));
+  EXPECT_EQ(r.status, 413u);
+  EXPECT_EQ(error_code_of(r), "request_too_large");
+  EXPECT_EQ(sim.connection_count(domain), 0u);
+}
+
+TEST(ProxyEndToEnd, MalformedRequestIs400) {
+  sim::simulator sim(one_backend());
+  running_proxy proxy(sim);
+  http_test_client client(proxy.port());
+  const auto r = client.send_raw("NOT HTTP AT ALL\r\n\r\n");
+  EXPECT_EQ(r.status, 400u);
+}
+
+TEST(ProxyEndToEnd, UntrustedBackendCertificateIsRefusedUnlessWebPkiIsOff) {
+  sim::simulator sim(one_backend());
+  {
+    running_proxy proxy(sim, [](server::proxy_config& c) { c.upstream_tls.ca_file.clear(); });  // system store
+    const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
+    EXPECT_EQ(r.status, 502u);
+    EXPECT_EQ(error_code_of(r), "backend_unreachable");
+    EXPECT_EQ(sim.attestation_count(domain), 0u);
+  }
+  running_proxy proxy(sim, [](server::proxy_config& c) {
+    c.upstream_tls.ca_file.clear();
+    c.upstream_tls.webpki = false;
+  });
+  EXPECT_EQ(http_exchange(proxy.port(), chat_request("sim-model", false)).status, 200u);
+}
+
+TEST(ProxyEndToEnd, UnreachableEndpointsListStillAllowsHeaderRouting) {
+  sim::simulator sim(one_backend());
+  running_proxy proxy(sim, [](server::proxy_config& c) { c.endpoints_url = "http://127.0.0.1:1/endpoints"; });
+  const auto by_model = http_exchange(proxy.port(), chat_request("sim-model", false));
+  EXPECT_EQ(by_model.status, 502u);
+  EXPECT_NE(error_message_of(by_model).find("endpoint list"), std::string::npos) << by_model.body;
+  auto by_header = chat_request("sim-model", false);
+  by_header.headers.emplace_back("X-Backend-Domain", std::string(domain));
+  EXPECT_EQ(http_exchange(proxy.port(), by_header).status, 200u);
+}
+
+// ---------------------------------------------------------------------------------------
+// Shutdown
+
+TEST(ProxyEndToEnd, GracefulStopLetsARunningStreamFinish) {
+  auto o = one_backend({}, 10);
+  o.token_delay = 50ms;
+  sim::simulator sim(o);
+  running_proxy proxy(sim);
+  auto stream = std::async(std::launch::async, [&] { return http_exchange(proxy.port(), chat_request("sim-model", true)); });
+  ASSERT_TRUE(sim.connection_count(domain) <= 1u);
+  std::this_thread::sleep_for(150ms);  // the stream is under way
+  auto stopped = proxy.begin_stop();
+  const auto r = stream.get();
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_TRUE(r.complete);
+  EXPECT_EQ(sse_events(r.body).back(), "[DONE]");
+  EXPECT_EQ(stopped.wait_for(5s), std::future_status::ready);
+  EXPECT_FALSE(http_test_client(proxy.port()).send(chat_request("sim-model", false)).error.empty());
+}
+
+}  // namespace
+}  // namespace vp::test

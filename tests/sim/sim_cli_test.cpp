@@ -1,0 +1,200 @@
+// verified-proxy-sim's command line and its OpenAI-shaped answers.
+
+#include "sim/sim_cli.hpp"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/file.hpp"
+#include "sim/openai.hpp"
+
+namespace vp::sim {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+TEST(SimCli, DefaultsAreOneDomainOneInstance) {
+  const sim_config c = parse_sim_args({"--out", "/tmp/x"});
+  EXPECT_EQ(c.out, "/tmp/x");
+  ASSERT_EQ(c.options.domains.size(), 1u);
+  EXPECT_EQ(c.options.domains[0].domain, "sim.completions.near.ai");
+  EXPECT_EQ(c.options.domains[0].models, std::vector<std::string>{"sim-model"});
+  EXPECT_EQ(c.options.domains[0].instances, 1u);
+  EXPECT_EQ(c.options.stream_tokens, 16u);
+  EXPECT_TRUE(c.instance_faults.empty());
+}
+
+TEST(SimCli, ParsesEveryFlag) {
+  const sim_config c = parse_sim_args({"--out", "d", "--domain", "a.completions.near.ai", "--domain",
+                                       "b.completions.near.ai=m1,m2", "--instances", "3", "--models", "x,y",
+                                       "--stream-tokens", "4", "--token-delay-ms", "25", "--fault", "wrong_nonce",
+                                       "--fault", "2:rotate_every=5", "--fault", "1:slow=100", "--pccs-port", "8101",
+                                       "--endpoints-port", "8102", "--backend-port", "8110"});
+  ASSERT_EQ(c.options.domains.size(), 2u);
+  EXPECT_EQ(c.options.domains[0].models, (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(c.options.domains[1].domain, "b.completions.near.ai");
+  EXPECT_EQ(c.options.domains[1].models, (std::vector<std::string>{"m1", "m2"}));
+  EXPECT_EQ(c.options.domains[1].instances, 3u);
+  EXPECT_TRUE(c.options.domains[1].faults.wrong_nonce);
+  EXPECT_EQ(c.options.stream_tokens, 4u);
+  EXPECT_EQ(c.options.token_delay, 25ms);
+  EXPECT_EQ(c.options.pccs_port, 8101);
+  EXPECT_EQ(c.options.endpoints_port, 8102);
+  EXPECT_EQ(c.options.first_backend_port, 8110);
+  ASSERT_EQ(c.instance_faults.size(), 2u);
+  EXPECT_EQ(c.instance_faults.at(2).rotate_every, 5u);
+  EXPECT_TRUE(c.instance_faults.at(2).wrong_nonce);  // indexed faults add to the global ones
+  EXPECT_EQ(c.instance_faults.at(1).answer_delay, 100ms);
+}
+
+TEST(SimCli, RejectsBadInput) {
+  EXPECT_THROW(parse_sim_args({}), std::invalid_argument);  // --out missing
+  EXPECT_THROW(parse_sim_args({"--out", "d", "--fault", "melt"}), std::invalid_argument);
+  EXPECT_THROW(parse_sim_args({"--out", "d", "--fault", "1:hang"}), std::invalid_argument);  // one instance
+  EXPECT_THROW(parse_sim_args({"--out", "d", "--instances", "0"}), std::invalid_argument);
+  EXPECT_THROW(parse_sim_args({"--out", "d", "--domain", "a", "--domain", "a"}), std::invalid_argument);
+  EXPECT_THROW(parse_sim_args({"--out", "d", "--bogus"}), std::logic_error);
+}
+
+TEST(SimCli, AppliesFaults) {
+  backend_faults f;
+  apply_fault(f, "debug_td");
+  apply_fault(f, "hang=true");
+  apply_fault(f, "attestation_delay=7");
+  EXPECT_TRUE(f.debug_td);
+  EXPECT_TRUE(f.hang);
+  EXPECT_EQ(f.attestation_delay, 7ms);
+  apply_fault(f, "hang=false");
+  EXPECT_FALSE(f.hang);
+  EXPECT_THROW(apply_fault(f, "rotate_every"), std::invalid_argument);
+  EXPECT_THROW(apply_fault(f, "slow=soon"), std::invalid_argument);
+  EXPECT_THROW(apply_fault(f, "debug_td=maybe"), std::invalid_argument);
+  EXPECT_EQ(describe_faults({}), "none");
+  EXPECT_EQ(describe_faults(f), "debug_td, attestation_delay=7ms");
+}
+
+TEST(SimCli, QuotesForTheShell) {
+  EXPECT_EQ(shell_quote("--pccs-url"), "--pccs-url");
+  EXPECT_EQ(shell_quote("http://127.0.0.1:80/endpoints"), "http://127.0.0.1:80/endpoints");
+  EXPECT_EQ(shell_quote("/tmp/a b"), "'/tmp/a b'");
+  EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
+  EXPECT_EQ(shell_quote(""), "''");
+}
+
+TEST(SimCli, HelpAndUsageErrors) {
+  std::ostringstream out, err;
+  EXPECT_EQ(run_sim({"--help"}, out, err, "verified-proxy-sim"), 0);
+  EXPECT_NE(out.str().find("--fault"), std::string::npos);
+  EXPECT_EQ(run_sim({"--out"}, out, err, "verified-proxy-sim"), 2);
+  EXPECT_NE(err.str().find("verified-proxy-sim:"), std::string::npos);
+}
+
+TEST(SimCli, StartsWritesFilesAndPrintsTheProxyCommand) {
+  const auto dir = std::filesystem::path(::testing::TempDir()) / "vp-sim-cli-test";
+  std::filesystem::remove_all(dir);
+  std::ostringstream out, err;
+  std::string connect_to;
+  const int code = run_sim({"--out", dir.string(), "--instances", "2", "--fault", "1:wrong_nonce"}, out, err,
+                           "/nonexistent/bin/verified-proxy-sim", [&](simulator& sim) {
+                             connect_to = sim.connect_to("sim.completions.near.ai");
+                           });
+  ASSERT_EQ(code, 0) << err.str();
+  const std::string text = out.str();
+  EXPECT_NE(text.find("verified-proxy --port 8080 --root-ca "), std::string::npos) << text;
+  EXPECT_NE(text.find("--connect-to " + connect_to), std::string::npos) << text;
+  EXPECT_NE(text.find("--allow-domain sim.completions.near.ai"), std::string::npos) << text;
+  EXPECT_NE(text.find("instance 1  SPKI"), std::string::npos) << text;
+  EXPECT_NE(text.find("faults: wrong_nonce"), std::string::npos) << text;
+  EXPECT_NE(text.find("stopped"), std::string::npos);
+
+  EXPECT_NE(read_file(dir / "root-ca.pem").value_or("").find("BEGIN CERTIFICATE"), std::string::npos);
+  EXPECT_NE(read_file(dir / "upstream-ca.pem").value_or("").find("BEGIN CERTIFICATE"), std::string::npos);
+  const std::string args = read_file(dir / "proxy-args.txt").value_or("");
+  EXPECT_NE(args.find("--no-cache\n"), std::string::npos) << args;
+  const json::value m = json::parse(read_file(dir / "measurements.json").value_or("{}"));
+  EXPECT_EQ(m.at("mrtd").as_string().size(), 96u);
+  EXPECT_EQ(m.at("compose_hash").as_string().size(), 64u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SimCli, PortInUseIsAStartError) {
+  std::ostringstream out, err;
+  const auto dir = std::filesystem::path(::testing::TempDir()) / "vp-sim-cli-port";
+  simulator first;
+  const std::string port = std::to_string(first.backend_port("sim.completions.near.ai"));
+  EXPECT_EQ(run_sim({"--out", dir.string(), "--backend-port", port}, out, err, "verified-proxy-sim",
+                    [](simulator&) {}),
+            1);
+  EXPECT_NE(err.str().find("cannot start"), std::string::npos) << err.str();
+  std::filesystem::remove_all(dir);
+}
+
+// ---------------------------------------------------------------------------------------
+// OpenAI-shaped answers
+
+answer_context context() { return {"d.example", 3, {"m0", "m1"}, 4}; }
+
+TEST(SimOpenAi, ChatNamesTheModelAndTheInstance) {
+  const openai_answer a = answer_openai("POST", "/v1/chat/completions", R"({"messages":[]})", context());
+  EXPECT_EQ(a.status, 200u);
+  EXPECT_FALSE(a.streaming());
+  const json::value v = json::parse(a.body);
+  EXPECT_EQ(v.at("model").as_string(), "m0");  // none named: the first model
+  EXPECT_NE(std::string(v.at("choices").at(0).at("message").at("content").as_string()).find("instance 3"),
+            std::string::npos);
+  EXPECT_EQ(v.at("usage").at("completion_tokens").as_int64(), 4);
+}
+
+TEST(SimOpenAi, StreamsTokensThenDone) {
+  const openai_answer a = answer_openai("POST", "/v1/completions", R"({"model":"m1","stream":true})", context());
+  ASSERT_TRUE(a.streaming());
+  EXPECT_EQ(a.content_type, "text/event-stream");
+  ASSERT_EQ(a.events.size(), 5u);
+  EXPECT_EQ(a.events.back(), "data: [DONE]\n\n");
+  for (std::size_t i = 0; i < 4; ++i) {
+    ASSERT_TRUE(a.events[i].starts_with("data: {") && a.events[i].ends_with("}\n\n")) << a.events[i];
+    const json::value chunk = json::parse(a.events[i].substr(6));
+    EXPECT_EQ(chunk.at("model").as_string(), "m1");
+    EXPECT_EQ(chunk.at("choices").at(0).at("text").as_string(), sim_token(i));
+  }
+}
+
+TEST(SimOpenAi, ErrorsAreOpenAiShaped) {
+  const struct {
+    const char* method;
+    const char* target;
+    const char* body;
+    unsigned status;
+  } cases[] = {
+      {"GET", "/v1/unknown", "", 404},
+      {"GET", "/v1/chat/completions", "", 405},
+      {"POST", "/v1/models", "", 405},
+      {"POST", "/v1/chat/completions", "not json", 400},
+      {"POST", "/v1/embeddings", "[1,2]", 400},
+  };
+  for (const auto& c : cases) {
+    const openai_answer a = answer_openai(c.method, c.target, c.body, context());
+    EXPECT_EQ(a.status, c.status) << c.method << ' ' << c.target;
+    const json::value v = json::parse(a.body);
+    EXPECT_TRUE(v.at("error").at("message").is_string()) << a.body;
+    EXPECT_TRUE(v.at("error").at("type").is_string()) << a.body;
+  }
+}
+
+TEST(SimOpenAi, ModelsAndEmbeddings) {
+  const json::value models = json::parse(answer_openai("GET", "/v1/models?x=1", "", context()).body);
+  ASSERT_EQ(models.at("data").as_array().size(), 2u);
+  EXPECT_EQ(models.at("data").at(1).at("id").as_string(), "m1");
+  const json::value e = json::parse(answer_openai("POST", "/v1/embeddings", R"({"input":"one"})", context()).body);
+  EXPECT_EQ(e.at("data").as_array().size(), 1u);
+}
+
+}  // namespace
+}  // namespace vp::sim
