@@ -203,7 +203,7 @@ int serve_command(const std::vector<std::string>& args, std::ostream& out, std::
   std::unique_ptr<server::proxy_server> proxy;
   try {
     auto anchor = load_anchor(settings->root_ca);
-    auto check = make_workload_check(settings->policy_file);
+    auto check = make_workload_check(settings->policy_file, clock);
     auto source = make_collateral_source(ioc.get_executor(), settings->collateral, anchor, *clock);
     proxy = std::make_unique<server::proxy_server>(
         ioc.get_executor(), settings->proxy, server::proxy_dependencies{source, anchor, clock, std::move(check.check)});

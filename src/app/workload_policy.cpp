@@ -2,22 +2,39 @@
 
 #include <stdexcept>
 
-#include "tdx/tcb_info.hpp"
+#include "core/file.hpp"
+#include "core/log.hpp"
+#include "policy/policy.hpp"
 
 namespace vp::app {
 
-// Interim rule until the policy library lands: Intel's status must be UpToDate or
-// SWHardeningNeeded.
-workload_setup make_workload_check(const std::string& policy_file) {
-  if (!policy_file.empty()) throw std::runtime_error("--policy is not supported yet");
+workload_setup make_workload_check(const std::string& policy_file, std::shared_ptr<const clock> clock) {
+  auto policy = std::make_shared<policy::workload_policy>(policy::nearai_policy());
+  if (!policy_file.empty()) {
+    const auto text = read_file(policy_file);
+    if (!text) throw std::runtime_error("cannot read policy file " + policy_file);
+    auto parsed = policy::parse_policy(*text);
+    if (!parsed) throw std::runtime_error("policy file " + policy_file + ": " + parsed.error().message);
+    *policy = std::move(*parsed);
+  }
   workload_setup s;
-  s.description = "TCB status UpToDate or SWHardeningNeeded";
-  s.check = [](const upstream::attestation_outcome& o,
-               std::optional<std::string_view>) -> std::optional<attest::attestation_failure> {
-    const auto status = o.verdict.quote.status;
-    if (status == tdx::tcb_status::up_to_date || status == tdx::tcb_status::sw_hardening_needed) return std::nullopt;
-    return attest::attestation_failure{"tcb_status", "TCB status " + std::string(tdx::to_string(status)) +
-                                                         " is not accepted"};
+  const std::string name = policy->name().empty() ? policy_file : policy->name();
+  s.description = "'" + name + "'" + (policy_file.empty() ? " (built in)" : " from " + policy_file);
+  s.check = [policy, clock, name](const upstream::attestation_outcome& outcome,
+                                  std::optional<std::string_view> routed_model)
+      -> std::optional<attest::attestation_failure> {
+    const auto report = policy::evaluate(*policy, outcome.attestation, outcome.verdict, clock->now(), routed_model);
+    for (const auto& f : report.factors) {
+      if (f.status == policy::factor_status::warn) {
+        log::warn("workload policy '" + name + "' warning on " + outcome.attestation.json_pointer + ": " + f.name +
+                  ": " + f.detail);
+      }
+    }
+    if (const auto* failed = report.first_failure()) {
+      return attest::attestation_failure{failed->name,
+                                         "workload policy '" + name + "': " + failed->name + ": " + failed->detail};
+    }
+    return std::nullopt;
   };
   return s;
 }

@@ -1,8 +1,11 @@
 #pragma once
-// The workload policy the proxy applies after every successful attestation (--policy).
+// The workload policy the proxy applies after every successful attestation (--policy):
+// glue between the pure policy library and the server's attestation gate.
 
+#include <memory>
 #include <string>
 
+#include "core/clock.hpp"
 #include "server/attestation_gate.hpp"
 
 namespace vp::app {
@@ -12,9 +15,10 @@ struct workload_setup {
   std::string description;  ///< for the startup log line
 };
 
-/// The policy from `policy_file`, or the built-in one when empty. Throws
-/// std::runtime_error naming the file and the problem when it cannot be used (the proxy
-/// refuses to start).
-workload_setup make_workload_check(const std::string& policy_file);
+/// The policy from `policy_file`, or the built-in `nearai` policy when empty, evaluated as
+/// of `clock.now()`. A failing factor refuses the backend (its name is the 502 code);
+/// warnings are logged. Throws std::runtime_error naming the file and the problem when
+/// the file cannot be read or parsed: the proxy refuses to start.
+workload_setup make_workload_check(const std::string& policy_file, std::shared_ptr<const clock> clock);
 
 }  // namespace vp::app

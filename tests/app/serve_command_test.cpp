@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "app/cli.hpp"
@@ -108,6 +112,30 @@ TEST(ServeCommand, UnusablePortIsAConfigurationError) {
   EXPECT_EQ(run({"serve", "--host", "not-an-ip", "--port", "0", "--endpoints-url", "http://127.0.0.1:1/e"}, out, err),
             exit_usage);
   EXPECT_NE(err.str().find("not-an-ip"), std::string::npos) << err.str();
+}
+
+}  // namespace
+}  // namespace vp::app
+
+namespace vp::app {
+namespace {
+
+TEST(ServeCommand, MalformedPolicyFileRefusesToStart) {
+  const auto path = std::filesystem::temp_directory_path() / ("vp-bad-policy-" + std::to_string(::getpid()) + ".json");
+  {
+    std::ofstream(path) << R"({"model": {"mrtd": ["not hex"]}})";
+  }
+  std::ostringstream out, err;
+  EXPECT_EQ(run({"serve", "--policy", path.string(), "--port", "0", "--endpoints-url", "http://127.0.0.1:1/e",
+                 "--no-cache"},
+                out, err),
+            exit_usage);
+  EXPECT_NE(err.str().find(path.string()), std::string::npos) << err.str();
+  EXPECT_NE(err.str().find("mrtd"), std::string::npos) << err.str();
+  std::filesystem::remove(path);
+  std::ostringstream out2, err2;
+  EXPECT_EQ(run({"serve", "--policy", "/nonexistent/policy.json", "--port", "0"}, out2, err2), exit_usage);
+  EXPECT_NE(err2.str().find("cannot read policy file"), std::string::npos) << err2.str();
 }
 
 }  // namespace

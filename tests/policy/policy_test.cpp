@@ -771,6 +771,49 @@ TEST_F(PolicyEvaluate, ModelNameMismatchIsAWarning) {
   EXPECT_EQ(o.status("model_name"), factor_status::pass);
 }
 
+TEST_F(PolicyEvaluate, MutatedEvidenceNeverCrashesAndNeverPassesSilently) {
+  // Deterministic byte mutations of the untrusted evidence (event log and info as JSON
+  // strings, the gateway's encoding), each evaluated against the honest quote's verdict.
+  const synthetic_cvm cvm;
+  const json::object honest = cvm.report(pki());
+  const auto baseline = run(honest, pinning(cvm));
+  ASSERT_TRUE(baseline.verdict) << baseline.error;
+  const std::string log_text = json::serialize(honest.at("event_log"));
+  const std::string info_text = json::serialize(honest.at("info"));
+  std::uint64_t state = 0x9e3779b97f4a7c15ULL;
+  const auto next = [&state] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return state >> 33;
+  };
+  std::size_t parsed = 0;
+  std::size_t accepted = 0;
+  for (int i = 0; i < 400; ++i) {
+    std::string log_m = log_text;
+    std::string info_m = info_text;
+    std::string& target = (i % 2 == 0) ? log_m : info_m;
+    for (int k = 0; k < 1 + i % 3; ++k) {
+      const std::size_t at = next() % target.size();
+      target[at] = static_cast<char>("0123456789abcdef\"{}[],:x "[next() % 27]);
+    }
+    json::object r = honest;
+    r["event_log"] = log_m;
+    r["info"] = info_m;
+    const auto doc = attest::parse_report_document(json::serialize(r));
+    if (!doc) continue;
+    ++parsed;
+    const factor_report rep = evaluate(pinning(cvm), doc->attestations[0], *baseline.verdict, test::default_time);
+    ASSERT_EQ(rep.factors.size(), 19u);
+    if (rep.ok()) {
+      ++accepted;
+      // Accepted only if what the policy relies on is still what the quote proves.
+      EXPECT_EQ(rep.find("event_log_replay")->status, factor_status::pass);
+      EXPECT_EQ(rep.find("app_id")->status, factor_status::pass);
+    }
+  }
+  EXPECT_GT(parsed, 50u);  // the mutations reach evaluate(), not only the JSON parser
+  EXPECT_LT(accepted, parsed);
+}
+
 // ---------------------------------------------------------------------------------------
 // Real captures: the built-in policy passes every direct capture at its capture time
 

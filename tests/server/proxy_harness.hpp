@@ -1,7 +1,8 @@
 #pragma once
 // The proxy server in-process against an in-process simulator: the proxy runs on its own
-// io_context thread with the flags a user would derive from write_proxy_files(), so the
-// end-to-end tests exercise the same trust configuration as `verified-proxy-sim` users.
+// io_context thread with the configuration a user gets from verified-proxy-sim's flags
+// (root CA, upstream CA, PCCS, endpoints, --connect-to, and the policy pinning the
+// simulator's workload), so the end-to-end tests exercise the same trust configuration.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -25,7 +26,7 @@ class running_proxy {
   explicit running_proxy(const sim::simulator& sim, const std::function<void(server::proxy_config&)>& tweak = {},
                          std::optional<server::workload_check> check = std::nullopt,
                          const std::vector<std::string>& domains = {"sim.completions.near.ai"})
-      : upstream_ca_(sim.upstream_ca_pem()) {
+      : upstream_ca_(sim.upstream_ca_pem()), policy_(sim.policy_json(), ".json") {
     server::proxy_config config;
     config.listen_port = 0;
     config.endpoints_url = sim.endpoints_url();
@@ -43,7 +44,7 @@ class running_proxy {
     auto source = app::make_collateral_source(ioc_.get_executor(), collateral, anchor, *clock_);
     server_ = std::make_unique<server::proxy_server>(
         ioc_.get_executor(), config,
-        server::proxy_dependencies{source, anchor, clock_, check ? *check : app::make_workload_check("").check});
+        server::proxy_dependencies{source, anchor, clock_, check ? *check : app::make_workload_check(policy_.path(), clock_).check});
     server_->start();
     thread_ = std::thread([this] { ioc_.run(); });
   }
@@ -82,6 +83,7 @@ class running_proxy {
 
  private:
   temp_file upstream_ca_;
+  temp_file policy_;  ///< the policy that pins the simulator's workload (as verified-proxy-sim writes it)
   std::shared_ptr<const clock> clock_ = std::make_shared<system_clock>();
   boost::asio::io_context ioc_{1};
   std::unique_ptr<server::proxy_server> server_;

@@ -10,6 +10,7 @@
 #include <future>
 #include <thread>
 
+#include "policy/policy.hpp"
 #include "server/proxy_harness.hpp"
 #include "support/http_test_client.hpp"
 
@@ -297,6 +298,29 @@ TEST(ProxyEndToEnd, OutOfDateRefusalNamesTheTcbStatus) {
   const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
   EXPECT_EQ(r.status, 502u);
   EXPECT_NE(error_message_of(r).find("OutOfDate"), std::string::npos) << r.body;
+}
+
+TEST(ProxyEndToEnd, BuiltInNearaiPolicyRefusesAGenuineTdxMachineRunningOtherSoftware) {
+  // The simulator's quotes are genuine for its (trusted) test PKI and bound correctly:
+  // only the workload policy can tell that it is not NEAR's software.
+  sim::simulator sim(one_backend());
+  running_proxy proxy(sim, {}, app::make_workload_check("", std::make_shared<system_clock>()).check);
+  const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
+  EXPECT_EQ(r.status, 502u) << r.body;
+  EXPECT_EQ(error_of(r).at("type"), "attestation_error");
+  EXPECT_NE(error_message_of(r).find("workload policy 'nearai'"), std::string::npos) << r.body;
+  EXPECT_EQ(sim.request_count(domain), 0u);
+}
+
+TEST(ProxyEndToEnd, PolicyPinningAnotherAppIdRefusesWithThatFactor) {
+  sim::simulator sim(one_backend());
+  const std::string policy_text = R"({"name":"other-app","model":{"app_id":["0000000000000000000000000000000000000000"]}})";
+  ASSERT_TRUE(policy::parse_policy(policy_text)) << "the policy file format changed";
+  temp_file file(policy_text, ".json");
+  running_proxy proxy(sim, {}, app::make_workload_check(file.path(), std::make_shared<system_clock>()).check);
+  const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
+  EXPECT_EQ(r.status, 502u) << r.body;
+  EXPECT_EQ(error_code_of(r), "app_id") << r.body;
 }
 
 TEST(ProxyEndToEnd, FailedAttestationIsRememberedByTheNegativeCache) {
