@@ -105,10 +105,8 @@ class session {
     st_->session_ended();
   }
 
-  /// Closes the connection if it is waiting for a request (shutdown).
-  void close_if_idle() {
-    if (idle_) close();
-  }
+  /// Waiting for the client's next request (nothing in flight).
+  bool idle() const { return idle_; }
   void close() {
     error_code ec;
     client_.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -411,10 +409,17 @@ void proxy_server::stop(std::function<void()> done) {
   st.acceptor.close(ec);
   st.pool.clear();
   // Snapshot: closing may end sessions (and unlink them) as handlers run later.
-  for (auto* s : std::vector<session*>(st.sessions.begin(), st.sessions.end())) s->close_if_idle();
-  if (!st.sessions.empty()) {
-    log::info("waiting up to " + std::to_string(st.config.shutdown_grace.count()) + " s for " +
-              std::to_string(st.sessions.size()) + " client connection(s) to finish");
+  std::size_t busy = 0;
+  for (auto* s : std::vector<session*>(st.sessions.begin(), st.sessions.end())) {
+    if (s->idle()) {
+      s->close();
+    } else {
+      ++busy;
+    }
+  }
+  if (busy != 0) {
+    log::info("waiting up to " + std::to_string(st.config.shutdown_grace.count()) + " s for " + std::to_string(busy) +
+              " request(s) in flight");
   }
   st.grace_timer.expires_after(st.config.shutdown_grace);
   st.grace_timer.async_wait([weak = std::weak_ptr<state>(state_)](error_code wait_ec) {

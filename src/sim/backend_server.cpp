@@ -231,8 +231,12 @@ struct backend_server::state {
         const answer_context context{options.domain, index, options.models, settings.stream_tokens};
         const openai_answer answer = answer_openai(request.method_string(), target, request.body(), context);
         begin_response();
+        if (f.close_delimited) {
+          co_await write_close_delimited(stream, answer, index, record);
+          co_return;
+        }
         if (answer.streaming()) {
-          if (!co_await write_stream(stream, answer, keep_alive, index, f.disconnect_mid_stream)) co_return;
+          if (!co_await write_stream(stream, answer, keep_alive, index, f.disconnect_mid_stream, record)) co_return;
         } else {
           http::response<http::string_body> response{http::status::ok, request.version()};
           response.result(answer.status);
@@ -339,7 +343,7 @@ struct backend_server::state {
   /// Writes an SSE answer chunked, one chunk per event, each after token_delay. Returns
   /// false when the connection is gone (or was cut on purpose).
   asio::awaitable<bool> write_stream(tls_stream& stream, const openai_answer& answer, bool keep_alive,
-                                     std::size_t index, bool disconnect_mid_stream) {
+                                     std::size_t index, bool disconnect_mid_stream, connection_record& record) {
     const auto tuple = asio::as_tuple(asio::use_awaitable);
     http::response<http::empty_body> response{http::status::ok, 11};
     response.result(answer.status);
@@ -363,9 +367,35 @@ struct backend_server::state {
           ec) {
         co_return false;
       }
+      const std::lock_guard lock(mutex);
+      ++record.stream_events_sent;
     }
     if (auto [ec, n] = co_await asio::async_write(stream, http::make_chunk_last(), tuple); ec) co_return false;
     co_return true;
+  }
+
+  /// Writes an answer whose body ends with the connection (no Content-Length, not
+  /// chunked), then closes: the framing an HTTP/1.0-style server uses.
+  asio::awaitable<void> write_close_delimited(tls_stream& stream, const openai_answer& answer, std::size_t index,
+                                              connection_record& record) {
+    const auto tuple = asio::as_tuple(asio::use_awaitable);
+    http::response<http::empty_body> response{http::status::ok, 11};
+    response.result(answer.status);
+    set_common_headers(response, answer.content_type, index);
+    response.keep_alive(false);
+    http::response_serializer<http::empty_body> serializer{response};
+    if (auto [ec, n] = co_await http::async_write_header(stream, serializer, tuple); ec) co_return;
+    if (answer.streaming()) {
+      for (const auto& event : answer.events) {
+        if (settings.token_delay.count() > 0) co_await sleep(settings.token_delay);
+        if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(event), tuple); ec) co_return;
+        const std::lock_guard lock(mutex);
+        ++record.stream_events_sent;
+      }
+    } else if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(answer.body), tuple); ec) {
+      co_return;
+    }
+    co_await close_gracefully(stream);
   }
 
   template <class Duration>

@@ -38,6 +38,9 @@ struct backend_faults {
   bool disconnect_mid_stream = false;
   /// The attestation report body is larger than 8 MiB (attest::max_report_body_size).
   bool oversized_attestation = false;
+  /// Ordinary answers are close-delimited (HTTP/1.0 style): no Content-Length, not
+  /// chunked, `Connection: close`, the body ends when the connection does.
+  bool close_delimited = false;
   /// Generate a new TLS key + certificate after every N non-attestation requests (0 =
   /// never); connections accepted afterwards present the new one, open ones keep theirs.
   unsigned rotate_every = 0;
@@ -81,6 +84,9 @@ struct connection_record {
   /// answered.
   std::optional<std::size_t> received_when_first_response_began;
   std::vector<std::string> request_targets;  ///< in order
+  /// SSE events written on this connection ([DONE] included): a client that goes away
+  /// mid-stream must make the proxy stop the upstream generation.
+  std::size_t stream_events_sent = 0;
 };
 
 }  // namespace vp::sim

@@ -97,6 +97,7 @@ void apply_fault(backend_faults& f, std::string_view spec) {
   else if (name == "hang") f.hang = parse_bool(name, value);
   else if (name == "disconnect_mid_stream") f.disconnect_mid_stream = parse_bool(name, value);
   else if (name == "oversized_attestation") f.oversized_attestation = parse_bool(name, value);
+  else if (name == "close_delimited") f.close_delimited = parse_bool(name, value);
   else if (name == "rotate_every") {
     if (!value) throw std::invalid_argument("--fault rotate_every needs a request count (rotate_every=N)");
     f.rotate_every = parse_number<unsigned>(*value, "--fault rotate_every");
@@ -119,6 +120,7 @@ std::string describe_faults(const backend_faults& f) {
   add(f.hang, "hang");
   add(f.disconnect_mid_stream, "disconnect_mid_stream");
   add(f.oversized_attestation, "oversized_attestation");
+  add(f.close_delimited, "close_delimited");
   add(f.rotate_every != 0, "rotate_every=" + std::to_string(f.rotate_every));
   add(f.answer_delay.count() != 0, "slow=" + std::to_string(f.answer_delay.count()) + "ms");
   add(f.attestation_delay.count() != 0, "attestation_delay=" + std::to_string(f.attestation_delay.count()) + "ms");
@@ -170,6 +172,7 @@ std::string sim_help() {
          "      hang                    never answer ordinary requests\n"
          "      disconnect_mid_stream   drop the connection after half of a streaming answer\n"
          "      oversized_attestation   attestation report over 8 MiB\n"
+         "      close_delimited         answers end with the connection (no Content-Length, not chunked)\n"
          "  --help                    this text\n"
          "\n"
          "It prints the verified-proxy command line that uses the deployment (--root-ca, --upstream-ca, --pccs-url,\n"

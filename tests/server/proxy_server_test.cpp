@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
@@ -371,11 +373,54 @@ TEST(ProxyEndToEnd, ClientGoingAwayCancelsTheUpstreamRequest) {
   const auto r = client.send(chat_request("sim-model", true), 1);
   EXPECT_EQ(r.status, 200u);
   EXPECT_FALSE(r.complete);
-  // The cancelled upstream connection is not pooled: the next request needs a new one.
-  std::this_thread::sleep_for(200ms);
+  // The backend stops generating soon after (the proxy closed its connection), far from
+  // the 40 events it would have sent…
+  std::this_thread::sleep_for(300ms);
+  const auto records = sim.connections(domain);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_LT(records[0].stream_events_sent, 20u);
+  // …and the cancelled upstream connection is not pooled: the next request needs a new one.
   EXPECT_EQ(proxy.statistics().idle_upstream, 0u);
   EXPECT_EQ(http_exchange(proxy.port(), chat_request("sim-model", false)).status, 200u);
   EXPECT_EQ(sim.connection_count(domain), 2u);
+}
+
+TEST(ProxyEndToEnd, CloseDelimitedAnswersAreRelayedWhole) {
+  auto o = one_backend({.close_delimited = true}, 5);
+  o.token_delay = 10ms;
+  sim::simulator sim(o);
+  running_proxy proxy(sim);
+  http_test_client client(proxy.port());
+  const auto plain = client.send(chat_request("sim-model", false));
+  ASSERT_EQ(plain.status, 200u) << plain.body;
+  EXPECT_TRUE(plain.complete);
+  EXPECT_NE(plain.body.find("chat.completion"), std::string::npos);
+  // The proxy re-frames it for an HTTP/1.1 client (chunked), so the client connection stays usable.
+  EXPECT_EQ(plain.header("Transfer-Encoding").value_or(""), "chunked");
+  EXPECT_TRUE(client.connected());
+  const auto streamed = client.send(chat_request("sim-model", true));
+  ASSERT_EQ(streamed.status, 200u);
+  EXPECT_TRUE(streamed.complete);
+  EXPECT_EQ(sse_events(streamed.body).size(), 6u);
+  // The backend closed each connection: two connections, one attestation (same key).
+  EXPECT_EQ(sim.connection_count(domain), 2u);
+  EXPECT_EQ(sim.attestation_count(domain), 1u);
+}
+
+TEST(ProxyEndToEnd, SilentTlsPeerIsA504NamingTheTlsPhase) {
+  // Accepts TCP and never speaks TLS.
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor silent(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  sim::simulator sim(one_backend());
+  const auto port = silent.local_endpoint().port();
+  running_proxy proxy(sim, [&](server::proxy_config& c) {
+    std::string error;
+    c.connect_to = {*proxy::parse_connect_to(std::string(domain) + ":443:127.0.0.1:" + std::to_string(port), error)};
+    c.timeouts.tls = 300ms;
+  });
+  const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
+  EXPECT_EQ(r.status, 504u) << r.body;
+  EXPECT_EQ(error_code_of(r), "tls_timeout");
 }
 
 // ---------------------------------------------------------------------------------------

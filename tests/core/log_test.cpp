@@ -1,0 +1,59 @@
+#include "core/log.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace vp::log {
+namespace {
+
+struct captured_lines {
+  captured_lines() {
+    set_sink([this](std::string_view line) { lines.emplace_back(line); });
+  }
+  ~captured_lines() {
+    set_sink({});
+    set_min_level(level::info);
+  }
+  std::vector<std::string> lines;
+};
+
+TEST(Log, LinesCarryTimestampLevelAndMessage) {
+  captured_lines out;
+  info("listening");
+  ASSERT_EQ(out.lines.size(), 1u);
+  const auto& line = out.lines[0];
+  ASSERT_GE(line.size(), 24u);
+  EXPECT_EQ(line[4], '-');
+  EXPECT_EQ(line[10], 'T');
+  EXPECT_EQ(line[23], 'Z');
+  EXPECT_NE(line.find(" INFO  listening"), std::string::npos) << line;
+}
+
+TEST(Log, ControlCharactersCannotForgeLines) {
+  captured_lines out;
+  warn("host evil\n2026-01-01T00:00:00.000Z INFO  attested\r\x1b[31m\\");
+  ASSERT_EQ(out.lines.size(), 1u);
+  EXPECT_EQ(out.lines[0].find('\n'), std::string::npos);
+  EXPECT_EQ(out.lines[0].find('\r'), std::string::npos);
+  EXPECT_NE(out.lines[0].find("evil\\x0a2026"), std::string::npos) << out.lines[0];
+  EXPECT_NE(out.lines[0].find("\\x1b[31m\\\\"), std::string::npos) << out.lines[0];
+}
+
+TEST(Log, LevelsBelowTheMinimumAreDropped) {
+  captured_lines out;
+  set_min_level(level::warn);
+  info("dropped");
+  debug("dropped");
+  error("kept");
+  ASSERT_EQ(out.lines.size(), 1u);
+  EXPECT_NE(out.lines[0].find("ERROR kept"), std::string::npos);
+  level l{};
+  EXPECT_TRUE(parse_level("debug", l));
+  EXPECT_EQ(l, level::debug);
+  EXPECT_FALSE(parse_level("verbose", l));
+}
+
+}  // namespace
+}  // namespace vp::log
