@@ -345,6 +345,29 @@ TEST(ProxyEndToEnd, HangingBackendTimesOutWith504) {
   EXPECT_NE(r.header("x-should-retry").value_or(""), "false");
 }
 
+TEST(ProxyEndToEnd, SlowAttestationTimesOutWith504AndIsNotRemembered) {
+  sim::simulator sim(one_backend({.attestation_delay = 1000ms}));
+  running_proxy proxy(sim, [](server::proxy_config& c) { c.timeouts.attestation = 200ms; });
+  const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
+  EXPECT_EQ(r.status, 504u) << r.body;
+  EXPECT_EQ(error_code_of(r), "attestation_timeout");
+  // A timeout says nothing about the backend's key: the next request attests again.
+  sim.set_faults(domain, 0, {});
+  EXPECT_EQ(http_exchange(proxy.port(), chat_request("sim-model", false)).status, 200u);
+  EXPECT_EQ(sim.attestation_count(domain), 2u);
+}
+
+TEST(ProxyEndToEnd, StreamSilentLongerThanTheIdleTimeoutIsCut) {
+  auto o = one_backend({}, 5);
+  o.token_delay = 600ms;
+  sim::simulator sim(o);
+  running_proxy proxy(sim, [](server::proxy_config& c) { c.timeouts.idle = 200ms; });
+  const auto r = http_exchange(proxy.port(), chat_request("sim-model", true));
+  EXPECT_EQ(r.status, 200u);  // the headers had gone out
+  EXPECT_FALSE(r.complete);
+  EXPECT_EQ(r.body.find("[DONE]"), std::string::npos);
+}
+
 TEST(ProxyEndToEnd, SlowBackendStillAnswers) {
   sim::simulator sim(one_backend({.answer_delay = 300ms}));
   running_proxy proxy(sim);
