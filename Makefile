@@ -34,12 +34,13 @@ bench: build
 	$(BUILD_DIR)/bench/vp_bench $(ARGS)
 
 # libFuzzer targets need clang; built in their own tree.
+FUZZ_TARGETS := quote collateral report event_log policy routing
 fuzz: deps
 	@VP_WITH_CLANG=1 scripts/install-deps
 	cmake -S . -B $(BUILD_DIR)-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCMAKE_CXX_COMPILER=clang++ -DVP_BUILD_FUZZ=ON -DVP_BUILD_BENCH=OFF
-	cmake --build $(BUILD_DIR)-fuzz -j $(JOBS) --target vp_fuzz_quote vp_fuzz_collateral
-	tests/fuzz/run $(BUILD_DIR)-fuzz
+	cmake --build $(BUILD_DIR)-fuzz -j $(JOBS) --target $(addprefix vp_fuzz_,$(FUZZ_TARGETS))
+	tests/fuzz/run $(BUILD_DIR)-fuzz $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD_DIR) $(BUILD_DIR)-fuzz

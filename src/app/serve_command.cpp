@@ -19,8 +19,10 @@ namespace asio = boost::asio;
 
 namespace {
 
+constexpr unsigned help_width = 110;
+
 po::options_description serve_options() {
-  po::options_description listen("Listening");
+  po::options_description listen("Listening", help_width, help_width / 2);
   listen.add_options()
       ("host", po::value<std::string>()->value_name("ADDR")->default_value("127.0.0.1"),
        "address to listen on (keep it on loopback: the proxy adds no client authentication)")
@@ -29,7 +31,7 @@ po::options_description serve_options() {
        "largest request body accepted (413 above)")
       ("log-level", po::value<std::string>()->value_name("LEVEL")->default_value("info"), "debug, info, warn or error");
 
-  po::options_description routing("Routing");
+  po::options_description routing("Routing", help_width, help_width / 2);
   routing.add_options()
       ("endpoints-url", po::value<std::string>()->value_name("URL")->default_value("https://completions.near.ai/endpoints"),
        "discovery list mapping models to backend domains")
@@ -42,7 +44,7 @@ po::options_description serve_options() {
       ("connect-to", po::value<std::vector<std::string>>()->value_name("HOST:PORT:ADDR:PORT"),
        "dial ADDR:PORT for HOST:PORT while SNI, certificate and Host stay HOST (curl semantics); repeatable");
 
-  po::options_description trust("Verification");
+  po::options_description trust("Verification", help_width, help_width / 2);
   trust.add_options()
       ("attestation-ttl", po::value<std::string>()->value_name("DURATION")->default_value("1h"),
        "how long a verified backend key is trusted before it is attested again")
@@ -56,7 +58,7 @@ po::options_description serve_options() {
        "CA certificates for backend TLS instead of the system store")
       ("no-webpki", "do not validate backend certificates against CAs; rely on attestation alone");
 
-  po::options_description timing("Timeouts (DURATION: 500ms, 10s, 5m, 1h; bare numbers are seconds)");
+  po::options_description timing("Timeouts (DURATION: 500ms, 10s, 5m, 1h; bare numbers are seconds)", help_width, help_width / 2);
   timing.add_options()
       ("connect-timeout", po::value<std::string>()->value_name("DURATION")->default_value("10s"), "DNS + TCP connect")
       ("tls-timeout", po::value<std::string>()->value_name("DURATION")->default_value("10s"), "TLS handshake")
@@ -69,12 +71,13 @@ po::options_description serve_options() {
       ("shutdown-grace", po::value<std::string>()->value_name("DURATION")->default_value("10s"),
        "on SIGINT/SIGTERM, how long requests in flight may finish");
 
-  po::options_description coll("Collateral (Intel PCS / PCCS)");
+  po::options_description coll("Collateral (Intel PCS / PCCS)", help_width, help_width / 2);
   add_collateral_options(coll);
 
-  po::options_description all;
-  all.add(listen).add(routing).add(trust).add(timing).add(coll);
-  all.add_options()("help,h", "show this help");
+  po::options_description general("General", help_width, help_width / 2);
+  general.add_options()("help,h", "show this help");
+  po::options_description all(help_width, help_width / 2);
+  all.add(general).add(listen).add(routing).add(trust).add(timing).add(coll);
   return all;
 }
 

@@ -4,6 +4,8 @@
 #include <array>
 #include <charconv>
 
+#include "proxy/routing.hpp"
+
 namespace vp::proxy {
 namespace {
 
@@ -105,8 +107,12 @@ std::optional<connect_to_rule> parse_connect_to(std::string_view spec, std::stri
     rest.remove_prefix(c3 + 1);
   }
   connect_to_rule rule;
-  rule.host.assign(host);
-  std::transform(rule.host.begin(), rule.host.end(), rule.host.begin(), lower);
+  if (!host.empty()) {
+    // A rule for a name that can never be requested would silently never apply.
+    auto normalized = normalize_host(host);
+    if (!normalized) return fail("invalid host name");
+    rule.host = std::move(*normalized);
+  }
   const auto p = parse_port(port, true);
   if (!p) return fail("invalid port");
   rule.port = *p;

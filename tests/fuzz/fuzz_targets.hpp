@@ -1,10 +1,15 @@
 #pragma once
 // Entry points shared by the libFuzzer programs (clang, `make fuzz`) and by the
 // deterministic mutation test in the unit suite (GCC, `make test`). Each must
-// accept any bytes without crashing, throwing or reading out of bounds.
+// accept any bytes without crashing, throwing or reading out of bounds. The newer
+// targets also assert properties of what the parsers accept (documented limits,
+// consistency between parser and checks): a violated property aborts with a message
+// naming it, which libFuzzer reports as a crash with the input that caused it.
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace vp::fuzz {
 
@@ -14,5 +19,42 @@ void quote_input(const std::uint8_t* data, std::size_t size);
 /// QuoteCollateralV3 JSON, PCS response splitting, TCB info / QE identity parsers and
 /// collateral preparation.
 void collateral_input(const std::uint8_t* data, std::size_t size);
+
+/// A NEAR /v1/attestation/report body (direct or gateway form): attest::parse_report_document,
+/// then on every attestation it yields the event-log parser, RTMR replay, runtime-digest
+/// recomputation, the key-provider parser and policy::evaluate() against a TD report
+/// consistent with the report's own claims (so that the checks behind a matching replay
+/// are reached). Asserts the documented field limits and that identities are only taken
+/// from a log that replayed.
+void report_input(const std::uint8_t* data, std::size_t size);
+
+/// A JSON event log array: policy::parse_event_log, replay_rtmrs, check_runtime_digests
+/// (checked against an independent recomputation), and the key-provider parser on the
+/// same text and on every key-provider event payload.
+void event_log_input(const std::uint8_t* data, std::size_t size);
+
+/// A policy file: policy::parse_policy, its documented limits, then policy::evaluate()
+/// under the parsed policy on a fixed synthetic attestation.
+void policy_input(const std::uint8_t* data, std::size_t size);
+
+/// Routing and forwarding text from clients, the discovery service and the command line:
+/// proxy::parse_endpoints (default and tight limits), model_of_request, parse_connect_to,
+/// normalize_host and the header helpers.
+void routing_input(const std::uint8_t* data, std::size_t size);
+
+/// Seeds built in code (no files), shaped like what each target parses so that mutations
+/// reach past the first checks: synthetic direct and gateway reports (event log, info and
+/// tcb_info both in place and as JSON strings, v1 and v2 runtime digests), event logs and
+/// key-provider texts, policies (the built-in one among them), endpoint lists, request
+/// bodies and --connect-to specs.
+std::vector<std::string> report_seeds();
+std::vector<std::string> event_log_seeds();
+std::vector<std::string> policy_seeds();
+std::vector<std::string> routing_seeds();
+
+/// For a libFuzzer program's LLVMFuzzerInitialize: when $VP_FUZZ_SEED_DIR names a
+/// directory (tests/fuzz/run sets it to the run's fresh corpus directory), writes
+/// `seeds` there as seed-N files before libFuzzer reads the corpus.
+void write_seed_corpus(const std::vector<std::string>& seeds);
 
 }  // namespace vp::fuzz

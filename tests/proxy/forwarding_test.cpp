@@ -75,7 +75,8 @@ TEST(ProxyConnectTo, ParsesCurlSyntax) {
 TEST(ProxyConnectTo, RejectsMalformedRules) {
   std::string error;
   for (const char* bad : {"", "host", "host:443", "host:443:addr", "host:x:addr:1", "host:443:addr:0",
-                          "host:443:addr:70000", "host:443::1", "host:443:[::1:1"}) {
+                          "host:443:addr:70000", "host:443::1", "host:443:[::1:1",
+                          "bad host:443:addr:1", "a..b:443:addr:1"}) {
     EXPECT_FALSE(parse_connect_to(bad, error)) << bad;
     EXPECT_NE(error.find("--connect-to"), std::string::npos);
   }
