@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -177,13 +178,14 @@ asio::awaitable<void> session::run() {
                                                          "header_too_large"),
                              false);
       } else {
+        log::info("malformed request refused: " + ec.message());
         co_await write_error(proxy::bad_request("malformed HTTP request: " + ec.message(), "malformed_request"), false);
       }
       break;
     }
     idle_ = false;
     client_.expires_after(st_->config.timeouts.client_request);
-    if (parser.get()[http::field::expect] == "100-continue" && parser.get().version() >= 11) {
+    if (beast::iequals(parser.get()[http::field::expect], "100-continue") && parser.get().version() >= 11) {
       static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
       if (auto [ec, n] = co_await asio::async_write(client_, asio::buffer(continue_line), tuple); ec) break;
     }

@@ -528,6 +528,22 @@ TEST(ProxyEndToEnd, OversizedBodyIs413) {
   EXPECT_EQ(sim.connection_count(domain), 0u);
 }
 
+TEST(ProxyEndToEnd, ExpectContinueIsAnsweredBeforeTheBodyIsSent) {
+  sim::simulator sim(one_backend());
+  running_proxy proxy(sim);
+  const auto request = chat_request("sim-model", false);
+  http_test_client client(proxy.port());
+  const auto interim = client.send_raw("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                       "Content-Type: application/json\r\nExpect: 100-Continue\r\n"
+                                       "Content-Length: " + std::to_string(request.body.size()) + "\r\n\r\n");
+  EXPECT_EQ(interim.status, 100u);
+  const auto final_response = client.send_raw(request.body);
+  EXPECT_EQ(final_response.status, 200u) << final_response.body;
+  const auto headers = sim.request_headers(domain);
+  ASSERT_EQ(headers.size(), 1u);
+  EXPECT_FALSE(header_in(headers[0], "Expect"));  // answered here, not passed on
+}
+
 TEST(ProxyEndToEnd, MalformedRequestIs400) {
   sim::simulator sim(one_backend());
   running_proxy proxy(sim);
