@@ -29,11 +29,13 @@ po::options_description serve_options() {
       ("port", po::value<std::uint16_t>()->value_name("PORT")->default_value(8080), "port to listen on")
       ("max-body", po::value<std::string>()->value_name("SIZE")->default_value("32MiB"),
        "largest request body accepted (413 above)")
-      ("log-level", po::value<std::string>()->value_name("LEVEL")->default_value("info"), "debug, info, warn or error");
+      ("log-level", po::value<std::string>()->value_name("LEVEL")->default_value("info"),
+       "debug, info, warn or error");
 
   po::options_description routing("Routing", help_width, help_width / 2);
   routing.add_options()
-      ("endpoints-url", po::value<std::string>()->value_name("URL")->default_value("https://completions.near.ai/endpoints"),
+      ("endpoints-url",
+       po::value<std::string>()->value_name("URL")->default_value("https://completions.near.ai/endpoints"),
        "discovery list mapping models to backend domains")
       ("endpoints-refresh", po::value<std::string>()->value_name("DURATION")->default_value("300s"),
        "how often the discovery list is refreshed")
@@ -58,7 +60,8 @@ po::options_description serve_options() {
        "CA certificates for backend TLS instead of the system store")
       ("no-webpki", "do not validate backend certificates against CAs; rely on attestation alone");
 
-  po::options_description timing("Timeouts (DURATION: 500ms, 10s, 5m, 1h; bare numbers are seconds)", help_width, help_width / 2);
+  po::options_description timing("Timeouts (DURATION: 500ms, 10s, 5m, 1h; bare numbers are seconds)", help_width,
+                                 help_width / 2);
   timing.add_options()
       ("connect-timeout", po::value<std::string>()->value_name("DURATION")->default_value("10s"), "DNS + TCP connect")
       ("tls-timeout", po::value<std::string>()->value_name("DURATION")->default_value("10s"), "TLS handshake")
@@ -214,12 +217,12 @@ int serve_command(const std::vector<std::string>& args, std::ostream& out, std::
     const auto& p = settings->proxy;
     log::info("verified-proxy 0.1.0 listening on http://" + p.listen_host + ":" + std::to_string(proxy->port()) +
               "/v1 — point your OpenAI client's base URL there");
-    log::info("quotes: trust anchor " + (settings->root_ca.empty() ? std::string("Intel SGX Root CA") : settings->root_ca) +
-              "; collateral from " +
-              (!settings->collateral.collateral_dir.empty()
-                   ? settings->collateral.collateral_dir.string() + " (offline)"
-                   : (settings->collateral.pccs_urls.empty() ? std::string("Intel PCS")
-                                                             : settings->collateral.pccs_urls.front())));
+    const auto& c = settings->collateral;
+    const std::string collateral_from =
+        !c.collateral_dir.empty() ? c.collateral_dir.string() + " (offline)"
+                                  : (c.pccs_urls.empty() ? std::string("Intel PCS") : c.pccs_urls.front());
+    const std::string anchor_name = settings->root_ca.empty() ? std::string("Intel SGX Root CA") : settings->root_ca;
+    log::info("quotes: trust anchor " + anchor_name + "; collateral from " + collateral_from);
     log::info("workload policy: " + check.description);
     std::string allowed;
     for (const auto& a : p.allow_domains) allowed += (allowed.empty() ? "" : ", ") + a;

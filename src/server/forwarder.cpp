@@ -69,8 +69,8 @@ http::request<http::string_body> upstream_request(const client_request& in, cons
   }
   out.set(http::field::host, up.host_header());
   out.body() = in.body();
-  const bool body_method = in.method() == http::verb::post || in.method() == http::verb::put ||
-                           in.method() == http::verb::patch;
+  const bool body_method =
+      in.method() == http::verb::post || in.method() == http::verb::put || in.method() == http::verb::patch;
   if (!in.body().empty() || body_method) out.content_length(in.body().size());
   out.keep_alive(true);
   return out;
@@ -138,9 +138,14 @@ asio::awaitable<relay_result> relay_impl(beast::tcp_stream& client, beast::flat_
   auto outgoing = upstream_request(request, up);
   up_tcp.expires_after(deadlines.response_headers);
   if (auto [ec, n] = co_await http::async_write(up.stream(), outgoing, tuple); ec) {
-    if (is_timeout(ec)) co_return fail_before(proxy::gateway_timeout("response_headers", "sending the request to " + up.host() + " timed out"), "request write timed out");
-    co_return fail_before(proxy::backend_unreachable("sending the request to " + up.host() + " failed: " + ec.message()),
-                          "request write failed: " + ec.message(), is_closed_before_response(ec));
+    if (is_timeout(ec)) {
+      co_return fail_before(
+          proxy::gateway_timeout("response_headers", "sending the request to " + up.host() + " timed out"),
+          "request write timed out");
+    }
+    co_return fail_before(
+        proxy::backend_unreachable("sending the request to " + up.host() + " failed: " + ec.message()),
+        "request write failed: " + ec.message(), is_closed_before_response(ec));
   }
 
   auto watch = std::make_shared<client_watch>(client.get_executor());
@@ -163,9 +168,10 @@ asio::awaitable<relay_result> relay_impl(beast::tcp_stream& client, beast::flat_
         co_return out;
       }
       if (is_timeout(ec)) {
-        co_return fail_before(proxy::gateway_timeout("response_headers", up.host() + " sent no response headers within " +
-                                                                              std::to_string(deadlines.response_headers.count()) + " ms"),
-                              "response headers timed out");
+        co_return fail_before(
+            proxy::gateway_timeout("response_headers", up.host() + " sent no response headers within " +
+                                                           std::to_string(deadlines.response_headers.count()) + " ms"),
+            "response headers timed out");
       }
       const bool stale = is_closed_before_response(ec) && up.buffer().size() == 0;
       co_return fail_before(
@@ -175,13 +181,15 @@ asio::awaitable<relay_result> relay_impl(beast::tcp_stream& client, beast::flat_
     const unsigned status = parser->get().result_int();
     if (status == 101) {
       co_await stop_watch(client, watch);
-      co_return fail_before(proxy::backend_unreachable(up.host() + " switched protocols, which the proxy does not relay"),
-                            "101 switching protocols");
+      co_return fail_before(
+          proxy::backend_unreachable(up.host() + " switched protocols, which the proxy does not relay"),
+          "101 switching protocols");
     }
     if (status >= 200 || status < 100) break;
     if (interim == max_interim_responses) {
       co_await stop_watch(client, watch);
-      co_return fail_before(proxy::backend_unreachable(up.host() + " sent too many interim responses"), "interim flood");
+      co_return fail_before(proxy::backend_unreachable(up.host() + " sent too many interim responses"),
+                            "interim flood");
     }
   }
 

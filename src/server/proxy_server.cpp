@@ -174,9 +174,9 @@ asio::awaitable<void> session::run() {
                   std::to_string(st_->config.max_body) + " bytes)");
         co_await write_error(proxy::body_too_large(st_->config.max_body), false);
       } else if (ec == http::error::header_limit) {
-        co_await write_local(431, proxy::make_error_body("request header fields too large", "invalid_request_error",
-                                                         "header_too_large"),
-                             false);
+        co_await write_local(
+            431, proxy::make_error_body("request header fields too large", "invalid_request_error", "header_too_large"),
+            false);
       } else {
         log::info("malformed request refused: " + ec.message());
         co_await write_error(proxy::bad_request("malformed HTTP request: " + ec.message(), "malformed_request"), false);
@@ -222,7 +222,8 @@ asio::awaitable<bool> session::handle(client_request request) {
     const auto host = proxy::normalize_host(sv(header->value()));
     if (!host) {
       co_return co_await finish_local(
-          proxy::bad_request("X-Backend-Domain must be a DNS host name (no scheme, port or path)", "invalid_backend_domain"),
+          proxy::bad_request("X-Backend-Domain must be a DNS host name (no scheme, port or path)",
+                             "invalid_backend_domain"),
           "(invalid X-Backend-Domain)");
     }
     route.domain = *host;
@@ -310,9 +311,8 @@ asio::awaitable<bool> session::handle(client_request request) {
       log::warn(arrow + " " + std::to_string(result.error->status) + " in " + ms_since(started) + ": " + result.detail);
       co_return co_await write_error(*result.error, keep);
     }
-    log::warn(arrow + " " + (result.status ? std::to_string(result.status) + " " : std::string()) +
-              "cut short after " + std::to_string(result.body_bytes) + " bytes in " + ms_since(started) + ": " +
-              result.detail);
+    log::warn(arrow + " " + (result.status ? std::to_string(result.status) + " " : std::string()) + "cut short after " +
+              std::to_string(result.body_bytes) + " bytes in " + ms_since(started) + ": " + result.detail);
     co_return false;
   }
 }
@@ -427,7 +427,8 @@ void proxy_server::stop(std::function<void()> done) {
   st.grace_timer.async_wait([weak = std::weak_ptr<state>(state_)](error_code wait_ec) {
     auto s = weak.lock();
     if (!s || wait_ec) return;
-    if (!s->sessions.empty()) log::warn("shutdown grace expired: closing " + std::to_string(s->sessions.size()) + " connection(s)");
+    if (!s->sessions.empty())
+      log::warn("shutdown grace expired: closing " + std::to_string(s->sessions.size()) + " connection(s)");
     for (auto* sess : std::vector<session*>(s->sessions.begin(), s->sessions.end())) sess->close();
   });
   st.session_ended();

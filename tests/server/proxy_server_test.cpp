@@ -180,9 +180,8 @@ TEST(ProxyEndToEnd, HundredConcurrentFirstRequestsShareOneAttestation) {
   running_proxy proxy(sim);
   std::vector<std::future<client_response>> results;
   for (int i = 0; i < 100; ++i) {
-    results.push_back(std::async(std::launch::async, [&] {
-      return http_exchange(proxy.port(), chat_request("sim-model", false));
-    }));
+    results.push_back(
+        std::async(std::launch::async, [&] { return http_exchange(proxy.port(), chat_request("sim-model", false)); }));
   }
   for (auto& f : results) EXPECT_EQ(f.get().status, 200u);
   EXPECT_EQ(sim.attestation_count(domain), 1u);
@@ -285,13 +284,14 @@ TEST_P(ProxyFaults, AreRefusedWithTheFailedCheck) {
 
 INSTANTIATE_TEST_SUITE_P(
     Switches, ProxyFaults,
-    ::testing::Values(fault_case{"wrong_fingerprint", {.wrong_fingerprint = true}, {"fingerprint_mismatch", "report_data_binding"}},
-                      fault_case{"wrong_nonce", {.wrong_nonce = true}, {"nonce_mismatch"}},
-                      fault_case{"untrusted_root", {.untrusted_root = true}, {"untrusted_chain", "untrusted_root"}},
-                      fault_case{"revoked_pck", {.revoked_pck = true}, {"pck_revoked", "certificate_revoked"}},
-                      fault_case{"out_of_date_tcb", {.out_of_date_tcb = true}, {"tcb_status"}},
-                      fault_case{"debug_td", {.debug_td = true}, {"debug_td", "td_debug"}},
-                      fault_case{"oversized", {.oversized_attestation = true}, {"report_too_large"}}),
+    ::testing::Values(
+        fault_case{"wrong_fingerprint", {.wrong_fingerprint = true}, {"fingerprint_mismatch", "report_data_binding"}},
+        fault_case{"wrong_nonce", {.wrong_nonce = true}, {"nonce_mismatch"}},
+        fault_case{"untrusted_root", {.untrusted_root = true}, {"untrusted_chain", "untrusted_root"}},
+        fault_case{"revoked_pck", {.revoked_pck = true}, {"pck_revoked", "certificate_revoked"}},
+        fault_case{"out_of_date_tcb", {.out_of_date_tcb = true}, {"tcb_status"}},
+        fault_case{"debug_td", {.debug_td = true}, {"debug_td", "td_debug"}},
+        fault_case{"oversized", {.oversized_attestation = true}, {"report_too_large"}}),
     [](const auto& test_info) { return std::string(test_info.param.name); });
 
 TEST(ProxyEndToEnd, OutOfDateRefusalNamesTheTcbStatus) {
@@ -316,7 +316,8 @@ TEST(ProxyEndToEnd, BuiltInNearaiPolicyRefusesAGenuineTdxMachineRunningOtherSoft
 
 TEST(ProxyEndToEnd, PolicyPinningAnotherAppIdRefusesWithThatFactor) {
   sim::simulator sim(one_backend());
-  const std::string policy_text = R"({"name":"other-app","model":{"app_id":["0000000000000000000000000000000000000000"]}})";
+  const std::string policy_text =
+      R"({"name":"other-app","model":{"app_id":["0000000000000000000000000000000000000000"]}})";
   ASSERT_TRUE(policy::parse_policy(policy_text)) << "the policy file format changed";
   temp_file file(policy_text, ".json");
   running_proxy proxy(sim, {}, app::make_workload_check(file.path(), std::make_shared<system_clock>()).check);
@@ -468,8 +469,10 @@ TEST(ProxyEndToEnd, RoundRobinBackendsAreEachVerified) {
   o.domains[0].faults.attestation_delay = 100ms;
   sim::simulator sim(o);
   running_proxy proxy(sim);
-  auto a = std::async(std::launch::async, [&] { return http_exchange(proxy.port(), chat_request("sim-model", false)); });
-  auto b = std::async(std::launch::async, [&] { return http_exchange(proxy.port(), chat_request("sim-model", false)); });
+  auto a =
+      std::async(std::launch::async, [&] { return http_exchange(proxy.port(), chat_request("sim-model", false)); });
+  auto b =
+      std::async(std::launch::async, [&] { return http_exchange(proxy.port(), chat_request("sim-model", false)); });
   EXPECT_EQ(a.get().status, 200u);
   EXPECT_EQ(b.get().status, 200u);
   EXPECT_EQ(sim.attestation_count(domain), 2u);
@@ -533,9 +536,11 @@ TEST(ProxyEndToEnd, ExpectContinueIsAnsweredBeforeTheBodyIsSent) {
   running_proxy proxy(sim);
   const auto request = chat_request("sim-model", false);
   http_test_client client(proxy.port());
-  const auto interim = client.send_raw("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                                       "Content-Type: application/json\r\nExpect: 100-Continue\r\n"
-                                       "Content-Length: " + std::to_string(request.body.size()) + "\r\n\r\n");
+  const auto interim = client.send_raw(
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      "Content-Type: application/json\r\nExpect: 100-Continue\r\n"
+      "Content-Length: " +
+      std::to_string(request.body.size()) + "\r\n\r\n");
   EXPECT_EQ(interim.status, 100u);
   const auto final_response = client.send_raw(request.body);
   EXPECT_EQ(final_response.status, 200u) << final_response.body;
@@ -587,7 +592,8 @@ TEST(ProxyEndToEnd, GracefulStopLetsARunningStreamFinish) {
   o.token_delay = 50ms;
   sim::simulator sim(o);
   running_proxy proxy(sim);
-  auto stream = std::async(std::launch::async, [&] { return http_exchange(proxy.port(), chat_request("sim-model", true)); });
+  auto stream =
+      std::async(std::launch::async, [&] { return http_exchange(proxy.port(), chat_request("sim-model", true)); });
   ASSERT_TRUE(sim.connection_count(domain) <= 1u);
   std::this_thread::sleep_for(150ms);  // the stream is under way
   auto stopped = proxy.begin_stop();
