@@ -17,8 +17,10 @@ struct workload_setup {
 
 /// The policy from `policy_file`, or the built-in `nearai` policy when empty, evaluated as
 /// of `clock.now()`. A failing factor refuses the backend (its name is the 502 code);
-/// warnings are logged. Throws std::runtime_error naming the file and the problem when
-/// the file cannot be read or parsed: the proxy refuses to start.
+/// warnings are logged. An attestation whose role (model / gateway: the backend picks it
+/// by the report's form) has no allowlist in a policy that pins the other role is refused
+/// ("gateway_not_pinned" / "model_not_pinned"). Throws std::runtime_error naming the file
+/// and the problem when the file cannot be read or parsed: the proxy refuses to start.
 workload_setup make_workload_check(const std::string& policy_file, std::shared_ptr<const clock> clock);
 
 }  // namespace vp::app

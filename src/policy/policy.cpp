@@ -1,10 +1,13 @@
 #include "policy/policy.hpp"
 
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
+#include <set>
 #include <stdexcept>
 #include <utility>
 
@@ -49,6 +52,58 @@ boost::system::result<const json::object*, policy_error> optional_object(const j
   if (obj == nullptr) return bad(path + "/" + std::string(key) + " must be an object, got " + kind_name(*v));
   return obj;
 }
+
+// Boost.JSON keeps the last of repeated keys and says nothing, so a policy with two
+// "model" sections (or two "mrtd" lists) would silently pin only what the last one says
+// while a person reviewing the file reads the first. This pass over the text with
+// Boost.JSON's own parser only records the first key repeated within one object.
+class repeated_key_finder {
+ public:
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+
+  const std::optional<std::string>& repeated() const { return repeated_; }
+
+  bool on_document_begin(json::error_code&) { return true; }
+  bool on_document_end(json::error_code&) { return true; }
+  bool on_array_begin(json::error_code&) { return true; }
+  bool on_array_end(std::size_t, json::error_code&) { return true; }
+  bool on_object_begin(json::error_code&) {
+    open_.emplace_back();
+    return true;
+  }
+  bool on_object_end(std::size_t, json::error_code&) {
+    open_.pop_back();
+    return true;
+  }
+  bool on_string_part(json::string_view, std::size_t, json::error_code&) { return true; }
+  bool on_string(json::string_view, std::size_t, json::error_code&) { return true; }
+  bool on_key_part(json::string_view s, std::size_t, json::error_code&) {
+    key_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, json::error_code&) {
+    key_.append(s.data(), s.size());
+    if (!open_.empty() && !open_.back().insert(key_).second && !repeated_) repeated_ = key_;
+    key_.clear();
+    return true;
+  }
+  bool on_number_part(json::string_view, json::error_code&) { return true; }
+  bool on_int64(std::int64_t, json::string_view, json::error_code&) { return true; }
+  bool on_uint64(std::uint64_t, json::string_view, json::error_code&) { return true; }
+  bool on_double(double, json::string_view, json::error_code&) { return true; }
+  bool on_bool(bool, json::error_code&) { return true; }
+  bool on_null(json::error_code&) { return true; }
+  bool on_comment_part(json::string_view, json::error_code&) { return true; }
+  bool on_comment(json::string_view, json::error_code&) { return true; }
+
+ private:
+  std::vector<std::set<std::string>> open_;  // the keys of every object being read
+  std::string key_;
+  std::optional<std::string> repeated_;
+};
 
 struct allowlist_key {
   std::string_view key;
@@ -126,6 +181,12 @@ struct policy_parser {
     json::error_code ec;
     const json::value root = json::parse(text, ec, {}, options);
     if (ec) return bad("is not JSON: " + ec.message());
+    json::basic_parser<repeated_key_finder> keys(options);
+    keys.write_some(false, text.data(), text.size(), ec);
+    if (ec) return bad("is not JSON: " + ec.message());
+    if (const auto& repeated = keys.handler().repeated()) {
+      return bad("repeats the key \"" + *repeated + "\" in one object: only one of them would apply");
+    }
     const json::object* top = root.if_object();
     if (top == nullptr) return bad("must be a JSON object, got " + kind_name(root));
     if (auto r = only_keys(*top, "", {"name", "description", "tcb", "td_attributes", "model", "gateway"}); !r) {
@@ -300,11 +361,22 @@ factor tcb_status_factor(const workload_policy& policy, const tdx::verified_quot
   return make_factor("tcb_status", factor_status::fail, described + "; never accepted");
 }
 
+// Advisory IDs are compared ASCII case-insensitively: Intel writes "INTEL-SA-00837", and a
+// deny list entry spelt "intel-sa-00837" must not silently deny nothing.
+bool same_advisory(std::string_view a, std::string_view b) {
+  const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) {
+           return lower(x) == lower(y);
+         });
+}
+
 factor advisories_factor(const workload_policy& policy, const tdx::verified_quote& q) {
   std::string denied;
   for (const std::string& id : q.advisory_ids) {
     const auto& deny = policy.denied_advisories();
-    if (std::find(deny.begin(), deny.end(), id) != deny.end()) denied += (denied.empty() ? "" : ", ") + id;
+    if (std::any_of(deny.begin(), deny.end(), [&](const std::string& d) { return same_advisory(d, id); })) {
+      denied += (denied.empty() ? "" : ", ") + id;
+    }
   }
   if (!denied.empty()) {
     return make_factor("tcb_advisories", factor_status::fail, "advisories denied by the policy: " + denied);

@@ -52,7 +52,7 @@ class workload_policy {
   /// platform is still accepted (default 30 days; 0: never).
   std::chrono::days tcb_grace_period() const { return grace_period_; }
   /// Intel advisory IDs (e.g. "INTEL-SA-00837") that reject an attestation whatever its
-  /// status.
+  /// status (compared ASCII case-insensitively).
   const std::vector<std::string>& denied_advisories() const { return denied_advisories_; }
   /// Whether TD attribute SEPT_VE_DISABLE (bit 28) is required (default true).
   bool require_sept_ve_disable() const { return require_sept_ve_disable_; }
@@ -82,9 +82,9 @@ struct policy_error {
 [[noreturn]] void throw_exception_from_error(const policy_error& e, const boost::source_location& loc);
 
 /// Parses a policy file's text. Errors: not JSON, over max_policy_size, not an object, an
-/// unknown key, a value of the wrong type, a measurement of the wrong length or not hex,
-/// an empty allowlist (omit the key to pin nothing), grace_period_days outside
-/// [0, max_grace_period_days].
+/// unknown key, a key repeated within one object, a value of the wrong type, a
+/// measurement of the wrong length or not hex, an empty allowlist (omit the key to pin
+/// nothing), grace_period_days outside [0, max_grace_period_days].
 boost::system::result<workload_policy, policy_error> parse_policy(std::string_view json_text);
 
 /// The text of the built-in `nearai` policy (the README explains every value).

@@ -110,6 +110,14 @@ factor key_provider_factor(const attest::dstack_info* info, std::span<const tdx_
     return make_factor("key_provider", factor_status::fail,
                        not_allowlisted("key provider \"" + measured->name + "\" id", measured->id, allowlist));
   }
+  // The allowlist holds KMS root keys. dstack writes other providers' ids in the same field
+  // ("local-sgx": an enclave measurement, "tpm": a TPM key, "none": ""), and their keys do
+  // not come from a KMS at all: the same bytes under another name are not that KMS.
+  if (!allowlist.empty() && measured->name != "kms") {
+    return make_factor("key_provider", factor_status::fail,
+                       "key provider \"" + measured->name + "\" (id " + to_hex(measured->id) +
+                           ") is not a KMS; the policy pins KMS root keys");
+  }
   return make_factor("key_provider", factor_status::pass, detail + "; " + allowlist_note(allowlist));
 }
 

@@ -30,7 +30,7 @@ struct workload_allowlists {
   std::vector<bytes> rtmr2;            ///< 48 bytes each (kernel command line, initrd)
   std::vector<bytes> os_image_hash;    ///< 32 bytes each (dstack OS image)
   std::vector<bytes> app_id;           ///< 20 bytes each (dstack app id)
-  std::vector<bytes> key_provider_id;  ///< DER SubjectPublicKeyInfo of the KMS root key
+  std::vector<bytes> key_provider_id;  ///< DER SPKI of the KMS root key (matched under provider "kms" only)
   std::vector<bytes> compose_hash;     ///< 32 bytes each (SHA-256 of app_compose)
 
   friend bool operator==(const workload_allowlists&, const workload_allowlists&) = default;

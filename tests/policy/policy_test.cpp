@@ -114,6 +114,28 @@ TEST(PolicyParse, MalformedFilesGiveClearErrors) {
   EXPECT_NE(policy_error_of(std::string(max_policy_size + 1, ' ')).find("over the limit"), std::string::npos);
 }
 
+// Boost.JSON keeps the last of repeated keys: a second "model" section would silently
+// replace the pins a reviewer reads in the first.
+TEST(PolicyParse, RepeatedKeysAreRefused) {
+  const std::string a = std::string(96, 'a');
+  const std::string b = std::string(96, 'b');
+  EXPECT_NE(policy_error_of(R"({"model": {"mrtd": [")" + a + R"("]}, "model": {}})")
+                .find("policy repeats the key \"model\" in one object"),
+            std::string::npos)
+      << policy_error_of(R"({"model": {"mrtd": [")" + a + R"("]}, "model": {}})");
+  EXPECT_NE(policy_error_of(R"({"model": {"mrtd": [")" + a + R"("], "mrtd": [")" + b + R"("]}})")
+                .find("repeats the key \"mrtd\""),
+            std::string::npos);
+  EXPECT_NE(policy_error_of(R"({"tcb": {"grace_period_days": 0, "grace_period_days": 3000}})")
+                .find("repeats the key \"grace_period_days\""),
+            std::string::npos);
+  // The same key in different objects is not a repetition.
+  const auto both = parse_policy(R"({"model": {"mrtd": [")" + a + R"("]}, "gateway": {"mrtd": [")" + b + R"("]}})");
+  ASSERT_TRUE(both) << both.error().message;
+  EXPECT_EQ(both->allowlists(attest::attestation_role::model).mrtd, (std::vector<bytes>{bytes(48, 0xaa)}));
+  EXPECT_EQ(both->allowlists(attest::attestation_role::gateway).mrtd, (std::vector<bytes>{bytes(48, 0xbb)}));
+}
+
 TEST(PolicyParse, BuiltInNearaiPolicy) {
   const workload_policy& p = nearai_policy();
   EXPECT_EQ(p.name(), "nearai");
@@ -227,6 +249,17 @@ class PolicyEvaluate : public testing::Test {
     }
     ADD_FAILURE() << "no event " << name;
     return 0;
+  }
+  /// The synthetic CVM's report with its key-provider event replaced by `payload` (a valid,
+  /// replaying v1 event), and info.key_provider_info removed.
+  static json::object report_with_key_provider(const synthetic_cvm& cvm, const std::string& payload) {
+    json::array l = cvm.event_log();
+    const std::size_t i = index_of(l, "key-provider");
+    l[i] = test::synthetic::event(3, 0x08000001, "key-provider", as_bytes(payload),
+                                  test::synthetic::v1_digest("key-provider", as_bytes(payload)));
+    json::object r = cvm.report(pki(), l);
+    info(r).erase("key_provider_info");
+    return r;
   }
 };
 
@@ -548,17 +581,32 @@ TEST_F(PolicyEvaluate, KmsIdDifferingFromEventsOrPolicyFails) {
 TEST_F(PolicyEvaluate, KeyProviderPayloadMustBeCanonical) {
   // Repeated keys would let two parsers read two different KMS ids out of one measurement.
   synthetic_cvm cvm;
-  json::array l = cvm.event_log();
-  const std::size_t i = index_of(l, "key-provider");
   const std::string payload = "{\"name\":\"kms\",\"id\":\"00\",\"id\":\"" + to_hex(cvm.kms_id) + "\"}";
-  l[i] = test::synthetic::event(3, 0x08000001, "key-provider", as_bytes(payload),
-                                test::synthetic::v1_digest("key-provider", as_bytes(payload)));
-  json::object r = cvm.report(pki(), l);
-  info(r).erase("key_provider_info");
+  json::object r = report_with_key_provider(cvm, payload);
   const auto o = run(r, pinning(cvm));
   ASSERT_TRUE(o.error.empty()) << o.error;
   EXPECT_EQ(o.status("key_provider"), factor_status::fail);
   EXPECT_NE(o.detail("key_provider").find("not the compact JSON dstack writes"), std::string::npos);
+}
+
+TEST_F(PolicyEvaluate, PinnedKmsIdUnderAnotherProviderKindFails) {
+  // dstack writes the id of every key provider kind in the same event ("local-sgx": an
+  // enclave measurement, "tpm": a TPM key): the pinned KMS root key's bytes reported by a
+  // provider that is not a KMS do not mean the keys came from that KMS.
+  synthetic_cvm cvm;
+  const std::string payload = "{\"name\":\"tpm\",\"id\":\"" + to_hex(cvm.kms_id) + "\"}";
+  json::object r = report_with_key_provider(cvm, payload);
+  info(r)["key_provider_info"] = payload;
+  auto o = run(r, pinning(cvm));
+  ASSERT_TRUE(o.error.empty()) << o.error;
+  EXPECT_EQ(o.status("event_log_replay"), factor_status::pass);
+  EXPECT_EQ(o.status("key_provider"), factor_status::fail) << o.detail("key_provider");
+  EXPECT_NE(o.detail("key_provider").find("key provider \"tpm\" (id " + to_hex(cvm.kms_id) + ") is not a KMS"),
+            std::string::npos)
+      << o.detail("key_provider");
+  // Nothing pinned: any provider that tells the truth about itself passes.
+  o = run(r, workload_policy{});
+  EXPECT_EQ(o.status("key_provider"), factor_status::pass) << o.detail("key_provider");
 }
 
 TEST_F(PolicyEvaluate, OsImageDifferingFromEventsOrPolicyFails) {
@@ -756,6 +804,17 @@ TEST_F(PolicyEvaluate, UpToDateAndDeniedAdvisories) {
   const auto other = parse_policy(R"({"tcb": {"denied_advisories": ["INTEL-SA-99999"]}})").value();
   o = run(late.report(pki()), other, out_of_date_collateral(test::utc_date(2025, 12, 10)));
   EXPECT_EQ(o.status("tcb_advisories"), factor_status::pass);
+}
+
+TEST_F(PolicyEvaluate, DeniedAdvisoriesMatchWhateverTheCase) {
+  // Intel writes "INTEL-SA-00837"; a deny list written in lower case must still deny it.
+  const synthetic_cvm late = out_of_date_cvm();
+  const auto deny = parse_policy(R"({"tcb": {"denied_advisories": ["intel-sa-00837"]}})").value();
+  const auto o = run(late.report(pki()), deny, out_of_date_collateral(test::utc_date(2025, 12, 10)));
+  ASSERT_TRUE(o.error.empty()) << o.error;
+  EXPECT_EQ(o.status("tcb_advisories"), factor_status::fail) << o.detail("tcb_advisories");
+  EXPECT_NE(o.detail("tcb_advisories").find("INTEL-SA-00837"), std::string::npos);
+  EXPECT_FALSE(o.report.ok());
 }
 
 // --- model name -----------------------------------------------------------------------------
