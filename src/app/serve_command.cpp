@@ -212,7 +212,7 @@ int serve_command(const std::vector<std::string>& args, std::ostream& out, std::
     auto check = make_workload_check(settings->policy_file, clock);
     auto source = make_collateral_source(ioc.get_executor(), settings->collateral, anchor, *clock);
     proxy = std::make_unique<server::proxy_server>(
-        ioc.get_executor(), settings->proxy, server::proxy_dependencies{source, anchor, clock, std::move(check.check)});
+        ioc.get_executor(), settings->proxy, server::proxy_dependencies{source, anchor, clock, std::move(check.check), std::move(check.limit)});
     proxy->start();
     const auto& p = settings->proxy;
     log::info("verified-proxy 0.1.0 listening on http://" + p.listen_host + ":" + std::to_string(proxy->port()) +

@@ -53,6 +53,9 @@ workload_setup make_workload_check(const std::string& policy_file, std::shared_p
     }
     return std::nullopt;
   };
+  s.limit = [policy](const upstream::attestation_outcome& outcome) {
+    return policy::tcb_acceptance_ends(*policy, outcome.verdict.quote);
+  };
   return s;
 }
 

@@ -12,6 +12,9 @@ namespace vp::app {
 
 struct workload_setup {
   server::workload_check check;
+  /// How long an accepted attestation stays acceptable under the policy (the end of a TCB
+  /// grace window), for the verdict cache.
+  server::trust_limit limit;
   std::string description;  ///< for the startup log line
 };
 

@@ -349,7 +349,8 @@ factor tcb_status_factor(const workload_policy& policy, const tdx::verified_quot
           (q.newer_tcb_date ? "Intel published the newer TCB level on " : "the matched TCB level is dated ") +
           date_of(since) + ", " + std::to_string(days) + " days before " + date_of(now);
       const std::string window = std::to_string(policy.tcb_grace_period().count()) + "-day grace window";
-      if (now <= since + policy.tcb_grace_period()) {
+      // A zero-day window means "never", even at the very second Intel published the level.
+      if (policy.tcb_grace_period().count() > 0 && now <= *tcb_acceptance_ends(policy, q)) {
         return make_factor("tcb_status", factor_status::warn,
                            described + "; accepted within the policy's " + window + ": " + since_text);
       }
@@ -360,6 +361,21 @@ factor tcb_status_factor(const workload_policy& policy, const tdx::verified_quot
   }
   return make_factor("tcb_status", factor_status::fail, described + "; never accepted");
 }
+
+}  // namespace
+
+std::optional<unix_time> tcb_acceptance_ends(const workload_policy& policy, const tdx::verified_quote& q) {
+  switch (q.status) {
+    case tdx::tcb_status::out_of_date:
+    case tdx::tcb_status::configuration_needed:
+    case tdx::tcb_status::configuration_and_sw_hardening_needed:
+    case tdx::tcb_status::out_of_date_configuration_needed:
+      return q.newer_tcb_date.value_or(q.tcb_date) + policy.tcb_grace_period();
+    default: return std::nullopt;
+  }
+}
+
+namespace {
 
 // Advisory IDs are compared ASCII case-insensitively: Intel writes "INTEL-SA-00837", and a
 // deny list entry spelt "intel-sa-00837" must not silently deny nothing.

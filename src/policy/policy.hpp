@@ -93,6 +93,13 @@ std::string_view nearai_policy_json() noexcept;
 /// The built-in `nearai` policy, used when no --policy is given.
 const workload_policy& nearai_policy();
 
+/// When an attestation accepted only within the TCB grace window stops being acceptable:
+/// the date Intel published the newer TCB level (or, without one, the matched level's
+/// date) plus the policy's grace period — for OutOfDate and the ConfigurationNeeded
+/// family; nullopt for statuses accepted without a window (UpToDate, SWHardeningNeeded)
+/// or never accepted (Revoked). A cached verdict must not be relied on after it.
+std::optional<unix_time> tcb_acceptance_ends(const workload_policy& policy, const tdx::verified_quote& quote);
+
 /// Every check of the issue on one attestation whose quote verify_attestation() accepted
 /// (`verdict`), as of `now`, in this order: tcb_status, tcb_advisories, td_debug,
 /// sept_ve_disable, event_log_replay, runtime_event_digests, compose_hash, mrconfigid,

@@ -42,6 +42,76 @@ constexpr const char* unverified_log =
     "not evaluated: the event log did not replay to the quote's RTMRs with matching runtime digests, "
     "so nothing it says is used";
 
+// Which RTMR3 events are dstack's boot and which are the application's. dstack's boot
+// (dstack-util system_setup.rs, stage 0) extends RTMR3 with the identity events (app-id,
+// compose-hash, instance-id, mr-kms, os-image-hash, key-provider), then "system-ready"; only
+// after that does it set up the guest agent and start the app's containers, which may then
+// extend RTMR3 with events of any name. An identity is therefore only what precedes the
+// first "system-ready" (dstack's own verifier reads it the same way: dstack-attest
+// attestation.rs find_event stops at "system-ready"), and an identity-named event after it
+// is refused outright: it can only have come from the application, and a verifier that
+// reads the whole log would take it as the identity.
+//
+// A log with no "system-ready" at all is accepted, reading the whole log: dstack emits it
+// before any application code runs and aborts the boot if it cannot, so RTMR3 without it
+// was quoted before the application existed and every runtime event in it is the boot's.
+// dstack's verifier does the same (find_event reads to the end when there is no
+// "system-ready"). The factor detail says so, for a person to notice.
+constexpr std::string_view system_ready_event = "system-ready";
+
+bool is_rtmr3_runtime(const tdx_event& e, std::string_view name) {
+  return e.imr == 3 && e.is_runtime() && e.name == name;
+}
+
+/// The one boot-time RTMR3 event of a name, or why there is none.
+struct boot_event {
+  const tdx_event* event = nullptr;  ///< set when found
+  std::string problem;               ///< else the failing factor's detail
+  std::string note;                  ///< appended to a passing detail ("" normally)
+};
+
+boot_event find_boot_event(std::span<const tdx_event> events, std::string_view name) {
+  std::size_t ready = events.size();
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (is_rtmr3_runtime(events[i], system_ready_event)) {
+      ready = i;
+      break;
+    }
+  }
+  std::vector<const tdx_event*> before;
+  std::size_t after = 0;
+  std::size_t first_after = 0;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (!is_rtmr3_runtime(events[i], name)) continue;
+    if (i < ready) {
+      before.push_back(&events[i]);
+    } else if (after++ == 0) {
+      first_after = i;
+    }
+  }
+  const std::string quoted = "\"" + std::string(name) + "\"";
+  boot_event out;
+  if (after != 0) {
+    out.problem = (after == 1 ? "RTMR3 " + quoted + " event at log entry " + std::to_string(first_after)
+                              : std::to_string(after) + " RTMR3 " + quoted + " events (the first at log entry " +
+                                    std::to_string(first_after) + ")") +
+                  " emitted after system-ready: written by the application, not by dstack's boot";
+    return out;
+  }
+  const bool has_ready = ready != events.size();
+  if (before.size() != 1) {
+    out.problem = "RTMR3 has " + std::to_string(before.size()) + " " + quoted + " events" +
+                  (has_ready ? " before system-ready" : "") + ", expected exactly one";
+    return out;
+  }
+  out.event = before.front();
+  if (!has_ready) {
+    out.note = "; the log has no system-ready event, so every RTMR3 event is taken as dstack's boot (as dstack's "
+               "own verifier does)";
+  }
+  return out;
+}
+
 /// An info field that must agree with the measured value, when the report carries it.
 struct info_claim {
   std::string_view label;  ///< "info.app_id"
@@ -52,13 +122,9 @@ struct info_claim {
 // with an allowlist (nullptr: none applies to this identity).
 factor identity_factor(std::string name, std::string_view event_name, std::span<const tdx_event> events,
                        std::initializer_list<info_claim> claims, const std::vector<bytes>* allowlist) {
-  const auto found = rtmr3_events(events, event_name);
-  if (found.size() != 1) {
-    return make_factor(std::move(name), factor_status::fail,
-                       "RTMR3 has " + std::to_string(found.size()) + " \"" + std::string(event_name) +
-                           "\" events, expected exactly one");
-  }
-  const bytes& measured = found.front()->payload;
+  const boot_event found = find_boot_event(events, event_name);
+  if (found.event == nullptr) return make_factor(std::move(name), factor_status::fail, found.problem);
+  const bytes& measured = found.event->payload;
   std::string seen;
   for (const info_claim& claim : claims) {
     if (claim.value == nullptr || !claim.value->has_value()) continue;
@@ -76,18 +142,14 @@ factor identity_factor(std::string name, std::string_view event_name, std::span<
   std::string detail = to_hex(measured) + " from the RTMR3 \"" + std::string(event_name) + "\" event";
   if (!seen.empty()) detail += ", equal to " + seen;
   if (allowlist != nullptr) detail += "; " + allowlist_note(*allowlist);
-  return make_factor(std::move(name), factor_status::pass, std::move(detail));
+  return make_factor(std::move(name), factor_status::pass, std::move(detail) + found.note);
 }
 
 factor key_provider_factor(const attest::dstack_info* info, std::span<const tdx_event> events,
                            const std::vector<bytes>& allowlist) {
-  const auto found = rtmr3_events(events, "key-provider");
-  if (found.size() != 1) {
-    return make_factor("key_provider", factor_status::fail,
-                       "RTMR3 has " + std::to_string(found.size()) +
-                           " \"key-provider\" events, expected exactly one");
-  }
-  auto measured = parse_key_provider(as_chars(found.front()->payload), true);
+  const boot_event found = find_boot_event(events, "key-provider");
+  if (found.event == nullptr) return make_factor("key_provider", factor_status::fail, found.problem);
+  auto measured = parse_key_provider(as_chars(found.event->payload), true);
   if (!measured) {
     return make_factor("key_provider", factor_status::fail, "RTMR3 \"key-provider\" event: " + measured.error());
   }
@@ -118,7 +180,7 @@ factor key_provider_factor(const attest::dstack_info* info, std::span<const tdx_
                        "key provider \"" + measured->name + "\" (id " + to_hex(measured->id) +
                            ") is not a KMS; the policy pins KMS root keys");
   }
-  return make_factor("key_provider", factor_status::pass, detail + "; " + allowlist_note(allowlist));
+  return make_factor("key_provider", factor_status::pass, detail + "; " + allowlist_note(allowlist) + found.note);
 }
 
 }  // namespace
@@ -160,7 +222,7 @@ tdx::measurement expected_mr_config_id(const sha256_digest& compose_hash) {
 std::vector<const tdx_event*> rtmr3_events(std::span<const tdx_event> events, std::string_view name) {
   std::vector<const tdx_event*> out;
   for (const tdx_event& e : events) {
-    if (e.imr == 3 && e.is_runtime() && e.name == name) out.push_back(&e);
+    if (is_rtmr3_runtime(e, name)) out.push_back(&e);
   }
   return out;
 }
@@ -199,14 +261,12 @@ void append_workload_factors(const workload_allowlists& allowlists, const attest
                                 "SHA-256(app_compose) " + hash_hex + " equals info.compose_hash; RTMR3 compose-hash " +
                                     unverified_log));
     } else {
-      const auto found = rtmr3_events(*verified_events, "compose-hash");
-      if (found.size() != 1) {
+      const boot_event found = find_boot_event(*verified_events, "compose-hash");
+      if (found.event == nullptr) {
+        out.push_back(make_factor("compose_hash", factor_status::fail, found.problem));
+      } else if (!equal_bytes(found.event->payload, hash)) {
         out.push_back(make_factor("compose_hash", factor_status::fail,
-                                  "RTMR3 has " + std::to_string(found.size()) +
-                                      " \"compose-hash\" events, expected exactly one"));
-      } else if (!equal_bytes(found.front()->payload, hash)) {
-        out.push_back(make_factor("compose_hash", factor_status::fail,
-                                  "the RTMR3 \"compose-hash\" event " + to_hex(found.front()->payload) +
+                                  "the RTMR3 \"compose-hash\" event " + to_hex(found.event->payload) +
                                       " differs from SHA-256(app_compose) " + hash_hex));
       } else if (!allowlists.compose_hash.empty() && !allowlisted(allowlists.compose_hash, hash)) {
         out.push_back(make_factor("compose_hash", factor_status::fail,
@@ -215,7 +275,7 @@ void append_workload_factors(const workload_allowlists& allowlists, const attest
         out.push_back(make_factor("compose_hash", factor_status::pass,
                                   "SHA-256(app_compose) " + hash_hex +
                                       " equals the RTMR3 \"compose-hash\" event and info.compose_hash; " +
-                                      allowlist_note(allowlists.compose_hash)));
+                                      allowlist_note(allowlists.compose_hash) + found.note));
       }
     }
 
@@ -230,7 +290,7 @@ void append_workload_factors(const workload_allowlists& allowlists, const attest
     }
   }
 
-  // Identities from RTMR3, only from a verified log.
+  // Identities from RTMR3, only from a verified log, only from dstack's boot (before system-ready).
   if (verified_events == nullptr) {
     for (const char* name : {"app_id", "instance_id", "os_image_hash", "key_provider"}) {
       out.push_back(make_factor(name, factor_status::skip, unverified_log));

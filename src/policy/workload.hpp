@@ -2,8 +2,10 @@
 // Who the workload is (docs/nearai-attestation.md §4.4, §4.6): the app manifest bound by
 // MRCONFIGID and the RTMR3 compose-hash event, and the app id, instance id, OS image and
 // KMS identity taken from RTMR3 runtime events — only from a log whose replay matched the
-// verified quote — cross-checked with the unauthenticated `info` object and compared with
-// the policy's allowlists.
+// verified quote, and only from events dstack's boot wrote before the first `system-ready`
+// (after it, the application itself may extend RTMR3 with events of any name) —
+// cross-checked with the unauthenticated `info` object and compared with the policy's
+// allowlists.
 
 #include <boost/system/result.hpp>
 

@@ -105,12 +105,13 @@ struct attestation_gate::flight {
 attestation_gate::attestation_gate(std::shared_ptr<collateral::source> collateral,
                                    std::shared_ptr<const tdx::trust_anchor> anchor, const clock& clock,
                                    attest::verdict_cache_options cache_options, upstream::attest_options attest_options,
-                                   workload_check check)
+                                   workload_check check, trust_limit limit)
     : collateral_(std::move(collateral)),
       anchor_(std::move(anchor)),
       clock_(clock),
       attest_options_(attest_options),
       check_(check ? std::move(check) : workload_check(accept_any_workload)),
+      limit_(std::move(limit)),
       cache_(cache_options) {}
 
 attestation_gate::~attestation_gate() = default;
@@ -175,8 +176,14 @@ asio::awaitable<boost::system::result<admission, proxy::error_response>> attesta
   }
 
   const auto& quote = outcome->verdict.quote;
+  // Relied on until the collateral expires, or the policy's acceptance ends (a TCB grace
+  // window closing), whichever comes first — never for the whole TTL regardless.
+  unix_time not_after = outcome->verdict.collateral_expires_at;
+  if (limit_) {
+    if (const auto ends = limit_(*outcome); ends && *ends < not_after) not_after = *ends;
+  }
   attest::attested_backend backend{std::string(tdx::to_string(quote.status)), quote.advisory_ids,
-                                   to_hex(outcome->verdict.signing_address), outcome->verdict.collateral_expires_at};
+                                   to_hex(outcome->verdict.signing_address), not_after};
   const auto valid_until = cache_.remember_verified(domain, spki, std::move(backend), clock_.now());
   log::info("attested " + who + " tcb=" + std::string(tdx::to_string(quote.status)) +
             (quote.advisory_ids.empty() ? std::string() : " advisories=" + join(quote.advisory_ids)) + " in " +

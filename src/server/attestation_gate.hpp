@@ -34,6 +34,10 @@ namespace vp::server {
 using workload_check = std::function<std::optional<attest::attestation_failure>(
     const upstream::attestation_outcome& outcome, std::optional<std::string_view> routed_model)>;
 
+/// Until when the workload policy keeps accepting an accepted attestation (e.g. the end of
+/// a TCB grace window); nullopt: no limit beyond the collateral's own expiry.
+using trust_limit = std::function<std::optional<unix_time>(const upstream::attestation_outcome& outcome)>;
+
 /// Accepts what DCAP and the binding accepted (no workload policy).
 std::optional<attest::attestation_failure> accept_any_workload(const upstream::attestation_outcome&,
                                                                std::optional<std::string_view>);
@@ -52,7 +56,7 @@ class attestation_gate {
  public:
   attestation_gate(std::shared_ptr<collateral::source> collateral, std::shared_ptr<const tdx::trust_anchor> anchor,
                    const clock& clock, attest::verdict_cache_options cache_options,
-                   upstream::attest_options attest_options, workload_check check);
+                   upstream::attest_options attest_options, workload_check check, trust_limit limit = {});
   ~attestation_gate();
   attestation_gate(const attestation_gate&) = delete;
   attestation_gate& operator=(const attestation_gate&) = delete;
@@ -76,6 +80,7 @@ class attestation_gate {
   const clock& clock_;
   upstream::attest_options attest_options_;
   workload_check check_;
+  trust_limit limit_;
   mutable attest::verdict_cache cache_;
   std::map<std::string, std::shared_ptr<flight>> flights_;
   std::size_t attestations_ = 0;

@@ -64,7 +64,7 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
         gate(dependencies.collateral, dependencies.anchor, *dependencies.time_source,
              attest::verdict_cache_options{config.attestation_ttl, config.negative_ttl, 1024, 64},
              upstream::attest_options{config.timeouts.attestation, config.max_attestation_report, std::nullopt},
-             dependencies.check),
+             dependencies.check, dependencies.limit),
         pool(config.pool_max_idle_per_domain, config.pool_idle_timeout),
         directory(ex, config.endpoints_url, config.endpoints_refresh,
                   net::http_client_options{config.timeouts.connect, config.timeouts.attestation, 1u << 20,

@@ -29,6 +29,8 @@ struct proxy_dependencies {
   std::shared_ptr<const vp::clock> time_source;
   /// The workload policy; empty = accept_any_workload.
   workload_check check;
+  /// How long the policy keeps accepting an attestation; empty = no limit of its own.
+  trust_limit limit;
 };
 
 struct proxy_statistics {

@@ -12,6 +12,7 @@
 
 #include "attest/attestation_verifier.hpp"
 #include "attest/near_report.hpp"
+#include "policy/policy.hpp"
 #include "policy/synthetic_cvm.hpp"
 #include "tdx/verifier.hpp"
 #include "testpki/test_pki.hpp"
@@ -102,6 +103,42 @@ TEST_F(WorkloadCheck, GatewayFormIsRefusedWhenThePolicyPinsOnlyModelCvms) {
   const auto empty_check = make_workload_check(write_policy("{}"), clock_).check;
   EXPECT_FALSE(empty_check(outcome_of(other, false), std::nullopt).has_value());
   EXPECT_FALSE(empty_check(outcome_of(other, true), std::nullopt).has_value());
+}
+
+}  // namespace
+}  // namespace vp::app
+
+namespace vp::app {
+namespace {
+
+TEST(WorkloadTrustLimit, GraceWindowEndBoundsTheVerdictOfAnOutOfDatePlatform) {
+  const auto clock = std::make_shared<fixed_clock>(test::default_time);
+  const auto setup = make_workload_check("", clock);  // nearai: 30-day window
+  upstream::attestation_outcome outcome{};
+  auto& q = outcome.verdict.quote;
+  q.status = tdx::tcb_status::up_to_date;
+  EXPECT_FALSE(setup.limit(outcome).has_value());
+  q.status = tdx::tcb_status::out_of_date;
+  q.tcb_date = test::utc_date(2025, 1, 1);
+  q.newer_tcb_date = test::utc_date(2025, 12, 20);
+  EXPECT_EQ(setup.limit(outcome), std::optional<unix_time>(test::utc_date(2026, 1, 19)));
+  q.newer_tcb_date.reset();  // no newer level known: the window runs from the matched level
+  EXPECT_EQ(setup.limit(outcome), std::optional<unix_time>(test::utc_date(2025, 1, 31)));
+  q.status = tdx::tcb_status::configuration_needed;
+  EXPECT_TRUE(setup.limit(outcome).has_value());
+}
+
+TEST(WorkloadTrustLimit, ZeroDayGraceWindowNeverAccepts) {
+  vp::policy::workload_policy p = vp::policy::parse_policy(R"({"tcb":{"grace_period_days":0}})").value();
+  tdx::verified_quote q{};
+  q.status = tdx::tcb_status::out_of_date;
+  q.newer_tcb_date = test::default_time;
+  attest::attestation_verdict verdict{};
+  verdict.quote = q;
+  attest::near_attestation a{};
+  const auto report = vp::policy::evaluate(p, a, verdict, test::default_time);
+  ASSERT_NE(report.find("tcb_status"), nullptr);
+  EXPECT_EQ(report.find("tcb_status")->status, vp::policy::factor_status::fail) << report.find("tcb_status")->detail;
 }
 
 }  // namespace

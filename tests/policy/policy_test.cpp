@@ -632,20 +632,108 @@ TEST_F(PolicyEvaluate, OsImageDifferingFromEventsOrPolicyFails) {
 
 TEST_F(PolicyEvaluate, IdentityEventsMustAppearExactlyOnce) {
   synthetic_cvm cvm;
-  // A second app-id event (say, emitted later by the app through the guest agent).
+  // A second app-id event within dstack's boot (before system-ready).
   json::array l = cvm.event_log();
   const bytes evil(20, 0x66);
-  l.push_back(test::synthetic::event(3, 0x08000001, "app-id", evil, test::synthetic::v1_digest("app-id", evil)));
+  l.insert(l.begin() + static_cast<std::ptrdiff_t>(index_of(l, "system-ready")),
+           test::synthetic::event(3, 0x08000001, "app-id", evil, test::synthetic::v1_digest("app-id", evil)));
   auto o = run(cvm.report(pki(), l), workload_policy{});
   ASSERT_TRUE(o.error.empty()) << o.error;
+  EXPECT_EQ(o.status("event_log_replay"), factor_status::pass) << o.detail("event_log_replay");
   EXPECT_EQ(o.status("app_id"), factor_status::fail);
-  EXPECT_NE(o.detail("app_id").find("RTMR3 has 2 \"app-id\" events, expected exactly one"), std::string::npos);
+  EXPECT_NE(o.detail("app_id").find("RTMR3 has 2 \"app-id\" events before system-ready, expected exactly one"),
+            std::string::npos)
+      << o.detail("app_id");
 
   l = cvm.event_log();
   l.erase(l.begin() + static_cast<std::ptrdiff_t>(index_of(l, "instance-id")));
   o = run(cvm.report(pki(), l), workload_policy{});
   EXPECT_EQ(o.status("instance_id"), factor_status::fail);
   EXPECT_NE(o.detail("instance_id").find("RTMR3 has 0 \"instance-id\" events"), std::string::npos);
+}
+
+// After system-ready the application may extend RTMR3 with events of any name (the guest
+// agent's EmitEvent): an identity is only what dstack's boot wrote before it.
+TEST_F(PolicyEvaluate, IdentityEventsAfterSystemReadyAreRefused) {
+  const synthetic_cvm cvm;
+  const auto app_event = [](std::string_view name, byte_view payload) {
+    return test::synthetic::event(3, 0x08000001, name, payload, test::synthetic::v1_digest(name, payload));
+  };
+  const std::string after = "emitted after system-ready: written by the application, not by dstack's boot";
+
+  // A boot that did not emit os-image-hash; the app emits the pinned value afterwards.
+  json::array l = cvm.event_log();
+  l.erase(l.begin() + static_cast<std::ptrdiff_t>(index_of(l, "os-image-hash")));
+  l.push_back(app_event("os-image-hash", cvm.os_image_hash));
+  const std::size_t appended = l.size() - 1;
+  auto o = run(cvm.report(pki(), l), pinning(cvm));
+  ASSERT_TRUE(o.error.empty()) << o.error;
+  EXPECT_EQ(o.status("event_log_replay"), factor_status::pass) << o.detail("event_log_replay");
+  EXPECT_EQ(o.status("runtime_event_digests"), factor_status::pass) << o.detail("runtime_event_digests");
+  EXPECT_EQ(o.status("os_image_hash"), factor_status::fail);
+  EXPECT_EQ(o.detail("os_image_hash"),
+            "RTMR3 \"os-image-hash\" event at log entry " + std::to_string(appended) + " " + after);
+  EXPECT_FALSE(o.report.ok());
+  for (const char* other : {"compose_hash", "app_id", "instance_id", "key_provider"}) {
+    EXPECT_EQ(o.status(other), factor_status::pass) << other << ": " << o.detail(other);
+  }
+
+  // A second app-id after system-ready, even one equal to the boot's, is refused; so is one
+  // after an app-emitted "system-ready" (only the first one ends the boot).
+  for (const bool second_ready : {false, true}) {
+    l = cvm.event_log();
+    if (second_ready) l.push_back(app_event("system-ready", {}));
+    l.push_back(app_event("app-id", cvm.app_id));
+    l.push_back(app_event("app-id", bytes(20, 0x66)));
+    o = run(cvm.report(pki(), l), pinning(cvm));
+    ASSERT_TRUE(o.error.empty()) << o.error;
+    EXPECT_EQ(o.status("event_log_replay"), factor_status::pass) << o.detail("event_log_replay");
+    EXPECT_EQ(o.status("app_id"), factor_status::fail);
+    EXPECT_EQ(o.detail("app_id"), "2 RTMR3 \"app-id\" events (the first at log entry " +
+                                      std::to_string(l.size() - 2) + ") " + after);
+    EXPECT_EQ(o.status("os_image_hash"), factor_status::pass) << o.detail("os_image_hash");
+  }
+
+  // Every identity the policy reads from RTMR3.
+  const std::string kp = cvm.key_provider_payload();
+  const sha256_digest compose = cvm.compose_hash();
+  const std::pair<const char*, std::pair<std::string_view, byte_view>> identities[] = {
+      {"compose_hash", {"compose-hash", compose}},
+      {"instance_id", {"instance-id", cvm.instance_id}},
+      {"key_provider", {"key-provider", as_bytes(kp)}}};
+  for (const auto& [factor_name, event] : identities) {
+    l = cvm.event_log();
+    l.push_back(app_event(event.first, event.second));
+    o = run(cvm.report(pki(), l), pinning(cvm));
+    ASSERT_TRUE(o.error.empty()) << o.error;
+    EXPECT_EQ(o.status(factor_name), factor_status::fail) << factor_name;
+    EXPECT_NE(o.detail(factor_name).find(after), std::string::npos) << o.detail(factor_name);
+  }
+
+  // Events of other names after system-ready are the app's business.
+  l = cvm.event_log();
+  l.push_back(app_event("app-defined", as_bytes("anything")));
+  o = run(cvm.report(pki(), l), pinning(cvm));
+  ASSERT_TRUE(o.error.empty()) << o.error;
+  EXPECT_TRUE(o.report.ok()) << o.report.first_failure()->name << ": " << o.report.first_failure()->detail;
+}
+
+// dstack emits system-ready before any application code runs (and aborts the boot if it
+// cannot): RTMR3 without it holds only the boot's events, read as dstack's verifier does.
+TEST_F(PolicyEvaluate, LogWithoutSystemReadyIsReadWholeAndSaysSo) {
+  const synthetic_cvm cvm;
+  json::array l = cvm.event_log();
+  l.erase(l.begin() + static_cast<std::ptrdiff_t>(index_of(l, "system-ready")));
+  const auto o = run(cvm.report(pki(), l), pinning(cvm));
+  ASSERT_TRUE(o.error.empty()) << o.error;
+  EXPECT_TRUE(o.report.ok()) << o.report.first_failure()->name << ": " << o.report.first_failure()->detail;
+  for (const char* name : {"compose_hash", "app_id", "instance_id", "os_image_hash", "key_provider"}) {
+    EXPECT_EQ(o.status(name), factor_status::pass) << name;
+    EXPECT_NE(o.detail(name).find("the log has no system-ready event"), std::string::npos) << o.detail(name);
+  }
+  // The honest log does not carry the note.
+  const auto honest = run(cvm.report(pki()), pinning(cvm));
+  EXPECT_EQ(honest.detail("app_id").find("system-ready"), std::string::npos) << honest.detail("app_id");
 }
 
 // --- measurements -------------------------------------------------------------------------

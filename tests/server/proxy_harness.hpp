@@ -42,10 +42,10 @@ class running_proxy {
     collateral.pccs_urls = {sim.pccs_url()};
     collateral.no_cache = true;
     auto source = app::make_collateral_source(ioc_.get_executor(), collateral, anchor, *clock_);
+    auto policy = app::make_workload_check(policy_.path(), clock_);
     server_ = std::make_unique<server::proxy_server>(
         ioc_.get_executor(), config,
-        server::proxy_dependencies{source, anchor, clock_,
-                                   check ? *check : app::make_workload_check(policy_.path(), clock_).check});
+        server::proxy_dependencies{source, anchor, clock_, check ? *check : policy.check, policy.limit});
     server_->start();
     thread_ = std::thread([this] { ioc_.run(); });
   }

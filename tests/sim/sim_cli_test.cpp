@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -97,7 +98,7 @@ TEST(SimCli, HelpAndUsageErrors) {
 }
 
 TEST(SimCli, StartsWritesFilesAndPrintsTheProxyCommand) {
-  const auto dir = std::filesystem::path(::testing::TempDir()) / "vp-sim-cli-test";
+  const auto dir = std::filesystem::path(::testing::TempDir()) / ("vp-sim-cli-test-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::ostringstream out, err;
   std::string connect_to;

@@ -13,6 +13,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -121,7 +122,9 @@ class SimulatorTest : public ::testing::Test {
     two.instances = 2;
     o.domains = {one, two};
     sim_ = new simulator(o);
-    dir_ = new std::filesystem::path(std::filesystem::path(::testing::TempDir()) / "vp-sim-test");
+    // One directory per process: ctest runs test cases of this suite in parallel processes.
+    dir_ = new std::filesystem::path(std::filesystem::path(::testing::TempDir()) /
+                                     ("vp-sim-test-" + std::to_string(::getpid())));
     flags_ = new std::vector<std::string>(sim_->write_proxy_files(*dir_));
     anchor_ = new std::shared_ptr<const tdx::trust_anchor>(tdx::load_trust_anchor(as_bytes(sim_->root_ca_pem())).value());
     tls_ = new upstream::tls_client_context(upstream::tls_client_options{true, (*dir_ / "upstream-ca.pem").string()});
