@@ -1,4 +1,5 @@
 #include "testpki/test_pki.hpp"
+#include "testpki/web_pki.hpp"
 
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
@@ -103,14 +104,6 @@ bytes to_der(T* obj, I2D i2d, std::string_view what) {
   return out;
 }
 
-std::string to_pem(X509* cert) {
-  crypto::bio_ptr bio{check_ptr(BIO_new(BIO_s_mem()), "BIO_new")};
-  check(PEM_write_bio_X509(bio.get(), cert) == 1, "PEM_write_bio_X509");
-  char* data = nullptr;
-  const long len = BIO_get_mem_data(bio.get(), &data);
-  if (len <= 0 || data == nullptr) fail("BIO_get_mem_data");
-  return std::string(data, static_cast<std::size_t>(len));
-}
 
 // ---------------------------------------------------------------------------------------
 // The SGX extension, built with OpenSSL's ASN.1 types (docs §2.8)
@@ -633,7 +626,7 @@ X509* test_pki::certificate(pki_cert which) const {
 }
 
 bytes test_pki::der(pki_cert which) const { return to_der(certificate(which), i2d_X509, "i2d_X509"); }
-std::string test_pki::pem(pki_cert which) const { return to_pem(certificate(which)); }
+std::string test_pki::pem(pki_cert which) const { return certificate_pem(certificate(which)); }
 
 std::string test_pki::tcb_issuer_chain_pem() const { return pem(pki_cert::tcb_signing) + root_pem(); }
 
@@ -710,7 +703,7 @@ bytes test_pki::issue_pck_leaf_der(const pck_leaf_spec& spec) const {
 
 std::string test_pki::issue_pck_leaf_pem(const pck_leaf_spec& spec) const {
   const crypto::x509_ptr leaf = issue_leaf(*this, spec);
-  return to_pem(leaf.get());
+  return certificate_pem(leaf.get());
 }
 
 bytes test_pki::issue_crl(pki_cert issuer, const crl_spec& spec) const {
@@ -875,7 +868,7 @@ minted_quote test_pki::mint_detailed(const quote_spec& spec) const {
 
   const crypto::x509_ptr leaf = issue_leaf(*this, spec.pck);
   m.pck_leaf_der = to_der(leaf.get(), i2d_X509, "i2d_X509");
-  m.pck_chain_pem = spec.pck_chain_pem.value_or(to_pem(leaf.get()) + pem(ca_cert(spec.pck.issuer)) + root_pem());
+  m.pck_chain_pem = spec.pck_chain_pem.value_or(certificate_pem(leaf.get()) + pem(ca_cert(spec.pck.issuer)) + root_pem());
   bytes chain(m.pck_chain_pem.begin(), m.pck_chain_pem.end());
   if (spec.nul_terminate_chain) chain.push_back(0);
 

@@ -19,11 +19,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
-#include <openssl/bio.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -38,6 +34,7 @@
 
 #include "crypto/ossl.hpp"
 #include "testpki/test_pki.hpp"
+#include "testpki/web_pki.hpp"
 
 namespace vp::test {
 
@@ -59,75 +56,6 @@ std::optional<std::string_view> http_request_record::header(std::string_view nam
 
 namespace {
 
-void check(bool ok, const char* what) {
-  if (!ok) throw std::runtime_error(std::string("test_http_server: OpenSSL failed: ") + what);
-}
-
-void add_extension(X509* cert, X509V3_CTX* ctx, int nid, const std::string& value) {
-  X509_EXTENSION* ext = ::X509V3_EXT_conf_nid(nullptr, ctx, nid, value.c_str());
-  check(ext != nullptr, "X509V3_EXT_conf_nid");
-  const int added = ::X509_add_ext(cert, ext, -1);
-  ::X509_EXTENSION_free(ext);
-  check(added == 1, "X509_add_ext");
-}
-
-/// Issues a certificate for `subject_key`; self-signed when `issuer` is null.
-crypto::x509_ptr issue(EVP_PKEY* subject_key, const std::string& common_name, X509* issuer,
-                       EVP_PKEY* issuer_key, bool is_ca, const std::string& san) {
-  crypto::x509_ptr cert(::X509_new());
-  check(cert != nullptr, "X509_new");
-  check(::X509_set_version(cert.get(), X509_VERSION_3) == 1, "X509_set_version");
-  std::uint64_t serial = 0;
-  check(::RAND_bytes(reinterpret_cast<unsigned char*>(&serial), sizeof serial) == 1, "RAND_bytes");
-  check(::ASN1_INTEGER_set_uint64(::X509_get_serialNumber(cert.get()), serial >> 1) == 1, "serial");
-  check(::X509_gmtime_adj(::X509_getm_notBefore(cert.get()), -3600) != nullptr, "notBefore");
-  check(::X509_gmtime_adj(::X509_getm_notAfter(cert.get()), 24 * 3600) != nullptr, "notAfter");
-  X509_NAME* name = ::X509_get_subject_name(cert.get());
-  check(::X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                     reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1,
-                                     0) == 1,
-        "subject");
-  check(::X509_set_issuer_name(cert.get(), issuer != nullptr ? ::X509_get_subject_name(issuer) : name) == 1,
-        "issuer");
-  check(::X509_set_pubkey(cert.get(), subject_key) == 1, "X509_set_pubkey");
-
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  ::X509V3_set_ctx(&ctx, issuer != nullptr ? issuer : cert.get(), cert.get(), nullptr, nullptr, 0);
-  add_extension(cert.get(), &ctx, NID_subject_key_identifier, "hash");
-  if (is_ca) {
-    add_extension(cert.get(), &ctx, NID_basic_constraints, "critical,CA:TRUE");
-    add_extension(cert.get(), &ctx, NID_key_usage, "critical,keyCertSign,cRLSign");
-  } else {
-    add_extension(cert.get(), &ctx, NID_authority_key_identifier, "keyid:always");
-    add_extension(cert.get(), &ctx, NID_basic_constraints, "critical,CA:FALSE");
-    add_extension(cert.get(), &ctx, NID_key_usage, "critical,digitalSignature");
-    add_extension(cert.get(), &ctx, NID_ext_key_usage, "serverAuth");
-    if (!san.empty()) add_extension(cert.get(), &ctx, NID_subject_alt_name, san);
-  }
-  check(::X509_sign(cert.get(), issuer_key, ::EVP_sha256()) > 0, "X509_sign");
-  return cert;
-}
-
-std::string bio_text(BIO* bio) {
-  char* data = nullptr;
-  const long size = BIO_get_mem_data(bio, &data);
-  return std::string(data, static_cast<std::size_t>(size));
-}
-
-std::string pem_of(X509* cert) {
-  crypto::bio_ptr bio(::BIO_new(::BIO_s_mem()));
-  check(bio && ::PEM_write_bio_X509(bio.get(), cert) == 1, "PEM_write_bio_X509");
-  return bio_text(bio.get());
-}
-
-std::string pem_of(EVP_PKEY* key) {
-  crypto::bio_ptr bio(::BIO_new(::BIO_s_mem()));
-  check(bio && ::PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) == 1,
-        "PEM_write_bio_PrivateKey");
-  return bio_text(bio.get());
-}
-
 std::atomic<unsigned> ca_counter{0};
 
 }  // namespace
@@ -137,15 +65,24 @@ test_tls_identity test_tls_identity::generate(const std::vector<std::string>& dn
   // Distinct CA names make "wrong CA" failures read "unable to get local issuer
   // certificate" rather than a signature mismatch between same-named CAs.
   const std::string ca_name = "vp test CA " + std::to_string(::getpid()) + "-" + std::to_string(++ca_counter);
+  const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  web_certificate_spec ca_spec;
+  ca_spec.common_name = ca_name;
+  ca_spec.not_before = now - std::chrono::hours(1);
+  ca_spec.not_after = now + std::chrono::hours(24);
+  ca_spec.is_ca = true;
   auto ca_key = generate_p256_key();
-  auto ca = issue(ca_key.get(), ca_name, nullptr, ca_key.get(), true, "");
+  auto ca = issue_web_certificate(ca_key.get(), ca_spec, nullptr, ca_key.get());
 
-  std::string san;
-  for (const auto& dns : dns_names) san += (san.empty() ? "" : ",") + std::string("DNS:") + dns;
-  for (const auto& ip : ip_addresses) san += (san.empty() ? "" : ",") + std::string("IP:") + ip;
+  web_certificate_spec server_spec;
+  server_spec.common_name = "vp test server";
+  server_spec.not_before = ca_spec.not_before;
+  server_spec.not_after = ca_spec.not_after;
+  for (const auto& dns : dns_names) server_spec.subject_alt_names.push_back("DNS:" + dns);
+  for (const auto& ip : ip_addresses) server_spec.subject_alt_names.push_back("IP:" + ip);
   auto server_key = generate_p256_key();
-  auto server = issue(server_key.get(), "vp test server", ca.get(), ca_key.get(), false, san);
-  return test_tls_identity{pem_of(ca.get()), pem_of(server.get()), pem_of(server_key.get())};
+  auto server = issue_web_certificate(server_key.get(), server_spec, ca.get(), ca_key.get());
+  return test_tls_identity{certificate_pem(ca.get()), certificate_pem(server.get()), private_key_pem(server_key.get())};
 }
 
 temp_file::temp_file(std::string_view contents, std::string_view suffix) {
@@ -383,7 +320,9 @@ test_http_server::test_http_server(http_handler handler, test_http_server_option
     impl_->identity = test_tls_identity::generate(impl_->options.dns_names, impl_->options.ip_addresses);
     impl_->tls_context.emplace(ssl::context::tls_server);
     auto& ctx = *impl_->tls_context;
-    check(::SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION) == 1, "min TLS version");
+    if (::SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION) != 1) {
+      throw std::runtime_error("test_http_server: cannot require TLS 1.2");
+    }
     ctx.use_certificate_chain(asio::buffer(impl_->identity->cert_pem));
     ctx.use_private_key(asio::buffer(impl_->identity->key_pem), ssl::context::pem);
   }
