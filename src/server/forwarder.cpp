@@ -51,6 +51,18 @@ std::vector<std::string> tokens_of(const http::fields& fields) {
   return tokens;
 }
 
+/// Copies the fields of `from` that `forward(name, connection tokens)` lets through, in
+/// order, names as received.
+void copy_fields(const http::fields& from, http::fields& to,
+                 bool (*forward)(std::string_view name, const std::vector<std::string>& tokens)) {
+  const auto tokens = tokens_of(from);
+  for (const auto& f : from) {
+    if (forward(std::string_view(f.name_string().data(), f.name_string().size()), tokens)) {
+      to.insert(f.name_string(), f.value());
+    }
+  }
+}
+
 /// The request as the backend receives it: the client's method, target, end-to-end
 /// fields and body; Host = the backend's domain; framing recomputed.
 http::request<http::string_body> upstream_request(const client_request& in, const upstream::upstream_connection& up) {
@@ -62,11 +74,7 @@ http::request<http::string_body> upstream_request(const client_request& in, cons
     out.method(in.method());
   }
   out.target(in.target());
-  const auto tokens = tokens_of(in.base());
-  for (const auto& f : in.base()) {
-    const std::string_view name(f.name_string().data(), f.name_string().size());
-    if (proxy::forward_request_field(name, tokens)) out.insert(f.name_string(), f.value());
-  }
+  copy_fields(in.base(), out.base(), proxy::forward_request_field);
   out.set(http::field::host, up.host_header());
   out.body() = in.body();
   const bool body_method =
@@ -201,11 +209,7 @@ asio::awaitable<relay_result> relay_impl(beast::tcp_stream& client, beast::flat_
   head.version(request.version() == 10 ? 10 : 11);
   head.result(upstream_head.result_int());
   head.reason(upstream_head.reason());
-  const auto tokens = tokens_of(upstream_head.base());
-  for (const auto& f : upstream_head.base()) {
-    const std::string_view name(f.name_string().data(), f.name_string().size());
-    if (proxy::forward_response_field(name, tokens)) head.insert(f.name_string(), f.value());
-  }
+  copy_fields(upstream_head.base(), head.base(), proxy::forward_response_field);
   if (body_forbidden) {
     // A HEAD answer's Content-Length describes the GET body: pass it on unchanged.
     if (auto cl = upstream_head.find(http::field::content_length); cl != upstream_head.end()) {

@@ -30,6 +30,7 @@
 
 #include "core/hex.hpp"
 #include "sim/openai.hpp"
+#include "sim/plain_server.hpp"
 #include "sim/report.hpp"
 
 namespace vp::sim {
@@ -435,12 +436,7 @@ backend_server::backend_server(asio::io_context& ioc, const deployment& where, d
   }
   state_->options = std::move(options);
 
-  tcp::acceptor acceptor(ioc);
-  const tcp::endpoint endpoint(asio::ip::make_address_v4("127.0.0.1"), port);
-  acceptor.open(endpoint.protocol());
-  acceptor.set_option(tcp::acceptor::reuse_address(true));
-  acceptor.bind(endpoint);
-  acceptor.listen();
+  tcp::acceptor acceptor = listen_on_loopback(ioc, port);
   state_->port = acceptor.local_endpoint().port();
   asio::co_spawn(ioc, state::accept_loop(state_, std::move(acceptor)), asio::detached);
 }

@@ -70,13 +70,18 @@ asio::awaitable<void> accept_loop(tcp::acceptor acceptor, std::shared_ptr<const 
 
 }  // namespace
 
-std::uint16_t start_plain_server(asio::io_context& ioc, std::uint16_t port, plain_handler handler) {
+tcp::acceptor listen_on_loopback(asio::io_context& ioc, std::uint16_t port) {
   tcp::acceptor acceptor(ioc);
   const tcp::endpoint endpoint(asio::ip::make_address_v4("127.0.0.1"), port);
   acceptor.open(endpoint.protocol());
   acceptor.set_option(tcp::acceptor::reuse_address(true));
   acceptor.bind(endpoint);
   acceptor.listen();
+  return acceptor;
+}
+
+std::uint16_t start_plain_server(asio::io_context& ioc, std::uint16_t port, plain_handler handler) {
+  tcp::acceptor acceptor = listen_on_loopback(ioc, port);
   const std::uint16_t bound = acceptor.local_endpoint().port();
   asio::co_spawn(ioc, accept_loop(std::move(acceptor), std::make_shared<const plain_handler>(std::move(handler))),
                  asio::detached);

@@ -5,6 +5,7 @@
 // live in coroutines, so destroying the io_context closes them all.
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -21,6 +22,10 @@ using plain_handler = std::function<plain_response(const plain_request&)>;
 /// Binds 127.0.0.1:`port` (0 = ephemeral), starts accepting on `ioc` and returns the
 /// bound port. Throws boost::system::system_error if the port cannot be bound.
 std::uint16_t start_plain_server(boost::asio::io_context& ioc, std::uint16_t port, plain_handler handler);
+
+/// A listening acceptor on 127.0.0.1:`port` (0 = ephemeral). Throws boost::system::system_error
+/// (e.g. the port is in use).
+boost::asio::ip::tcp::acceptor listen_on_loopback(boost::asio::io_context& ioc, std::uint16_t port);
 
 /// A response with `status`, Content-Type and body (Content-Length set).
 plain_response make_plain_response(unsigned status, std::string content_type, std::string body);

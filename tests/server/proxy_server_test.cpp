@@ -66,17 +66,6 @@ sim::simulator_options one_backend(sim::backend_faults faults = {}, unsigned tok
   return o;
 }
 
-std::optional<std::string_view> header_in(const std::vector<std::pair<std::string, std::string>>& headers,
-                                          std::string_view name) {
-  for (const auto& [n, v] : headers) {
-    if (n.size() == name.size() && std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-        })) {
-      return v;
-    }
-  }
-  return std::nullopt;
-}
 
 // ---------------------------------------------------------------------------------------
 // Happy paths
@@ -98,12 +87,12 @@ TEST(ProxyEndToEnd, ChatCompletionRoutedByModelIsAttestedThenForwarded) {
 
   const auto headers = sim.request_headers(domain);
   ASSERT_EQ(headers.size(), 1u);
-  EXPECT_EQ(header_in(headers[0], "Host"), std::optional<std::string_view>(domain));
-  EXPECT_EQ(header_in(headers[0], "Authorization"), std::optional<std::string_view>("Bearer sk-test-secret"));
-  EXPECT_EQ(header_in(headers[0], "X-End-To-End"), std::optional<std::string_view>("kept"));
-  EXPECT_FALSE(header_in(headers[0], "X-Hop"));
-  EXPECT_FALSE(header_in(headers[0], "Proxy-Authorization"));
-  EXPECT_FALSE(header_in(headers[0], "X-Backend-Domain"));
+  EXPECT_EQ(find_header(headers[0], "Host"), std::optional<std::string_view>(domain));
+  EXPECT_EQ(find_header(headers[0], "Authorization"), std::optional<std::string_view>("Bearer sk-test-secret"));
+  EXPECT_EQ(find_header(headers[0], "X-End-To-End"), std::optional<std::string_view>("kept"));
+  EXPECT_FALSE(find_header(headers[0], "X-Hop"));
+  EXPECT_FALSE(find_header(headers[0], "Proxy-Authorization"));
+  EXPECT_FALSE(find_header(headers[0], "X-Backend-Domain"));
   EXPECT_EQ(sim.request_bodies(domain), std::vector<std::string>{request.body});
 }
 
@@ -118,7 +107,7 @@ TEST(ProxyEndToEnd, BackendDomainHeaderRoutesAnyPathWithoutAModel) {
   EXPECT_EQ(sim.request_count(domain), 1u);  // answered by the backend, not locally
   const auto headers = sim.request_headers(domain);
   ASSERT_EQ(headers.size(), 1u);
-  EXPECT_FALSE(header_in(headers[0], "X-Backend-Domain"));
+  EXPECT_FALSE(find_header(headers[0], "X-Backend-Domain"));
 }
 
 TEST(ProxyEndToEnd, ModelsAreListedLocallyFromTheDiscoveryList) {
@@ -546,7 +535,7 @@ TEST(ProxyEndToEnd, ExpectContinueIsAnsweredBeforeTheBodyIsSent) {
   EXPECT_EQ(final_response.status, 200u) << final_response.body;
   const auto headers = sim.request_headers(domain);
   ASSERT_EQ(headers.size(), 1u);
-  EXPECT_FALSE(header_in(headers[0], "Expect"));  // answered here, not passed on
+  EXPECT_FALSE(find_header(headers[0], "Expect"));  // answered here, not passed on
 }
 
 TEST(ProxyEndToEnd, MalformedRequestIs400) {

@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <array>
 
+#include "support/test_http_server.hpp"
+
 namespace vp::test {
 
 namespace asio = boost::asio;
@@ -21,14 +23,7 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 std::optional<std::string_view> client_response::header(std::string_view name) const {
-  for (const auto& [n, v] : headers) {
-    if (n.size() == name.size() && std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-        })) {
-      return v;
-    }
-  }
-  return std::nullopt;
+  return find_header(headers, name);
 }
 
 struct http_test_client::impl {

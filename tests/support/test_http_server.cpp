@@ -44,11 +44,15 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
-std::optional<std::string_view> http_request_record::header(std::string_view name) const {
+std::optional<std::string_view> find_header(const header_list& headers, std::string_view name) {
   for (const auto& [field, value] : headers) {
     if (beast::iequals(field, name)) return std::string_view{value};
   }
   return std::nullopt;
+}
+
+std::optional<std::string_view> http_request_record::header(std::string_view name) const {
+  return find_header(headers, name);
 }
 
 // ---------------------------------------------------------------------------------------

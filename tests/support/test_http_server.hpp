@@ -34,6 +34,9 @@ namespace vp::test {
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
+/// The first field named `name` (ASCII case-insensitive), or nullopt.
+std::optional<std::string_view> find_header(const header_list& headers, std::string_view name);
+
 /// One request as the server received it.
 struct http_request_record {
   std::string method;
