@@ -22,8 +22,8 @@ namespace json = boost::json;
 using namespace std::chrono_literals;
 
 TEST(SimCli, DefaultsAreOneDomainOneInstance) {
-  const sim_config c = parse_sim_args({"--out", "/tmp/x"});
-  EXPECT_EQ(c.out, "/tmp/x");
+  const sim_config c = parse_sim_args({"--out", "sim-out/x"});
+  EXPECT_EQ(c.out, "sim-out/x");
   ASSERT_EQ(c.options.domains.size(), 1u);
   EXPECT_EQ(c.options.domains[0].domain, "sim.completions.near.ai");
   EXPECT_EQ(c.options.domains[0].models, std::vector<std::string>{"sim-model"});
@@ -84,7 +84,7 @@ TEST(SimCli, AppliesFaults) {
 TEST(SimCli, QuotesForTheShell) {
   EXPECT_EQ(shell_quote("--pccs-url"), "--pccs-url");
   EXPECT_EQ(shell_quote("http://127.0.0.1:80/endpoints"), "http://127.0.0.1:80/endpoints");
-  EXPECT_EQ(shell_quote("/tmp/a b"), "'/tmp/a b'");
+  EXPECT_EQ(shell_quote("sim out/a b"), "'sim out/a b'");
   EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
   EXPECT_EQ(shell_quote(""), "''");
 }
