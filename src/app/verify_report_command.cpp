@@ -146,6 +146,7 @@ attestation_outcome verify_one(const attest::near_report_document& doc, const at
           : "report_data = SHA-256(" + signer + " ‖ TLS SPKI fingerprint " + to_hex(live) +
                 ") ‖ your nonce, and the SPKI you gave is the attested one"));
 
+  if (auto refused = policy::unpinned_role(workload, a.role)) out.factors.push_back(std::move(*refused));
   auto report = policy::evaluate(workload, a, *verdict, at,
                                  model ? std::optional<std::string_view>(*model) : std::nullopt);
   for (auto& f : report.factors) out.factors.push_back(std::move(f));

@@ -23,22 +23,10 @@ workload_setup make_workload_check(const std::string& policy_file, std::shared_p
   s.check = [policy, clock, name](const upstream::attestation_outcome& outcome,
                                   std::optional<std::string_view> routed_model)
       -> std::optional<attest::attestation_failure> {
-    // The backend chooses the report's form, and with it the policy section that judges
-    // it: a policy that pins one role and nothing for the other would let any TDX machine
-    // through by answering in the other form. Only a policy pinning nothing at all (`{}`,
-    // a diagnostic) accepts an unpinned role.
-    const attest::attestation_role role = outcome.attestation.role;
-    const attest::attestation_role other =
-        role == attest::attestation_role::gateway ? attest::attestation_role::model : attest::attestation_role::gateway;
-    if (policy->allowlists(role) == policy::workload_allowlists{} &&
-        policy->allowlists(other) != policy::workload_allowlists{}) {
-      const std::string role_name(attest::to_string(role));
-      return attest::attestation_failure{
-          role_name + "_not_pinned",
-          "workload policy '" + name + "' pins " + std::string(attest::to_string(other)) + " CVMs but nothing for " +
-              role_name + " CVMs, and the backend answered with a " + std::string(attest::to_string(outcome.form)) +
-              "-form report judged as a " + role_name + " CVM; add a \"" + role_name +
-              "\" section to the policy to accept it"};
+    if (const auto refused = policy::unpinned_role(*policy, outcome.attestation.role)) {
+      return attest::attestation_failure{refused->name, "workload policy '" + name + "': " + refused->name + ": " +
+                                                            refused->detail + " (the backend answered in the " +
+                                                            std::string(attest::to_string(outcome.form)) + " form)"};
     }
     const auto report = policy::evaluate(*policy, outcome.attestation, outcome.verdict, clock->now(), routed_model);
     for (const auto& f : report.factors) {

@@ -364,6 +364,19 @@ factor tcb_status_factor(const workload_policy& policy, const tdx::verified_quot
 
 }  // namespace
 
+std::optional<factor> unpinned_role(const workload_policy& policy, attest::attestation_role role) {
+  const attest::attestation_role other =
+      role == attest::attestation_role::gateway ? attest::attestation_role::model : attest::attestation_role::gateway;
+  if (policy.allowlists(role) != workload_allowlists{} || policy.allowlists(other) == workload_allowlists{}) {
+    return std::nullopt;
+  }
+  const std::string role_name(attest::to_string(role));
+  return make_factor(role_name + "_not_pinned", factor_status::fail,
+                     "the policy pins " + std::string(attest::to_string(other)) + " CVMs but nothing for " + role_name +
+                         " CVMs, and this attestation is judged as a " + role_name + " CVM (the backend chose the " +
+                         "report's form); add a \"" + role_name + "\" section to the policy to accept it");
+}
+
 std::optional<unix_time> tcb_acceptance_ends(const workload_policy& policy, const tdx::verified_quote& q) {
   switch (q.status) {
     case tdx::tcb_status::out_of_date:

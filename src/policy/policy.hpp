@@ -93,6 +93,14 @@ std::string_view nearai_policy_json() noexcept;
 /// The built-in `nearai` policy, used when no --policy is given.
 const workload_policy& nearai_policy();
 
+/// The backend chooses a report's form, and with it the policy section that judges an
+/// attestation (`gateway` for gateway_attestation, `model` otherwise): a policy that pins one
+/// role's section and nothing for the other would let any TDX machine through by answering
+/// in the other form. Returns a failing factor "<role>_not_pinned" in that case; nullopt
+/// when `role`'s section pins something, or when the policy pins nothing at all (`{}`, a
+/// diagnostic policy).
+std::optional<factor> unpinned_role(const workload_policy& policy, attest::attestation_role role);
+
 /// When an attestation accepted only within the TCB grace window stops being acceptable:
 /// the date Intel published the newer TCB level (or, without one, the matched level's
 /// date) plus the policy's grace period — for OutOfDate and the ConfigurationNeeded

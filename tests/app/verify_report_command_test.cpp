@@ -158,6 +158,28 @@ TEST_P(VerifyReportCapture, WrongNonceOrTlsKeyIsRejected) {
 INSTANTIATE_TEST_SUITE_P(SharedVectors, VerifyReportCapture, testing::ValuesIn(test::nearai::capture_names()),
                          test::nearai::param_name);
 
+TEST(VerifyReportCommand, ModelOnlyPolicyRefusesTheGatewayAttestationItCannotJudge) {
+  VP_REQUIRE_SHARED_TESTDATA();
+  const auto c = test::nearai::load_capture("gateway-2026-06-29");
+  json::object model_only = json::parse(policy::nearai_policy_json()).as_object();
+  model_only.erase("gateway");
+  TempDir dir;
+  auto args = capture_args(c);
+  args.push_back("--policy");
+  args.push_back(dir.write("model-only.json", json::serialize(model_only)));
+  const auto r = run_report(args);
+  ASSERT_EQ(r.code, exit_rejected) << r.out << r.err;
+  const json::object o = parse_or_fail(r.out);
+  EXPECT_EQ(o.at("first_failure").at("attestation"), "/gateway_attestation");
+  EXPECT_EQ(o.at("first_failure").at("name"), "gateway_not_pinned");
+  // The model attestations inside are judged by the model section and pass.
+  for (const auto& f : o.at("factors").as_array()) {
+    if (str(f.at("attestation")).starts_with("/model_attestations")) {
+      EXPECT_NE(f.at("status"), "fail") << json::serialize(f);
+    }
+  }
+}
+
 TEST(VerifyReportCommand, RealCaptureTableAndExpiredCollateral) {
   VP_REQUIRE_SHARED_TESTDATA();
   const auto c = test::nearai::load_capture("direct-2026-06-29-ed25519");

@@ -1072,3 +1072,28 @@ INSTANTIATE_TEST_SUITE_P(SharedVectors, PolicyCapture, testing::ValuesIn(test::n
 
 }  // namespace
 }  // namespace vp::policy
+
+namespace vp::policy {
+namespace {
+
+TEST(PolicyRoles, AUnpinnedRoleBesideAPinnedOneIsRefused) {
+  using attest::attestation_role;
+  const auto model_only =
+      parse_policy(R"({"model":{"app_id":["2c0a0c96cb6dbd659bf1446e2f3fce58172ff91b"]}})").value();
+  EXPECT_FALSE(unpinned_role(model_only, attestation_role::model));
+  const auto refused = unpinned_role(model_only, attestation_role::gateway);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->name, "gateway_not_pinned");
+  EXPECT_EQ(refused->status, factor_status::fail);
+
+  // Nothing pinned at all ({}): a diagnostic policy, both forms judged by the same rules.
+  const auto empty = parse_policy("{}").value();
+  EXPECT_FALSE(unpinned_role(empty, attestation_role::model));
+  EXPECT_FALSE(unpinned_role(empty, attestation_role::gateway));
+  // The built-in policy pins both roles.
+  EXPECT_FALSE(unpinned_role(nearai_policy(), attestation_role::model));
+  EXPECT_FALSE(unpinned_role(nearai_policy(), attestation_role::gateway));
+}
+
+}  // namespace
+}  // namespace vp::policy
