@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "support/run_bounded.hpp"
 #include "support/test_http_server.hpp"
 
 namespace vp::net {
@@ -39,20 +40,6 @@ using kind = http_error::kind;
 /// instead of stalling the suite.
 constexpr auto loop_limit = 5s;
 
-/// Runs `work` to completion on a fresh io_context on this thread.
-template <class T>
-std::optional<T> run_bounded(asio::io_context& ioc, asio::awaitable<T> work) {
-  std::optional<T> out;
-  std::exception_ptr failure;
-  asio::co_spawn(ioc, std::move(work), [&](std::exception_ptr e, T value) {
-    failure = e;
-    if (!e) out = std::move(value);
-  });
-  ioc.run_for(loop_limit);
-  if (failure) std::rethrow_exception(failure);
-  return out;
-}
-
 http_client_options fast_options() {
   http_client_options o;
   o.connect_timeout = 2s;
@@ -64,7 +51,7 @@ http_result fetch(const std::string& url, http_client_options options = fast_opt
                   std::vector<std::pair<std::string, std::string>> headers = {}) {
   asio::io_context ioc;
   http_client client(ioc.get_executor(), std::move(options));
-  auto result = run_bounded(ioc, client.get(url, std::move(headers)));
+  auto result = test::run_bounded(ioc, loop_limit, client.get(url, std::move(headers)));
   if (!result) {
     ADD_FAILURE() << "get(" << url << ") did not complete within the loop limit";
     return http_error{kind::timeout, "loop limit"};
@@ -439,7 +426,7 @@ TEST(TestHttpServer, ServesSeveralRequestsPerKeepAliveConnection) {
     }
     co_return bodies;
   };
-  const auto bodies = run_bounded(ioc, exchange());
+  const auto bodies = test::run_bounded(ioc, loop_limit, exchange());
   ASSERT_TRUE(bodies.has_value());
   EXPECT_EQ(*bodies, (std::vector<std::string>{"echo /one", "echo /two", "echo /three"}));
   EXPECT_EQ(server.connection_count(), 1u);
@@ -469,7 +456,7 @@ TEST(TestHttpServer, StopsPromptlyWithHangingConnectionsAndWritesTheCaFile) {
     auto options = trusting(server);
     options.response_timeout = 100ms;
     http_client client(ioc.get_executor(), options);
-    const auto r = run_bounded(ioc, client.get(server.url("/hang")));
+    const auto r = test::run_bounded(ioc, loop_limit, client.get(server.url("/hang")));
     ASSERT_TRUE(r.has_value());
     EXPECT_FALSE(*r);
     EXPECT_TRUE(server.wait_for_requests(1, 1s));

@@ -33,6 +33,7 @@
 #include "policy/policy.hpp"
 #include "sim/openai.hpp"
 #include "tdx/tcb_info.hpp"
+#include "support/run_bounded.hpp"
 #include "upstream/attested_connection.hpp"
 
 namespace vp::sim {
@@ -55,20 +56,6 @@ std::string str(const json::value& v) { return v.is_string() ? std::string(v.get
 const system_clock& wall_clock() {
   static const system_clock c;
   return c;
-}
-
-/// Runs `work` to completion on `ioc` (this thread), bounded by loop_limit.
-template <class T>
-std::optional<T> run_bounded(asio::io_context& ioc, asio::awaitable<T> work) {
-  std::optional<T> out;
-  std::exception_ptr failure;
-  auto store = [](asio::awaitable<T> w, std::optional<T>& slot) -> asio::awaitable<void> {
-    slot.emplace(co_await std::move(w));
-  };
-  asio::co_spawn(ioc, store(std::move(work), out), [&](std::exception_ptr e) { failure = e; });
-  ioc.run_for(loop_limit);
-  if (failure) std::rethrow_exception(failure);
-  return out;
 }
 
 /// One client request after the attestation, and what came back.
@@ -180,7 +167,7 @@ class SimulatorTest : public ::testing::Test {
       }
       co_return true;
     };
-    const auto finished = run_bounded(ioc, work());
+    const auto finished = test::run_bounded(ioc, loop_limit, work());
     EXPECT_TRUE(finished.has_value()) << "did not complete within " << loop_limit.count() << " s";
     return out;
   }
@@ -623,7 +610,7 @@ TEST_F(SimulatorTest, EndpointsAndPccsServeTheirRoutes) {
     results.push_back(co_await client.get(sim_->pccs_url() + "/nothing"));
     co_return true;
   };
-  ASSERT_TRUE(run_bounded(ioc, work()).has_value());
+  ASSERT_TRUE(test::run_bounded(ioc, loop_limit, work()).has_value());
   ASSERT_EQ(results.size(), 4u);
   for (const auto& r : results) ASSERT_TRUE(r) << r.error().message;
 
@@ -658,7 +645,7 @@ TEST(SimulatorLifecycle, StopsPromptlyWithAHangingConnectionOpen) {
     co_await http::async_write(conn->value().stream(), request, asio::use_awaitable);
     co_return true;
   };
-  ASSERT_EQ(run_bounded(ioc, work()), std::optional<bool>(true));
+  ASSERT_EQ(test::run_bounded(ioc, loop_limit, work()), std::optional<bool>(true));
   // The request is being "answered" by a hanging coroutine; stopping must not wait for it.
   for (int i = 0; i < 100 && sim->request_count("sim.completions.near.ai") == 0; ++i) {
     std::this_thread::sleep_for(10ms);

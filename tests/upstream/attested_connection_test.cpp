@@ -29,6 +29,7 @@
 #include "collateral/source.hpp"
 #include "core/hex.hpp"
 #include "crypto/x509.hpp"
+#include "support/run_bounded.hpp"
 #include "support/test_http_server.hpp"
 #include "testpki/test_pki.hpp"
 
@@ -70,21 +71,6 @@ class pki_source final : public collateral::source {
   }
   std::atomic<int> calls{0};
 };
-
-/// Runs `work` to completion on `ioc` (this thread), bounded by loop_limit.
-template <class T>
-std::optional<T> run_bounded(asio::io_context& ioc, asio::awaitable<T> work) {
-  std::optional<T> out;
-  std::exception_ptr failure;
-  // T need not be default-constructible (co_spawn's value handlers require it).
-  auto store = [](asio::awaitable<T> w, std::optional<T>& slot) -> asio::awaitable<void> {
-    slot.emplace(co_await std::move(w));
-  };
-  asio::co_spawn(ioc, store(std::move(work), out), [&](std::exception_ptr e) { failure = e; });
-  ioc.run_for(loop_limit);
-  if (failure) std::rethrow_exception(failure);
-  return out;
-}
 
 test::scripted_response answer(unsigned status, std::string body) {
   test::scripted_response r;
@@ -241,7 +227,7 @@ attempt run(fake_backend& backend, const tls_client_context& tls, attest_options
     out.follow_up_body = response.body();
     co_return true;
   };
-  const auto finished = run_bounded(ioc, work());
+  const auto finished = test::run_bounded(ioc, loop_limit, work());
   EXPECT_TRUE(finished.has_value()) << "did not complete within " << loop_limit.count() << " s";
   return out;
 }
@@ -377,7 +363,7 @@ TEST(UpstreamAttestedConnection, CollateralIsFetchedForTheQuotesPlatform) {
     auto outcome = co_await attest_connection(*conn, source, anchor(), clock);
     co_return static_cast<bool>(outcome);
   };
-  EXPECT_EQ(run_bounded(ioc, work()), std::optional<bool>(true));
+  EXPECT_EQ(test::run_bounded(ioc, loop_limit, work()), std::optional<bool>(true));
   EXPECT_EQ(source.calls.load(), 1);
 }
 
@@ -394,7 +380,7 @@ TEST(UpstreamConnect, ConnectionRefusedIsUnreachable) {
   asio::io_context ioc;
   connect_options o;
   o.connect_to = dial_address{"127.0.0.1", closed_port};
-  const auto r = run_bounded(ioc, connect_upstream(ioc.get_executor(), no_webpki(), domain, 443, o));
+  const auto r = test::run_bounded(ioc, loop_limit, connect_upstream(ioc.get_executor(), no_webpki(), domain, 443, o));
   ASSERT_TRUE(r.has_value());
   ASSERT_FALSE(*r);
   EXPECT_EQ(r->error().kind, errc::unreachable) << r->error().message;
@@ -410,7 +396,7 @@ TEST(UpstreamConnect, SilentPeerHitsTheTlsTimeout) {
   connect_options o;
   o.tls_timeout = 200ms;
   o.connect_to = dial_address{"127.0.0.1", acceptor.local_endpoint().port()};
-  const auto r = run_bounded(ioc, connect_upstream(ioc.get_executor(), no_webpki(), domain, 443, o));
+  const auto r = test::run_bounded(ioc, loop_limit, connect_upstream(ioc.get_executor(), no_webpki(), domain, 443, o));
   ASSERT_TRUE(r.has_value());
   ASSERT_FALSE(*r);
   EXPECT_EQ(r->error().kind, errc::timeout) << r->error().message;
@@ -426,7 +412,7 @@ TEST(UpstreamConnect, WebPkiWithTheServersCaPassesAndChecksTheHostName) {
 
   // Same CA, but the certificate does not name the host asked for.
   asio::io_context ioc;
-  const auto other = run_bounded(ioc, connect_upstream(ioc.get_executor(), tls, "other.completions.near.ai", 443,
+  const auto other = test::run_bounded(ioc, loop_limit, connect_upstream(ioc.get_executor(), tls, "other.completions.near.ai", 443,
                                                        via(backend)));
   ASSERT_TRUE(other.has_value());
   ASSERT_FALSE(*other);
@@ -438,7 +424,7 @@ TEST(UpstreamConnect, WebPkiWithoutTheServersCaFails) {
   fake_backend backend;
   const tls_client_context system_store = make_tls(true);
   asio::io_context ioc;
-  const auto r = run_bounded(ioc, connect_upstream(ioc.get_executor(), system_store, domain, 443, via(backend)));
+  const auto r = test::run_bounded(ioc, loop_limit, connect_upstream(ioc.get_executor(), system_store, domain, 443, via(backend)));
   ASSERT_TRUE(r.has_value());
   ASSERT_FALSE(*r);
   EXPECT_EQ(r->error().kind, errc::tls);
@@ -449,7 +435,7 @@ TEST(UpstreamConnect, WebPkiWithoutTheServersCaFails) {
 TEST(UpstreamConnect, NoWebPkiAcceptsAnyCertificateAndExposesItsKey) {
   fake_backend backend({"unrelated.example"});  // neither trusted nor naming the host
   asio::io_context ioc;
-  const auto r = run_bounded(ioc, connect_upstream(ioc.get_executor(), no_webpki(), domain, 443, via(backend)));
+  const auto r = test::run_bounded(ioc, loop_limit, connect_upstream(ioc.get_executor(), no_webpki(), domain, 443, via(backend)));
   ASSERT_TRUE(r.has_value());
   ASSERT_TRUE(*r) << r->error().message;
   EXPECT_EQ(r->value().spki_sha256(), backend.spki());
