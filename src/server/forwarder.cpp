@@ -141,6 +141,14 @@ asio::awaitable<relay_result> relay_impl(beast::tcp_stream& client, beast::flat_
     out.stale_connection = stale;
     return out;
   };
+  // The client went away (or stopped reading): the upstream connection carries an
+  // unfinished exchange and must not be reused.
+  const auto client_gone = [&](std::string detail) {
+    up.mark_not_reusable();
+    out.result = relay_result::outcome::client_gone;
+    out.detail = std::move(detail);
+    return out;
+  };
 
   // 1. The request. Its deadline is part of the response-headers phase.
   auto outgoing = upstream_request(request, up);
@@ -169,12 +177,7 @@ asio::awaitable<relay_result> relay_impl(beast::tcp_stream& client, beast::flat_
     up_tcp.expires_after(deadlines.response_headers);
     if (auto [ec, n] = co_await http::async_read_header(up.stream(), up.buffer(), *parser, tuple); ec) {
       co_await stop_watch(client, watch);
-      if (watch->client_gone) {
-        up.mark_not_reusable();
-        out.result = relay_result::outcome::client_gone;
-        out.detail = "client closed the connection while waiting for the response";
-        co_return out;
-      }
+      if (watch->client_gone) co_return client_gone("client closed the connection while waiting for the response");
       if (is_timeout(ec)) {
         co_return fail_before(
             proxy::gateway_timeout("response_headers", up.host() + " sent no response headers within " +
@@ -230,10 +233,7 @@ asio::awaitable<relay_result> relay_impl(beast::tcp_stream& client, beast::flat_
 
   // 3. Headers to the client. From here on, failures can only cut the response short.
   const auto client_failed = [&](const error_code& ec) {
-    up.mark_not_reusable();
-    out.result = relay_result::outcome::client_gone;
-    out.detail = "writing to the client failed: " + ec.message();
-    return out;
+    return client_gone("writing to the client failed: " + ec.message());
   };
   {
     http::response_serializer<http::empty_body> serializer(head);
@@ -276,16 +276,15 @@ asio::awaitable<relay_result> relay_impl(beast::tcp_stream& client, beast::flat_
     }
     if (ec) {
       co_await stop_watch(client, watch);
-      up.mark_not_reusable();
+      // Either way the client sees a truncated response and a closed connection.
       if (watch->client_gone) {
-        out.result = relay_result::outcome::client_gone;
-        out.detail = "client closed the connection mid-response; upstream request cancelled";
-      } else {
-        out.result = relay_result::outcome::upstream_failed;
-        out.detail = is_timeout(ec) ? "backend idle for " + std::to_string(deadlines.idle.count()) + " ms mid-response"
-                                    : "backend failed mid-response: " + ec.message();
+        co_return client_gone("client closed the connection mid-response; upstream request cancelled");
       }
-      co_return out;  // the client sees a truncated response and a closed connection
+      up.mark_not_reusable();
+      out.result = relay_result::outcome::upstream_failed;
+      out.detail = is_timeout(ec) ? "backend idle for " + std::to_string(deadlines.idle.count()) + " ms mid-response"
+                                  : "backend failed mid-response: " + ec.message();
+      co_return out;
     }
   }
   if (mode == framing::chunked) {
@@ -299,12 +298,7 @@ asio::awaitable<relay_result> relay_impl(beast::tcp_stream& client, beast::flat_
   }
   up_tcp.expires_never();
   co_await stop_watch(client, watch);
-  if (watch->client_gone) {
-    up.mark_not_reusable();
-    out.result = relay_result::outcome::client_gone;
-    out.detail = "client closed the connection after the response";
-    co_return out;
-  }
+  if (watch->client_gone) co_return client_gone("client closed the connection after the response");
   if (!upstream_head.keep_alive()) up.mark_not_reusable();
   out.result = relay_result::outcome::completed;
   out.client_reusable = client_keeps;
