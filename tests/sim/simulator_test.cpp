@@ -113,7 +113,8 @@ class SimulatorTest : public ::testing::Test {
     dir_ = new std::filesystem::path(std::filesystem::path(::testing::TempDir()) /
                                      ("vp-sim-test-" + std::to_string(::getpid())));
     flags_ = new std::vector<std::string>(sim_->write_proxy_files(*dir_));
-    anchor_ = new std::shared_ptr<const tdx::trust_anchor>(tdx::load_trust_anchor(as_bytes(sim_->root_ca_pem())).value());
+    anchor_ =
+        new std::shared_ptr<const tdx::trust_anchor>(tdx::load_trust_anchor(as_bytes(sim_->root_ca_pem())).value());
     tls_ = new upstream::tls_client_context(upstream::tls_client_options{true, (*dir_ / "upstream-ca.pem").string()});
   }
   static void TearDownTestSuite() {
@@ -149,7 +150,8 @@ class SimulatorTest : public ::testing::Test {
       if (!*out.outcome) co_return true;
       for (auto& x : out.exchanges) {
         x.request.set(http::field::host, conn.host_header());
-        if (auto [ec, n] = co_await http::async_write(conn.stream(), x.request, asio::as_tuple(asio::use_awaitable)); ec) {
+        if (auto [ec, n] = co_await http::async_write(conn.stream(), x.request, asio::as_tuple(asio::use_awaitable));
+            ec) {
           x.error = ec;
           co_return true;
         }
@@ -157,7 +159,8 @@ class SimulatorTest : public ::testing::Test {
         parser.body_limit(16u << 20);
         auto& lowest = beast::get_lowest_layer(conn.stream());
         if (x.read_timeout.count() > 0) lowest.expires_after(x.read_timeout);
-        auto [ec, n] = co_await http::async_read(conn.stream(), conn.buffer(), parser, asio::as_tuple(asio::use_awaitable));
+        auto [ec, n] =
+            co_await http::async_read(conn.stream(), conn.buffer(), parser, asio::as_tuple(asio::use_awaitable));
         lowest.expires_never();
         if (ec) {
           x.error = ec;
@@ -504,7 +507,9 @@ TEST_F(SimulatorTest, EventLogReplaysToTheQuoteRtmrsAndBindsTheCompose) {
 
 std::string describe(const policy::factor_report& r) {
   std::string out;
-  for (const auto& f : r.factors) out += f.name + "=" + std::string(policy::to_string(f.status)) + " (" + f.detail + ")\n";
+  for (const auto& f : r.factors) {
+    out += f.name + "=" + std::string(policy::to_string(f.status)) + " (" + f.detail + ")\n";
+  }
   return out;
 }
 

@@ -412,8 +412,8 @@ TEST(UpstreamConnect, WebPkiWithTheServersCaPassesAndChecksTheHostName) {
 
   // Same CA, but the certificate does not name the host asked for.
   asio::io_context ioc;
-  const auto other = test::run_bounded(ioc, loop_limit, connect_upstream(ioc.get_executor(), tls, "other.completions.near.ai", 443,
-                                                       via(backend)));
+  const auto other = test::run_bounded(
+      ioc, loop_limit, connect_upstream(ioc.get_executor(), tls, "other.completions.near.ai", 443, via(backend)));
   ASSERT_TRUE(other.has_value());
   ASSERT_FALSE(*other);
   EXPECT_EQ(other->error().kind, errc::tls);
@@ -424,7 +424,8 @@ TEST(UpstreamConnect, WebPkiWithoutTheServersCaFails) {
   fake_backend backend;
   const tls_client_context system_store = make_tls(true);
   asio::io_context ioc;
-  const auto r = test::run_bounded(ioc, loop_limit, connect_upstream(ioc.get_executor(), system_store, domain, 443, via(backend)));
+  const auto r =
+      test::run_bounded(ioc, loop_limit, connect_upstream(ioc.get_executor(), system_store, domain, 443, via(backend)));
   ASSERT_TRUE(r.has_value());
   ASSERT_FALSE(*r);
   EXPECT_EQ(r->error().kind, errc::tls);
@@ -435,7 +436,8 @@ TEST(UpstreamConnect, WebPkiWithoutTheServersCaFails) {
 TEST(UpstreamConnect, NoWebPkiAcceptsAnyCertificateAndExposesItsKey) {
   fake_backend backend({"unrelated.example"});  // neither trusted nor naming the host
   asio::io_context ioc;
-  const auto r = test::run_bounded(ioc, loop_limit, connect_upstream(ioc.get_executor(), no_webpki(), domain, 443, via(backend)));
+  const auto r =
+      test::run_bounded(ioc, loop_limit, connect_upstream(ioc.get_executor(), no_webpki(), domain, 443, via(backend)));
   ASSERT_TRUE(r.has_value());
   ASSERT_TRUE(*r) << r->error().message;
   EXPECT_EQ(r->value().spki_sha256(), backend.spki());
