@@ -1,7 +1,6 @@
 #include "app/collateral_command.hpp"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/program_options.hpp>
 
@@ -14,6 +13,7 @@
 #include "collateral/pcs_source.hpp"
 #include "core/hex.hpp"
 #include "core/time.hpp"
+#include "net/spawn.hpp"
 
 namespace vp::app {
 namespace po = boost::program_options;
@@ -95,7 +95,7 @@ int collateral_command(const std::vector<std::string>& args, std::ostream& out, 
   const fixed_clock at(vm.count("at") != 0 ? from_unix_seconds(vm["at"].as<std::int64_t>()) : clock.now());
   collateral::pcs_source source(client, {config.pccs_urls, config.min_tcb_evaluation_data_number}, anchor, at);
   std::optional<collateral::result<tdx::pcs_responses>> fetched;
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> { fetched = co_await source.fetch_raw(key); }, asio::detached);
+  net::spawn_logged(io, [&]() -> asio::awaitable<void> { fetched = co_await source.fetch_raw(key); }, "collateral fetch");
   io.run();
   if (!fetched || !*fetched) {
     err << "collateral fetch: " << (fetched ? fetched->error().message : "did not complete") << '\n';

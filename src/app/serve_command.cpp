@@ -11,6 +11,7 @@
 
 #include "app/cli.hpp"
 #include "app/workload_policy.hpp"
+#include "net/spawn.hpp"
 #include "server/proxy_server.hpp"
 
 namespace vp::app {
@@ -256,7 +257,7 @@ int serve_command(const std::vector<std::string>& args, std::ostream& out, std::
     signals.async_wait(on_signal);
   };
   signals.async_wait(on_signal);
-  ioc.run();
+  net::run_contained(ioc, "proxy event loop");
   return exit_ok;
 }
 

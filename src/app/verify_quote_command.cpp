@@ -1,7 +1,6 @@
 #include "app/verify_quote_command.hpp"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/program_options.hpp>
@@ -14,6 +13,7 @@
 #include "collateral/bundle.hpp"
 #include "core/file.hpp"
 #include "core/hex.hpp"
+#include "net/spawn.hpp"
 #include "tdx/verified_quote_json.hpp"
 #include "tdx/verifier.hpp"
 
@@ -138,14 +138,14 @@ int verify_quote_command(const std::vector<std::string>& args, std::ostream& out
     asio::io_context io;
     const auto source = make_collateral_source(io.get_executor(), config, anchor, at);
     std::optional<collateral::result<collateral::verified_collateral>> fetched;
-    asio::co_spawn(
+    net::spawn_logged(
         io,
         [&]() -> asio::awaitable<void> {
           fetched = co_await source->get(key);
           // A background cache refresh need not hold up the verdict.
           io.stop();
         },
-        asio::detached);
+        "collateral fetch");
     io.run();
     if (!fetched || !*fetched) {
       return print_error(out, fetched ? collateral_error_kind(fetched->error().kind) : "collateral_unavailable",

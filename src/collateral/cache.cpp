@@ -2,7 +2,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -11,6 +10,7 @@
 #include "collateral/bundle.hpp"
 #include "core/hex.hpp"
 #include "core/time.hpp"
+#include "net/spawn.hpp"
 
 namespace vp::collateral {
 
@@ -67,10 +67,10 @@ bool cached_source::refresh_due(const platform_key& key, const entry& e, unix_ti
 }
 
 void cached_source::start_background_refresh(const platform_key& key) {
-  asio::co_spawn(
+  net::spawn_logged(
       executor_,
       [self = shared_from_this(), key]() -> asio::awaitable<void> { co_await self->fetch_shared(key); },
-      asio::detached);
+      "collateral refresh");
 }
 
 std::optional<verified_collateral> cached_source::load_from_disk(const platform_key& key, unix_time now) {

@@ -1,4 +1,5 @@
 #include "net/http_client.hpp"
+#include "net/bounded_parser.hpp"
 #include "net/resolve.hpp"
 #include "net/tls_diagnostics.hpp"
 
@@ -76,7 +77,6 @@ namespace {
 
 // PCS puts URL-encoded PEM issuer chains (several KiB each) into response headers, so
 // Beast's 8 KiB default is too tight; 64 KiB still bounds a hostile server.
-constexpr std::uint32_t max_header_bytes = 64u * 1024u;
 // Interim (1xx) responses tolerated before the final one (RFC 9110 §15.2).
 constexpr int max_interim_responses = 8;
 // The exchange is complete before TLS shutdown, so a peer that never answers
@@ -432,11 +432,10 @@ struct http_client::impl {
       co_return fail(k::protocol, "sending the request failed: " + ec.message());
     }
 
-    beast::flat_buffer buffer;
-    std::optional<http::response_parser<http::string_body>> parser;
+    beast::flat_buffer buffer{max_read_buffer_bytes};
+    std::optional<bounded_response_parser<http::string_body>> parser;
     for (int interim = 0;; ++interim) {
       parser.emplace();
-      parser->header_limit(max_header_bytes);
       parser->body_limit(static_cast<std::uint64_t>(options.max_body));
       if (auto [ec, n] = co_await http::async_read(stream, buffer, *parser, tuple); ec) {
         co_return read_failure(ec, fail, options.max_body, options.response_timeout);

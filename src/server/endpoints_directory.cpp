@@ -2,10 +2,10 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/log.hpp"
+#include "net/spawn.hpp"
 
 namespace vp::server {
 
@@ -34,7 +34,7 @@ void endpoints_directory::start() {
 void endpoints_directory::spawn_refresh() {
   refreshing_ = true;
   done_ = std::make_shared<asio::steady_timer>(executor_, steady::time_point::max());
-  asio::co_spawn(
+  net::spawn_logged(
       executor_,
       [this, alive = alive_]() -> asio::awaitable<void> {
         co_await refresh();
@@ -42,7 +42,7 @@ void endpoints_directory::spawn_refresh() {
         refreshing_ = false;
         done_->cancel();
       },
-      asio::detached);
+      "endpoints list refresh");
 }
 
 asio::awaitable<void> endpoints_directory::refresh() {

@@ -2,7 +2,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -24,6 +23,8 @@
 #include <memory>
 #include <vector>
 
+#include "net/bounded_parser.hpp"
+#include "net/spawn.hpp"
 #include "proxy/forwarding.hpp"
 
 namespace vp::server {
@@ -36,7 +37,6 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-constexpr std::uint32_t max_response_header_bytes = 64 * 1024;
 constexpr int max_interim_responses = 8;
 constexpr std::size_t relay_chunk = 16 * 1024;
 
@@ -105,10 +105,25 @@ struct client_watch {
 void start_watch(beast::tcp_stream& client, beast::flat_buffer& buffer, upstream::upstream_connection& up,
                  const std::shared_ptr<client_watch>& watch) {
   client.expires_never();
-  asio::co_spawn(
+  // A client that has already pipelined a full read buffer is not watched further: its
+  // bytes wait in the kernel until the response is done.
+  const std::size_t room = std::min<std::size_t>(4096, buffer.max_size() - buffer.size());
+  if (room == 0) {
+    watch->done = true;
+    return;
+  }
+  net::spawn_logged(
       client.get_executor(),
-      [&client, &buffer, &up, watch]() -> asio::awaitable<void> {
-        auto [ec, n] = co_await client.async_read_some(buffer.prepare(4096), asio::as_tuple(asio::use_awaitable));
+      [&client, &buffer, &up, watch, room]() -> asio::awaitable<void> {
+        // Released on every exit, so stop_watch never waits for a watcher that died.
+        struct release {
+          client_watch& w;
+          ~release() {
+            w.done = true;
+            w.done_signal.cancel();
+          }
+        } released{*watch};
+        auto [ec, n] = co_await client.async_read_some(buffer.prepare(room), asio::as_tuple(asio::use_awaitable));
         if (!ec) {
           buffer.commit(n);
         } else if (ec != asio::error::operation_aborted) {
@@ -116,10 +131,8 @@ void start_watch(beast::tcp_stream& client, beast::flat_buffer& buffer, upstream
           up.mark_not_reusable();
           beast::get_lowest_layer(up.stream()).cancel();
         }
-        watch->done = true;
-        watch->done_signal.cancel();
       },
-      asio::detached);
+      "client watch");
 }
 
 asio::awaitable<void> stop_watch(beast::tcp_stream& client, const std::shared_ptr<client_watch>& watch) {
@@ -168,10 +181,9 @@ asio::awaitable<relay_result> relay_impl(beast::tcp_stream& client, beast::flat_
   start_watch(client, client_buffer, up, watch);
 
   // 2. Status line and headers (interim 1xx answers are consumed here).
-  std::optional<http::response_parser<http::buffer_body>> parser;
+  std::optional<net::bounded_response_parser<http::buffer_body>> parser;
   for (int interim = 0;; ++interim) {
     parser.emplace();
-    parser->header_limit(max_response_header_bytes);
     parser->body_limit(boost::none);
     if (request.method() == http::verb::head) parser->skip(true);
     up_tcp.expires_after(deadlines.response_headers);

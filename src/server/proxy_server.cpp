@@ -2,7 +2,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -23,6 +22,8 @@
 #include <utility>
 
 #include "core/log.hpp"
+#include "net/bounded_parser.hpp"
+#include "net/spawn.hpp"
 #include "proxy/error_body.hpp"
 #include "proxy/forwarding.hpp"
 #include "proxy/routing.hpp"
@@ -41,7 +42,6 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-constexpr std::uint32_t max_request_header_bytes = 64 * 1024;
 
 std::string ms_since(steady::time_point start) {
   return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start).count()) + " ms";
@@ -130,7 +130,7 @@ class session {
 
   std::shared_ptr<proxy_server::state> st_;
   beast::tcp_stream client_;
-  beast::flat_buffer buffer_;
+  beast::flat_buffer buffer_{net::max_read_buffer_bytes};
   std::list<session*>::iterator it_;
   bool idle_ = true;
 };
@@ -157,8 +157,7 @@ asio::awaitable<void> session::run() {
     if (st_->stopping) break;
     client_.expires_after(first ? st_->config.timeouts.client_request : st_->config.timeouts.client_keep_alive);
     first = false;
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(max_request_header_bytes);
+    net::bounded_request_parser<http::string_body> parser;
     parser.body_limit(static_cast<std::uint64_t>(st_->config.max_body));
     if (auto [ec, n] = co_await http::async_read_header(client_, buffer_, parser, tuple); ec) {
       if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
@@ -351,13 +350,13 @@ asio::awaitable<void> proxy_server::state::accept_loop() {
     }
     error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    asio::co_spawn(
+    net::spawn_logged(
         executor,
         [self, s = std::move(socket)]() mutable -> asio::awaitable<void> {
           auto sess = std::make_unique<session>(self, std::move(s));
           co_await sess->run();
         },
-        asio::detached);
+        "client session");
   }
 }
 
@@ -390,7 +389,7 @@ void proxy_server::start() {
   if (!ec) st.acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) throw std::system_error(ec, "cannot listen on " + where);
   st.directory.start();
-  asio::co_spawn(st.executor, st.accept_loop(), asio::detached);
+  net::spawn_logged(st.executor, st.accept_loop(), "accept loop");
 }
 
 std::uint16_t proxy_server::port() const {

@@ -3,7 +3,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -29,6 +28,8 @@
 #include <string_view>
 
 #include "core/hex.hpp"
+#include "net/bounded_parser.hpp"
+#include "net/spawn.hpp"
 #include "sim/openai.hpp"
 #include "sim/plain_server.hpp"
 #include "sim/report.hpp"
@@ -165,8 +166,8 @@ struct backend_server::state {
         record->spki_sha256_hex = to_hex(identity->id.spki_sha256);
         self->records.push_back(record);
       }
-      asio::co_spawn(acceptor.get_executor(), session(self, std::move(socket), index, identity, record),
-                     asio::detached);
+      net::spawn_logged(acceptor.get_executor(), session(self, std::move(socket), index, identity, record),
+                     "simulator backend session");
     }
   }
 
@@ -203,7 +204,7 @@ struct backend_server::state {
 
     for (;;) {
       beast::get_lowest_layer(stream).expires_after(idle_timeout);
-      http::request_parser<http::string_body> parser;
+      net::bounded_request_parser<http::string_body> parser;
       parser.body_limit(max_request_body);
       if (auto [ec, n] = co_await http::async_read(stream, buffer, parser, tuple); ec) co_return;
       beast::get_lowest_layer(stream).expires_never();
@@ -438,7 +439,7 @@ backend_server::backend_server(asio::io_context& ioc, const deployment& where, d
 
   tcp::acceptor acceptor = listen_on_loopback(ioc, port);
   state_->port = acceptor.local_endpoint().port();
-  asio::co_spawn(ioc, state::accept_loop(state_, std::move(acceptor)), asio::detached);
+  net::spawn_logged(ioc, state::accept_loop(state_, std::move(acceptor)), "simulator backend accept loop");
 }
 
 backend_server::~backend_server() = default;

@@ -2,7 +2,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -14,6 +13,9 @@
 #include <exception>
 #include <memory>
 #include <utility>
+
+#include "net/bounded_parser.hpp"
+#include "net/spawn.hpp"
 
 namespace vp::sim {
 namespace {
@@ -30,11 +32,12 @@ constexpr auto idle_timeout = 120s;
 asio::awaitable<void> serve_connection(tcp::socket socket, std::shared_ptr<const plain_handler> handler) {
   const auto tuple = asio::as_tuple(asio::use_awaitable);
   beast::tcp_stream stream(std::move(socket));
-  beast::flat_buffer buffer;
+  beast::flat_buffer buffer{net::max_read_buffer_bytes};
   for (;;) {
     stream.expires_after(idle_timeout);
-    plain_request request;
-    if (auto [ec, n] = co_await http::async_read(stream, buffer, request, tuple); ec) co_return;
+    net::bounded_request_parser<plain_request::body_type> parser;
+    if (auto [ec, n] = co_await http::async_read(stream, buffer, parser, tuple); ec) co_return;
+    const plain_request request = parser.release();
     plain_response response = (*handler)(request);
     response.version(request.version());
     response.keep_alive(request.keep_alive());
@@ -64,7 +67,7 @@ asio::awaitable<void> accept_loop(tcp::acceptor acceptor, std::shared_ptr<const 
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       continue;  // e.g. EMFILE: keep serving the connections we have
     }
-    asio::co_spawn(acceptor.get_executor(), serve(std::move(socket), handler), asio::detached);
+    net::spawn_logged(acceptor.get_executor(), serve(std::move(socket), handler), "simulator HTTP session");
   }
 }
 
@@ -83,8 +86,8 @@ tcp::acceptor listen_on_loopback(asio::io_context& ioc, std::uint16_t port) {
 std::uint16_t start_plain_server(asio::io_context& ioc, std::uint16_t port, plain_handler handler) {
   tcp::acceptor acceptor = listen_on_loopback(ioc, port);
   const std::uint16_t bound = acceptor.local_endpoint().port();
-  asio::co_spawn(ioc, accept_loop(std::move(acceptor), std::make_shared<const plain_handler>(std::move(handler))),
-                 asio::detached);
+  net::spawn_logged(ioc, accept_loop(std::move(acceptor), std::make_shared<const plain_handler>(std::move(handler))),
+                 "simulator HTTP accept loop");
   return bound;
 }
 

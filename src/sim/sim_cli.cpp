@@ -12,6 +12,8 @@
 #include <ostream>
 #include <stdexcept>
 
+#include "net/spawn.hpp"
+
 namespace vp::sim {
 namespace {
 
@@ -271,7 +273,7 @@ void wait_for_termination_signal() {
   boost::asio::io_context io;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([](const boost::system::error_code&, int) {});
-  io.run();
+  net::run_contained(io, "simulator event loop");
 }
 
 int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, std::string_view program_path,

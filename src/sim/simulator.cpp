@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/hex.hpp"
+#include "net/spawn.hpp"
 #include "sim/backend_server.hpp"
 #include "sim/deployment.hpp"
 #include "sim/pccs.hpp"
@@ -89,17 +90,7 @@ simulator::simulator(simulator_options options) : impl_(std::make_unique<impl>()
         o.first_backend_port == 0 ? 0 : static_cast<std::uint16_t>(o.first_backend_port + i);
     impl_->backends.push_back(std::make_unique<backend_server>(*impl_->ioc, where, o.domains[i], settings, port));
   }
-  impl_->thread = std::thread([io = impl_->ioc.get()] {
-    // Connections catch their own failures; anything else escaping a handler must not
-    // end the deployment (run() returns normally only once stopped).
-    for (;;) {
-      try {
-        io->run();
-        return;
-      } catch (const std::exception&) {
-      }
-    }
-  });
+  impl_->thread = std::thread([io = impl_->ioc.get()] { net::run_contained(*io, "simulator event loop"); });
 }
 
 simulator::~simulator() { stop(); }

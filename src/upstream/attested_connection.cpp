@@ -31,6 +31,7 @@
 
 #include "core/hex.hpp"
 #include "crypto/x509.hpp"
+#include "net/bounded_parser.hpp"
 #include "net/resolve.hpp"
 #include "net/tls_diagnostics.hpp"
 
@@ -78,7 +79,6 @@ void throw_exception_from_error(const error& e, const boost::source_location&) {
 namespace {
 
 // Response headers of a report are small; 64 KiB still bounds a hostile peer.
-constexpr std::uint32_t max_header_bytes = 64u * 1024u;
 constexpr int max_interim_responses = 8;
 // ALPN wire format: length-prefixed protocol names.
 constexpr unsigned char alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
@@ -155,7 +155,7 @@ const tls_client_options& tls_client_context::options() const { return state_->o
 struct upstream_connection::state {
   std::shared_ptr<tls_client_context::state> tls;  // the SSL_CTX outlives the stream
   stream_type stream;
-  beast::flat_buffer buffer;
+  beast::flat_buffer buffer{net::max_read_buffer_bytes};
   std::string host;
   std::uint16_t port = 0;
   std::string dialled;
@@ -341,10 +341,9 @@ asio::awaitable<result<attestation_outcome>> attest_impl(upstream_connection& co
     co_return fail(errc::protocol, "sending the attestation request failed: " + ec.message());
   }
 
-  std::optional<http::response_parser<http::string_body>> parser;
+  std::optional<net::bounded_response_parser<http::string_body>> parser;
   for (int interim = 0;; ++interim) {
     parser.emplace();
-    parser->header_limit(max_header_bytes);
     parser->body_limit(static_cast<std::uint64_t>(options.max_body));
     if (auto [ec, n] = co_await http::async_read(conn.stream(), conn.buffer(), *parser, tuple); ec) {
       if (ec == beast::error::timeout) co_return timed_out();
