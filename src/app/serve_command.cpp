@@ -30,6 +30,8 @@ po::options_description serve_options() {
       ("port", po::value<std::uint16_t>()->value_name("PORT")->default_value(8080), "port to listen on")
       ("max-body", po::value<std::string>()->value_name("SIZE")->default_value("32MiB"),
        "largest request body accepted (413 above)")
+      ("body-memory", po::value<std::string>()->value_name("SIZE")->default_value("256MiB"),
+       "request bodies held in memory at once, over all clients (503 above)")
       ("log-level", po::value<std::string>()->value_name("LEVEL")->default_value("info"),
        "debug, info, warn or error");
 
@@ -72,6 +74,12 @@ po::options_description serve_options() {
        "request sent → response headers")
       ("idle-timeout", po::value<std::string>()->value_name("DURATION")->default_value("120s"),
        "silence between two pieces of a response body")
+      ("keep-alive-timeout", po::value<std::string>()->value_name("DURATION")->default_value("120s"),
+       "how long a client connection may wait for its next request")
+      ("header-timeout", po::value<std::string>()->value_name("DURATION")->default_value("10s"),
+       "first byte of a request → end of its header section")
+      ("body-timeout", po::value<std::string>()->value_name("DURATION")->default_value("30s"),
+       "silence between two pieces of a request body")
       ("shutdown-grace", po::value<std::string>()->value_name("DURATION")->default_value("10s"),
        "on SIGINT/SIGTERM, how long requests in flight may finish");
 
@@ -157,6 +165,16 @@ std::optional<serve_settings> parse_serve_settings(const std::vector<std::string
     const auto max_body = parse_size(body);
     if (!max_body || *max_body == 0) throw po::error("--max-body '" + body + "' is not a size (e.g. 32MiB)");
     p.max_body = *max_body;
+    const auto& memory = vm["body-memory"].as<std::string>();
+    const auto body_memory = parse_size(memory);
+    if (!body_memory || *body_memory == 0) {
+      throw po::error("--body-memory '" + memory + "' is not a size (e.g. 256MiB)");
+    }
+    if (*body_memory < p.max_body) {
+      throw po::error("--body-memory (" + memory + ") is smaller than --max-body (" + body +
+                      "): no request of the largest allowed size could ever be held");
+    }
+    p.max_buffered_bodies = *body_memory;
     if (!log::parse_level(vm["log-level"].as<std::string>(), s.log_level)) {
       throw po::error("--log-level must be debug, info, warn or error");
     }
@@ -189,6 +207,12 @@ std::optional<serve_settings> parse_serve_settings(const std::vector<std::string
     p.timeouts.attestation = duration_flag(vm, "attestation-timeout");
     p.timeouts.response_headers = duration_flag(vm, "response-timeout");
     p.timeouts.idle = duration_flag(vm, "idle-timeout");
+    p.timeouts.client_keep_alive = duration_flag(vm, "keep-alive-timeout");
+    p.timeouts.client_header = duration_flag(vm, "header-timeout");
+    p.timeouts.client_body = duration_flag(vm, "body-timeout");
+    for (const char* name : {"keep-alive-timeout", "header-timeout", "body-timeout"}) {
+      if (duration_flag(vm, name).count() == 0) throw po::error("--" + std::string(name) + " must be longer than 0");
+    }
     p.shutdown_grace = seconds_flag(vm, "shutdown-grace");
     s.collateral = read_collateral_options(vm);
     return s;

@@ -38,7 +38,8 @@ std::string valid_utf8(std::string_view text) {
 
 error_response make(unsigned status, std::string_view message, std::string_view type,
                     std::optional<std::string_view> code, bool retryable) {
-  return error_response{status, make_error_body(message, type, code), retryable};
+  return error_response{status, make_error_body(message, type, code), code ? std::string(*code) : std::string(),
+                        retryable};
 }
 
 }  // namespace
@@ -59,6 +60,25 @@ std::string make_error_body(std::string_view message, std::string_view type, std
 
 error_response bad_request(std::string_view message, std::optional<std::string_view> code) {
   return make(400, message, "invalid_request_error", code, false);
+}
+
+error_response request_refused(unsigned status, std::string_view message, std::string_view code) {
+  return make(status, message, "invalid_request_error", code, false);
+}
+
+error_response method_not_allowed(std::string_view method) {
+  auto e = make(405,
+                "method " + std::string(method) +
+                    " is not supported: the proxy relays HTTP requests to verified backends and is not a tunnel",
+                "invalid_request_error", "method_not_allowed", false);
+  e.fields.emplace_back("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+  return e;
+}
+
+error_response overloaded(std::string_view message, std::string_view code) {
+  auto e = make(503, message, "server_error", code, true);
+  e.fields.emplace_back("Retry-After", "1");
+  return e;
 }
 
 error_response domain_not_allowed(std::string_view domain) {

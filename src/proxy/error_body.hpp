@@ -28,6 +28,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace vp::proxy {
 
@@ -35,9 +37,14 @@ namespace vp::proxy {
 struct error_response {
   unsigned status = 500;
   std::string body;
+  /// The `code` inside body ("" when null), for logs and counters.
+  std::string code{};
   /// Whether a client retrying soon could succeed; when false the proxy sends
   /// `x-should-retry: false`, which the OpenAI SDKs honour.
   bool retryable = false;
+  /// Fields the answer must carry besides Content-Type (e.g. Allow with 405, Retry-After
+  /// with 503).
+  std::vector<std::pair<std::string, std::string>> fields{};
 };
 
 /// `{"error":{"message":message,"type":type,"code":code}}` (code null when absent).
@@ -49,6 +56,19 @@ std::string make_error_body(std::string_view message, std::string_view type,
 
 /// 400 invalid_request_error; `code` e.g. "model_not_found", "missing_model", "invalid_json".
 error_response bad_request(std::string_view message, std::optional<std::string_view> code = std::nullopt);
+
+/// A request refused as the client sent it, before anything was forwarded (type
+/// invalid_request_error, not retryable as sent): 400 malformed_request, 408
+/// request_timeout, 431 header_too_large, 501 unsupported_transfer_coding, …
+error_response request_refused(unsigned status, std::string_view message, std::string_view code);
+
+/// 405 method_not_allowed, with the Allow field RFC 9110 §15.5.6 requires: the proxy
+/// relays requests to backends; it is not a tunnel (CONNECT).
+error_response method_not_allowed(std::string_view method);
+
+/// 503 server_error: the proxy is at a limit of its own (buffered request bodies, client
+/// connections); retryable, with Retry-After: 1.
+error_response overloaded(std::string_view message, std::string_view code);
 
 /// 403 request_forbidden / domain_not_allowed: the client's API key is not sent there.
 error_response domain_not_allowed(std::string_view domain);

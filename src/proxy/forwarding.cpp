@@ -1,5 +1,7 @@
 #include "proxy/forwarding.hpp"
 
+#include <boost/url/parse.hpp>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -77,6 +79,28 @@ bool forward_response_field(std::string_view name, const std::vector<std::string
 std::string_view path_without_query(std::string_view target) {
   const auto q = target.find_first_of("?#");
   return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+std::optional<std::string> origin_form_target(std::string_view method, std::string_view target, std::string& error) {
+  if (!target.empty() && target.front() == '/') return std::string(target);
+  if (target == "*") {
+    if (method == "OPTIONS") return std::string(target);
+    error = "the asterisk-form target \"*\" is only valid for OPTIONS";
+    return std::nullopt;
+  }
+  const auto uri = boost::urls::parse_absolute_uri(target);
+  if (!uri || (uri->scheme_id() != boost::urls::scheme::http && uri->scheme_id() != boost::urls::scheme::https) ||
+      !uri->has_authority() || uri->encoded_host().empty()) {
+    error = "the request target must be a path (origin-form) or an http(s) URL (absolute-form)";
+    return std::nullopt;
+  }
+  std::string out(uri->encoded_path().data(), uri->encoded_path().size());
+  if (out.empty()) out = "/";
+  if (uri->has_query()) {
+    out += '?';
+    out.append(uri->encoded_query().data(), uri->encoded_query().size());
+  }
+  return out;
 }
 
 std::optional<connect_to_rule> parse_connect_to(std::string_view spec, std::string& error) {

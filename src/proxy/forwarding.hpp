@@ -38,6 +38,13 @@ bool forward_response_field(std::string_view name, const std::vector<std::string
 /// The path of a request target without the query (for logs: queries may carry secrets).
 std::string_view path_without_query(std::string_view target);
 
+/// The request target to send to the backend (RFC 9112 §3.2): an origin-form target
+/// ("/v1/chat?x") as it is; an absolute-form one ("http://host/v1/chat?x", http or https)
+/// reduced to its origin form, so that a client can never make the proxy forward a
+/// target naming another host (the route alone decides the backend); "*" only for
+/// OPTIONS. Authority-form (CONNECT's) and anything else: nullopt and `error` says why.
+std::optional<std::string> origin_form_target(std::string_view method, std::string_view target, std::string& error);
+
 /// One --connect-to rule (curl semantics): connections for HOST:PORT dial ADDR:ADDR_PORT
 /// instead, while SNI, certificate checks and Host keep HOST. An empty host or a zero
 /// port in the rule matches any.

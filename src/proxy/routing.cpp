@@ -1,6 +1,7 @@
 #include "proxy/routing.hpp"
 
 #include <boost/json/array.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/parse.hpp>
 
 #include <algorithm>
@@ -129,13 +130,124 @@ std::optional<std::string> domain_for_model(const std::vector<endpoint>& endpoin
   return std::nullopt;
 }
 
+namespace {
+
+// SAX handler: notes every top-level "model" key and the string that follows it. Depth 1
+// is the top-level object; a key read at depth 1 says what the next value belongs to.
+class model_finder {
+ public:
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+
+  model_lookup result;
+
+  bool on_document_begin(json::error_code&) { return true; }
+  bool on_document_end(json::error_code&) { return true; }
+  bool on_object_begin(json::error_code&) { return open(true); }
+  bool on_object_end(std::size_t, json::error_code&) { return close(); }
+  bool on_array_begin(json::error_code&) { return open(false); }
+  bool on_array_end(std::size_t, json::error_code&) { return close(); }
+  bool on_key_part(json::string_view s, std::size_t, json::error_code&) {
+    if (depth_ == 1) key_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, json::error_code&) {
+    if (depth_ != 1) return true;
+    key_.append(s.data(), s.size());
+    model_value_next_ = key_ == "model";
+    if (model_value_next_) ++model_keys_;
+    key_.clear();
+    return true;
+  }
+  bool on_string_part(json::string_view s, std::size_t, json::error_code&) {
+    if (depth_ == 1 && model_value_next_) value_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_string(json::string_view s, std::size_t, json::error_code&) {
+    if (depth_ == 1 && model_value_next_) {
+      value_.append(s.data(), s.size());
+      model_string_ = std::move(value_);
+      value_.clear();
+    }
+    return scalar();
+  }
+  bool on_number_part(json::string_view, json::error_code&) { return true; }
+  bool on_int64(std::int64_t, json::string_view, json::error_code&) { return scalar(); }
+  bool on_uint64(std::uint64_t, json::string_view, json::error_code&) { return scalar(); }
+  bool on_double(double, json::string_view, json::error_code&) { return scalar(); }
+  bool on_bool(bool, json::error_code&) { return scalar(); }
+  bool on_null(json::error_code&) { return scalar(); }
+  bool on_comment_part(json::string_view, json::error_code&) { return true; }
+  bool on_comment(json::string_view, json::error_code&) { return true; }
+
+  bool top_is_object() const { return top_is_object_; }
+  std::size_t model_keys() const { return model_keys_; }
+  const std::optional<std::string>& model_string() const { return model_string_; }
+
+ private:
+  bool open(bool object) {
+    if (depth_ == 0) top_is_object_ = object;
+    model_value_next_ = false;
+    ++depth_;
+    return true;
+  }
+  bool close() {
+    --depth_;
+    return true;
+  }
+  bool scalar() {
+    model_value_next_ = false;
+    return true;
+  }
+
+  std::size_t depth_ = 0;
+  bool top_is_object_ = false;
+  bool model_value_next_ = false;
+  std::size_t model_keys_ = 0;
+  std::string key_;
+  std::string value_;
+  std::optional<std::string> model_string_;
+};
+
+}  // namespace
+
+model_lookup find_request_model(std::string_view body) {
+  using outcome = model_lookup::outcome;
+  json::parse_options options;
+  options.max_depth = max_request_json_depth;
+  json::basic_parser<model_finder> parser(options);
+  json::error_code ec;
+  const std::size_t used = parser.write_some(false, body.data(), body.size(), ec);
+  // write_some stops after one complete value; anything after it makes the body invalid.
+  if (!ec && used != body.size()) ec = json::error::extra_data;
+  model_lookup out;
+  if (ec == json::error::too_deep) {
+    out.result = outcome::too_deep;
+  } else if (ec) {
+    out.result = outcome::not_json;
+    out.detail = ec.message();
+  } else {
+    const model_finder& h = parser.handler();
+    if (!h.top_is_object() || h.model_keys() == 0) {
+      out.result = outcome::missing;
+    } else if (h.model_keys() > 1) {
+      out.result = outcome::ambiguous;
+    } else if (!h.model_string()) {
+      out.result = outcome::not_string;
+    } else {
+      out.result = outcome::found;
+      out.model = *h.model_string();
+    }
+  }
+  return out;
+}
+
 std::optional<std::string> model_of_request(std::string_view body) {
-  boost::system::error_code ec;
-  const json::value doc = json::parse(body, ec);
-  if (ec || !doc.is_object()) return std::nullopt;
-  const json::value* model = doc.get_object().if_contains("model");
-  if (model == nullptr || !model->is_string()) return std::nullopt;
-  return std::string(model->get_string());
+  auto lookup = find_request_model(body);
+  if (lookup.result != model_lookup::outcome::found) return std::nullopt;
+  return std::move(lookup.model);
 }
 
 json::object models_list(const std::vector<endpoint>& endpoints, std::string_view owned_by) {

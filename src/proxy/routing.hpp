@@ -56,8 +56,32 @@ std::optional<std::string> normalize_host(std::string_view host);
 /// The domain serving `model` (exact, case-sensitive model id), first in list order.
 std::optional<std::string> domain_for_model(const std::vector<endpoint>& endpoints, std::string_view model);
 
-/// The `model` string of a JSON request body; nullopt when the body is not a JSON object
-/// or has no string `model` (the caller answers 400).
+/// What the `model` field of a JSON request body says, read in one pass without building
+/// a document (Boost.JSON's SAX parser: no allocation per value, nesting bounded only by
+/// `max_request_json_depth`).
+struct model_lookup {
+  enum class outcome {
+    found,      ///< exactly one top-level "model" key with a string value
+    missing,    ///< valid JSON object without a top-level "model" (or not an object)
+    not_json,   ///< the body is not valid JSON
+    too_deep,   ///< nested deeper than max_request_json_depth
+    ambiguous,  ///< "model" appears more than once at the top level
+    not_string  ///< "model" is present but not a string
+  };
+  outcome result = outcome::missing;
+  std::string model;   ///< with found
+  std::string detail;  ///< with not_json: the parser's message
+};
+
+/// Deeper than any request OpenAI's API takes (tool JSON schemas nest a few dozen levels).
+inline constexpr std::size_t max_request_json_depth = 256;
+
+/// Reads the top-level `model` of `body`. Repeated keys are refused (Boost.JSON, like many
+/// parsers, would keep the last one while another component could read the first: a
+/// request must not route by one model and be served as another).
+model_lookup find_request_model(std::string_view body);
+
+/// The `model` string of a JSON request body when find_request_model() finds exactly one.
 std::optional<std::string> model_of_request(std::string_view body);
 
 /// OpenAI's list format for GET /v1/models, answered locally from the discovery list:

@@ -16,6 +16,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/span_body.hpp>
 #include <boost/beast/http/write.hpp>
 
 #include <array>
@@ -64,9 +65,11 @@ void copy_fields(const http::fields& from, http::fields& to,
 }
 
 /// The request as the backend receives it: the client's method, target, end-to-end
-/// fields and body; Host = the backend's domain; framing recomputed.
-http::request<http::string_body> upstream_request(const client_request& in, const upstream::upstream_connection& up) {
-  http::request<http::string_body> out;
+/// fields and body; Host = the backend's domain; framing recomputed. The body is a view of
+/// the client's (never a copy: request bodies are the largest thing the proxy holds).
+using outgoing_request = http::request<http::span_body<const char>>;
+outgoing_request upstream_request(const client_request& in, const upstream::upstream_connection& up) {
+  outgoing_request out;
   out.version(11);
   if (in.method() == http::verb::unknown) {
     out.method_string(in.method_string());
@@ -76,7 +79,7 @@ http::request<http::string_body> upstream_request(const client_request& in, cons
   out.target(in.target());
   copy_fields(in.base(), out.base(), proxy::forward_request_field);
   out.set(http::field::host, up.host_header());
-  out.body() = in.body();
+  out.body() = boost::span<const char>(in.body().data(), in.body().size());
   const bool body_method =
       in.method() == http::verb::post || in.method() == http::verb::put || in.method() == http::verb::patch;
   if (!in.body().empty() || body_method) out.content_length(in.body().size());

@@ -16,16 +16,19 @@ namespace vp::server {
 /// Per-phase deadlines. Upstream phases: connect (DNS + TCP), TLS handshake,
 /// attestation (report request → complete body), response headers (request written →
 /// status line and headers), idle (between two reads of a response body: a streaming
-/// answer may take long in total but must keep moving). Client phases: reading one
-/// request, and how long an idle keep-alive client connection is kept.
+/// answer may take long in total but must keep moving). Client phases: waiting for the
+/// first byte of a request (an idle keep-alive connection, reclaimable), its header
+/// section from that byte on (a client that trickles headers is cut: slowloris), and
+/// silence between two reads of its body (a large upload may take long but must move).
 struct timeouts {
   std::chrono::milliseconds connect{10'000};
   std::chrono::milliseconds tls{10'000};
   std::chrono::milliseconds attestation{30'000};
   std::chrono::milliseconds response_headers{300'000};
   std::chrono::milliseconds idle{120'000};
-  std::chrono::milliseconds client_request{60'000};
   std::chrono::milliseconds client_keep_alive{120'000};
+  std::chrono::milliseconds client_header{10'000};
+  std::chrono::milliseconds client_body{30'000};
 };
 
 struct proxy_config {
@@ -39,6 +42,8 @@ struct proxy_config {
 
   std::vector<std::string> allow_domains = {"*.completions.near.ai"};
   std::size_t max_body = 32u << 20;
+  /// Request bodies held in memory at once, over all clients (503 above).
+  std::size_t max_buffered_bodies = 256u << 20;
 
   std::chrono::seconds attestation_ttl{3600};
   std::chrono::seconds negative_ttl{30};

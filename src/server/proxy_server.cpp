@@ -16,6 +16,10 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <sys/socket.h>
+
+#include <array>
+#include <cerrno>
 #include <list>
 #include <stdexcept>
 #include <system_error>
@@ -26,6 +30,7 @@
 #include "net/spawn.hpp"
 #include "proxy/error_body.hpp"
 #include "proxy/forwarding.hpp"
+#include "proxy/memory_budget.hpp"
 #include "proxy/routing.hpp"
 #include "server/endpoints_directory.hpp"
 #include "server/forwarder.hpp"
@@ -49,9 +54,103 @@ std::string ms_since(steady::time_point start) {
 
 std::string sv(beast::string_view s) { return std::string(s.data(), s.size()); }
 
+/// The backend named by the X-Backend-Domain header: nullopt when there is none (the
+/// body's model decides), an error when it is repeated or not a DNS name.
+boost::system::result<std::optional<std::string>, proxy::error_response> header_domain(
+    const http::request_header<>& request) {
+  auto field = request.find(proxy::backend_domain_header);
+  if (field == request.end()) return std::optional<std::string>();
+  const auto value = sv(field->value());
+  if (request.count(proxy::backend_domain_header) > 1) {
+    return proxy::bad_request("X-Backend-Domain appears more than once: the request names no single backend",
+                              "ambiguous_backend_domain");
+  }
+  auto host = proxy::normalize_host(value);
+  if (!host) {
+    return proxy::bad_request("X-Backend-Domain must be a DNS host name (no scheme, port or path)",
+                              "invalid_backend_domain");
+  }
+  return std::optional<std::string>(std::move(*host));
+}
+
+/// Why a request without X-Backend-Domain cannot be routed by its body, and the log note.
+std::pair<proxy::error_response, std::string_view> model_refusal(const proxy::model_lookup& lookup) {
+  using outcome = proxy::model_lookup::outcome;
+  switch (lookup.result) {
+    case outcome::not_json:
+      return {proxy::bad_request("the request body is not valid JSON (" + lookup.detail +
+                                     "), so it names no model; send the X-Backend-Domain header or a JSON body",
+                                 "malformed_request"),
+              "(body not JSON)"};
+    case outcome::too_deep:
+      return {proxy::bad_request("the JSON request body nests deeper than " +
+                                     std::to_string(proxy::max_request_json_depth) + " levels",
+                                 "malformed_request"),
+              "(body nested too deep)"};
+    case outcome::ambiguous:
+      return {proxy::bad_request("the JSON request body has more than one top-level \"model\" key: it names no "
+                                 "single model",
+                                 "ambiguous_model"),
+              "(model repeated)"};
+    case outcome::not_string:
+      return {proxy::bad_request("the \"model\" field of the request body must be a string", "malformed_request"),
+              "(model not a string)"};
+    case outcome::missing:
+    case outcome::found:
+      break;
+  }
+  return {proxy::bad_request("cannot choose a backend: send the X-Backend-Domain header (e.g. "
+                             "X-Backend-Domain: <model>.completions.near.ai) or a JSON body with a \"model\" field "
+                             "(GET /v1/models lists them)",
+                             "missing_model"),
+          "(no domain, no model)"};
+}
+
+proxy::error_response body_budget_exhausted(std::size_t limit) {
+  return proxy::overloaded("the proxy already holds request bodies up to its memory limit of " +
+                               std::to_string(limit) + " bytes (--body-memory); nothing was forwarded, retry shortly",
+                           "body_memory_exhausted");
+}
+
 }  // namespace
 
 class session;
+
+/// A deadline for reads from a client that cancels the read instead of closing the socket
+/// (beast::tcp_stream's own expiry closes it), so that a 408 can still be written.
+class read_deadline {
+ public:
+  read_deadline(asio::any_io_executor ex, tcp::socket& socket)
+      : timer_(ex), state_(std::make_shared<state>(state{&socket})) {}
+
+  void arm(std::chrono::milliseconds after) {
+    state_->expired = false;
+    const unsigned generation = ++state_->generation;
+    timer_.expires_after(after);
+    // Holds the state weakly: the session (and the socket) may be gone when it fires.
+    timer_.async_wait([weak = std::weak_ptr<state>(state_), generation](error_code ec) {
+      auto st = weak.lock();
+      if (ec || !st || st->generation != generation) return;
+      st->expired = true;
+      error_code ignored;
+      st->socket->cancel(ignored);
+    });
+  }
+  void disarm() {
+    ++state_->generation;
+    timer_.cancel();
+  }
+  bool expired() const { return state_->expired; }
+
+ private:
+  struct state {
+    tcp::socket* socket;
+    bool expired = false;
+    unsigned generation = 0;
+  };
+  asio::steady_timer timer_;
+  std::shared_ptr<state> state_;
+};
 
 struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
   state(asio::any_io_executor ex, proxy_config cfg, proxy_dependencies deps)
@@ -80,6 +179,7 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
   attestation_gate gate;
   upstream_pool pool;
   endpoints_directory directory;
+  proxy::memory_budget body_budget{config.max_buffered_bodies};
   asio::steady_timer grace_timer;
 
   std::list<session*> sessions;
@@ -98,7 +198,7 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
 class session {
  public:
   session(std::shared_ptr<proxy_server::state> st, tcp::socket socket)
-      : st_(std::move(st)), client_(std::move(socket)) {
+      : st_(std::move(st)), client_(std::move(socket)), deadline_(client_.get_executor(), client_.socket()) {
     it_ = st_->sessions.insert(st_->sessions.end(), this);
   }
   ~session() {
@@ -121,86 +221,214 @@ class session {
     std::string domain;
     std::optional<std::string> model;
   };
+  using request_parser = net::bounded_request_parser<http::string_body>;
 
+  /// Waits for the first byte of the next request (the keep-alive wait); false when the
+  /// connection should close instead.
+  asio::awaitable<bool> await_request();
+  /// Reads one request: header section, checks that can refuse it before its body is
+  /// read, 100-continue, body (leased from the memory budget). nullopt: the connection is
+  /// done (any answer has been written).
+  asio::awaitable<std::optional<client_request>> read_request(proxy::memory_budget::lease& lease);
+  /// Refusals decided by the header section alone (before 100 Continue and before the
+  /// body is read); `parser` holds a complete header.
+  std::optional<proxy::error_response> refuse_before_body(request_parser& parser, proxy::memory_budget::lease& lease);
   asio::awaitable<bool> handle(client_request request);
-  asio::awaitable<bool> write_local(unsigned status, std::string body, bool keep_alive, bool retryable = true);
+  asio::awaitable<bool> write_local(unsigned status, std::string body, bool keep_alive, bool retryable = true,
+                                    const std::vector<std::pair<std::string, std::string>>& fields = {});
   asio::awaitable<bool> write_error(const proxy::error_response& e, bool keep_alive) {
-    co_return co_await write_local(e.status, e.body, keep_alive, e.retryable);
+    co_return co_await write_local(e.status, e.body, keep_alive, e.retryable, e.fields);
   }
+  /// Answers a request whose reading failed (`ec`), unless the client simply went away.
+  asio::awaitable<void> answer_read_failure(const error_code& ec, const request_parser& parser, bool got_header);
+  /// The client closed or reset its connection (checked without blocking).
+  bool client_hung_up();
+  /// Closes after a refusal without losing it: a client still sending its request would
+  /// otherwise get a TCP reset that discards the answer before it is read (RFC 9112 §9.6).
+  asio::awaitable<void> linger_close();
 
   std::shared_ptr<proxy_server::state> st_;
   beast::tcp_stream client_;
   beast::flat_buffer buffer_{net::max_read_buffer_bytes};
   std::list<session*>::iterator it_;
   bool idle_ = true;
+  read_deadline deadline_;
+  /// A refusal was written while the client may still be sending: drain before closing.
+  bool linger_ = false;
 };
 
-asio::awaitable<bool> session::write_local(unsigned status, std::string body, bool keep_alive, bool retryable) {
+asio::awaitable<bool> session::write_local(unsigned status, std::string body, bool keep_alive, bool retryable,
+                                           const std::vector<std::pair<std::string, std::string>>& fields) {
   http::response<http::string_body> res{static_cast<http::status>(status), 11};
   res.set(http::field::content_type, "application/json");
   res.set(http::field::server, "verified-proxy");
   if (!retryable) res.set("x-should-retry", "false");
+  for (const auto& [name, value] : fields) res.set(name, value);
   res.body() = std::move(body);
   res.keep_alive(keep_alive && !st_->stopping);
   res.prepare_payload();
-  client_.expires_after(st_->config.timeouts.client_request);
+  client_.expires_after(st_->config.timeouts.client_body);
   auto [ec, n] = co_await http::async_write(client_, res, asio::as_tuple(asio::use_awaitable));
   client_.expires_never();
   co_return !ec && res.keep_alive();
 }
 
-asio::awaitable<void> session::run() {
+bool session::client_hung_up() {
+  char byte = 0;
+  const auto n = ::recv(client_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return true;  // orderly shutdown: nothing more will come, nobody reads the answer
+  if (n > 0) return false;  // a pipelined request waits: the client is there
+  return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
+asio::awaitable<bool> session::await_request() {
+  if (buffer_.size() != 0) co_return true;
+  client_.expires_after(st_->config.timeouts.client_keep_alive);
+  auto [ec, n] = co_await client_.async_read_some(buffer_.prepare(4096), asio::as_tuple(asio::use_awaitable));
+  if (ec) co_return false;
+  buffer_.commit(n);
+  co_return true;
+}
+
+asio::awaitable<void> session::answer_read_failure(const error_code& ec, const request_parser& parser,
+                                                   bool got_header) {
+  // The client went away or stopped mid-request: nobody to answer.
+  if (ec == http::error::end_of_stream || ec == http::error::partial_message || ec == asio::error::eof ||
+      ec == asio::error::connection_reset || ec == asio::error::operation_aborted || ec == asio::error::broken_pipe ||
+      ec == asio::error::bad_descriptor) {
+    co_return;
+  }
+  const std::string what =
+      got_header ? sv(parser.get().method_string()) + " " + std::string(proxy::path_without_query(sv(parser.get().target())))
+                 : std::string("request");
+  proxy::error_response answer;
+  if (ec == http::error::body_limit) {
+    answer = proxy::body_too_large(st_->config.max_body);
+  } else if (ec == beast::error::timeout) {
+    answer = got_header ? proxy::request_refused(408,
+                                                 "the request body stopped arriving for " +
+                                                     std::to_string(st_->config.timeouts.client_body.count()) + " ms",
+                                                 "request_timeout")
+                        : proxy::request_refused(408,
+                                                 "the request header section did not arrive within " +
+                                                     std::to_string(st_->config.timeouts.client_header.count()) + " ms",
+                                                 "request_timeout");
+  } else if (const auto& v = parser.violation()) {
+    const std::string_view code = v->status == 431   ? "header_too_large"
+                                  : v->status == 501 ? "unsupported_transfer_coding"
+                                                     : "malformed_request";
+    answer = proxy::request_refused(v->status, "malformed HTTP request: " + v->reason, code);
+  } else if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+    answer = proxy::request_refused(431, "request header fields too large", "header_too_large");
+  } else {
+    answer = proxy::request_refused(400, "malformed HTTP request: " + ec.message(), "malformed_request");
+  }
+  ++st_->requests;
+  log::info(what + " → " + std::to_string(answer.status) + " (" + answer.code + ")");
+  linger_ = true;
+  co_await write_error(answer, false);
+}
+
+std::optional<proxy::error_response> session::refuse_before_body(request_parser& parser,
+                                                                 proxy::memory_budget::lease& lease) {
+  auto& request = parser.get();
+  if (request.method() == http::verb::connect) return proxy::method_not_allowed("CONNECT");
+  std::string why;
+  const auto target = proxy::origin_form_target(sv(request.method_string()), sv(request.target()), why);
+  if (!target) return proxy::request_refused(400, "malformed HTTP request: " + why, "malformed_request");
+  if (*target != sv(request.target())) request.target(*target);
+  const auto domain = header_domain(request);
+  if (!domain) return domain.error();
+  if (*domain && !st_->allowlist.allows(**domain)) return proxy::domain_not_allowed(**domain);
+  if (const auto length = parser.content_length(); length && !lease.resize(static_cast<std::size_t>(*length))) {
+    return body_budget_exhausted(st_->body_budget.limit());
+  }
+  return std::nullopt;
+}
+
+asio::awaitable<std::optional<client_request>> session::read_request(proxy::memory_budget::lease& lease) {
   const auto tuple = asio::as_tuple(asio::use_awaitable);
-  bool first = true;
+  request_parser parser;
+  parser.body_limit(static_cast<std::uint64_t>(st_->config.max_body));
+  client_.expires_never();
+  deadline_.arm(st_->config.timeouts.client_header);
+  auto [header_ec, header_n] = co_await http::async_read_header(client_, buffer_, parser, tuple);
+  deadline_.disarm();
+  if (header_ec) {
+    co_await answer_read_failure(deadline_.expired() ? error_code(beast::error::timeout) : header_ec, parser, false);
+    co_return std::nullopt;
+  }
+  if (auto refusal = refuse_before_body(parser, lease)) {
+    // Refused on its header alone: the final status goes out instead of 100 Continue, and
+    // the unread body makes the connection unusable for another request.
+    ++st_->requests;
+    log::info(sv(parser.get().method_string()) + " " + std::string(proxy::path_without_query(sv(parser.get().target()))) +
+              " → " + std::to_string(refusal->status) + " (" + refusal->code + ", refused before the body)");
+    linger_ = true;
+    co_await write_error(*refusal, false);
+    co_return std::nullopt;
+  }
+  if (!parser.is_done() && beast::iequals(parser.get()[http::field::expect], "100-continue") &&
+      parser.get().version() >= 11) {
+    static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+    client_.expires_after(st_->config.timeouts.client_body);
+    if (auto [ec, n] = co_await asio::async_write(client_, asio::buffer(continue_line), tuple); ec) {
+      co_return std::nullopt;
+    }
+  }
+  client_.expires_never();
+  while (!parser.is_done()) {
+    deadline_.arm(st_->config.timeouts.client_body);
+    auto [ec, n] = co_await http::async_read_some(client_, buffer_, parser, tuple);
+    deadline_.disarm();
+    if (ec) {
+      co_await answer_read_failure(deadline_.expired() ? error_code(beast::error::timeout) : ec, parser, true);
+      co_return std::nullopt;
+    }
+    // What the body holds now (a chunked body grows as it arrives); Content-Length bodies
+    // were leased whole before the first byte was read.
+    if (!lease.resize(std::max(lease.size(), parser.get().body().capacity()))) {
+      ++st_->requests;
+      log::info(sv(parser.get().method_string()) + " " +
+                std::string(proxy::path_without_query(sv(parser.get().target()))) +
+                " → 503 (request body memory budget exhausted while reading the body)");
+      linger_ = true;
+      co_await write_error(body_budget_exhausted(st_->body_budget.limit()), false);
+      co_return std::nullopt;
+    }
+  }
+  client_.expires_never();
+  co_return parser.release();
+}
+
+asio::awaitable<void> session::run() {
   for (;;) {
     idle_ = true;
     if (st_->stopping) break;
-    client_.expires_after(first ? st_->config.timeouts.client_request : st_->config.timeouts.client_keep_alive);
-    first = false;
-    net::bounded_request_parser<http::string_body> parser;
-    parser.body_limit(static_cast<std::uint64_t>(st_->config.max_body));
-    if (auto [ec, n] = co_await http::async_read_header(client_, buffer_, parser, tuple); ec) {
-      if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
-          ec == asio::error::connection_reset || ec == asio::error::eof) {
-        break;
-      }
-      if (ec == http::error::body_limit) {
-        // The declared Content-Length is over --max-body: refused before reading the body,
-        // so the connection cannot carry another request.
-        ++st_->requests;
-        log::info(sv(parser.get().method_string()) + " " +
-                  std::string(proxy::path_without_query(sv(parser.get().target()))) + " → 413 (declared body over " +
-                  std::to_string(st_->config.max_body) + " bytes)");
-        co_await write_error(proxy::body_too_large(st_->config.max_body), false);
-      } else if (ec == http::error::header_limit) {
-        co_await write_local(
-            431, proxy::make_error_body("request header fields too large", "invalid_request_error", "header_too_large"),
-            false);
-      } else {
-        log::info("malformed request refused: " + ec.message());
-        co_await write_error(proxy::bad_request("malformed HTTP request: " + ec.message(), "malformed_request"), false);
-      }
-      break;
-    }
+    if (!co_await await_request()) break;
     idle_ = false;
-    client_.expires_after(st_->config.timeouts.client_request);
-    if (beast::iequals(parser.get()[http::field::expect], "100-continue") && parser.get().version() >= 11) {
-      static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
-      if (auto [ec, n] = co_await asio::async_write(client_, asio::buffer(continue_line), tuple); ec) break;
-    }
-    if (!parser.is_done()) {
-      if (auto [ec, n] = co_await http::async_read(client_, buffer_, parser, tuple); ec) {
-        if (ec == http::error::body_limit) {
-          ++st_->requests;
-          co_await write_error(proxy::body_too_large(st_->config.max_body), false);
-        }
-        break;
-      }
-    }
-    client_.expires_never();
-    if (!co_await handle(parser.release())) break;
+    auto lease = st_->body_budget.open();
+    auto request = co_await read_request(lease);
+    if (!request) break;
+    if (!co_await handle(std::move(*request))) break;
   }
+  if (linger_) co_await linger_close();
   close();
+}
+
+asio::awaitable<void> session::linger_close() {
+  error_code ec;
+  client_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  constexpr std::size_t max_drained = 1u << 20;
+  std::array<char, 4096> sink{};
+  std::size_t drained = 0;
+  client_.expires_after(std::chrono::seconds(2));
+  while (drained < max_drained) {
+    auto [read_ec, n] = co_await client_.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
+    if (read_ec) break;
+    drained += n;
+  }
 }
 
 asio::awaitable<bool> session::handle(client_request request) {
@@ -217,30 +445,22 @@ asio::awaitable<bool> session::handle(client_request request) {
 
   // Routing: the header names the backend, else the model field through the discovery list.
   routed route;
-  if (const auto header = request.find(proxy::backend_domain_header); header != request.end()) {
-    const auto host = proxy::normalize_host(sv(header->value()));
-    if (!host) {
-      co_return co_await finish_local(
-          proxy::bad_request("X-Backend-Domain must be a DNS host name (no scheme, port or path)",
-                             "invalid_backend_domain"),
-          "(invalid X-Backend-Domain)");
-    }
-    route.domain = *host;
+  auto by_header = header_domain(request);
+  if (!by_header) co_return co_await finish_local(by_header.error(), "(bad X-Backend-Domain)");
+  if (*by_header) {
+    route.domain = std::move(**by_header);
   } else if (path == "/v1/models" && request.method() == http::verb::get) {
     auto list = co_await st_->directory.get();
     if (!list) co_return co_await finish_local(proxy::backend_unreachable(list.error()), "(no endpoint list)");
     log::info(method + " " + path + " → 200 (answered locally from the endpoint list) in " + ms_since(started));
     co_return co_await write_local(200, boost::json::serialize(proxy::models_list(**list)), keep);
   } else {
-    route.model = proxy::model_of_request(request.body());
-    if (!route.model) {
-      co_return co_await finish_local(
-          proxy::bad_request("cannot choose a backend: send the X-Backend-Domain header (e.g. "
-                             "X-Backend-Domain: <model>.completions.near.ai) or a JSON body with a \"model\" field "
-                             "(GET /v1/models lists them)",
-                             "missing_model"),
-          "(no domain, no model)");
+    auto lookup = proxy::find_request_model(request.body());
+    if (lookup.result != proxy::model_lookup::outcome::found) {
+      const auto [error, why] = model_refusal(lookup);
+      co_return co_await finish_local(error, why);
     }
+    route.model = std::move(lookup.model);
     auto list = co_await st_->directory.get();
     if (!list) co_return co_await finish_local(proxy::backend_unreachable(list.error()), "(no endpoint list)");
     const auto domain = proxy::domain_for_model(**list, *route.model);
@@ -288,6 +508,15 @@ asio::awaitable<bool> session::handle(client_request request) {
         co_return co_await write_error(admitted.error(), keep);
       }
       how = "new, attestation " + std::string(to_string(*admitted));
+      if (client_hung_up()) {
+        // The client left while the backend was being attested: its request must not
+        // run (a generation nobody reads is still paid for). The verified connection
+        // goes to the pool for the next client.
+        log::info(arrow + " not forwarded: the client closed its connection during the attestation (" +
+                  ms_since(started) + ")");
+        if (connected->reusable() && !st_->stopping) st_->pool.put(std::move(*connected));
+        co_return false;
+      }
       conn.emplace(std::move(*connected));
     }
 

@@ -92,5 +92,19 @@ TEST(ProxyConnectTo, FirstMatchingRuleWins) {
   EXPECT_EQ(find_connect_to(rules, "b.example", 8443), nullptr);
 }
 
+TEST(ProxyForwarding, TargetsReachTheBackendInOriginFormOnly) {
+  std::string error;
+  EXPECT_EQ(origin_form_target("POST", "/v1/chat/completions?x=1", error), "/v1/chat/completions?x=1");
+  EXPECT_EQ(origin_form_target("POST", "http://evil.example.com/v1/chat?x=%20", error), "/v1/chat?x=%20");
+  EXPECT_EQ(origin_form_target("GET", "https://user:pw@evil.example.com:8443", error), "/");
+  EXPECT_EQ(origin_form_target("GET", "HTTP://EVIL.example.com/a", error), "/a");
+  EXPECT_EQ(origin_form_target("OPTIONS", "*", error), "*");
+  for (const char* bad : {"*", "evil.example.com:443", "ftp://h/x", "http:relative", "", "v1/chat", "http:///x"}) {
+    error.clear();
+    EXPECT_FALSE(origin_form_target("GET", bad, error)) << bad;
+    EXPECT_FALSE(error.empty()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace vp::proxy

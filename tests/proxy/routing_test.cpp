@@ -95,5 +95,39 @@ TEST(ModelsList, OpenAiListFormatWithEachIdOnce) {
   EXPECT_EQ(data[1].at("id"), "Qwen/Qwen3.5-122B-A10B");
 }
 
+TEST(ProxyRouting, RequestModelIsReadInOnePassWithEveryAmbiguityNamed) {
+  using outcome = model_lookup::outcome;
+  const auto result = [](std::string_view body) { return find_request_model(body).result; };
+  EXPECT_EQ(find_request_model(R"({"messages":[{"model":"inner"}],"model":"m"})").model, "m");
+  EXPECT_EQ(result(R"({"model":"a","model":"b"})"), outcome::ambiguous);
+  EXPECT_EQ(result(R"({"model":"a","model":5})"), outcome::ambiguous);
+  EXPECT_EQ(result(R"({"model":{"model":"x"}})"), outcome::not_string);
+  EXPECT_EQ(result(R"({"messages":[{"model":"inner"}]})"), outcome::missing);  // only the top level routes
+  EXPECT_EQ(result(R"([{"model":"m"}])"), outcome::missing);
+  EXPECT_EQ(result(R"("model")"), outcome::missing);
+  EXPECT_EQ(result(R"({"model":"m"} {"model":"n"})"), outcome::not_json);  // a second value after the first
+  EXPECT_EQ(result(R"({"model":"m"} )"), outcome::found);
+  EXPECT_EQ(result(R"({"model":"m")"), outcome::not_json);
+  EXPECT_EQ(result(""), outcome::not_json);
+  EXPECT_FALSE(find_request_model("{").detail.empty());
+}
+
+TEST(ProxyRouting, RequestJsonIsBoundedInDepthNotAtBoostsDefault) {
+  using outcome = model_lookup::outcome;
+  const auto nested = [](std::size_t levels) {
+    return R"({"model":"m","x":)" + std::string(levels, '[') + std::string(levels, ']') + "}";
+  };
+  EXPECT_EQ(find_request_model(nested(64)).result, outcome::found);  // Boost.JSON's DOM default stops at 32
+  EXPECT_EQ(find_request_model(nested(max_request_json_depth - 1)).result, outcome::found);
+  EXPECT_EQ(find_request_model(nested(max_request_json_depth)).result, outcome::too_deep);
+  EXPECT_EQ(find_request_model(std::string(100'000, '[')).result, outcome::too_deep);
+}
+
+TEST(ProxyRouting, ModelSplitAcrossEscapesIsReadWhole) {
+  const auto lookup = find_request_model(R"({"mo\u0064el":"sim\u002dmodel"})");
+  EXPECT_EQ(lookup.result, model_lookup::outcome::found);
+  EXPECT_EQ(lookup.model, "sim-model");
+}
+
 }  // namespace
 }  // namespace vp::proxy

@@ -145,6 +145,40 @@ client_response http_test_client::send_raw(std::string_view bytes) {
   return impl_->read_response(std::nullopt);
 }
 
+std::string http_test_client::write_raw(std::string_view bytes) {
+  std::string error;
+  if (!impl_->ensure(error)) return error;
+  boost::system::error_code ec;
+  impl_->stream->expires_after(impl_->timeout);
+  asio::write(*impl_->stream, asio::buffer(bytes.data(), bytes.size()), ec);
+  if (ec) return "writing: " + ec.message();
+  return {};
+}
+
+client_response http_test_client::read_response() {
+  client_response out;
+  if (!connected()) {
+    out.error = "not connected";
+    return out;
+  }
+  return impl_->read_response(std::nullopt);
+}
+
+bool http_test_client::wait_closed_by_peer() {
+  if (!connected()) return true;
+  std::array<char, 4096> sink{};
+  for (;;) {
+    boost::system::error_code ec;
+    impl_->stream->expires_after(impl_->timeout);
+    impl_->stream->read_some(asio::buffer(sink), ec);
+    if (ec == beast::error::timeout) return false;
+    if (ec) {
+      impl_->close();
+      return true;
+    }
+  }
+}
+
 bool http_test_client::connected() const { return impl_->stream && impl_->stream->socket().is_open(); }
 void http_test_client::close() { impl_->close(); }
 

@@ -49,6 +49,13 @@ class http_test_client {
 
   /// Sends raw bytes and reads one response (malformed requests).
   client_response send_raw(std::string_view bytes);
+  /// Sends raw bytes without reading (a request sent in parts); "" or the error.
+  std::string write_raw(std::string_view bytes);
+  /// Reads one response (after write_raw).
+  client_response read_response();
+  /// Waits up to the client's timeout for the peer to close the connection; true when it
+  /// did (bytes that arrive meanwhile are discarded).
+  bool wait_closed_by_peer();
 
   bool connected() const;
   void close();
