@@ -596,7 +596,9 @@ void routing_input(const std::uint8_t* data, std::size_t size) {
 
   if (const auto model = proxy::model_of_request(text)) {
     json::error_code ec;
-    const json::value v = json::parse(text, ec);
+    json::parse_options options;
+    options.max_depth = proxy::max_request_json_depth;
+    const json::value v = json::parse(text, ec, {}, options);
     const json::object* o = ec ? nullptr : v.if_object();
     const json::value* m = o != nullptr ? o->if_contains("model") : nullptr;
     VP_FUZZ_ASSERT(m != nullptr && m->is_string() && std::string_view(m->get_string()) == *model);

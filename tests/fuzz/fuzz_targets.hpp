@@ -42,6 +42,18 @@ void policy_input(const std::uint8_t* data, std::size_t size);
 /// normalize_host and the header helpers.
 void routing_input(const std::uint8_t* data, std::size_t size);
 
+/// An HTTP/1.1 request as a client sends it, fed to net::bounded_request_parser in pieces
+/// (the first byte picks the piece size), then the proxy's pure request checks on what it
+/// accepts: origin_form_target, find_request_model, the X-Backend-Domain host rules.
+/// Asserts that an accepted message obeys the framing rules (one Host, a final chunked
+/// or none, trailers never merged into the header) and the limits.
+void http_request_input(const std::uint8_t* data, std::size_t size);
+
+/// An HTTP/1.1 response as a backend, the discovery service or a PCCS sends it, fed to
+/// net::bounded_response_parser with a small relay buffer (the forwarder's shape) and to
+/// one with a string body (the HTTP client's shape), for a GET and for a HEAD request.
+void http_response_input(const std::uint8_t* data, std::size_t size);
+
 /// Seeds built in code (no files), shaped like what each target parses so that mutations
 /// reach past the first checks: synthetic direct and gateway reports (event log, info and
 /// tcb_info both in place and as JSON strings, v1 and v2 runtime digests), event logs and
@@ -51,6 +63,11 @@ std::vector<std::string> report_seeds();
 std::vector<std::string> event_log_seeds();
 std::vector<std::string> policy_seeds();
 std::vector<std::string> routing_seeds();
+/// Requests and responses: well-formed ones (Content-Length, chunked with a trailer,
+/// pipelined) and the inputs that once ended the process or smuggled a request (huge
+/// trailer fields, transfer codings other than a final chunked).
+std::vector<std::string> http_request_seeds();
+std::vector<std::string> http_response_seeds();
 
 /// For a libFuzzer program's LLVMFuzzerInitialize: when $VP_FUZZ_SEED_DIR names a
 /// directory (tests/fuzz/run sets it to the run's fresh corpus directory), writes

@@ -137,7 +137,8 @@ bool report_parses(const std::string& s) { return attest::parse_report_document(
 
 TEST(FuzzTargets, SurviveEmptyAndTinyInputs) {
   const std::uint8_t byte = 0;
-  for (target_fn t : {quote_input, collateral_input, report_input, event_log_input, policy_input, routing_input}) {
+  for (target_fn t : {quote_input, collateral_input, report_input, event_log_input, policy_input, routing_input,
+                      http_request_input, http_response_input}) {
     t(&byte, 0);
     t(&byte, 1);
     t(nullptr, 0);
@@ -238,6 +239,16 @@ TEST(FuzzTargets, PolicyParserSurvivesMutations) {
   const std::size_t accepted = run_mutations(policy_seeds(), policy_input, 1500, true,
                                              [](const std::string& s) { return policy::parse_policy(s).has_value(); });
   EXPECT_GT(accepted, 100u);
+}
+
+TEST(FuzzTargets, HttpRequestParsingSurvivesMutations) {
+  run_seeds(http_request_seeds(), http_request_input);
+  run_mutations(http_request_seeds(), http_request_input, 3000, false, [](const std::string&) { return false; });
+}
+
+TEST(FuzzTargets, HttpResponseParsingSurvivesMutations) {
+  run_seeds(http_response_seeds(), http_response_input);
+  run_mutations(http_response_seeds(), http_response_input, 3000, false, [](const std::string&) { return false; });
 }
 
 TEST(FuzzTargets, RoutingParsersSurviveMutations) {
