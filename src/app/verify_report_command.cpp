@@ -12,6 +12,7 @@
 
 #include "app/cli.hpp"
 #include "app/collateral_options.hpp"
+#include "appraise/appraisal.hpp"
 #include "attest/attestation_verifier.hpp"
 #include "attest/near_report.hpp"
 #include "collateral/bundle.hpp"
@@ -42,17 +43,6 @@ constexpr const char* usage =
 /// Reports are untrusted and bounded like the proxy bounds them.
 constexpr std::size_t max_report_file_size = attest::max_report_body_size;
 
-struct attestation_outcome {
-  const attest::near_attestation* attestation = nullptr;
-  std::vector<policy::factor> factors;
-  std::optional<attest::attestation_verdict> verdict;
-
-  bool ok() const {
-    return std::none_of(factors.begin(), factors.end(),
-                        [](const policy::factor& f) { return f.status == policy::factor_status::fail; });
-  }
-};
-
 policy::factor make_factor(std::string name, policy::factor_status status, std::string detail) {
   return policy::factor{std::move(name), status, std::move(detail)};
 }
@@ -65,93 +55,34 @@ std::optional<sha256_digest> parse_digest_flag(const std::string& text) {
   return d;
 }
 
-// Collateral for one quote: a directory is searched for the quote's platform (a capture's
-// pcs/ holds the gateway's platform in pcs/gateway/), a file is used as given.
+// Collateral for one quote platform: a directory is searched for it (a capture's pcs/
+// holds the gateway's platform in pcs/gateway/), a file is used as given.
 collateral::result<tdx::collateral_v3> collateral_for(const std::filesystem::path& path, const tdx::platform_id& p) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) return collateral::find_in_bundle_tree(path, p.fmspc, p.pck_ca);
   return collateral::load_collateral(path);
 }
 
-attestation_outcome verify_one(const attest::near_report_document& doc, const attest::near_attestation& a,
-                               const sha256_digest& nonce, const sha256_digest& spki,
-                               const std::filesystem::path& collateral_path, const tdx::trust_anchor& anchor,
-                               const policy::workload_policy& workload, unix_time at,
-                               const std::optional<std::string>& model) {
-  attestation_outcome out;
-  out.attestation = &a;
-
-  // A model CVM behind the gateway: the client never sees its TLS key, so its
-  // report_data can only be checked against the fingerprint it attests itself (the
-  // gateway verified that key on its own connection) and the client's nonce, which the
-  // gateway forwards.
-  const bool behind_gateway = doc.form == attest::report_form::gateway && a.role == attest::attestation_role::model;
-  sha256_digest live = spki;
-  if (behind_gateway && a.tls_cert_fingerprint) live = *a.tls_cert_fingerprint;
-
-  const auto platform = tdx::identify_platform(a.intel_quote);
-  if (!platform) {
-    out.factors.push_back(make_factor("quote", policy::factor_status::fail,
-                                      std::string(tdx::to_string(platform.error().kind)) + ": " +
-                                          platform.error().message));
-    return out;
-  }
-  auto raw = collateral_for(collateral_path, *platform);
-  if (!raw) {
-    out.factors.push_back(make_factor("quote", policy::factor_status::fail,
-                                      "collateral: " + std::string(collateral::to_string(raw.error().kind)) + ": " +
-                                          raw.error().message));
-    return out;
-  }
-  auto prepared = tdx::prepare_collateral(*raw, anchor);
-  if (!prepared) {
-    out.factors.push_back(make_factor("quote", policy::factor_status::fail,
-                                      std::string(tdx::to_string(prepared.error().kind)) + ": " +
-                                          prepared.error().message));
-    return out;
-  }
-
-  auto verdict = attest::verify_attestation(a, nonce, live, **prepared, anchor, at);
-  if (!verdict) {
-    const attest::error& e = verdict.error();
-    const bool binding = e.kind == attest::errc::missing_tls_fingerprint ||
-                         e.kind == attest::errc::fingerprint_mismatch || e.kind == attest::errc::report_data_binding ||
-                         e.kind == attest::errc::nonce_mismatch;
-    if (binding) {
-      // verify_attestation verifies the quote before it looks at report_data.
-      out.factors.push_back(
-          make_factor("quote", policy::factor_status::pass, "genuine Intel TDX quote (verified before the binding)"));
-      out.factors.push_back(make_factor("binding", policy::factor_status::fail,
-                                        std::string(attest::to_string(e.kind)) + ": " + e.message));
-    } else {
-      const std::string kind =
-          e.quote_error ? std::string(tdx::to_string(*e.quote_error)) : std::string(attest::to_string(e.kind));
-      out.factors.push_back(make_factor("quote", policy::factor_status::fail, kind + ": " + e.message));
+/// The evidence the appraisal needs, from bundle files (never the network).
+appraise::evidence_set load_evidence(const appraise::evidence_needs& needs, const std::filesystem::path& path,
+                                     const tdx::trust_anchor& anchor) {
+  appraise::evidence_set evidence;
+  for (const auto& platform : needs.platforms) {
+    auto raw = collateral_for(path, platform);
+    if (!raw) {
+      evidence.add_unavailable(platform, std::string(collateral::to_string(raw.error().kind)) + ": " +
+                                             raw.error().message);
+      continue;
     }
-    return out;
+    auto prepared = tdx::prepare_collateral(*raw, anchor);
+    if (!prepared) {
+      evidence.add_unavailable(platform, std::string(tdx::to_string(prepared.error().kind)) + ": " +
+                                             prepared.error().message);
+      continue;
+    }
+    evidence.add(platform, std::move(*prepared));
   }
-
-  const tdx::verified_quote& q = verdict->quote;
-  out.factors.push_back(make_factor("quote", policy::factor_status::pass,
-                                    "genuine Intel TDX quote v" + std::to_string(q.quote_version) + ", FMSPC " +
-                                        to_hex_upper(q.fmspc) + ", collateral valid until " +
-                                        format_rfc3339_utc(q.collateral_expires_at)));
-  const std::string signer =
-      std::string(attest::to_string(a.signing_algo)) + " " + attest::format_signing_address(a.signing_algo, a.signing_address);
-  out.factors.push_back(make_factor(
-      "binding", policy::factor_status::pass,
-      behind_gateway
-          ? "report_data = SHA-256(" + signer + " ‖ its attested TLS fingerprint " + to_hex(live) +
-                ") ‖ your nonce (a model CVM behind the gateway: its TLS key is not visible to this client)"
-          : "report_data = SHA-256(" + signer + " ‖ TLS SPKI fingerprint " + to_hex(live) +
-                ") ‖ your nonce, and the SPKI you gave is the attested one"));
-
-  if (auto refused = policy::unpinned_role(workload, a.role)) out.factors.push_back(std::move(*refused));
-  auto report = policy::evaluate(workload, a, *verdict, at,
-                                 model ? std::optional<std::string_view>(*model) : std::nullopt);
-  for (auto& f : report.factors) out.factors.push_back(std::move(f));
-  out.verdict = std::move(*verdict);
-  return out;
+  return evidence;
 }
 
 std::string attestation_label(const attest::near_attestation& a) {
@@ -165,15 +96,16 @@ std::string upper(std::string_view s) {
 }
 
 void print_table(std::ostream& out, const attest::near_report_document& doc, const std::string& policy_name,
-                 unix_time at, const std::vector<attestation_outcome>& outcomes) {
+                 unix_time at, const appraise::appraisal& appraisal) {
+  const auto& outcomes = appraisal.entities;
   out << "Report: " << attest::to_string(doc.form) << " form, " << outcomes.size()
       << (outcomes.size() == 1 ? " attestation" : " attestations") << "; policy " << policy_name << "; as of "
       << format_rfc3339_utc(at) << "\n";
   std::size_t warnings = 0;
   const policy::factor* first_failure = nullptr;
-  const attestation_outcome* failed_in = nullptr;
+  const attest::near_attestation* failed_in = nullptr;
   for (const auto& o : outcomes) {
-    const attest::near_attestation& a = *o.attestation;
+    const attest::near_attestation& a = *doc.find(o.json_pointer);
     out << "\nAttestation " << attestation_label(a) << ": " << attest::to_string(a.role) << " CVM, "
         << attest::to_string(a.signing_algo) << " " << attest::format_signing_address(a.signing_algo, a.signing_address);
     if (a.model_name) out << ", model " << *a.model_name;
@@ -184,7 +116,7 @@ void print_table(std::ostream& out, const attest::near_report_document& doc, con
       if (f.status == policy::factor_status::warn) ++warnings;
       if (f.status == policy::factor_status::fail && first_failure == nullptr) {
         first_failure = &f;
-        failed_in = &o;
+        failed_in = &a;
       }
     }
   }
@@ -194,7 +126,7 @@ void print_table(std::ostream& out, const attest::near_report_document& doc, con
     if (warnings > 0) out << " (" << warnings << (warnings == 1 ? " warning)" : " warnings)");
     out << "\n";
   } else {
-    out << "Result: REJECTED: " << attestation_label(*failed_in->attestation) << " " << first_failure->name << ": "
+    out << "Result: REJECTED: " << attestation_label(*failed_in) << " " << first_failure->name << ": "
         << first_failure->detail << "\n";
   }
 }
@@ -207,20 +139,21 @@ json::object factor_json(const std::string& pointer, const policy::factor& f) {
 }
 
 void print_json(std::ostream& out, const attest::near_report_document& doc, const std::string& policy_name,
-                unix_time at, const std::vector<attestation_outcome>& outcomes) {
+                unix_time at, const appraise::appraisal& appraisal) {
   json::array factors;
   json::array attestations;
   json::value first_failure = nullptr;
-  bool ok = true;
-  for (const auto& o : outcomes) {
-    const attest::near_attestation& a = *o.attestation;
+  for (const auto& o : appraisal.entities) {
+    const attest::near_attestation& a = *doc.find(o.json_pointer);
     for (const auto& f : o.factors) {
       factors.push_back(factor_json(a.json_pointer, f));
       if (f.status == policy::factor_status::fail && first_failure.is_null()) {
-        first_failure = factor_json(a.json_pointer, f);
+        json::object failed = factor_json(a.json_pointer, f);
+        // The code the proxy answers a connection with for the same evidence.
+        if (appraisal.first_failure) failed["code"] = appraisal.first_failure->code;
+        first_failure = std::move(failed);
       }
     }
-    ok = ok && o.ok();
     json::object entry{{"json_pointer", a.json_pointer},
                        {"role", attest::to_string(a.role)},
                        {"ok", o.ok()},
@@ -234,7 +167,7 @@ void print_json(std::ostream& out, const attest::near_report_document& doc, cons
     }
     attestations.push_back(std::move(entry));
   }
-  json::object result{{"ok", ok},
+  json::object result{{"ok", appraisal.accepted()},
                       {"form", attest::to_string(doc.form)},
                       {"policy", policy_name},
                       {"verified_at", to_unix_seconds(at)},
@@ -361,17 +294,16 @@ int verify_report_command(const std::vector<std::string>& args, std::ostream& ou
   auto doc = attest::parse_report_document(*body);
   if (!doc) return report_parse_failure(out, as_json, doc.error());
 
-  std::vector<attestation_outcome> outcomes;
-  for (const auto& a : doc->attestations) {
-    outcomes.push_back(verify_one(*doc, a, *nonce, *spki, collateral_path, *anchor, workload, at, model));
-  }
+  const appraise::connection_facts facts{*nonce, *spki, model};
+  const auto evidence = load_evidence(appraise::needs(*doc, appraise::mode::offline_all), collateral_path, *anchor);
+  const auto appraisal =
+      appraise::appraise(*doc, facts, evidence, workload, *anchor, at, appraise::mode::offline_all);
   if (as_json) {
-    print_json(out, *doc, policy_name, at, outcomes);
+    print_json(out, *doc, policy_name, at, appraisal);
   } else {
-    print_table(out, *doc, policy_name, at, outcomes);
+    print_table(out, *doc, policy_name, at, appraisal);
   }
-  const bool ok = std::all_of(outcomes.begin(), outcomes.end(), [](const auto& o) { return o.ok(); });
-  return ok ? exit_ok : exit_rejected;
+  return appraisal.accepted() ? exit_ok : exit_rejected;
 }
 
 }  // namespace vp::app

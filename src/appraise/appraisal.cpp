@@ -1,0 +1,256 @@
+#include "appraise/appraisal.hpp"
+
+#include <algorithm>
+
+#include "core/hex.hpp"
+#include "core/time.hpp"
+
+namespace vp::appraise {
+
+namespace {
+
+using policy::factor_status;
+
+policy::factor make_factor(std::string name, factor_status status, std::string detail) {
+  return policy::factor{std::move(name), status, std::move(detail)};
+}
+
+bool is_binding(attest::errc kind) {
+  return kind == attest::errc::missing_tls_fingerprint || kind == attest::errc::fingerprint_mismatch ||
+         kind == attest::errc::report_data_binding || kind == attest::errc::nonce_mismatch;
+}
+
+/// The stable name of a rejected attestation's failed check: the quote verifier's spelling
+/// when the quote was rejected ("tcb_revoked", "debug_td", …), the binding's otherwise.
+std::string check_name(const attest::error& e) {
+  return e.quote_error ? std::string(tdx::to_string(*e.quote_error)) : std::string(attest::to_string(e.kind));
+}
+
+/// The attestations `m` covers, connection-facing first.
+std::vector<const attest::near_attestation*> covered(const attest::near_report_document& document, mode m) {
+  std::vector<const attest::near_attestation*> out;
+  if (const auto* facing = document.find(connection_facing_pointer(document.form))) out.push_back(facing);
+  if (m == mode::offline_all) {
+    for (const auto& a : document.attestations) {
+      if (std::find(out.begin(), out.end(), &a) == out.end()) out.push_back(&a);
+    }
+  }
+  return out;
+}
+
+struct entity_result {
+  attested_entity entity;
+  std::optional<failure> first_failure;
+};
+
+class entity_appraisal {
+ public:
+  entity_appraisal(const attest::near_report_document& document, const attest::near_attestation& a,
+                   const connection_facts& facts, const evidence_set& evidence, const policy::workload_policy& workload,
+                   const tdx::trust_anchor& anchor, unix_time now)
+      : document_(document), a_(a), facts_(facts), evidence_(evidence), workload_(workload), anchor_(anchor), now_(now) {
+    out_.entity.json_pointer = a.json_pointer;
+    out_.entity.role = a.role;
+    out_.entity.connection_facing = a.json_pointer == connection_facing_pointer(document.form);
+    out_.entity.keys.signing_algo = a.signing_algo;
+    out_.entity.keys.signing_address = a.signing_address;
+  }
+
+  entity_result run() && {
+    if (verify_quote_and_binding()) apply_policy();
+    return std::move(out_);
+  }
+
+ private:
+  void add(policy::factor f, std::string code, appraise::phase where, std::string message) {
+    if (f.status == factor_status::fail && !out_.first_failure) {
+      out_.first_failure = failure{std::move(code), where, std::move(message), a_.json_pointer};
+    }
+    out_.entity.factors.push_back(std::move(f));
+  }
+  void fail_quote(std::string code, std::string detail, appraise::phase where = phase::quote) {
+    add(make_factor("quote", factor_status::fail, code + ": " + detail), code, where, code + ": " + detail);
+  }
+
+  bool verify_quote_and_binding() {
+    // A model CVM behind the gateway terminates no TLS with the client: its report_data
+    // can only be checked against the fingerprint it attests itself (the gateway verified
+    // that key on its own connection) and the client's nonce, which the gateway forwards.
+    const bool behind_gateway = !out_.entity.connection_facing;
+    sha256_digest live = facts_.live_spki;
+    if (behind_gateway && a_.tls_cert_fingerprint) live = *a_.tls_cert_fingerprint;
+
+    const auto platform = tdx::identify_platform(a_.intel_quote);
+    if (!platform) {
+      fail_quote(std::string(tdx::to_string(platform.error().kind)), platform.error().message);
+      return false;
+    }
+    const auto* entry = evidence_.find(*platform);
+    if (entry == nullptr || !entry->prepared) {
+      const std::string why = entry != nullptr && !entry->why.empty() ? entry->why : "no collateral was provided";
+      fail_quote("collateral_unavailable",
+                 "no collateral for platform " + to_hex_upper(platform->fmspc) + "/" +
+                     std::string(tdx::to_string(platform->pck_ca)) + ": " + why,
+                 phase::collateral);
+      return false;
+    }
+
+    auto verdict = attest::verify_attestation(a_, facts_.nonce, live, *entry->prepared, anchor_, now_);
+    if (!verdict) {
+      const attest::error& e = verdict.error();
+      const std::string code = check_name(e);
+      if (is_binding(e.kind)) {
+        // verify_attestation verifies the quote before it looks at report_data.
+        add(make_factor("quote", factor_status::pass, "genuine Intel TDX quote (verified before the binding)"), {},
+            phase::quote, {});
+        add(make_factor("binding", factor_status::fail, code + ": " + e.message), code, phase::binding,
+            code + ": " + e.message);
+      } else {
+        fail_quote(code, e.message);
+      }
+      return false;
+    }
+
+    const tdx::verified_quote& q = verdict->quote;
+    add(make_factor("quote", factor_status::pass,
+                    "genuine Intel TDX quote v" + std::to_string(q.quote_version) + ", FMSPC " + to_hex_upper(q.fmspc) +
+                        ", collateral valid until " + format_rfc3339_utc(q.collateral_expires_at)),
+        {}, phase::quote, {});
+    const std::string signer = std::string(attest::to_string(a_.signing_algo)) + " " +
+                               attest::format_signing_address(a_.signing_algo, a_.signing_address);
+    add(make_factor("binding", factor_status::pass,
+                    behind_gateway
+                        ? "report_data = SHA-256(" + signer + " ‖ its attested TLS fingerprint " + to_hex(live) +
+                              ") ‖ your nonce (a model CVM behind the gateway: its TLS key is not visible to this "
+                              "client)"
+                        : "report_data = SHA-256(" + signer + " ‖ TLS SPKI fingerprint " + to_hex(live) +
+                              ") ‖ your nonce, and the SPKI you gave is the attested one"),
+        {}, phase::binding, {});
+    out_.entity.keys.bound = true;
+    out_.entity.verdict = std::move(*verdict);
+    return true;
+  }
+
+  void apply_policy() {
+    const std::string name = workload_.name().empty() ? std::string("unnamed") : workload_.name();
+    const auto policy_message = [&](const policy::factor& f) {
+      return "workload policy '" + name + "': " + f.name + ": " + f.detail;
+    };
+    if (auto refused = policy::unpinned_role(workload_, a_.role)) {
+      const std::string message = policy_message(*refused) + " (the backend answered in the " +
+                                  std::string(attest::to_string(document_.form)) + " form)";
+      std::string code = refused->name;
+      add(std::move(*refused), std::move(code), phase::policy, message);
+    }
+    auto report = policy::evaluate(workload_, a_, *out_.entity.verdict, now_,
+                                   facts_.routed_model ? std::optional<std::string_view>(*facts_.routed_model)
+                                                       : std::nullopt);
+    for (auto& f : report.factors) {
+      std::string code = f.name;
+      std::string message = policy_message(f);
+      add(std::move(f), std::move(code), phase::policy, std::move(message));
+    }
+  }
+
+  const attest::near_report_document& document_;
+  const attest::near_attestation& a_;
+  const connection_facts& facts_;
+  const evidence_set& evidence_;
+  const policy::workload_policy& workload_;
+  const tdx::trust_anchor& anchor_;
+  unix_time now_;
+  entity_result out_;
+};
+
+}  // namespace
+
+std::string_view to_string(phase p) noexcept {
+  switch (p) {
+    case phase::report: return "report";
+    case phase::quote: return "quote";
+    case phase::collateral: return "collateral";
+    case phase::binding: return "binding";
+    case phase::policy: return "policy";
+  }
+  return "quote";
+}
+
+void evidence_set::add(tdx::platform_id platform, std::shared_ptr<const tdx::prepared_collateral> prepared) {
+  collateral.push_back({std::move(platform), std::move(prepared), {}});
+}
+
+void evidence_set::add_unavailable(tdx::platform_id platform, std::string why) {
+  collateral.push_back({std::move(platform), nullptr, std::move(why)});
+}
+
+const evidence_set::collateral_entry* evidence_set::find(const tdx::platform_id& platform) const {
+  for (const auto& e : collateral) {
+    if (e.platform.fmspc == platform.fmspc && e.platform.pck_ca == platform.pck_ca) return &e;
+  }
+  return nullptr;
+}
+
+bool attested_entity::ok() const {
+  return verdict.has_value() && std::none_of(factors.begin(), factors.end(), [](const policy::factor& f) {
+           return f.status == factor_status::fail;
+         });
+}
+
+const attested_entity* appraisal::connection_entity() const {
+  for (const auto& e : entities) {
+    if (e.connection_facing) return &e;
+  }
+  return nullptr;
+}
+
+std::string_view connection_facing_pointer(attest::report_form form) noexcept {
+  return form == attest::report_form::direct ? std::string_view() : std::string_view("/gateway_attestation");
+}
+
+evidence_needs needs(const attest::near_report_document& document, mode m) {
+  evidence_needs out;
+  for (const auto* a : covered(document, m)) {
+    const auto platform = tdx::identify_platform(a->intel_quote);
+    if (!platform) continue;  // appraise() reports it
+    const bool seen = std::any_of(out.platforms.begin(), out.platforms.end(), [&](const tdx::platform_id& p) {
+      return p.fmspc == platform->fmspc && p.pck_ca == platform->pck_ca;
+    });
+    if (!seen) out.platforms.push_back(*platform);
+  }
+  return out;
+}
+
+appraisal appraise(const attest::near_report_document& document, const connection_facts& facts,
+                   const evidence_set& evidence, const policy::workload_policy& workload,
+                   const tdx::trust_anchor& anchor, unix_time now, mode m) {
+  appraisal out;
+  out.form = document.form;
+  const auto attestations = covered(document, m);
+  if (document.find(connection_facing_pointer(document.form)) == nullptr) {
+    out.first_failure = failure{std::string(attest::to_string(attest::errc::malformed_report)), phase::report,
+                                "the report has no attestation at '" +
+                                    std::string(connection_facing_pointer(document.form)) + "'",
+                                std::string(connection_facing_pointer(document.form))};
+    return out;
+  }
+  bool any_trusted = false;
+  for (const auto* a : attestations) {
+    auto r = entity_appraisal(document, *a, facts, evidence, workload, anchor, now).run();
+    if (r.first_failure && !out.first_failure) out.first_failure = std::move(r.first_failure);
+    if (const auto& v = r.entity.verdict) {
+      unix_time until = v->collateral_expires_at;
+      if (const auto ends = policy::tcb_acceptance_ends(workload, v->quote); ends && *ends < until) until = *ends;
+      if (!any_trusted || until < out.trusted_until) out.trusted_until = until;
+      any_trusted = true;
+    }
+    out.entities.push_back(std::move(r.entity));
+  }
+  return out;
+}
+
+failure report_failure(const attest::error& e) {
+  const std::string code(attest::to_string(e.kind));
+  return failure{code, phase::report, code + ": " + e.message, {}};
+}
+
+}  // namespace vp::appraise

@@ -1,0 +1,155 @@
+#pragma once
+// "Is this backend acceptable, and what do we know about it?" — answered once, for the
+// proxy (on a live connection) and for verify-report (offline), by the same pure code.
+//
+// A NEAR report document is appraised in three steps that keep I/O out of this layer:
+//   1. needs(document, mode): the evidence the document's quotes need fetched (today the
+//      collateral of each quote's platform);
+//   2. the caller fetches it (the proxy from PCS/PCCS through its cache, verify-report from
+//      bundle files) into an evidence_set;
+//   3. appraise(...) verifies every attestation the mode covers — DCAP quote, TLS/nonce
+//      binding, the workload policy's factors — and returns an appraisal: the verdict, one
+//      entity per attestation with its factors, the first failure as one typed value, how
+//      long the verdict may be relied on, and the backend's keys.
+//
+// Which attestation binds the connection's TLS key is decided here and nowhere else: the
+// direct form's only attestation, or the gateway form's /gateway_attestation (the model
+// CVMs behind a gateway terminate no TLS with the client).
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "attest/attestation_verifier.hpp"
+#include "attest/near_report.hpp"
+#include "core/bytes.hpp"
+#include "core/clock.hpp"
+#include "policy/factor.hpp"
+#include "policy/policy.hpp"
+#include "tdx/verifier.hpp"
+
+namespace vp::appraise {
+
+enum class mode {
+  /// The proxy: the attestation bound to the live TLS connection is appraised and must
+  /// pass; nothing else in the document is relied on.
+  connection,
+  /// verify-report: every attestation of the document; a model CVM behind a gateway is
+  /// bound to the client's nonce and to the TLS fingerprint it attests itself.
+  offline_all,
+};
+
+/// Where an appraisal failed.
+enum class phase {
+  report,      ///< the document cannot be read
+  quote,       ///< Intel DCAP verification of a quote (or identifying its platform)
+  collateral,  ///< no collateral was available for a quote's platform (our side, not the backend's)
+  binding,     ///< report_data / TLS fingerprint / nonce
+  policy,      ///< a workload policy factor
+};
+std::string_view to_string(phase p) noexcept;
+
+/// The one failure of an appraisal. `code` is the stable spelling users see: the 502
+/// error code of the proxy and verify-report's first_failure code — the quote verifier's
+/// (`debug_td`, `tcb_revoked`, `untrusted_chain`, …), the binding's (`nonce_mismatch`,
+/// `fingerprint_mismatch`, …), a policy factor's name (`tcb_status`, `app_id`, …), or
+/// `collateral_unavailable`.
+struct failure {
+  std::string code;
+  appraise::phase phase = phase::quote;
+  std::string message;
+  /// The JSON pointer of the attestation that failed ("" for the top level).
+  std::string json_pointer;
+
+  /// A verdict about the backend (a negative cache may remember it), as opposed to our own
+  /// evidence sources being unavailable.
+  bool about_backend() const { return phase != phase::collateral; }
+};
+
+/// What the client's side of the connection knows: the nonce it sent, the SHA-256 of the
+/// peer's DER SubjectPublicKeyInfo, and the model the request was routed by.
+struct connection_facts {
+  sha256_digest nonce{};
+  sha256_digest live_spki{};
+  std::optional<std::string> routed_model;
+};
+
+struct evidence_needs {
+  /// Distinct platforms whose collateral the appraisal needs, in document order.
+  std::vector<tdx::platform_id> platforms;
+};
+
+/// Evidence fetched for an appraisal. A platform without collateral is appraised as a
+/// `collateral_unavailable` failure carrying `why` when the fetch said why.
+struct evidence_set {
+  struct collateral_entry {
+    tdx::platform_id platform;
+    std::shared_ptr<const tdx::prepared_collateral> prepared;  ///< null: unavailable
+    std::string why;                                          ///< with a null `prepared`
+  };
+  std::vector<collateral_entry> collateral;
+
+  void add(tdx::platform_id platform, std::shared_ptr<const tdx::prepared_collateral> prepared);
+  void add_unavailable(tdx::platform_id platform, std::string why);
+  const collateral_entry* find(const tdx::platform_id& platform) const;
+};
+
+/// The attested identity a backend signs and encrypts with: response signatures and
+/// end-to-end encryption must use exactly this, and only when `bound` (the quote's
+/// report_data commits to it).
+struct backend_keys {
+  attest::signing_algorithm signing_algo = attest::signing_algorithm::ecdsa;
+  bytes signing_address;
+  bool bound = false;
+};
+
+/// One attestation of the document, as appraised.
+struct attested_entity {
+  std::string json_pointer;
+  attest::attestation_role role = attest::attestation_role::model;
+  bool connection_facing = false;
+  /// Present when the quote and its binding verified.
+  std::optional<attest::attestation_verdict> verdict;
+  /// "quote", "binding", then the policy's factors in evaluation order.
+  std::vector<policy::factor> factors;
+  backend_keys keys;
+
+  bool ok() const;
+};
+
+struct appraisal {
+  attest::report_form form = attest::report_form::direct;
+  /// Connection-facing entity first, then the others in document order (offline_all).
+  std::vector<attested_entity> entities;
+  std::optional<failure> first_failure;
+  /// The earliest of every appraised quote's collateral expiry and the policy's TCB grace
+  /// window end: the verdict must not be relied on after it. Meaningful when accepted().
+  unix_time trusted_until{};
+
+  bool accepted() const { return !first_failure.has_value(); }
+  /// The entity bound to the connection's TLS key (nullptr if the document had none).
+  const attested_entity* connection_entity() const;
+};
+
+/// The JSON pointer of the attestation that binds the TLS key of the connection the
+/// report arrived on: "" (direct) or "/gateway_attestation" (gateway).
+std::string_view connection_facing_pointer(attest::report_form form) noexcept;
+
+/// The evidence `appraise` will look up for `document` in `m`.
+evidence_needs needs(const attest::near_report_document& document, mode m);
+
+/// Appraises `document` as of `now`. Never throws on untrusted input; every failure is a
+/// factor of an entity and the first one is `first_failure`.
+appraisal appraise(const attest::near_report_document& document, const connection_facts& facts,
+                   const evidence_set& evidence, const policy::workload_policy& policy,
+                   const tdx::trust_anchor& anchor, unix_time now, mode m);
+
+/// The failure of a document that cannot be parsed (phase report, the attest errc
+/// spelling as code).
+failure report_failure(const attest::error& e);
+
+}  // namespace vp::appraise

@@ -1,0 +1,140 @@
+// The appraisal of real NEAR captures at their capture time (offline_all and connection
+// modes), and the failures it names for broken evidence.
+
+#include "appraise/appraisal.hpp"
+
+#include <gtest/gtest.h>
+
+#include "attest/nearai_captures.hpp"
+#include "collateral/bundle.hpp"
+#include "core/time.hpp"
+
+namespace vp::appraise {
+namespace {
+
+using test::nearai::capture;
+
+evidence_set evidence_for(const attest::near_report_document& doc, mode m, const capture& c) {
+  evidence_set evidence;
+  for (const auto& platform : needs(doc, m).platforms) {
+    auto raw = collateral::find_in_bundle_tree(*test::shared_testdata_dir() / c.dir / "pcs", platform.fmspc,
+                                               platform.pck_ca);
+    EXPECT_TRUE(raw) << raw.error().message;
+    if (!raw) continue;
+    auto prepared = tdx::prepare_collateral(*raw, tdx::intel_sgx_root_ca());
+    EXPECT_TRUE(prepared) << prepared.error().message;
+    if (prepared) evidence.add(platform, std::move(*prepared));
+  }
+  return evidence;
+}
+
+connection_facts facts_of(const capture& c) {
+  connection_facts f;
+  std::copy(c.nonce.begin(), c.nonce.end(), f.nonce.begin());
+  // Captures without a recorded peer key are bound to the fingerprint they attest.
+  const auto& first = c.attestations().at(0).as_object();
+  const bytes live = c.live_spki_for(first);
+  std::copy(live.begin(), live.end(), f.live_spki.begin());
+  return f;
+}
+
+class AppraiseCapture : public testing::TestWithParam<std::string> {};
+
+TEST_P(AppraiseCapture, EveryAttestationAtCaptureTimeOffline) {
+  VP_REQUIRE_SHARED_TESTDATA();
+  const auto c = test::nearai::load_capture(GetParam());
+  const auto doc = attest::parse_report_document(c.body);
+  ASSERT_TRUE(doc) << doc.error().message;
+  const auto at = from_unix_seconds(c.verify_at);
+  const auto a = appraise(*doc, facts_of(c), evidence_for(*doc, mode::offline_all, c), policy::nearai_policy(),
+                          tdx::intel_sgx_root_ca(), at, mode::offline_all);
+  ASSERT_EQ(a.entities.size(), c.attestations().size());
+  ASSERT_NE(a.connection_entity(), nullptr);
+  EXPECT_EQ(a.connection_entity()->json_pointer, std::string(connection_facing_pointer(doc->form)));
+  EXPECT_EQ(&a.entities.front(), a.connection_entity());
+  if (c.name == "gateway-2026-04-24") {
+    // Its platform was OutOfDate for a level Intel had published 527 days before.
+    ASSERT_FALSE(a.accepted());
+    EXPECT_EQ(a.first_failure->code, "tcb_status");
+    EXPECT_EQ(a.first_failure->phase, phase::policy);
+    EXPECT_EQ(a.first_failure->json_pointer, "/gateway_attestation");
+    EXPECT_TRUE(a.first_failure->about_backend());
+    return;
+  }
+  ASSERT_TRUE(a.accepted()) << a.first_failure->code << ": " << a.first_failure->message;
+  for (std::size_t i = 0; i < a.entities.size(); ++i) {
+    const auto& e = a.entities[i];
+    const auto& expected = c.attestations().at(i).as_object();
+    EXPECT_EQ(e.json_pointer, test::nearai::str(expected.at("json_pointer")));
+    EXPECT_TRUE(e.ok());
+    EXPECT_TRUE(e.keys.bound);
+    EXPECT_EQ(attest::format_signing_address(e.keys.signing_algo, e.keys.signing_address),
+              test::nearai::str(expected.at("signing_address")));
+    ASSERT_TRUE(e.verdict);
+    EXPECT_LE(a.trusted_until, e.verdict->collateral_expires_at);
+    EXPECT_EQ(e.factors.at(0).name, "quote");
+    EXPECT_EQ(e.factors.at(1).name, "binding");
+  }
+  EXPECT_GT(a.trusted_until, at);
+}
+
+TEST_P(AppraiseCapture, ConnectionModeAppraisesOnlyTheConnectionFacingAttestation) {
+  VP_REQUIRE_SHARED_TESTDATA();
+  const auto c = test::nearai::load_capture(GetParam());
+  const auto doc = attest::parse_report_document(c.body);
+  ASSERT_TRUE(doc);
+  const auto a = appraise(*doc, facts_of(c), evidence_for(*doc, mode::connection, c), policy::nearai_policy(),
+                          tdx::intel_sgx_root_ca(), from_unix_seconds(c.verify_at), mode::connection);
+  ASSERT_EQ(a.entities.size(), 1u);
+  EXPECT_TRUE(a.entities[0].connection_facing);
+  EXPECT_EQ(needs(*doc, mode::connection).platforms.size(), 1u);
+  EXPECT_EQ(a.accepted(), c.name != "gateway-2026-04-24");
+}
+
+TEST_P(AppraiseCapture, BrokenEvidenceNamesTheFailedCheck) {
+  VP_REQUIRE_SHARED_TESTDATA();
+  const auto c = test::nearai::load_capture(GetParam());
+  const auto doc = attest::parse_report_document(c.body);
+  ASSERT_TRUE(doc);
+  const auto at = from_unix_seconds(c.verify_at);
+  const auto evidence = evidence_for(*doc, mode::connection, c);
+
+  auto wrong_nonce = facts_of(c);
+  wrong_nonce.nonce[0] ^= 1;
+  auto a = appraise(*doc, wrong_nonce, evidence, policy::nearai_policy(), tdx::intel_sgx_root_ca(), at,
+                    mode::connection);
+  ASSERT_FALSE(a.accepted());
+  EXPECT_EQ(a.first_failure->code, "nonce_mismatch");
+  EXPECT_EQ(a.first_failure->phase, phase::binding);
+  EXPECT_FALSE(a.entities[0].keys.bound);  // nothing may be encrypted to, or trusted from, this key
+
+  auto other_key = facts_of(c);
+  other_key.live_spki[5] ^= 1;
+  a = appraise(*doc, other_key, evidence, policy::nearai_policy(), tdx::intel_sgx_root_ca(), at, mode::connection);
+  EXPECT_EQ(a.first_failure->code, "fingerprint_mismatch");
+
+  a = appraise(*doc, facts_of(c), evidence_set{}, policy::nearai_policy(), tdx::intel_sgx_root_ca(), at,
+               mode::connection);
+  EXPECT_EQ(a.first_failure->code, "collateral_unavailable");
+  EXPECT_FALSE(a.first_failure->about_backend());  // our source, not a verdict to remember
+
+  a = appraise(*doc, facts_of(c), evidence, policy::nearai_policy(), tdx::intel_sgx_root_ca(),
+               from_unix_seconds(c.verify_at + 90 * 24 * 3600), mode::connection);
+  EXPECT_EQ(a.first_failure->code, "collateral_expired");
+  EXPECT_EQ(a.first_failure->phase, phase::quote);
+}
+
+INSTANTIATE_TEST_SUITE_P(SharedVectors, AppraiseCapture, testing::ValuesIn(test::nearai::capture_names()),
+                         test::nearai::param_name);
+
+TEST(Appraise, ReportFailureKeepsTheParserSpelling) {
+  const auto doc = attest::parse_report_document("{}");
+  ASSERT_FALSE(doc);
+  const auto f = report_failure(doc.error());
+  EXPECT_EQ(f.code, "malformed_report");
+  EXPECT_EQ(f.phase, phase::report);
+  EXPECT_TRUE(f.about_backend());
+}
+
+}  // namespace
+}  // namespace vp::appraise
