@@ -37,19 +37,14 @@ std::filesystem::path default_cache_directory() {
 }
 
 /// One fetch in progress; later callers for the same platform wait on `done`.
-struct cached_source::flight {
-  explicit flight(const asio::any_io_executor& ex) : done(ex, asio::steady_timer::time_point::max()) {}
-  std::optional<result<verified_collateral>> outcome;
-  asio::steady_timer done;
-};
-
 cached_source::cached_source(asio::any_io_executor executor, std::shared_ptr<source> upstream, cache_options options,
                              std::shared_ptr<const tdx::trust_anchor> anchor, const clock& clock)
     : executor_(std::move(executor)),
       upstream_(std::move(upstream)),
       options_(std::move(options)),
       anchor_(std::move(anchor)),
-      clock_(clock) {}
+      clock_(clock),
+      flights_(executor_) {}
 
 cached_source::~cached_source() = default;
 
@@ -63,7 +58,7 @@ bool cached_source::fresh(const entry& e, unix_time now) const {
 
 bool cached_source::refresh_due(const platform_key& key, const entry& e, unix_time now) const {
   return now >= refresh_point(e.value.summary, options_.refresh_after) && now >= e.retry_not_before &&
-         !flights_.contains(key);
+         !flights_.in_flight(key);
 }
 
 void cached_source::start_background_refresh(const platform_key& key) {
@@ -106,25 +101,14 @@ asio::awaitable<result<verified_collateral>> cached_source::get(platform_key key
 }
 
 asio::awaitable<result<verified_collateral>> cached_source::fetch_shared(platform_key key) {
-  if (auto it = flights_.find(key); it != flights_.end()) {
-    const std::shared_ptr<flight> pending = it->second;
-    if (!pending->outcome) co_await pending->done.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (pending->outcome) co_return *pending->outcome;
-    co_return error{errc::unavailable, "collateral fetch for " + to_string(key) + " was abandoned"};
-  }
-  const auto pending = std::make_shared<flight>(executor_);
-  flights_.emplace(key, pending);
-  // Whatever happens below, waiters are released and the flight is cleared.
-  struct release {
-    cached_source* self;
-    platform_key key;
-    std::shared_ptr<flight> f;
-    ~release() {
-      f->done.cancel();
-      self->flights_.erase(key);
-    }
-  } guard{this, key, pending};
+  result<verified_collateral> abandoned = error{errc::unavailable, "collateral fetch for " + to_string(key) + " was abandoned"};
+  // Named, not a temporary in the co_await operand (GCC 12 destroys those twice).
+  auto work = [this, key]() { return fetch_now(key); };
+  auto fetched = co_await flights_.run(key, std::move(work), std::move(abandoned));
+  co_return fetched;
+}
 
+asio::awaitable<result<verified_collateral>> cached_source::fetch_now(platform_key key) {
   ++upstream_fetches_;
   result<verified_collateral> fetched = co_await upstream_->get(key);
   const unix_time now = clock_.now();
@@ -150,7 +134,6 @@ asio::awaitable<result<verified_collateral>> cached_source::fetch_shared(platfor
                           " and could not be refreshed: " + fetched.error().message};
     }
   }
-  pending->outcome = fetched;
   co_return fetched;
 }
 

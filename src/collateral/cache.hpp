@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "collateral/source.hpp"
+#include "net/single_flight.hpp"
 
 namespace vp::collateral {
 
@@ -50,7 +51,6 @@ class cached_source final : public source, public std::enable_shared_from_this<c
   std::filesystem::path file_for(const platform_key& key) const;
 
  private:
-  struct flight;
   struct entry {
     verified_collateral value;
     unix_time retry_not_before{};
@@ -61,6 +61,7 @@ class cached_source final : public source, public std::enable_shared_from_this<c
   void start_background_refresh(const platform_key& key);
   std::optional<verified_collateral> load_from_disk(const platform_key& key, unix_time now);
   boost::asio::awaitable<result<verified_collateral>> fetch_shared(platform_key key);
+  boost::asio::awaitable<result<verified_collateral>> fetch_now(platform_key key);
 
   boost::asio::any_io_executor executor_;
   std::shared_ptr<source> upstream_;
@@ -68,7 +69,7 @@ class cached_source final : public source, public std::enable_shared_from_this<c
   std::shared_ptr<const tdx::trust_anchor> anchor_;
   const clock& clock_;
   std::map<platform_key, entry> entries_;
-  std::map<platform_key, std::shared_ptr<flight>> flights_;
+  net::single_flight<platform_key, result<verified_collateral>, std::less<platform_key>> flights_;
   std::size_t upstream_fetches_ = 0;
 };
 

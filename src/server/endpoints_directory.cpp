@@ -23,36 +23,42 @@ endpoints_directory::endpoints_directory(asio::any_io_executor executor, std::st
       url_(std::move(url)),
       refresh_(refresh),
       client_(std::make_unique<net::http_client>(executor, std::move(http_options))),
+      flights_(std::make_shared<fetch_flights>(executor)),
       alive_(std::make_shared<bool>(true)) {}
 
 endpoints_directory::~endpoints_directory() { *alive_ = false; }
 
 void endpoints_directory::start() {
-  if (!refreshing_) spawn_refresh();
+  if (!flights_->in_flight(0)) spawn_refresh();
+}
+
+asio::awaitable<bool> endpoints_directory::refresh_shared() {
+  const auto flights = flights_;
+  const auto alive = alive_;
+  // Named, not temporaries in the co_await operand: GCC 12 destroys such temporaries
+  // twice, and mishandles co_await inside && and ?:.
+  auto work = [this, alive]() -> asio::awaitable<bool> {
+    if (!*alive) co_return false;
+    const bool fetched = co_await refresh();
+    co_return fetched;
+  };
+  const bool fetched = co_await flights->run(0, std::move(work), false);
+  co_return fetched;
 }
 
 void endpoints_directory::spawn_refresh() {
-  refreshing_ = true;
-  done_ = std::make_shared<asio::steady_timer>(executor_, steady::time_point::max());
   net::spawn_logged(
-      executor_,
-      [this, alive = alive_]() -> asio::awaitable<void> {
-        co_await refresh();
-        if (!*alive) co_return;
-        refreshing_ = false;
-        done_->cancel();
-      },
-      "endpoints list refresh");
+      executor_, [this]() -> asio::awaitable<void> { co_await refresh_shared(); }, "endpoints list refresh");
 }
 
-asio::awaitable<void> endpoints_directory::refresh() {
+asio::awaitable<bool> endpoints_directory::refresh() {
   auto alive = alive_;
   // Named, not a braced temporary: GCC 12 miscompiles string-literal initializers in
   // co_await operands ("array used as initializer").
   std::vector<std::pair<std::string, std::string>> headers;
   headers.emplace_back("Accept", "application/json");
   auto response = co_await client_->get(url_, std::move(headers));
-  if (!*alive) co_return;
+  if (!*alive) co_return false;
   ++fetches_;
   std::string error;
   if (!response) {
@@ -67,24 +73,26 @@ asio::awaitable<void> endpoints_directory::refresh() {
     list_ = std::make_shared<const std::vector<proxy::endpoint>>(std::move(*parsed));
     last_error_.clear();
     next_refresh_ = steady::now() + refresh_;
-    co_return;
+    co_return true;
   } else {
     error = url_ + ": " + error;
   }
   last_error_ = error;
   next_refresh_ = steady::now() + retry_after_failure;
   log::warn("endpoints: fetch failed" + std::string(list_ ? " (keeping the last good list)" : "") + ": " + error);
+  co_return false;
 }
 
 asio::awaitable<boost::system::result<endpoint_list, std::string>> endpoints_directory::get() {
-  if (!refreshing_ && (!list_ || steady::now() >= next_refresh_)) {
-    // Without a list, a failed fetch is retried on demand, still one at a time.
-    if (list_ || steady::now() >= next_refresh_ || fetches_ == 0) spawn_refresh();
+  const bool due = steady::now() >= next_refresh_;
+  if (list_) {
+    // A stale list is served while it is refreshed in the background.
+    if (due && !flights_->in_flight(0)) spawn_refresh();
+    co_return list_;
   }
-  if (!list_ && refreshing_) {
-    auto done = done_;
-    co_await done->async_wait(asio::as_tuple(asio::use_awaitable));
-  }
+  // No list yet: wait for the fetch in flight, or start one (a failed fetch is retried on
+  // demand, after its back-off, still one at a time).
+  if (flights_->in_flight(0) || due || fetches_ == 0) co_await refresh_shared();
   if (list_) co_return list_;
   co_return "no endpoint list: " + (last_error_.empty() ? std::string("not fetched yet") : last_error_);
 }

@@ -5,7 +5,6 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/system/result.hpp>
 
 #include <chrono>
@@ -14,6 +13,7 @@
 #include <vector>
 
 #include "net/http_client.hpp"
+#include "net/single_flight.hpp"
 #include "proxy/routing.hpp"
 
 namespace vp::server {
@@ -40,7 +40,10 @@ class endpoints_directory {
   std::size_t fetch_count() const { return fetches_; }
 
  private:
-  boost::asio::awaitable<void> refresh();
+  /// Fetches the list once; true when a new list is in use.
+  boost::asio::awaitable<bool> refresh();
+  /// refresh() through the single flight, on behalf of a background fetch or a caller.
+  boost::asio::awaitable<bool> refresh_shared();
   void spawn_refresh();
 
   boost::asio::any_io_executor executor_;
@@ -50,10 +53,11 @@ class endpoints_directory {
   endpoint_list list_;
   std::string last_error_;
   std::chrono::steady_clock::time_point next_refresh_{};
-  bool refreshing_ = false;
   std::size_t fetches_ = 0;
-  /// Waiters for the in-flight fetch park on this timer; the fetch cancels it.
-  std::shared_ptr<boost::asio::steady_timer> done_;
+  /// One fetch at a time; shared with the background fetch, which may outlive `this`
+  /// (it then stops at `alive_`).
+  using fetch_flights = net::single_flight<int, bool>;
+  std::shared_ptr<fetch_flights> flights_;
   std::shared_ptr<bool> alive_;
 };
 
