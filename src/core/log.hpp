@@ -27,8 +27,10 @@ bool enabled(level l) noexcept;
 /// trailing newline. An empty function restores stderr. Tests capture lines this way.
 void set_sink(std::function<void(std::string_view line)> sink);
 
-/// Writes one line; control characters in `message` are escaped so a hostile value cannot
-/// forge log lines.
+/// Writes one line. Control characters in `message` are escaped (`\x0a`) so a hostile
+/// value cannot forge log lines, and so are invisible characters that change how a line
+/// reads (`\u202e`: bidirectional overrides and isolates, zero-width characters, C1
+/// controls), so it cannot reorder what an operator reads.
 void write(level l, std::string_view message);
 
 inline void debug(std::string_view m) { write(level::debug, m); }

@@ -41,6 +41,30 @@ TEST(Log, ControlCharactersCannotForgeLines) {
   EXPECT_NE(out.lines[0].find("\\x1b[31m\\\\"), std::string::npos) << out.lines[0];
 }
 
+TEST(Log, InvisibleCharactersCannotReorderWhatAnOperatorReads) {
+  captured_lines out;
+  // A right-to-left override makes "denied" render after the rest of the line; isolates,
+  // marks and zero-width characters hide or reorder text the same way.
+  info("domain evil\u202e.example.com\u202c denied \u2066x\u2069\u200e\u200f\u061c\u200b\ufeff\u2028 "
+       "c1\u009b[31m é → ok");
+  ASSERT_EQ(out.lines.size(), 1u);
+  const auto& line = out.lines[0];
+  for (const char* hidden : {"\u202e", "\u202c", "\u2066", "\u2069", "\u200e", "\u200f", "\u061c", "\u200b",
+                             "\ufeff", "\u2028", "\u009b"}) {
+    EXPECT_EQ(line.find(hidden), std::string::npos) << "raw U+" << hidden << " in " << line;
+  }
+  EXPECT_NE(line.find("evil\\u202e.example.com\\u202c denied \\u2066x\\u2069\\u200e\\u200f\\u061c\\u200b"
+                      "\\ufeff\\u2028 c1\\u009b[31m"),
+            std::string::npos)
+      << line;
+  // Ordinary non-ASCII text is kept as it is.
+  EXPECT_NE(line.find(" \u00e9 \u2192 ok"), std::string::npos) << line;
+  // A truncated sequence at the end is not misread.
+  info("cut \xe2\x80");
+  ASSERT_EQ(out.lines.size(), 2u);
+  EXPECT_TRUE(out.lines[1].ends_with("cut \xe2\x80")) << out.lines[1];
+}
+
 TEST(Log, LevelsBelowTheMinimumAreDropped) {
   captured_lines out;
   set_min_level(level::warn);
