@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+#include <utility>
 
 #include "core/text.hpp"
 
@@ -127,6 +128,37 @@ void write(level l, std::string_view message) {
     std::fwrite(line.data(), 1, line.size(), stderr);
     std::fflush(stderr);
   }
+}
+
+rate_limiter::rate_limiter(std::chrono::milliseconds interval, time_source now)
+    : interval_(interval), now_(now ? std::move(now) : time_source([] { return std::chrono::steady_clock::now(); })) {}
+
+std::optional<rate_limiter::summary> rate_limiter::take(entry& e, time_point now) {
+  if (e.waiting == 0 || (e.last_summary && now - *e.last_summary < interval_)) return std::nullopt;
+  summary out{e.waiting, std::chrono::duration_cast<std::chrono::milliseconds>(now - e.first_waiting)};
+  e.last_summary = now;
+  e.waiting = 0;
+  return out;
+}
+
+std::optional<rate_limiter::summary> rate_limiter::record(std::string_view key) {
+  const auto now = now_();
+  auto it = entries_.find(key);
+  if (it == entries_.end()) it = entries_.emplace(std::string(key), entry{}).first;
+  if (it->second.waiting++ == 0) it->second.first_waiting = now;
+  return take(it->second, now);
+}
+
+std::optional<rate_limiter::summary> rate_limiter::flush(std::string_view key) {
+  const auto it = entries_.find(key);
+  if (it == entries_.end()) return std::nullopt;
+  return take(it->second, now_());
+}
+
+std::optional<rate_limiter::time_point> rate_limiter::due(std::string_view key) const {
+  const auto it = entries_.find(key);
+  if (it == entries_.end() || it->second.waiting == 0) return std::nullopt;
+  return it->second.last_summary ? *it->second.last_summary + interval_ : it->second.first_waiting;
 }
 
 }  // namespace vp::log
