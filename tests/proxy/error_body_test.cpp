@@ -109,6 +109,17 @@ TEST(ErrorBody, BackendUnreachable) {
   EXPECT_EQ(str(o, "message"), "connect to a.completions.near.ai:443: Connection refused");
 }
 
+TEST(ErrorBody, TooManyConnections) {
+  const auto r = too_many_connections(4096);
+  EXPECT_EQ(r.status, 503u);
+  EXPECT_TRUE(r.retryable);
+  const auto o = parse_error(r.body);
+  EXPECT_EQ(str(o, "type"), "server_error");
+  EXPECT_EQ(str(o, "code"), "too_many_connections");
+  EXPECT_NE(str(o, "message").find("4096 client connections"), std::string::npos) << str(o, "message");
+  EXPECT_NE(str(o, "message").find("--max-connections"), std::string::npos) << str(o, "message");
+}
+
 TEST(ErrorBody, GatewayTimeoutNamesThePhase) {
   const auto r = gateway_timeout("attestation", "no attestation report within 30 s");
   EXPECT_EQ(r.status, 504u);

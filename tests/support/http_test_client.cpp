@@ -145,6 +145,33 @@ client_response http_test_client::send_raw(std::string_view bytes) {
   return impl_->read_response(std::nullopt);
 }
 
+bool http_test_client::write_raw(std::string_view bytes) {
+  std::string error;
+  if (!impl_->ensure(error)) return false;
+  boost::system::error_code ec;
+  asio::write(*impl_->stream, asio::buffer(bytes.data(), bytes.size()), ec);
+  return !ec;
+}
+
+bool http_test_client::closed_by_peer(std::chrono::milliseconds within) {
+  if (!impl_->stream) return true;
+  std::array<char, 1> byte{};
+  std::optional<boost::system::error_code> result;
+  impl_->stream->socket().async_read_some(asio::buffer(byte),
+                                          [&](const boost::system::error_code& ec, std::size_t) { result = ec; });
+  impl_->ioc.restart();
+  impl_->ioc.run_for(within);
+  if (!result) {
+    impl_->stream->socket().cancel();
+    impl_->ioc.restart();
+    impl_->ioc.run();
+    return false;
+  }
+  const bool closed = *result == asio::error::eof || *result == asio::error::connection_reset;
+  if (closed) impl_->close();
+  return closed;
+}
+
 bool http_test_client::connected() const { return impl_->stream && impl_->stream->socket().is_open(); }
 void http_test_client::close() { impl_->close(); }
 

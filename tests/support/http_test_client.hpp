@@ -50,6 +50,13 @@ class http_test_client {
   /// Sends raw bytes and reads one response (malformed requests).
   client_response send_raw(std::string_view bytes);
 
+  /// Sends raw bytes without reading anything (a request still being sent).
+  bool write_raw(std::string_view bytes);
+
+  /// Waits up to `within` for the server to close the connection: true if it did (end of
+  /// stream or reset), false if it stayed open or sent bytes instead.
+  bool closed_by_peer(std::chrono::milliseconds within);
+
   bool connected() const;
   void close();
 
