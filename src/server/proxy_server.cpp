@@ -183,7 +183,8 @@ class session {
   /// read or write would make the operations that follow fail with "Bad file descriptor"
   /// and reuse a number the kernel may already have given to another socket; a shutdown
   /// makes every pending and later operation end (end of stream, broken pipe) and the
-  /// session closes its own socket as its coroutine unwinds.
+  /// session closes its own socket as its coroutine unwinds. `why` replaces the transport
+  /// error in the session's log line.
   void cut(const char* why) {
     if (cut_) return;
     if (idle_) parked_.splice(parked_.end(), st_->idle_sessions, idle_node_);
@@ -409,7 +410,8 @@ asio::awaitable<bool> session::handle(client_request request) {
       co_return co_await write_error(*result.error, keep);
     }
     log::warn(arrow + " " + (result.status ? std::to_string(result.status) + " " : std::string()) + "cut short after " +
-              std::to_string(result.body_bytes) + " bytes in " + ms_since(started) + ": " + result.detail);
+              std::to_string(result.body_bytes) + " bytes in " + ms_since(started) + ": " +
+              (cut_reason_ ? std::string(cut_reason_) : result.detail));
     co_return false;
   }
 }
@@ -608,7 +610,9 @@ void proxy_server::stop(std::function<void()> done) {
     if (!s || wait_ec) return;
     if (!s->sessions.empty())
       log::warn("shutdown grace expired: closing " + std::to_string(s->sessions.size()) + " connection(s)");
-    for (auto* sess : std::vector<session*>(s->sessions.begin(), s->sessions.end())) sess->close();
+    for (auto* sess : std::vector<session*>(s->sessions.begin(), s->sessions.end())) {
+      sess->cut("cut when the shutdown grace expired");
+    }
   });
   st.session_ended();
 }

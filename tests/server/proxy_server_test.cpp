@@ -744,5 +744,33 @@ TEST(ProxyEndToEnd, GracefulStopLetsARunningStreamFinish) {
   EXPECT_FALSE(http_test_client(proxy.port()).send(chat_request("sim-model", false)).error.empty());
 }
 
+TEST(ProxyEndToEnd, ShutdownGraceExpiryCutsStreamsWithoutSystemErrorNoise) {
+  log_capture logs;
+  auto o = one_backend({}, 200);
+  o.token_delay = 50ms;  // a 10 s stream, far longer than the grace
+  sim::simulator sim(o);
+  running_proxy proxy(sim, [](server::proxy_config& c) { c.shutdown_grace = std::chrono::seconds(1); });
+  auto stream =
+      std::async(std::launch::async, [&] { return http_exchange(proxy.port(), chat_request("sim-model", true)); });
+  ASSERT_TRUE(eventually([&] {
+    const auto records = sim.connections(domain);
+    return !records.empty() && records.back().stream_events_sent >= 2;
+  }));
+  auto stopped = proxy.begin_stop();
+  ASSERT_EQ(stream.wait_for(10s), std::future_status::ready);
+  const auto r = stream.get();
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_FALSE(r.complete);
+  EXPECT_EQ(r.body.find("[DONE]"), std::string::npos);
+  EXPECT_EQ(stopped.wait_for(5s), std::future_status::ready);
+
+  EXPECT_TRUE(logs.matching("Bad file descriptor").empty()) << logs.matching("Bad file descriptor").front();
+  EXPECT_TRUE(logs.matching("Broken pipe").empty()) << logs.matching("Broken pipe").front();
+  EXPECT_EQ(logs.matching("shutdown grace expired: closing 1 connection").size(), 1u);
+  const auto cut = logs.matching("cut short");
+  ASSERT_EQ(cut.size(), 1u);
+  EXPECT_NE(cut[0].find("cut when the shutdown grace expired"), std::string::npos) << cut[0];
+}
+
 }  // namespace
 }  // namespace vp::test
