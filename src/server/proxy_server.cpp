@@ -183,7 +183,9 @@ class session {
   /// read or write would make the operations that follow fail with "Bad file descriptor"
   /// and reuse a number the kernel may already have given to another socket; a shutdown
   /// makes every pending and later operation end (end of stream, broken pipe) and the
-  /// session closes its own socket as its coroutine unwinds. `why` replaces the transport
+  /// session closes its own socket as its coroutine unwinds. Not cancel(): the forwarder's
+  /// client watch takes a cancelled read for its own doing and would let the upstream
+  /// request run on until the next write to the client. `why` replaces the transport
   /// error in the session's log line.
   void cut(const char* why) {
     if (cut_) return;
