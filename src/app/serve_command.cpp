@@ -4,6 +4,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <csignal>
 #include <iostream>
@@ -32,6 +33,8 @@ po::options_description serve_options() {
        "largest request body accepted (413 above)")
       ("body-memory", po::value<std::string>()->value_name("SIZE")->default_value("256MiB"),
        "request bodies held in memory at once, over all clients (503 above)")
+      ("max-connections", po::value<std::string>()->value_name("N")->default_value("4096"),
+       "client connections served at once; near it idle keep-alive ones are closed, at it new clients get 503")
       ("log-level", po::value<std::string>()->value_name("LEVEL")->default_value("info"),
        "debug, info, warn or error");
 
@@ -100,6 +103,17 @@ std::chrono::milliseconds duration_flag(const po::variables_map& vm, const char*
   return *d;
 }
 
+// Boost's lexical_cast reads "-1" as the largest unsigned value: counts are parsed here.
+std::size_t positive_count_flag(const po::variables_map& vm, const char* name, std::size_t max) {
+  const auto& text = vm[name].as<std::string>();
+  std::size_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || value == 0 || value > max) {
+    throw po::error("--" + std::string(name) + " '" + text + "' is not a count from 1 to " + std::to_string(max));
+  }
+  return value;
+}
+
 std::chrono::seconds seconds_flag(const po::variables_map& vm, const char* name) {
   return std::chrono::duration_cast<std::chrono::seconds>(duration_flag(vm, name));
 }
@@ -134,6 +148,23 @@ std::optional<std::size_t> parse_size(std::string_view text) {
   else return std::nullopt;
   if (value > (std::uint64_t{1} << (40 - shift))) return std::nullopt;
   return static_cast<std::size_t>(value << shift);
+}
+
+std::string fit_connections_to_descriptors(server::proxy_config& config, const server::descriptor_limit& limit) {
+  std::string line;
+  const std::size_t wanted = config.max_client_connections;
+  const std::size_t fits = server::connections_within(limit.soft);
+  if (fits < wanted) {
+    // One connection at least: a proxy that refuses everyone helps nobody find the limit.
+    config.max_client_connections = std::max<std::size_t>(fits, 1);
+    line = "file descriptor limit " + std::to_string(limit.soft) + " (hard " + std::to_string(limit.hard) +
+           ") carries " + std::to_string(fits) + " client connections (two descriptors each, " +
+           std::to_string(server::reserved_descriptors) + " kept for the rest), not --max-connections " +
+           std::to_string(wanted) + ": serving at most " + std::to_string(config.max_client_connections) +
+           " (raise it with ulimit -n or LimitNOFILE=)";
+  }
+  if (!limit.error.empty()) line += (line.empty() ? "" : "; ") + limit.error;
+  return line;
 }
 
 std::string serve_help() {
@@ -175,6 +206,7 @@ std::optional<serve_settings> parse_serve_settings(const std::vector<std::string
                       "): no request of the largest allowed size could ever be held");
     }
     p.max_buffered_bodies = *body_memory;
+    p.max_client_connections = positive_count_flag(vm, "max-connections", std::size_t{1} << 20);
     if (!log::parse_level(vm["log-level"].as<std::string>(), s.log_level)) {
       throw po::error("--log-level must be debug, info, warn or error");
     }
@@ -228,6 +260,10 @@ int serve_command(const std::vector<std::string>& args, std::ostream& out, std::
   auto settings = parse_serve_settings(args, out, err, exit_code);
   if (!settings) return exit_code;
   log::set_min_level(settings->log_level);
+  if (const auto line = fit_connections_to_descriptors(settings->proxy, server::raise_descriptor_limit());
+      !line.empty()) {
+    log::warn(line);
+  }
 
   asio::io_context ioc(1);
   const auto clock = std::make_shared<system_clock>();

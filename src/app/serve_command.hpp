@@ -11,6 +11,7 @@
 
 #include "app/collateral_options.hpp"
 #include "core/log.hpp"
+#include "server/descriptor_budget.hpp"
 #include "server/proxy_config.hpp"
 
 namespace vp::app {
@@ -33,6 +34,11 @@ std::optional<std::size_t> parse_size(std::string_view text);
 /// error naming the flag (exit 2) to `err`; `exit_code` says which.
 std::optional<serve_settings> parse_serve_settings(const std::vector<std::string>& args, std::ostream& out,
                                                    std::ostream& err, int& exit_code);
+
+/// Lowers config.max_client_connections to what the descriptor limit carries; returns
+/// the startup line that says so, or that the limit could not be raised ("" when the
+/// configured maximum fits).
+std::string fit_connections_to_descriptors(server::proxy_config& config, const server::descriptor_limit& limit);
 
 /// The flags' help text.
 std::string serve_help();

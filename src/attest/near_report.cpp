@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/hex.hpp"
+#include "core/text.hpp"
 
 namespace vp::attest {
 namespace {
@@ -22,16 +23,7 @@ std::string field_path(const std::string& pointer, std::string_view name) {
 
 // Untrusted text quoted in a message: bounded and printable, so a hostile report cannot
 // flood logs or inject control characters.
-std::string excerpt(std::string_view s) {
-  constexpr std::size_t limit = 40;
-  std::string out = "\"";
-  for (std::size_t i = 0; i < s.size() && i < limit; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    out.push_back(c >= 0x20 && c < 0x7f && c != '"' && c != '\\' ? static_cast<char>(c) : '?');
-  }
-  out += s.size() > limit ? "\"…" : "\"";
-  return out;
-}
+std::string excerpt(std::string_view s) { return text::quoted_excerpt(s, 40); }
 
 // An optional field: absent and JSON null both mean "not provided" (serde emits either,
 // depending on the server version).

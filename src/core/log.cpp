@@ -5,6 +5,9 @@
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+#include <utility>
+
+#include "core/text.hpp"
 
 namespace vp::log {
 namespace {
@@ -33,18 +36,45 @@ std::string timestamp() {
   return std::string(out, n > 0 ? static_cast<std::size_t>(n) : 0);
 }
 
-void append_escaped(std::string& out, std::string_view message) {
+// The length of the UTF-8 sequence at s[i] if it encodes a character that changes how a
+// line reads without being visible: C1 controls (U+0080–U+009F; some terminals take
+// U+009B as an escape sequence), line and paragraph separators, bidirectional marks,
+// embeddings, overrides and isolates (U+061C, U+200E, U+200F, U+202A–U+202E,
+// U+2066–U+2069), zero-width characters (U+200B–U+200D, U+2060–U+2064, U+FEFF) and the
+// deprecated format controls U+206A–U+206F. 0 for anything else.
+std::size_t hidden_sequence_at(std::string_view s, std::size_t i) {
+  const auto byte = [&](std::size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
+  const unsigned b0 = byte(0), b1 = byte(1), b2 = byte(2);
+  if (b0 == 0xc2 && b1 >= 0x80 && b1 <= 0x9f) return 2;
+  if (b0 == 0xd8 && b1 == 0x9c) return 2;
+  if (b0 == 0xe2 && b1 == 0x80 && ((b2 >= 0x8b && b2 <= 0x8f) || (b2 >= 0xa8 && b2 <= 0xae))) return 3;
+  if (b0 == 0xe2 && b1 == 0x81 && b2 >= 0xa0 && b2 <= 0xaf) return 3;
+  if (b0 == 0xef && b1 == 0xbb && b2 == 0xbf) return 3;
+  return 0;
+}
+
+// Escaped as \u followed by the code point's four hex digits, e.g. \u202e.
+void append_code_point_escape(std::string& out, std::string_view sequence) {
   static constexpr char hex_digits[] = "0123456789abcdef";
-  for (const char c : message) {
-    const auto u = static_cast<unsigned char>(c);
+  const auto b = [&](std::size_t k) { return static_cast<unsigned>(static_cast<unsigned char>(sequence[k])); };
+  const unsigned cp = sequence.size() == 2 ? ((b(0) & 0x1fu) << 6) | (b(1) & 0x3fu)
+                                           : ((b(0) & 0x0fu) << 12) | ((b(1) & 0x3fu) << 6) | (b(2) & 0x3fu);
+  out += "\\u";
+  for (int shift = 12; shift >= 0; shift -= 4) out += hex_digits[(cp >> shift) & 0xfu];
+}
+
+void append_escaped(std::string& out, std::string_view message) {
+  for (std::size_t i = 0; i < message.size(); ++i) {
+    const auto u = static_cast<unsigned char>(message[i]);
     if (u == '\\') {
       out += "\\\\";
     } else if (u < 0x20 || u == 0x7f) {
-      out += "\\x";
-      out += hex_digits[u >> 4];
-      out += hex_digits[u & 0xf];
+      text::append_hex_escape(out, u);
+    } else if (const auto n = hidden_sequence_at(message, i); n != 0) {
+      append_code_point_escape(out, message.substr(i, n));
+      i += n - 1;
     } else {
-      out += c;
+      out += message[i];
     }
   }
 }
@@ -98,6 +128,37 @@ void write(level l, std::string_view message) {
     std::fwrite(line.data(), 1, line.size(), stderr);
     std::fflush(stderr);
   }
+}
+
+rate_limiter::rate_limiter(std::chrono::milliseconds interval, time_source now)
+    : interval_(interval), now_(now ? std::move(now) : time_source([] { return std::chrono::steady_clock::now(); })) {}
+
+std::optional<rate_limiter::summary> rate_limiter::take(entry& e, time_point now) {
+  if (e.waiting == 0 || (e.last_summary && now - *e.last_summary < interval_)) return std::nullopt;
+  summary out{e.waiting, std::chrono::duration_cast<std::chrono::milliseconds>(now - e.first_waiting)};
+  e.last_summary = now;
+  e.waiting = 0;
+  return out;
+}
+
+std::optional<rate_limiter::summary> rate_limiter::record(std::string_view key) {
+  const auto now = now_();
+  auto it = entries_.find(key);
+  if (it == entries_.end()) it = entries_.emplace(std::string(key), entry{}).first;
+  if (it->second.waiting++ == 0) it->second.first_waiting = now;
+  return take(it->second, now);
+}
+
+std::optional<rate_limiter::summary> rate_limiter::flush(std::string_view key) {
+  const auto it = entries_.find(key);
+  if (it == entries_.end()) return std::nullopt;
+  return take(it->second, now_());
+}
+
+std::optional<rate_limiter::time_point> rate_limiter::due(std::string_view key) const {
+  const auto it = entries_.find(key);
+  if (it == entries_.end() || it->second.waiting == 0) return std::nullopt;
+  return it->second.last_summary ? *it->second.last_summary + interval_ : it->second.first_waiting;
 }
 
 }  // namespace vp::log

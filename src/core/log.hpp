@@ -6,7 +6,11 @@
 // Thread-safe (one mutex around the sink); the proxy is single-threaded, the simulator
 // and tests are not.
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,13 +31,57 @@ bool enabled(level l) noexcept;
 /// trailing newline. An empty function restores stderr. Tests capture lines this way.
 void set_sink(std::function<void(std::string_view line)> sink);
 
-/// Writes one line; control characters in `message` are escaped so a hostile value cannot
-/// forge log lines.
+/// Writes one line. Control characters in `message` are escaped (`\x0a`) so a hostile
+/// value cannot forge log lines, and so are invisible characters that change how a line
+/// reads (`\u202e`: bidirectional overrides and isolates, zero-width characters, C1
+/// controls), so it cannot reorder what an operator reads.
 void write(level l, std::string_view message);
 
 inline void debug(std::string_view m) { write(level::debug, m); }
 inline void info(std::string_view m) { write(level::info, m); }
 inline void warn(std::string_view m) { write(level::warn, m); }
 inline void error(std::string_view m) { write(level::error, m); }
+
+/// Turns a flood of like events (refused connections, accept failures while out of file
+/// descriptors) into one summary line per interval: one line per event would itself
+/// become the resource an attacker exhausts. The first event of a key is due at once,
+/// later ones are counted and due again once `interval` has passed since the previous
+/// summary. Not thread-safe: one per executor.
+class rate_limiter {
+ public:
+  using time_point = std::chrono::steady_clock::time_point;
+  using time_source = std::function<time_point()>;
+
+  struct summary {
+    std::uint64_t events = 0;         ///< counted since the previous summary, the last one included
+    std::chrono::milliseconds span{};  ///< from the first of them to now
+  };
+
+  /// `now` defaults to the steady clock (tests inject their own).
+  explicit rate_limiter(std::chrono::milliseconds interval, time_source now = {});
+
+  /// Counts one event of `key`; a summary when a line is due now.
+  std::optional<summary> record(std::string_view key);
+
+  /// The events of `key` counted but not reported, once they are due (nullopt before, or
+  /// when none wait). Called from a timer at due(key), so that the end of a burst is
+  /// reported even when no further event comes.
+  std::optional<summary> flush(std::string_view key);
+
+  /// When the events of `key` that wait will be due; nullopt when none wait.
+  std::optional<time_point> due(std::string_view key) const;
+
+ private:
+  struct entry {
+    std::optional<time_point> last_summary;
+    std::uint64_t waiting = 0;
+    time_point first_waiting{};
+  };
+  std::optional<summary> take(entry& e, time_point now);
+
+  std::chrono::milliseconds interval_;
+  time_source now_;
+  std::map<std::string, entry, std::less<>> entries_;
+};
 
 }  // namespace vp::log

@@ -3,6 +3,8 @@
 #include "net/resolve.hpp"
 #include "net/tls_diagnostics.hpp"
 
+#include "core/text.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
@@ -83,28 +85,6 @@ constexpr int max_interim_responses = 8;
 // close_notify must not stall the caller for long.
 constexpr std::chrono::milliseconds tls_shutdown_budget{500};
 
-/// URLs and peer data end up in logs: keep them printable and bounded.
-std::string printable(std::string_view s, std::size_t max = 256) {
-  std::string out;
-  out.reserve(std::min(s.size(), max) + 3);
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (out.size() >= max) {
-      out += "...";
-      break;
-    }
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      constexpr char digits[] = "0123456789abcdef";
-      out += "\\x";
-      out += digits[c >> 4];
-      out += digits[c & 0xf];
-    }
-  }
-  return out;
-}
-
 std::string ms_text(std::chrono::milliseconds ms) { return std::to_string(ms.count()) + " ms"; }
 
 struct request_target {
@@ -118,7 +98,7 @@ struct request_target {
 
 class request_failure {
  public:
-  explicit request_failure(std::string_view url) : prefix_("GET " + printable(url) + ": ") {}
+  explicit request_failure(std::string_view url) : prefix_("GET " + text::printable_excerpt(url) + ": ") {}
   http_error operator()(http_error::kind k, std::string_view cause) const {
     return http_error{k, prefix_ + std::string(cause)};
   }
@@ -154,7 +134,7 @@ boost::system::result<request_target, http_error> parse_target(std::string_view 
   if (u.scheme_id() == boost::urls::scheme::https) {
     t.tls = true;
   } else if (u.scheme_id() != boost::urls::scheme::http) {
-    return invalid("unsupported scheme '" + printable(u.scheme()) + "' (only http and https)");
+    return invalid("unsupported scheme '" + text::printable_excerpt(u.scheme()) + "' (only http and https)");
   }
   if (!u.has_authority() || u.encoded_host().empty()) return invalid("no host");
   // Credentials in URLs would silently go nowhere (we never send them): refuse them.
@@ -175,11 +155,11 @@ boost::system::result<request_target, http_error> parse_target(std::string_view 
       // Percent-decoding could produce bytes that do not belong in SNI, the Host header
       // or the resolver; only plain DNS characters pass.
       t.host = u.host_address();
-      if (!valid_reg_name(t.host)) return invalid("host '" + printable(t.host) + "' is not a DNS name");
+      if (!valid_reg_name(t.host)) return invalid("host '" + text::printable_excerpt(t.host) + "' is not a DNS name");
       t.host_header = t.host;
       break;
     default:
-      return invalid("unsupported host form '" + printable(u.encoded_host()) + "'");
+      return invalid("unsupported host form '" + text::printable_excerpt(u.encoded_host()) + "'");
   }
 
   const std::uint16_t default_port = t.tls ? 443 : 80;
@@ -190,7 +170,7 @@ boost::system::result<request_target, http_error> parse_target(std::string_view 
     unsigned long value = 0;
     const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
     if (ec != std::errc{} || end != digits.data() + digits.size() || value == 0 || value > 65535) {
-      return invalid("port '" + printable(digits) + "' out of range");
+      return invalid("port '" + text::printable_excerpt(digits) + "' out of range");
     }
     t.port = static_cast<std::uint16_t>(value);
   }
@@ -233,7 +213,7 @@ asio::awaitable<phase_result<std::vector<tcp::endpoint>>> resolve(
   if (t.host_is_ip) {
     error_code ec;
     const auto address = asio::ip::make_address(t.host, ec);
-    if (ec) co_return fail(http_error::kind::invalid_url, "bad IP address '" + printable(t.host) + "'");
+    if (ec) co_return fail(http_error::kind::invalid_url, "bad IP address '" + text::printable_excerpt(t.host) + "'");
     co_return std::vector<tcp::endpoint>{tcp::endpoint(address, t.port)};
   }
   if (is_special_invalid_name(t.host)) {
@@ -344,7 +324,7 @@ struct http_client::impl {
     if (!target) co_return target.error();
     for (const auto& [name, value] : headers) {
       if (!valid_header_name(name) || !valid_header_value(value)) {
-        co_return fail(http_error::kind::protocol, "invalid request header '" + printable(name) + "'");
+        co_return fail(http_error::kind::protocol, "invalid request header '" + text::printable_excerpt(name) + "'");
       }
     }
     if (target->tls) {

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "core/hex.hpp"
+#include "core/text.hpp"
 #include "core/time.hpp"
 #include "tdx/tcb_info.hpp"
 
@@ -479,7 +480,7 @@ log_outcome check_event_log(const attest::near_attestation& a, const tdx::td_rep
     const runtime_digest_mismatch& m = mismatches.front();
     digests = make_factor(
         "runtime_event_digests", factor_status::fail,
-        where + "/" + std::to_string(m.index) + " (\"" + m.name + "\"): " +
+        where + "/" + std::to_string(m.index) + " (" + text::quoted_excerpt(m.name) + "): " +
             (m.preimage_mismatch && m.logged == m.computed
                  ? std::string("the logged preimage is not the one its name and payload give")
                  : "logged digest " + to_hex(m.logged) + " but name and payload give " + to_hex(m.computed)) +
@@ -538,7 +539,8 @@ factor model_name_factor(const attest::near_attestation& a, std::optional<std::s
   if (a.role == attest::attestation_role::gateway) {
     return make_factor("model_name", factor_status::skip, "the gateway's own attestation names no model");
   }
-  const std::string reported = a.model_name ? "\"" + *a.model_name + "\"" : "no model_name";
+  // The backend chose this string and the policy's warnings are logged: bounded, printable.
+  const std::string reported = a.model_name ? text::quoted_excerpt(*a.model_name) : "no model_name";
   if (!routed_model) {
     return make_factor("model_name", factor_status::skip,
                        "routed by backend domain, not by model; the report says " + reported + " (not quote-bound)");

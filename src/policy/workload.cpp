@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "core/hex.hpp"
+#include "core/text.hpp"
 #include "crypto/digest.hpp"
 
 namespace vp::policy {
@@ -153,7 +154,7 @@ factor key_provider_factor(const attest::dstack_info* info, std::span<const tdx_
   if (!measured) {
     return make_factor("key_provider", factor_status::fail, "RTMR3 \"key-provider\" event: " + measured.error());
   }
-  std::string detail = "key provider \"" + measured->name + "\" id " + to_hex(measured->id) +
+  std::string detail = "key provider " + text::quoted_excerpt(measured->name) + " id " + to_hex(measured->id) +
                        " from the RTMR3 \"key-provider\" event";
   if (info != nullptr && info->key_provider_info) {
     auto claimed = parse_key_provider(*info->key_provider_info, false);
@@ -162,22 +163,23 @@ factor key_provider_factor(const attest::dstack_info* info, std::span<const tdx_
     }
     if (claimed->name != measured->name || claimed->id != measured->id) {
       return make_factor("key_provider", factor_status::fail,
-                         "info.key_provider_info (\"" + claimed->name + "\", id " + to_hex(claimed->id) +
-                             ") differs from the RTMR3 \"key-provider\" event (\"" + measured->name + "\", id " +
-                             to_hex(measured->id) + ")");
+                         "info.key_provider_info (" + text::quoted_excerpt(claimed->name) + ", id " +
+                             to_hex(claimed->id) + ") differs from the RTMR3 \"key-provider\" event (" +
+                             text::quoted_excerpt(measured->name) + ", id " + to_hex(measured->id) + ")");
     }
     detail += ", equal to info.key_provider_info";
   }
   if (!allowlist.empty() && !allowlisted(allowlist, measured->id)) {
     return make_factor("key_provider", factor_status::fail,
-                       not_allowlisted("key provider \"" + measured->name + "\" id", measured->id, allowlist));
+                       not_allowlisted("key provider " + text::quoted_excerpt(measured->name) + " id", measured->id,
+                                       allowlist));
   }
   // The allowlist holds KMS root keys. dstack writes other providers' ids in the same field
   // ("local-sgx": an enclave measurement, "tpm": a TPM key, "none": ""), and their keys do
   // not come from a KMS at all: the same bytes under another name are not that KMS.
   if (!allowlist.empty() && measured->name != "kms") {
     return make_factor("key_provider", factor_status::fail,
-                       "key provider \"" + measured->name + "\" (id " + to_hex(measured->id) +
+                       "key provider " + text::quoted_excerpt(measured->name) + " (id " + to_hex(measured->id) +
                            ") is not a KMS; the policy pins KMS root keys");
   }
   return make_factor("key_provider", factor_status::pass, detail + "; " + allowlist_note(allowlist) + found.note);

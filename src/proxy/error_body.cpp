@@ -102,6 +102,12 @@ error_response backend_unreachable(std::string_view message) {
   return make(502, message, "server_error", "backend_unreachable", true);
 }
 
+error_response too_many_connections(std::size_t limit) {
+  const std::string message = "the proxy is serving its limit of " + std::to_string(limit) +
+                              " client connections, all busy (see --max-connections); retry shortly";
+  return overloaded(message, "too_many_connections");
+}
+
 error_response gateway_timeout(std::string_view phase, std::string_view message) {
   std::string code(phase);
   code += code.empty() ? "timeout" : "_timeout";

@@ -14,6 +14,7 @@
 //   502     attestation_error       the failed check          verification failed ("tcb_revoked",
 //                                                             "fingerprint_mismatch", … stable spellings)
 //   502     server_error            backend_unreachable       DNS / TCP / TLS failure, or the backend broke off
+//   503     server_error            too_many_connections      every client connection the proxy may hold is busy
 //   504     timeout_error           <phase>_timeout           a phase timed out ("connect_timeout",
 //                                                             "tls_timeout", "attestation_timeout", …)
 //
@@ -83,6 +84,10 @@ error_response verification_failed(std::string_view check, std::string_view mess
 
 /// 502 server_error / backend_unreachable. Retryable.
 error_response backend_unreachable(std::string_view message);
+
+/// 503 server_error / too_many_connections: `limit` client connections are open and
+/// busy (--max-connections). Retryable: the proxy sends `Retry-After: 1` with it.
+error_response too_many_connections(std::size_t limit);
 
 /// 504 timeout_error / "<phase>_timeout" (phase: "connect", "tls", "attestation",
 /// "response_headers", "idle", …). Retryable.

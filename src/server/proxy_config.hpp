@@ -59,7 +59,9 @@ struct proxy_config {
   std::size_t pool_max_idle_per_domain = 32;
   std::chrono::seconds pool_idle_timeout{55};
 
-  /// Client connections served at once; further ones wait in the kernel's backlog.
+  /// Client connections served at once (--max-connections). From 90 % on, idle
+  /// keep-alive connections are closed to make room, the longest idle first; when every
+  /// one is busy, a new client is answered 503 too_many_connections and closed.
   std::size_t max_client_connections = 4096;
   /// On SIGINT / SIGTERM: how long in-flight requests may finish before being cut.
   std::chrono::seconds shutdown_grace{10};

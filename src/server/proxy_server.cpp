@@ -32,6 +32,7 @@
 #include "proxy/forwarding.hpp"
 #include "proxy/memory_budget.hpp"
 #include "proxy/routing.hpp"
+#include "server/descriptor_budget.hpp"
 #include "server/endpoints_directory.hpp"
 #include "server/forwarder.hpp"
 #include "server/upstream_pool.hpp"
@@ -112,6 +113,54 @@ proxy::error_response body_budget_exhausted(std::size_t limit) {
                            "body_memory_exhausted");
 }
 
+// A refused client gets its 503 within this, or is closed anyway: the descriptor it holds
+// is the scarce thing.
+constexpr std::chrono::milliseconds refusal_deadline{1000};
+// Request bytes of a refused client read and discarded before closing, at most.
+constexpr std::size_t refusal_drain_bytes = 64u << 10;
+// Idle connections given up per accepted one, so one accept cannot stall the loop.
+constexpr std::size_t max_reclaimed_per_accept = 16;
+
+constexpr std::string_view refused_key = "refused";
+constexpr std::string_view accept_failed_key = "accept failed";
+
+http::response<http::string_body> local_response(unsigned status, std::string body, bool keep_alive,
+                                                 bool retryable,
+                                                 const std::vector<std::pair<std::string, std::string>>& fields) {
+  http::response<http::string_body> res{static_cast<http::status>(status), 11};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::server, "verified-proxy");
+  if (!retryable) res.set("x-should-retry", "false");
+  for (const auto& [name, value] : fields) res.set(name, value);
+  res.body() = std::move(body);
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  return res;
+}
+
+// Answers a client the proxy cannot take without reading its request. Closing a socket
+// with unread bytes makes the kernel send a reset, which may destroy the answer before
+// the client reads it: so the proxy stops sending, then discards what the client still
+// sends until it closes or the deadline passes.
+asio::awaitable<void> answer_refused(tcp::socket socket, http::response<http::string_body> response) {
+  const auto tuple = asio::as_tuple(asio::use_awaitable);
+  beast::tcp_stream stream(std::move(socket));
+  stream.expires_after(refusal_deadline);
+  if (auto [ec, n] = co_await http::async_write(stream, response, tuple); ec) co_return;
+  error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  std::array<char, 4096> sink{};
+  for (std::size_t drained = 0; drained < refusal_drain_bytes;) {
+    auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), tuple);
+    if (ec) break;
+    drained += n;
+  }
+}
+
+std::string seconds_text(std::chrono::milliseconds ms) {
+  return std::to_string(ms.count() / 1000) + "." + std::to_string(ms.count() % 1000 / 100) + " s";
+}
+
 }  // namespace
 
 class session;
@@ -168,7 +217,8 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
         directory(ex, config.endpoints_url, config.endpoints_refresh,
                   net::http_client_options{config.timeouts.connect, config.timeouts.attestation, 1u << 20,
                                            config.endpoints_ca, "verified-proxy"}),
-        grace_timer(ex) {}
+        grace_timer(ex),
+        log_flush_timer(ex) {}
 
   asio::any_io_executor executor;
   proxy_config config;
@@ -183,13 +233,31 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
   asio::steady_timer grace_timer;
 
   std::list<session*> sessions;
+  /// Sessions waiting for their client's next request, the longest waiting first: given
+  /// up first when the connection limit is near, as nginx does with its reusable
+  /// connections (an idle client loses nothing but a reconnect).
+  std::list<session*> idle_sessions;
+  /// Sessions shut down (cut) whose coroutine has not ended yet: no longer counted as open.
+  std::size_t cut_sessions = 0;
+  std::size_t refusals_in_flight = 0;
+  log::rate_limiter log_limiter{std::chrono::seconds(1)};
+  asio::steady_timer log_flush_timer;
+  bool log_flush_armed = false;
+  std::string last_accept_error;
   bool stopping = false;
   std::function<void()> on_stopped;
   std::size_t requests = 0;
   std::size_t upstream_connections = 0;
 
+  std::size_t open_connections() const { return sessions.size() - cut_sessions; }
   void session_ended();
   asio::awaitable<void> accept_loop();
+  void reclaim_idle(std::size_t at_most);
+  void make_room();
+  void refuse(tcp::socket socket);
+  void count_event(std::string_view key);
+  void report(std::string_view key, const log::rate_limiter::summary& s);
+  void arm_log_flush();
 };
 
 // ---------------------------------------------------------------------------------------
@@ -200,14 +268,36 @@ class session {
   session(std::shared_ptr<proxy_server::state> st, tcp::socket socket)
       : st_(std::move(st)), client_(std::move(socket)), deadline_(client_.get_executor(), client_.socket()) {
     it_ = st_->sessions.insert(st_->sessions.end(), this);
+    idle_node_ = parked_.insert(parked_.end(), this);
   }
   ~session() {
+    if (idle_ && !cut_) st_->idle_sessions.erase(idle_node_);
+    if (cut_) --st_->cut_sessions;
     st_->sessions.erase(it_);
     st_->session_ended();
   }
 
   /// Waiting for the client's next request (nothing in flight).
   bool idle() const { return idle_; }
+
+  /// Ends the connection from outside the session. Closing the descriptor under a pending
+  /// read or write would make the operations that follow fail with "Bad file descriptor"
+  /// and reuse a number the kernel may already have given to another socket; a shutdown
+  /// makes every pending and later operation end (end of stream, broken pipe) and the
+  /// session closes its own socket as its coroutine unwinds. Not cancel(): the forwarder's
+  /// client watch takes a cancelled read for its own doing and would let the upstream
+  /// request run on until the next write to the client. `why` replaces the transport
+  /// error in the session's log line.
+  void cut(const char* why) {
+    if (cut_) return;
+    if (idle_) parked_.splice(parked_.end(), st_->idle_sessions, idle_node_);
+    cut_ = true;
+    cut_reason_ = why;
+    ++st_->cut_sessions;
+    error_code ec;
+    client_.socket().shutdown(tcp::socket::shutdown_both, ec);
+  }
+
   void close() {
     error_code ec;
     client_.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -250,8 +340,26 @@ class session {
   std::shared_ptr<proxy_server::state> st_;
   beast::tcp_stream client_;
   beast::flat_buffer buffer_{net::max_read_buffer_bytes};
+  void set_idle(bool idle) {
+    if (idle == idle_) return;
+    if (!cut_) {
+      if (idle) {
+        st_->idle_sessions.splice(st_->idle_sessions.end(), parked_, idle_node_);
+      } else {
+        parked_.splice(parked_.end(), st_->idle_sessions, idle_node_);
+      }
+    }
+    idle_ = idle;
+  }
+
   std::list<session*>::iterator it_;
-  bool idle_ = true;
+  // This session's node in st_->idle_sessions while idle, else in parked_: moving it is a
+  // splice, with no allocation per request.
+  std::list<session*> parked_;
+  std::list<session*>::iterator idle_node_;
+  bool idle_ = false;
+  bool cut_ = false;
+  const char* cut_reason_ = nullptr;
   read_deadline deadline_;
   /// A refusal was written while the client may still be sending: drain before closing.
   bool linger_ = false;
@@ -259,14 +367,7 @@ class session {
 
 asio::awaitable<bool> session::write_local(unsigned status, std::string body, bool keep_alive, bool retryable,
                                            const std::vector<std::pair<std::string, std::string>>& fields) {
-  http::response<http::string_body> res{static_cast<http::status>(status), 11};
-  res.set(http::field::content_type, "application/json");
-  res.set(http::field::server, "verified-proxy");
-  if (!retryable) res.set("x-should-retry", "false");
-  for (const auto& [name, value] : fields) res.set(name, value);
-  res.body() = std::move(body);
-  res.keep_alive(keep_alive && !st_->stopping);
-  res.prepare_payload();
+  auto res = local_response(status, std::move(body), keep_alive && !st_->stopping, retryable, fields);
   client_.expires_after(st_->config.timeouts.client_body);
   auto [ec, n] = co_await http::async_write(client_, res, asio::as_tuple(asio::use_awaitable));
   client_.expires_never();
@@ -403,10 +504,10 @@ asio::awaitable<std::optional<client_request>> session::read_request(proxy::memo
 
 asio::awaitable<void> session::run() {
   for (;;) {
-    idle_ = true;
+    set_idle(true);
     if (st_->stopping) break;
     if (!co_await await_request()) break;
-    idle_ = false;
+    set_idle(false);
     auto lease = st_->body_budget.open();
     auto request = co_await read_request(lease);
     if (!request) break;
@@ -540,7 +641,8 @@ asio::awaitable<bool> session::handle(client_request request) {
       co_return co_await write_error(*result.error, keep);
     }
     log::warn(arrow + " " + (result.status ? std::to_string(result.status) + " " : std::string()) + "cut short after " +
-              std::to_string(result.body_bytes) + " bytes in " + ms_since(started) + ": " + result.detail);
+              std::to_string(result.body_bytes) + " bytes in " + ms_since(started) + ": " +
+              (cut_reason_ ? std::string(cut_reason_) : result.detail));
     co_return false;
   }
 }
@@ -560,6 +662,80 @@ void proxy_server::state::session_ended() {
   }
 }
 
+void proxy_server::state::reclaim_idle(std::size_t at_most) {
+  for (std::size_t i = 0; i < at_most && !idle_sessions.empty(); ++i) {
+    idle_sessions.front()->cut("closed while idle to make room for another client");
+  }
+}
+
+void proxy_server::state::make_room() {
+  const std::size_t limit = config.max_client_connections;
+  const std::size_t near = limit - limit / 10;
+  if (open_connections() >= near) reclaim_idle(std::min(open_connections() + 1 - near, max_reclaimed_per_accept));
+}
+
+void proxy_server::state::refuse(tcp::socket socket) {
+  count_event(refused_key);
+  // Beyond this many answers in flight the socket is just closed: their descriptors come
+  // out of a fixed reserve.
+  if (refusals_in_flight >= max_refusals_in_flight) return;
+  ++refusals_in_flight;
+  const auto e = proxy::too_many_connections(config.max_client_connections);
+  auto response = local_response(e.status, e.body, false, e.retryable, e.fields);
+  net::spawn_logged(
+      executor,
+      [self = shared_from_this(), s = std::move(socket), r = std::move(response)]() mutable -> asio::awaitable<void> {
+        struct release {
+          state& st;
+          ~release() { --st.refusals_in_flight; }
+        } released{*self};
+        co_await answer_refused(std::move(s), std::move(r));
+      },
+      "connection refusal");
+}
+
+void proxy_server::state::count_event(std::string_view key) {
+  if (const auto summary = log_limiter.record(key)) {
+    report(key, *summary);
+  } else {
+    arm_log_flush();
+  }
+}
+
+void proxy_server::state::report(std::string_view key, const log::rate_limiter::summary& s) {
+  const std::string when = s.events == 1 ? std::string() : " in the last " + seconds_text(s.span);
+  const std::string open = std::to_string(open_connections()) + " open (limit " +
+                           std::to_string(config.max_client_connections) + ")";
+  if (key == refused_key) {
+    log::warn("refused " + std::to_string(s.events) + (s.events == 1 ? " client connection" : " client connections") +
+              when + ": " + open);
+  } else {
+    log::warn("accept failed " + std::to_string(s.events) + (s.events == 1 ? " time" : " times") + when + ": " +
+              last_accept_error + "; client connections: " + open);
+  }
+}
+
+void proxy_server::state::arm_log_flush() {
+  if (log_flush_armed) return;
+  std::optional<log::rate_limiter::time_point> due;
+  for (const auto key : {refused_key, accept_failed_key}) {
+    if (const auto d = log_limiter.due(key); d && (!due || *d < *due)) due = d;
+  }
+  if (!due) return;
+  log_flush_armed = true;
+  log_flush_timer.expires_at(*due);
+  log_flush_timer.async_wait([weak = weak_from_this()](error_code ec) {
+    const auto st = weak.lock();
+    if (!st) return;
+    st->log_flush_armed = false;
+    if (ec) return;
+    for (const auto key : {refused_key, accept_failed_key}) {
+      if (const auto summary = st->log_limiter.flush(key)) st->report(key, *summary);
+    }
+    st->arm_log_flush();
+  });
+}
+
 asio::awaitable<void> proxy_server::state::accept_loop() {
   auto self = shared_from_this();
   for (;;) {
@@ -567,22 +743,29 @@ asio::awaitable<void> proxy_server::state::accept_loop() {
     if (stopping) co_return;
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
-      log::warn("accept failed: " + ec.message());
-      // Out of descriptors and the like: back off briefly instead of spinning.
+      const bool out_of_descriptors =
+          ec == asio::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system;
+      last_accept_error = out_of_descriptors ? "out of file descriptors" : ec.message();
+      // The client waiting in the backlog needs a descriptor more than an idle one does.
+      if (out_of_descriptors) reclaim_idle(1);
+      count_event(accept_failed_key);
+      // Back off briefly instead of spinning.
       asio::steady_timer pause(executor, std::chrono::milliseconds(50));
       co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
-    if (sessions.size() >= config.max_client_connections) {
-      log::warn("refusing a client connection: " + std::to_string(sessions.size()) + " already open");
+    make_room();
+    if (open_connections() >= config.max_client_connections) {
+      refuse(std::move(socket));
       continue;
     }
     error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
+    // Registered now, not when its coroutine first runs, so that connections accepted in
+    // a burst are counted against the limit.
     net::spawn_logged(
         executor,
-        [self, s = std::move(socket)]() mutable -> asio::awaitable<void> {
-          auto sess = std::make_unique<session>(self, std::move(s));
+        [sess = std::make_unique<session>(self, std::move(socket))]() mutable -> asio::awaitable<void> {
           co_await sess->run();
         },
         "client session");
@@ -642,7 +825,7 @@ void proxy_server::stop(std::function<void()> done) {
   std::size_t busy = 0;
   for (auto* s : std::vector<session*>(st.sessions.begin(), st.sessions.end())) {
     if (s->idle()) {
-      s->close();
+      s->cut("the proxy is stopping");
     } else {
       ++busy;
     }
@@ -657,14 +840,17 @@ void proxy_server::stop(std::function<void()> done) {
     if (!s || wait_ec) return;
     if (!s->sessions.empty())
       log::warn("shutdown grace expired: closing " + std::to_string(s->sessions.size()) + " connection(s)");
-    for (auto* sess : std::vector<session*>(s->sessions.begin(), s->sessions.end())) sess->close();
+    for (auto* sess : std::vector<session*>(s->sessions.begin(), s->sessions.end())) {
+      sess->cut("cut when the shutdown grace expired");
+    }
   });
   st.session_ended();
 }
 
 proxy_statistics proxy_server::statistics() const {
   const auto& st = *state_;
-  return {st.gate.attestation_count(), st.requests, st.upstream_connections, st.pool.idle_count(), st.sessions.size()};
+  return {st.gate.attestation_count(), st.requests, st.upstream_connections, st.pool.idle_count(), st.sessions.size(),
+          st.idle_sessions.size()};
 }
 
 }  // namespace vp::server

@@ -39,6 +39,7 @@ struct proxy_statistics {
   std::size_t upstream_connections = 0;  ///< TLS connections opened to backends
   std::size_t idle_upstream = 0;       ///< verified connections in the pool
   std::size_t client_connections = 0;  ///< open client connections
+  std::size_t idle_client_connections = 0;  ///< of which waiting for a request
 };
 
 class proxy_server {

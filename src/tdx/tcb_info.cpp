@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "core/hex.hpp"
+#include "core/text.hpp"
 #include "core/time.hpp"
 
 namespace vp::tdx {
@@ -51,19 +52,7 @@ namespace {
 namespace json = boost::json;
 
 // Untrusted text goes into error messages: keep it short and printable.
-std::string printable(std::string_view s) {
-  constexpr std::size_t max_len = 64;
-  std::string out;
-  out.reserve(std::min(s.size(), max_len) + 5);
-  out.push_back('"');
-  for (std::size_t i = 0; i < s.size() && i < max_len; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    out.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?');
-  }
-  if (s.size() > max_len) out += "...";
-  out.push_back('"');
-  return out;
-}
+std::string printable(std::string_view s) { return text::quoted_excerpt(s, 64); }
 
 std::string_view kind_name(const json::value& v) {
   switch (v.kind()) {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/hex.hpp"
+#include "core/text.hpp"
 #include "core/time.hpp"
 #include "crypto/digest.hpp"
 #include "crypto/ecdsa.hpp"
@@ -67,8 +68,9 @@ error fail(errc kind, std::string message) { return make_error(kind, std::move(m
 
 std::string when(unix_time t) { return format_rfc3339_utc(t) + " (" + std::to_string(to_unix_seconds(t)) + ")"; }
 
+// Certificates of a chain not yet verified are anyone's: their names are quoted bounded.
 std::string describe(const X509* cert) {
-  return "'" + crypto::common_name(X509_get_subject_name(cert)) + "'";
+  return "'" + text::printable_excerpt(crypto::common_name(X509_get_subject_name(cert)), 64) + "'";
 }
 
 result<std::vector<x509_ptr>> parse_chain(std::string_view pem, std::string_view what, errc malformed_kind) {
@@ -303,7 +305,7 @@ result<std::shared_ptr<const authenticated_pck_chain>> prepared_collateral::pck_
   const bool names_platform = issuer_cn.find("Platform") != std::string::npos;
   const bool names_processor = issuer_cn.find("Processor") != std::string::npos;
   if ((names_platform && ext->ca != pck_ca_type::platform) || (names_processor && ext->ca != pck_ca_type::processor)) {
-    return fail(errc::untrusted_chain, "PCK leaf issued by '" + issuer_cn + "' carries a " +
+    return fail(errc::untrusted_chain, "PCK leaf issued by '" + text::printable_excerpt(issuer_cn, 64) + "' carries a " +
                                            std::string(to_string(ext->ca)) + "-CA SGX extension");
   }
   entry->extension = *ext;

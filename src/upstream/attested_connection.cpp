@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "core/hex.hpp"
+#include "core/text.hpp"
 #include "crypto/x509.hpp"
 #include "net/bounded_parser.hpp"
 #include "net/resolve.hpp"
@@ -88,20 +89,6 @@ std::string ms_text(std::chrono::milliseconds ms) { return std::to_string(ms.cou
 std::string host_port(std::string_view host, std::uint16_t port) {
   const bool v6 = host.find(':') != std::string_view::npos;
   return (v6 ? "[" + std::string(host) + "]" : std::string(host)) + ":" + std::to_string(port);
-}
-
-/// Peer data ends up in messages: keep it printable and bounded.
-std::string printable(std::string_view s, std::size_t max = 200) {
-  std::string out;
-  for (const char ch : s) {
-    if (out.size() >= max) {
-      out += "...";
-      break;
-    }
-    const auto c = static_cast<unsigned char>(ch);
-    out += (c >= 0x20 && c < 0x7f) ? ch : '?';
-  }
-  return out;
 }
 
 bool is_ip_literal(const std::string& host) {
@@ -262,11 +249,10 @@ asio::awaitable<result<upstream_connection>> connect_impl(asio::any_io_executor 
   const unsigned char* alpn = nullptr;
   unsigned int alpn_size = 0;
   ::SSL_get0_alpn_selected(ssl_handle, &alpn, &alpn_size);
-  if (alpn_size != 0 &&
-      std::string_view(reinterpret_cast<const char*>(alpn), alpn_size) != std::string_view("http/1.1")) {
-    co_return fail(errc::tls, "the server selected ALPN protocol '" +
-                                  printable(std::string_view(reinterpret_cast<const char*>(alpn), alpn_size)) +
-                                  "', not http/1.1");
+  const std::string_view selected(reinterpret_cast<const char*>(alpn), alpn_size);
+  if (alpn_size != 0 && selected != std::string_view("http/1.1")) {
+    co_return fail(errc::tls,
+                   "the server selected ALPN protocol '" + text::printable_excerpt(selected) + "', not http/1.1");
   }
 
   s->peer.reset(::SSL_get1_peer_certificate(ssl_handle));
@@ -367,7 +353,7 @@ asio::awaitable<result<attestation_outcome>> attest_impl(upstream_connection& co
   if (response.result_int() != 200) {
     co_return fail(errc::http_status, "the attestation endpoint answered HTTP " +
                                           std::to_string(response.result_int()) + ": " +
-                                          printable(response.body()));
+                                          text::printable_excerpt(response.body()));
   }
   const bool keep_alive = response.keep_alive();
 

@@ -32,6 +32,7 @@ TEST(ServeCommand, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(s->proxy.endpoints_refresh, 300s);
   EXPECT_EQ(s->proxy.allow_domains, std::vector<std::string>{"*.completions.near.ai"});
   EXPECT_EQ(s->proxy.max_body, 32u << 20);
+  EXPECT_EQ(s->proxy.max_client_connections, 4096u);
   EXPECT_EQ(s->proxy.attestation_ttl, 3600s);
   EXPECT_EQ(s->proxy.negative_ttl, 30s);
   EXPECT_TRUE(s->proxy.upstream_tls.webpki);
@@ -40,7 +41,8 @@ TEST(ServeCommand, DefaultsAreTheDocumentedOnes) {
 
 TEST(ServeCommand, FlagsFillTheConfiguration) {
   int code = -1;
-  const auto s = parse({"--host", "0.0.0.0", "--port", "9000", "--max-body", "1MiB", "--allow-domain", "a.example",
+  const auto s = parse({"--host", "0.0.0.0", "--port", "9000", "--max-body", "1MiB", "--max-connections", "16",
+                        "--allow-domain", "a.example",
                         "--allow-domain", "*.b.example", "--connect-to", "a.example:443:127.0.0.1:8443",
                         "--attestation-ttl", "10m", "--idle-timeout", "1500ms", "--no-webpki", "--root-ca", "r.pem",
                         "--endpoints-url", "http://127.0.0.1:1/endpoints", "--pccs-url", "http://127.0.0.1:2"},
@@ -49,6 +51,7 @@ TEST(ServeCommand, FlagsFillTheConfiguration) {
   EXPECT_EQ(s->proxy.listen_host, "0.0.0.0");
   EXPECT_EQ(s->proxy.listen_port, 9000);
   EXPECT_EQ(s->proxy.max_body, 1u << 20);
+  EXPECT_EQ(s->proxy.max_client_connections, 16u);
   EXPECT_EQ(s->proxy.allow_domains, (std::vector<std::string>{"a.example", "*.b.example"}));
   ASSERT_EQ(s->proxy.connect_to.size(), 1u);
   EXPECT_EQ(s->proxy.connect_to[0].address_port, 8443);
@@ -62,6 +65,10 @@ TEST(ServeCommand, FlagsFillTheConfiguration) {
 TEST(ServeCommand, BadFlagsAreUsageErrorsNamingTheFlag) {
   for (const auto& args : std::vector<std::vector<std::string>>{{"--port", "70000"},
                                                                 {"--max-body", "lots"},
+                                                                {"--max-connections", "0"},
+                                                                {"--max-connections", "-1"},
+                                                                {"--max-connections", "12k"},
+                                                                {"--max-connections", "99999999999"},
                                                                 {"--idle-timeout", "soon"},
                                                                 {"--connect-to", "nonsense"},
                                                                 {"--endpoints-url", "ftp://x"},
@@ -84,7 +91,7 @@ TEST(ServeCommand, HelpListsEveryFlag) {
   for (const char* flag : {"--host", "--port", "--endpoints-url", "--allow-domain", "--max-body", "--attestation-ttl",
                            "--upstream-ca", "--no-webpki", "--connect-to", "--root-ca", "--pccs-url", "--collateral-dir",
                            "--connect-timeout", "--tls-timeout", "--attestation-timeout", "--response-timeout",
-                           "--idle-timeout", "--policy"}) {
+                           "--idle-timeout", "--policy", "--max-connections"}) {
     EXPECT_NE(out.str().find(flag), std::string::npos) << flag;
   }
 }
@@ -103,6 +110,27 @@ TEST(ServeCommand, DurationsAndSizes) {
   EXPECT_EQ(parse_size("100"), std::size_t{100});
   EXPECT_FALSE(parse_size("1TB"));
   EXPECT_FALSE(parse_size("MiB"));
+}
+
+TEST(ServeCommand, MaxConnectionsIsLoweredToWhatTheDescriptorLimitCarries) {
+  server::proxy_config config;
+  config.max_client_connections = 4096;
+  auto line = fit_connections_to_descriptors(config, {1024, 4096, ""});
+  EXPECT_EQ(config.max_client_connections, server::connections_within(1024));
+  EXPECT_EQ(config.max_client_connections, (1024u - server::reserved_descriptors) / 2);
+  EXPECT_NE(line.find("file descriptor limit 1024 (hard 4096)"), std::string::npos) << line;
+  EXPECT_NE(line.find("not --max-connections 4096"), std::string::npos) << line;
+  EXPECT_NE(line.find("serving at most " + std::to_string(config.max_client_connections)), std::string::npos) << line;
+
+  config.max_client_connections = 4096;
+  EXPECT_EQ(fit_connections_to_descriptors(config, {1u << 20, 1u << 20, ""}), "");
+  EXPECT_EQ(config.max_client_connections, 4096u);
+
+  // A reserve that does not fit still leaves one connection; a failed raise is said.
+  line = fit_connections_to_descriptors(config, {64, 64, "setrlimit(RLIMIT_NOFILE): Operation not permitted"});
+  EXPECT_EQ(config.max_client_connections, 1u);
+  EXPECT_NE(line.find("carries 0 client connections"), std::string::npos) << line;
+  EXPECT_TRUE(line.ends_with("; setrlimit(RLIMIT_NOFILE): Operation not permitted")) << line;
 }
 
 TEST(ServeCommand, UnusablePortIsAConfigurationError) {

@@ -918,6 +918,21 @@ TEST_F(PolicyEvaluate, ModelNameMismatchIsAWarning) {
   EXPECT_EQ(o.status("model_name"), factor_status::pass);
 }
 
+TEST_F(PolicyEvaluate, HostileModelNameIsQuotedBoundedAndPrintable) {
+  // The backend writes model_name, outside the quote, and a model_name warning is logged.
+  synthetic_cvm cvm;
+  cvm.model_name = "x\u202e\n2026-01-01T00:00:00.000Z INFO  attested" + std::string(200, 'y');
+  const auto o = run(cvm.report(pki()), workload_policy{}, {}, test::default_time, "other/model");
+  EXPECT_EQ(o.status("model_name"), factor_status::warn);
+  const auto detail = o.detail("model_name");
+  EXPECT_LT(detail.size(), 400u) << detail.size();
+  EXPECT_NE(detail.find("the report says \"x\\xe2\\x80\\xae\\x0a2026-01-01"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("\"…"), std::string::npos) << detail;
+  for (const char c : detail.substr(0, detail.find("…"))) {
+    EXPECT_TRUE(c >= 0x20 && c < 0x7f) << "raw byte " << static_cast<int>(static_cast<unsigned char>(c));
+  }
+}
+
 TEST_F(PolicyEvaluate, MutatedEvidenceNeverCrashesAndNeverPassesSilently) {
   // Deterministic byte mutations of the untrusted evidence (event log and info as JSON
   // strings, the gateway's encoding), each evaluated against the honest quote's verdict.

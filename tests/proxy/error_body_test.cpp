@@ -42,6 +42,17 @@ std::string str(const boost::json::object& o, std::string_view field) {
   return std::string(v->get_string());
 }
 
+/// The parsed error object of `r`, after checking its status, retry hint, type and code.
+boost::json::object expect_error(const error_response& r, unsigned status, bool retryable, std::string_view type,
+                                 std::string_view code) {
+  EXPECT_EQ(r.status, status);
+  EXPECT_EQ(r.retryable, retryable);
+  auto o = parse_error(r.body);
+  EXPECT_EQ(str(o, "type"), type);
+  EXPECT_EQ(str(o, "code"), code);
+  return o;
+}
+
 TEST(ErrorBody, ShapeAndNullCode) {
   const auto o = parse_error(make_error_body("bad thing", "invalid_request_error"));
   EXPECT_EQ(str(o, "message"), "bad thing");
@@ -78,12 +89,7 @@ TEST(ErrorBody, DomainNotAllowed) {
 }
 
 TEST(ErrorBody, BodyTooLarge) {
-  const auto r = body_too_large(33554432);
-  EXPECT_EQ(r.status, 413u);
-  EXPECT_FALSE(r.retryable);
-  const auto o = parse_error(r.body);
-  EXPECT_EQ(str(o, "type"), "invalid_request_error");
-  EXPECT_EQ(str(o, "code"), "request_too_large");
+  const auto o = expect_error(body_too_large(33554432), 413, false, "invalid_request_error", "request_too_large");
   EXPECT_NE(str(o, "message").find("33554432 bytes"), std::string::npos) << str(o, "message");
 }
 
@@ -100,13 +106,15 @@ TEST(ErrorBody, VerificationFailedCarriesTheCheck) {
 }
 
 TEST(ErrorBody, BackendUnreachable) {
-  const auto r = backend_unreachable("connect to a.completions.near.ai:443: Connection refused");
-  EXPECT_EQ(r.status, 502u);
-  EXPECT_TRUE(r.retryable);
-  const auto o = parse_error(r.body);
-  EXPECT_EQ(str(o, "type"), "server_error");
-  EXPECT_EQ(str(o, "code"), "backend_unreachable");
+  const auto o = expect_error(backend_unreachable("connect to a.completions.near.ai:443: Connection refused"), 502,
+                              true, "server_error", "backend_unreachable");
   EXPECT_EQ(str(o, "message"), "connect to a.completions.near.ai:443: Connection refused");
+}
+
+TEST(ErrorBody, TooManyConnections) {
+  const auto o = expect_error(too_many_connections(4096), 503, true, "server_error", "too_many_connections");
+  EXPECT_NE(str(o, "message").find("4096 client connections"), std::string::npos) << str(o, "message");
+  EXPECT_NE(str(o, "message").find("--max-connections"), std::string::npos) << str(o, "message");
 }
 
 TEST(ErrorBody, GatewayTimeoutNamesThePhase) {

@@ -9,9 +9,12 @@
 #include <boost/json/value.hpp>
 
 #include <atomic>
+#include <charconv>
 #include <future>
+#include <mutex>
 #include <thread>
 
+#include "core/log.hpp"
 #include "policy/policy.hpp"
 #include "server/proxy_harness.hpp"
 #include "support/http_test_client.hpp"
@@ -57,6 +60,45 @@ std::vector<std::string> sse_events(std::string_view body) {
     at = end + 2;
   }
   return out;
+}
+
+/// Log lines written, by any thread, while it lives. Declared before the proxy, so that it
+/// outlives the proxy's last line.
+class log_capture {
+ public:
+  log_capture() {
+    log::set_sink([this](std::string_view line) {
+      const std::lock_guard lock(mutex_);
+      lines_.emplace_back(line);
+    });
+  }
+  ~log_capture() { log::set_sink({}); }
+  log_capture(const log_capture&) = delete;
+  log_capture& operator=(const log_capture&) = delete;
+
+  std::vector<std::string> matching(std::string_view needle) const {
+    const std::lock_guard lock(mutex_);
+    std::vector<std::string> out;
+    for (const auto& l : lines_) {
+      if (l.find(needle) != std::string::npos) out.push_back(l);
+    }
+    return out;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> lines_;
+};
+
+/// Polls `condition` until it holds or `within` has passed.
+template <class Condition>
+bool eventually(Condition condition, std::chrono::milliseconds within = 5s) {
+  const auto deadline = std::chrono::steady_clock::now() + within;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
 }
 
 sim::simulator_options one_backend(sim::backend_faults faults = {}, unsigned tokens = 8) {
@@ -574,6 +616,114 @@ TEST(ProxyEndToEnd, UnreachableEndpointsListStillAllowsHeaderRouting) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Connection limit
+
+client_request models_request() {
+  client_request r;
+  r.target = "/v1/models";
+  return r;
+}
+
+/// A chat request whose body is still being sent: its session is busy, not idle.
+struct unfinished_request {
+  std::string head;
+  std::string body = chat_request("sim-model", false).body;
+  unfinished_request() {
+    head = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+           "Content-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n";
+  }
+  std::string first_part() const { return head + body.substr(0, 5); }
+  std::string rest() const { return body.substr(5); }
+};
+
+TEST(ProxyConnectionLimit, IdleKeepAliveClientsMakeRoomLongestIdleFirst) {
+  sim::simulator sim(one_backend());
+  running_proxy proxy(sim, [](server::proxy_config& c) { c.max_client_connections = 4; });
+  std::vector<std::unique_ptr<http_test_client>> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(std::make_unique<http_test_client>(proxy.port()));
+    ASSERT_EQ(clients.back()->send(models_request()).status, 200u) << i;
+  }
+  // Client 0 asks again: client 1 is now the one idle the longest.
+  ASSERT_EQ(clients[0]->send(models_request()).status, 200u);
+  ASSERT_TRUE(eventually([&] { return proxy.statistics().idle_client_connections == 4; }));
+
+  const auto r = http_exchange(proxy.port(), models_request());
+  EXPECT_EQ(r.status, 200u) << r.error;
+  EXPECT_TRUE(clients[1]->closed_by_peer(5s)) << "the longest idle client keeps its connection";
+  ASSERT_TRUE(eventually([&] { return proxy.statistics().client_connections == 3; }));
+  for (const std::size_t i : {0u, 2u, 3u}) EXPECT_FALSE(clients[i]->closed_by_peer(20ms)) << i;
+}
+
+TEST(ProxyConnectionLimit, WhenEveryConnectionIsBusyANewClientGetsA503) {
+  sim::simulator sim(one_backend());
+  running_proxy proxy(sim, [](server::proxy_config& c) { c.max_client_connections = 4; });
+  const unfinished_request request;
+  std::vector<std::unique_ptr<http_test_client>> busy;
+  for (int i = 0; i < 4; ++i) {
+    busy.push_back(std::make_unique<http_test_client>(proxy.port()));
+    ASSERT_EQ(busy.back()->write_raw(request.first_part()), "");
+  }
+  ASSERT_TRUE(eventually([&] {
+    const auto st = proxy.statistics();
+    return st.client_connections == 4 && st.idle_client_connections == 0;
+  }));
+
+  const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
+  ASSERT_EQ(r.status, 503u) << r.error;
+  EXPECT_TRUE(r.complete);
+  EXPECT_EQ(error_code_of(r), "too_many_connections");
+  EXPECT_EQ(error_of(r).at("type"), "server_error");
+  EXPECT_NE(error_message_of(r).find("--max-connections"), std::string::npos) << r.body;
+  EXPECT_EQ(r.header("Retry-After").value_or(""), "1");
+  EXPECT_EQ(r.header("Connection").value_or(""), "close");
+  EXPECT_NE(r.header("x-should-retry").value_or(""), "false");
+  EXPECT_FALSE(r.keep_alive);
+  EXPECT_EQ(sim.request_count(domain), 0u);
+
+  // The busy clients were left alone: one that finishes its request is served.
+  const auto served = busy[0]->send_raw(request.rest());
+  EXPECT_EQ(served.status, 200u) << served.body;
+  EXPECT_EQ(sim.request_count(domain), 1u);
+}
+
+/// The connections counted by "refused N client connection(s)" lines.
+std::size_t refusals_logged(const log_capture& logs) {
+  std::size_t total = 0;
+  for (const auto& line : logs.matching("refused ")) {
+    const auto at = line.find("refused ") + 8;
+    std::size_t n = 0;
+    std::from_chars(line.data() + at, line.data() + line.size(), n);
+    total += n;
+  }
+  return total;
+}
+
+TEST(ProxyConnectionLimit, RefusalsAreSummarisedNotLoggedOneByOne) {
+  log_capture logs;
+  sim::simulator sim(one_backend());
+  running_proxy proxy(sim, [](server::proxy_config& c) { c.max_client_connections = 1; });
+  http_test_client busy(proxy.port());
+  ASSERT_EQ(busy.write_raw(unfinished_request().first_part()), "");
+  ASSERT_TRUE(eventually([&] {
+    const auto st = proxy.statistics();
+    return st.client_connections == 1 && st.idle_client_connections == 0;
+  }));
+  constexpr std::size_t refusals = 30;
+  for (std::size_t i = 0; i < refusals; ++i) ASSERT_EQ(http_exchange(proxy.port(), models_request()).status, 503u);
+
+  // The first at once, the rest in a summary within about a second.
+  ASSERT_TRUE(eventually([&] { return refusals_logged(logs) == refusals; })) << refusals_logged(logs);
+  const auto lines = logs.matching("refused ");
+  EXPECT_LE(lines.size(), 3u);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_NE(lines.front().find("WARN  refused 1 client connection: 1 open (limit 1)"), std::string::npos)
+      << lines.front();
+  EXPECT_NE(lines.back().find(" client connections in the last "), std::string::npos) << lines.back();
+}
+
+// ---------------------------------------------------------------------------------------
 // Shutdown
 
 TEST(ProxyEndToEnd, GracefulStopLetsARunningStreamFinish) {
@@ -592,6 +742,34 @@ TEST(ProxyEndToEnd, GracefulStopLetsARunningStreamFinish) {
   EXPECT_EQ(sse_events(r.body).back(), "[DONE]");
   EXPECT_EQ(stopped.wait_for(5s), std::future_status::ready);
   EXPECT_FALSE(http_test_client(proxy.port()).send(chat_request("sim-model", false)).error.empty());
+}
+
+TEST(ProxyEndToEnd, ShutdownGraceExpiryCutsStreamsWithoutSystemErrorNoise) {
+  log_capture logs;
+  auto o = one_backend({}, 200);
+  o.token_delay = 50ms;  // a 10 s stream, far longer than the grace
+  sim::simulator sim(o);
+  running_proxy proxy(sim, [](server::proxy_config& c) { c.shutdown_grace = std::chrono::seconds(1); });
+  auto stream =
+      std::async(std::launch::async, [&] { return http_exchange(proxy.port(), chat_request("sim-model", true)); });
+  ASSERT_TRUE(eventually([&] {
+    const auto records = sim.connections(domain);
+    return !records.empty() && records.back().stream_events_sent >= 2;
+  }));
+  auto stopped = proxy.begin_stop();
+  ASSERT_EQ(stream.wait_for(10s), std::future_status::ready);
+  const auto r = stream.get();
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_FALSE(r.complete);
+  EXPECT_EQ(r.body.find("[DONE]"), std::string::npos);
+  EXPECT_EQ(stopped.wait_for(5s), std::future_status::ready);
+
+  EXPECT_TRUE(logs.matching("Bad file descriptor").empty()) << logs.matching("Bad file descriptor").front();
+  EXPECT_TRUE(logs.matching("Broken pipe").empty()) << logs.matching("Broken pipe").front();
+  EXPECT_EQ(logs.matching("shutdown grace expired: closing 1 connection").size(), 1u);
+  const auto cut = logs.matching("cut short");
+  ASSERT_EQ(cut.size(), 1u);
+  EXPECT_NE(cut[0].find("cut when the shutdown grace expired"), std::string::npos) << cut[0];
 }
 
 }  // namespace

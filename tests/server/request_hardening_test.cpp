@@ -127,7 +127,7 @@ TEST_P(TransferCodings, AreRefusedAndTheBodyIsNeverParsedAsASecondRequest) {
   EXPECT_EQ(r.status, GetParam().status) << r.body << r.error;
   EXPECT_EQ(code_of(r), GetParam().status == 501 ? "unsupported_transfer_coding" : "malformed_request");
   EXPECT_FALSE(r.keep_alive);
-  EXPECT_TRUE(client.wait_closed_by_peer());
+  EXPECT_TRUE(client.closed_by_peer(5s));
   EXPECT_EQ(s.sim.request_count(domain), 0u);
   EXPECT_EQ(s.sim.connection_count(domain), 0u);
 }
@@ -313,7 +313,7 @@ TEST(RequestHardening, IdleKeepAliveConnectionIsClosedQuietly) {
   running_proxy proxy(sim, [](server::proxy_config& c) { c.timeouts.client_keep_alive = 200ms; });
   http_test_client client(proxy.port(), 10s);
   ASSERT_EQ(client.write_raw(""), "");
-  EXPECT_TRUE(client.wait_closed_by_peer());  // no 408 for a connection that never asked
+  EXPECT_TRUE(client.closed_by_peer(5s));  // no 408 for a connection that never asked
 }
 
 TEST(RequestHardening, BodyThatStopsArrivingIs408) {

@@ -164,19 +164,23 @@ client_response http_test_client::read_response() {
   return impl_->read_response(std::nullopt);
 }
 
-bool http_test_client::wait_closed_by_peer() {
-  if (!connected()) return true;
-  std::array<char, 4096> sink{};
-  for (;;) {
-    boost::system::error_code ec;
-    impl_->stream->expires_after(impl_->timeout);
-    impl_->stream->read_some(asio::buffer(sink), ec);
-    if (ec == beast::error::timeout) return false;
-    if (ec) {
-      impl_->close();
-      return true;
-    }
+bool http_test_client::closed_by_peer(std::chrono::milliseconds within) {
+  if (!impl_->stream) return true;
+  std::array<char, 1> byte{};
+  std::optional<boost::system::error_code> result;
+  impl_->stream->socket().async_read_some(asio::buffer(byte),
+                                          [&](const boost::system::error_code& ec, std::size_t) { result = ec; });
+  impl_->ioc.restart();
+  impl_->ioc.run_for(within);
+  if (!result) {
+    impl_->stream->socket().cancel();
+    impl_->ioc.restart();
+    impl_->ioc.run();
+    return false;
   }
+  const bool closed = *result == asio::error::eof || *result == asio::error::connection_reset;
+  if (closed) impl_->close();
+  return closed;
 }
 
 bool http_test_client::connected() const { return impl_->stream && impl_->stream->socket().is_open(); }

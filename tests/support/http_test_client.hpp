@@ -53,9 +53,9 @@ class http_test_client {
   std::string write_raw(std::string_view bytes);
   /// Reads one response (after write_raw).
   client_response read_response();
-  /// Waits up to the client's timeout for the peer to close the connection; true when it
-  /// did (bytes that arrive meanwhile are discarded).
-  bool wait_closed_by_peer();
+  /// Waits up to `within` for the server to close the connection: true if it did (end of
+  /// stream or reset), false if it stayed open or sent bytes instead.
+  bool closed_by_peer(std::chrono::milliseconds within);
 
   bool connected() const;
   void close();

@@ -95,6 +95,7 @@ struct backend_faults {
   bool oversized = false;         ///< body over 8 MiB
   bool hang = false;              ///< never answer
   unsigned status = 200;
+  std::string error_body = "attestation unavailable";  ///< the body of a status other than 200
 };
 
 const bytes signing_address = [] {
@@ -140,7 +141,7 @@ class fake_backend {
       r_hang.fault = test::http_fault::hang;
       return r_hang;
     }
-    if (f.status != 200) return answer(f.status, "attestation unavailable");
+    if (f.status != 200) return answer(f.status, f.error_body);
 
     const auto at = r.target.find("nonce=");
     auto nonce = at == std::string::npos ? std::nullopt : from_hex(std::string_view(r.target).substr(at + 6, 64));
@@ -339,6 +340,18 @@ TEST(UpstreamAttestedConnection, ErrorStatusIsRejected) {
   const attempt a = run(backend, no_webpki());
   EXPECT_TRUE(rejected(a, errc::http_status, "http_status"));
   EXPECT_NE(a.outcome->error().message.find("503"), std::string::npos);
+}
+
+TEST(UpstreamAttestedConnection, ErrorBodyIsQuotedBoundedAndEscaped) {
+  // An unverified server's error body ends up in the refusal and in the log line.
+  fake_backend backend;
+  backend.set_faults({.status = 500, .error_body = "\x1b[2J\u202eforged\n" + std::string(100'000, 'z')});
+  const attempt a = run(backend, no_webpki());
+  ASSERT_TRUE(rejected(a, errc::http_status, "http_status"));
+  const auto& message = a.outcome->error().message;
+  EXPECT_LT(message.size(), 400u) << message.size();
+  EXPECT_NE(message.find("HTTP 500: \\x1b[2J\\xe2\\x80\\xaeforged\\x0azzz"), std::string::npos) << message;
+  EXPECT_TRUE(message.ends_with("z…")) << message;
 }
 
 TEST(UpstreamAttestedConnection, HangingBackendTimesOut) {

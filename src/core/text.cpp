@@ -1,0 +1,42 @@
+#include "core/text.hpp"
+
+#include <algorithm>
+
+namespace vp::text {
+namespace {
+
+std::string excerpt(std::string_view s, std::size_t max, bool quoted) {
+  std::string out;
+  out.reserve(std::min(s.size(), max) + 5);
+  if (quoted) out += '"';
+  const std::size_t start = out.size();
+  std::size_t used = 0;
+  for (; used < s.size(); ++used) {
+    const auto c = static_cast<unsigned char>(s[used]);
+    const bool keep = c >= 0x20 && c < 0x7f && c != '\\' && !(quoted && c == '"');
+    if (out.size() - start + (keep ? 1 : 4) > max) break;
+    if (keep) {
+      out += static_cast<char>(c);
+    } else {
+      append_hex_escape(out, c);
+    }
+  }
+  if (quoted) out += '"';
+  if (used < s.size()) out += "…";
+  return out;
+}
+
+}  // namespace
+
+void append_hex_escape(std::string& out, unsigned char byte) {
+  static constexpr char digits[] = "0123456789abcdef";
+  out += "\\x";
+  out += digits[byte >> 4];
+  out += digits[byte & 0xf];
+}
+
+std::string printable_excerpt(std::string_view s, std::size_t max) { return excerpt(s, max, false); }
+
+std::string quoted_excerpt(std::string_view s, std::size_t max) { return excerpt(s, max, true); }
+
+}  // namespace vp::text

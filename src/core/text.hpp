@@ -1,0 +1,26 @@
+#pragma once
+// Untrusted text in messages and log lines. Servers we have not verified yet (a backend
+// before its attestation, a discovery list, a PCCS) choose what their error bodies and
+// fields say; quoted into a message, such text must neither flood a log nor carry bytes
+// a terminal interprets (line breaks, escape sequences, bidirectional overrides).
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace vp::text {
+
+/// Appends `\xNN` (two lower-case hex digits) for `byte`.
+void append_hex_escape(std::string& out, unsigned char byte);
+
+/// `s` reduced to printable ASCII: bytes 0x20–0x7e are kept except the backslash, every
+/// other byte becomes `\xNN`, so the result holds no control, non-ASCII or invisible
+/// character whatever `s` holds. At most `max` characters are produced (an escape is
+/// never split); "…" is appended when `s` was cut.
+std::string printable_excerpt(std::string_view s, std::size_t max = 200);
+
+/// printable_excerpt between double quotes; a quote inside is escaped (`\x22`), so the
+/// excerpt cannot end early. `max` bounds the text between the quotes.
+std::string quoted_excerpt(std::string_view s, std::size_t max = 200);
+
+}  // namespace vp::text

@@ -1,0 +1,40 @@
+#include "core/text.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace vp::text {
+namespace {
+
+TEST(Text, PrintableExcerptKeepsPrintableAsciiAndEscapesEverythingElse) {
+  EXPECT_EQ(printable_excerpt("HTTP 500: internal error"), "HTTP 500: internal error");
+  EXPECT_EQ(printable_excerpt("a\nb\r\x1b[31m\\x0a\x7f"), "a\\x0ab\\x0d\\x1b[31m\\x5cx0a\\x7f");
+  // U+202E (right-to-left override) and other non-ASCII bytes cannot reach a terminal.
+  EXPECT_EQ(printable_excerpt("evil\u202egpj.exe"), "evil\\xe2\\x80\\xaegpj.exe");
+  EXPECT_EQ(printable_excerpt(std::string("nul\0byte", 8)), "nul\\x00byte");
+  EXPECT_EQ(printable_excerpt(""), "");
+}
+
+TEST(Text, PrintableExcerptIsBoundedAndSaysWhenItCut) {
+  const std::string body(10'000, 'x');
+  const auto e = printable_excerpt(body);
+  EXPECT_EQ(e, std::string(200, 'x') + "…");
+  EXPECT_EQ(printable_excerpt(std::string(200, 'y')), std::string(200, 'y'));  // exactly fits: not cut
+  EXPECT_EQ(printable_excerpt("abcdef", 3), "abc…");
+  // An escape is never split: it does not fit in the last two places, so it is left out.
+  EXPECT_EQ(printable_excerpt("abc\n", 5), "abc…");
+  EXPECT_EQ(printable_excerpt("ab\n", 6), "ab\\x0a");
+  // Hostile bytes cannot make the excerpt longer than its bound (escapes count).
+  EXPECT_EQ(printable_excerpt(std::string(1000, '\n'), 200).size(), 200 + std::string("…").size());
+}
+
+TEST(Text, QuotedExcerptCannotEndEarly) {
+  EXPECT_EQ(quoted_excerpt("TDX"), "\"TDX\"");
+  EXPECT_EQ(quoted_excerpt("a\"b\\c"), "\"a\\x22b\\x5cc\"");
+  EXPECT_EQ(quoted_excerpt("abcdef", 4), "\"abcd\"…");
+  EXPECT_EQ(quoted_excerpt(""), "\"\"");
+}
+
+}  // namespace
+}  // namespace vp::text
