@@ -107,6 +107,12 @@ std::pair<proxy::error_response, std::string_view> model_refusal(const proxy::mo
           "(no domain, no model)"};
 }
 
+/// "METHOD /path" of a request for the log (the query may carry secrets).
+template <class Parser>
+std::string request_line(const Parser& parser) {
+  return sv(parser.get().method_string()) + " " + std::string(proxy::path_without_query(sv(parser.get().target())));
+}
+
 proxy::error_response body_budget_exhausted(std::size_t limit) {
   return proxy::overloaded("the proxy already holds request bodies up to its memory limit of " +
                                std::to_string(limit) + " bytes (--body-memory); nothing was forwarded, retry shortly",
@@ -331,6 +337,9 @@ class session {
   }
   /// Answers a request whose reading failed (`ec`), unless the client simply went away.
   asio::awaitable<void> answer_read_failure(const error_code& ec, const request_parser& parser, bool got_header);
+  /// Answers a request that will not be read further (counted, logged), then the
+  /// connection closes after a linger.
+  asio::awaitable<void> refuse(std::string what, proxy::error_response answer, std::string_view note);
   /// The client closed or reset its connection (checked without blocking).
   bool client_hung_up();
   /// Closes after a refusal without losing it: a client still sending its request would
@@ -399,9 +408,6 @@ asio::awaitable<void> session::answer_read_failure(const error_code& ec, const r
       ec == asio::error::bad_descriptor) {
     co_return;
   }
-  const std::string what =
-      got_header ? sv(parser.get().method_string()) + " " + std::string(proxy::path_without_query(sv(parser.get().target())))
-                 : std::string("request");
   proxy::error_response answer;
   if (ec == http::error::body_limit) {
     answer = proxy::body_too_large(st_->config.max_body);
@@ -424,8 +430,15 @@ asio::awaitable<void> session::answer_read_failure(const error_code& ec, const r
   } else {
     answer = proxy::request_refused(400, "malformed HTTP request: " + ec.message(), "malformed_request");
   }
+  std::string what = got_header ? request_line(parser) : std::string("request");
+  co_await refuse(std::move(what), std::move(answer), {});
+}
+
+asio::awaitable<void> session::refuse(std::string what, proxy::error_response answer,
+                                      std::string_view note) {
   ++st_->requests;
-  log::info(what + " → " + std::to_string(answer.status) + " (" + answer.code + ")");
+  log::info(what + " → " + std::to_string(answer.status) + " (" + answer.code +
+            (note.empty() ? std::string() : ", " + std::string(note)) + ")");
   linger_ = true;
   co_await write_error(answer, false);
 }
@@ -462,11 +475,8 @@ asio::awaitable<std::optional<client_request>> session::read_request(proxy::memo
   if (auto refusal = refuse_before_body(parser, lease)) {
     // Refused on its header alone: the final status goes out instead of 100 Continue, and
     // the unread body makes the connection unusable for another request.
-    ++st_->requests;
-    log::info(sv(parser.get().method_string()) + " " + std::string(proxy::path_without_query(sv(parser.get().target()))) +
-              " → " + std::to_string(refusal->status) + " (" + refusal->code + ", refused before the body)");
-    linger_ = true;
-    co_await write_error(*refusal, false);
+    std::string what = request_line(parser);
+    co_await refuse(std::move(what), std::move(*refusal), "refused before the body");
     co_return std::nullopt;
   }
   if (!parser.is_done() && beast::iequals(parser.get()[http::field::expect], "100-continue") &&
@@ -489,12 +499,9 @@ asio::awaitable<std::optional<client_request>> session::read_request(proxy::memo
     // What the body holds now (a chunked body grows as it arrives); Content-Length bodies
     // were leased whole before the first byte was read.
     if (!lease.resize(std::max(lease.size(), parser.get().body().capacity()))) {
-      ++st_->requests;
-      log::info(sv(parser.get().method_string()) + " " +
-                std::string(proxy::path_without_query(sv(parser.get().target()))) +
-                " → 503 (request body memory budget exhausted while reading the body)");
-      linger_ = true;
-      co_await write_error(body_budget_exhausted(st_->body_budget.limit()), false);
+      std::string what = request_line(parser);
+      auto answer = body_budget_exhausted(st_->body_budget.limit());
+      co_await refuse(std::move(what), std::move(answer), "while reading the body");
       co_return std::nullopt;
     }
   }

@@ -6,6 +6,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 
 #include <functional>
 #include <future>
@@ -17,9 +19,33 @@
 #include "core/bytes.hpp"
 #include "server/proxy_server.hpp"
 #include "sim/simulator.hpp"
+#include "support/http_test_client.hpp"
 #include "support/test_http_server.hpp"
 
 namespace vp::test {
+
+/// The error object of an OpenAI-style error body (null when the body is not one).
+inline boost::json::value error_of(const client_response& r) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(r.body, ec);
+  if (ec || !v.is_object() || !v.as_object().contains("error")) return nullptr;
+  return v.as_object().at("error");
+}
+
+/// The `code` of an error body, or a marker naming what came instead.
+inline std::string error_code_of(const client_response& r) {
+  auto e = error_of(r);
+  if (!e.is_object()) return "<not an error body: " + r.body + r.error + ">";
+  const auto* code = e.as_object().if_contains("code");
+  return code && code->is_string() ? std::string(code->as_string()) : "<null>";
+}
+
+inline std::string error_message_of(const client_response& r) {
+  auto e = error_of(r);
+  if (!e.is_object()) return {};
+  const auto* m = e.as_object().if_contains("message");
+  return m && m->is_string() ? std::string(m->as_string()) : std::string();
+}
 
 class running_proxy {
  public:

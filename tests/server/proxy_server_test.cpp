@@ -27,28 +27,6 @@ namespace json = boost::json;
 
 constexpr std::string_view domain = "sim.completions.near.ai";
 
-/// The error object of an OpenAI-style error body (null when the body is not one).
-json::value error_of(const client_response& r) {
-  boost::system::error_code ec;
-  auto v = json::parse(r.body, ec);
-  if (ec || !v.is_object() || !v.as_object().contains("error")) return nullptr;
-  return v.as_object().at("error");
-}
-
-std::string error_code_of(const client_response& r) {
-  auto e = error_of(r);
-  if (!e.is_object()) return "<not an error body: " + r.body + ">";
-  const auto* code = e.as_object().if_contains("code");
-  return code && code->is_string() ? std::string(code->as_string()) : "<null>";
-}
-
-std::string error_message_of(const client_response& r) {
-  auto e = error_of(r);
-  if (!e.is_object()) return {};
-  const auto* m = e.as_object().if_contains("message");
-  return m && m->is_string() ? std::string(m->as_string()) : std::string();
-}
-
 /// The SSE data lines of a streamed body.
 std::vector<std::string> sse_events(std::string_view body) {
   std::vector<std::string> out;

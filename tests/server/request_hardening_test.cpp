@@ -5,8 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/json/parse.hpp>
-#include <boost/json/value.hpp>
 
 #include <chrono>
 #include <sstream>
@@ -21,18 +19,8 @@ namespace vp::test {
 namespace {
 
 using namespace std::chrono_literals;
-namespace json = boost::json;
 
 constexpr std::string_view domain = "sim.completions.near.ai";
-
-std::string code_of(const client_response& r) {
-  boost::system::error_code ec;
-  const auto v = json::parse(r.body, ec);
-  const json::object* root = ec ? nullptr : v.if_object();
-  const json::value* error = root ? root->if_contains("error") : nullptr;
-  const json::value* code = error && error->is_object() ? error->as_object().if_contains("code") : nullptr;
-  return code && code->is_string() ? std::string(code->as_string()) : "<no code: " + r.body + r.error + ">";
-}
 
 std::string chunked_head(std::string_view transfer_encoding = "chunked") {
   return "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Backend-Domain: " + std::string(domain) +
@@ -58,7 +46,7 @@ TEST(RequestHardening, TrailerWithAHugeFieldValueIs431AndTheProxyKeepsServing) {
   http_test_client client(s.proxy.port());
   const auto r = client.send_raw(chunked_head() + "2\r\n{}\r\n0\r\nX-Big: " + std::string(70'000, 'v') + "\r\n\r\n");
   EXPECT_EQ(r.status, 431u);
-  EXPECT_EQ(code_of(r), "header_too_large");
+  EXPECT_EQ(error_code_of(r), "header_too_large");
   EXPECT_FALSE(r.keep_alive);
   EXPECT_EQ(s.sim.request_count(domain), 0u);
   expect_still_serving(s.proxy);
@@ -89,7 +77,7 @@ TEST(RequestHardening, FramingFieldInATrailerIs400) {
   http_test_client client(s.proxy.port());
   const auto r = client.send_raw(chunked_head() + "2\r\n{}\r\n0\r\nContent-Length: 5\r\n\r\n");
   EXPECT_EQ(r.status, 400u);
-  EXPECT_EQ(code_of(r), "malformed_request");
+  EXPECT_EQ(error_code_of(r), "malformed_request");
   EXPECT_EQ(s.sim.request_count(domain), 0u);
 }
 
@@ -125,7 +113,7 @@ TEST_P(TransferCodings, AreRefusedAndTheBodyIsNeverParsedAsASecondRequest) {
                                std::string(domain) + "\r\n\r\n";
   const auto r = client.send_raw(chunked_head(GetParam().transfer_encoding) + smuggled);
   EXPECT_EQ(r.status, GetParam().status) << r.body << r.error;
-  EXPECT_EQ(code_of(r), GetParam().status == 501 ? "unsupported_transfer_coding" : "malformed_request");
+  EXPECT_EQ(error_code_of(r), GetParam().status == 501 ? "unsupported_transfer_coding" : "malformed_request");
   EXPECT_FALSE(r.keep_alive);
   EXPECT_TRUE(client.closed_by_peer(5s));
   EXPECT_EQ(s.sim.request_count(domain), 0u);
@@ -155,7 +143,7 @@ TEST_P(BadChunks, AreAnswered400) {
   http_test_client client(s.proxy.port());
   const auto r = client.send_raw(chunked_head() + GetParam());
   EXPECT_EQ(r.status, 400u) << r.body << r.error;
-  EXPECT_EQ(code_of(r), "malformed_request");
+  EXPECT_EQ(error_code_of(r), "malformed_request");
   EXPECT_EQ(s.sim.request_count(domain), 0u);
 }
 
@@ -173,7 +161,7 @@ TEST(RequestHardening, HostMustAppearExactlyOnce) {
     http_test_client client(s.proxy.port());
     const auto r = client.send_raw("POST /v1/chat/completions HTTP/1.1\r\n" + hosts + rest);
     EXPECT_EQ(r.status, 400u) << hosts;
-    EXPECT_EQ(code_of(r), "malformed_request");
+    EXPECT_EQ(error_code_of(r), "malformed_request");
   }
   EXPECT_EQ(s.sim.connection_count(domain), 0u);
 }
@@ -206,7 +194,7 @@ TEST(RequestHardening, ConnectIs405WithAllow) {
   http_test_client client(s.proxy.port());
   const auto r = client.send_raw("CONNECT evil.example.com:443 HTTP/1.1\r\nHost: evil.example.com:443\r\n\r\n");
   EXPECT_EQ(r.status, 405u);
-  EXPECT_EQ(code_of(r), "method_not_allowed");
+  EXPECT_EQ(error_code_of(r), "method_not_allowed");
   EXPECT_TRUE(r.header("Allow").has_value());
   EXPECT_EQ(s.sim.connection_count(domain), 0u);
 }
@@ -233,7 +221,7 @@ TEST(RequestHardening, RepeatedBackendDomainHeaderIs400) {
   request.headers.emplace_back("X-Backend-Domain", "other.completions.near.ai");
   const auto r = http_exchange(s.proxy.port(), request);
   EXPECT_EQ(r.status, 400u);
-  EXPECT_EQ(code_of(r), "ambiguous_backend_domain");
+  EXPECT_EQ(error_code_of(r), "ambiguous_backend_domain");
   EXPECT_EQ(s.sim.connection_count(domain), 0u);
 }
 
@@ -243,7 +231,7 @@ TEST(RequestHardening, RepeatedModelKeyIs400) {
   request.body = R"({"model":"sim-model","messages":[],"model":"other-model"})";
   const auto r = http_exchange(s.proxy.port(), request);
   EXPECT_EQ(r.status, 400u);
-  EXPECT_EQ(code_of(r), "ambiguous_model");
+  EXPECT_EQ(error_code_of(r), "ambiguous_model");
   EXPECT_EQ(s.sim.connection_count(domain), 0u);
 }
 
@@ -253,7 +241,7 @@ TEST(RequestHardening, DeeplyNestedJsonIsMalformedSayingWhy) {
   request.body = R"({"model":"sim-model","x":)" + std::string(300, '[') + std::string(300, ']') + "}";
   const auto r = http_exchange(s.proxy.port(), request);
   EXPECT_EQ(r.status, 400u);
-  EXPECT_EQ(code_of(r), "malformed_request");
+  EXPECT_EQ(error_code_of(r), "malformed_request");
   EXPECT_NE(r.body.find("deeper than"), std::string::npos) << r.body;
 }
 
@@ -272,7 +260,7 @@ TEST(RequestHardening, BodyThatIsNotJsonIsMalformedNotMissingModel) {
   request.body = R"({"model":"sim-model",)";
   const auto r = http_exchange(s.proxy.port(), request);
   EXPECT_EQ(r.status, 400u);
-  EXPECT_EQ(code_of(r), "malformed_request");
+  EXPECT_EQ(error_code_of(r), "malformed_request");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -285,7 +273,7 @@ TEST(RequestHardening, ExpectContinueOnARefusedRequestGetsTheFinalStatusInstead)
       "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Backend-Domain: evil.example.com\r\n"
       "Expect: 100-continue\r\nContent-Length: 10\r\n\r\n");
   EXPECT_EQ(r.status, 403u);  // not 100
-  EXPECT_EQ(code_of(r), "domain_not_allowed");
+  EXPECT_EQ(error_code_of(r), "domain_not_allowed");
   EXPECT_FALSE(r.keep_alive);
 }
 
@@ -304,7 +292,7 @@ TEST(RequestHardening, HeaderSectionTricklingPastItsDeadlineIs408) {
   }
   const auto r = client.read_response();
   EXPECT_EQ(r.status, 408u) << r.error;
-  EXPECT_EQ(code_of(r), "request_timeout");
+  EXPECT_EQ(error_code_of(r), "request_timeout");
   EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
 }
 
@@ -324,7 +312,7 @@ TEST(RequestHardening, BodyThatStopsArrivingIs408) {
       "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Backend-Domain: sim.completions.near.ai\r\n"
       "Content-Length: 100\r\n\r\n{\"model\":");
   EXPECT_EQ(r.status, 408u) << r.error;
-  EXPECT_EQ(code_of(r), "request_timeout");
+  EXPECT_EQ(error_code_of(r), "request_timeout");
   EXPECT_EQ(sim.connection_count(domain), 0u);
 }
 
@@ -353,7 +341,7 @@ TEST(RequestHardening, BodiesOverTheMemoryBudgetAre503UntilItIsFreed) {
     std::this_thread::sleep_for(10ms);
   }
   EXPECT_EQ(second.status, 503u) << second.body;
-  EXPECT_EQ(code_of(second), "body_memory_exhausted");
+  EXPECT_EQ(error_code_of(second), "body_memory_exhausted");
   EXPECT_TRUE(second.header("Retry-After").has_value());
 
   ASSERT_EQ(holder.write_raw(body.substr(100)), "");
