@@ -163,7 +163,15 @@ asio::awaitable<relay_result> relay_impl(beast::tcp_stream& client, beast::flat_
     return out;
   };
 
-  // 1. The request. Its deadline is part of the response-headers phase.
+  // 1. The request, only on a connection fit to carry it: one the attestation left unfit
+  // (bytes nobody asked for after its answer, or Connection: close) would hand the
+  // request's response slot to whatever it holds.
+  if (!up.reusable()) {
+    out.request_unsent = true;
+    co_return fail_before(proxy::backend_unreachable(up.host() + " left the connection unusable before the request"),
+                          "connection unusable before the request was written");
+  }
+  // Its deadline is part of the response-headers phase.
   auto outgoing = upstream_request(request, up);
   up_tcp.expires_after(deadlines.response_headers);
   if (auto [ec, n] = co_await http::async_write(up.stream(), outgoing, tuple); ec) {

@@ -157,7 +157,9 @@ std::string serialize(const scripted_response& r, bool keep_alive) {
       out.append(r.body, at, n);
       out += "\r\n";
     }
-    out += "0\r\n\r\n";
+    out += "0\r\n";
+    for (const auto& [name, value] : r.trailers) out += name + ": " + value + "\r\n";
+    out += "\r\n";
   } else {
     out += r.body;
   }

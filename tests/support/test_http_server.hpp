@@ -72,6 +72,9 @@ struct scripted_response {
   /// Send the body with Transfer-Encoding: chunked, in chunks of `chunk_size` bytes.
   bool chunked = false;
   std::size_t chunk_size = 7;
+  /// With `chunked`: trailer fields sent after the last chunk, verbatim (no size check, so
+  /// a test can send fields no well-behaved server would).
+  header_list trailers;
   /// truncated_body: body bytes actually sent (nullopt: half of the body).
   std::optional<std::size_t> truncate_at;
 };
