@@ -303,7 +303,8 @@ asio::awaitable<relay_result> relay_impl(beast::tcp_stream& client, beast::flat_
       up.mark_not_reusable();
       out.result = relay_result::outcome::upstream_failed;
       out.detail = is_timeout(ec) ? "backend idle for " + std::to_string(deadlines.idle.count()) + " ms mid-response"
-                                  : "backend failed mid-response: " + ec.message();
+                                  : "backend failed mid-response: " +
+                                        (parser->violation() ? parser->violation()->reason : ec.message());
       co_return out;
     }
   }

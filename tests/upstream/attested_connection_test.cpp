@@ -6,6 +6,7 @@
 
 #include "upstream/attested_connection.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -16,6 +17,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <atomic>
@@ -29,6 +31,9 @@
 #include "collateral/source.hpp"
 #include "core/hex.hpp"
 #include "crypto/x509.hpp"
+#include "net/http_client.hpp"
+#include "server/upstream_pool.hpp"
+#include "support/renegotiating_tls_server.hpp"
 #include "support/run_bounded.hpp"
 #include "support/test_http_server.hpp"
 #include "testpki/test_pki.hpp"
@@ -448,6 +453,110 @@ TEST(UpstreamConnect, NoWebPkiAcceptsAnyCertificateAndExposesItsKey) {
 
 TEST(UpstreamConnect, UnreadableCaFileIsAStartupError) {
   EXPECT_THROW(make_tls(true, "/nonexistent/ca.pem"), std::runtime_error);
+}
+
+// ---------------------------------------------------------------------------------------
+// Renegotiation: the attested key must stay the key of the whole session
+
+/// Two GETs on one connection to a server that renegotiates before its second answer
+/// (switching to a certificate from another CA); `allow_renegotiation` takes
+/// SSL_OP_NO_RENEGOTIATION off this connection to show what it prevents.
+struct renegotiation_run {
+  std::optional<std::string> first, second;  ///< the answers' bodies (nullopt: the read failed)
+  std::string second_error;
+  sha256_digest key_at_connect{}, key_at_end{};
+  std::optional<std::string> hazard;  ///< reuse_hazard() after the second exchange
+  std::size_t pooled = 0;             ///< idle connections after offering it to a pool
+};
+
+renegotiation_run exchange_twice(const test::renegotiating_tls_server& server, const tls_client_context& tls,
+                                 bool allow_renegotiation) {
+  renegotiation_run out;
+  asio::io_context ioc;
+  auto work = [&]() -> asio::awaitable<bool> {
+    connect_options o;
+    o.connect_to = dial_address{"127.0.0.1", server.port()};
+    auto conn = co_await connect_upstream(ioc.get_executor(), tls, "localhost", 443, o);
+    if (!conn) co_return false;
+    SSL* ssl = conn->stream().native_handle();
+    if (allow_renegotiation) ::SSL_clear_options(ssl, SSL_OP_NO_RENEGOTIATION);
+    out.key_at_connect = conn->spki_sha256();
+    for (auto* slot : {&out.first, &out.second}) {
+      http::request<http::empty_body> request{http::verb::get, "/", 11};
+      request.set(http::field::host, conn->host_header());
+      if (auto [ec, n] = co_await http::async_write(conn->stream(), request, asio::as_tuple(asio::use_awaitable));
+          ec) {
+        out.second_error = "write: " + ec.message();
+        break;
+      }
+      http::response<http::string_body> response;
+      auto [ec, n] = co_await http::async_read(conn->stream(), conn->buffer(), response,
+                                               asio::as_tuple(asio::use_awaitable));
+      if (ec) {
+        out.second_error = ec.message();
+        conn->mark_not_reusable();  // what the forwarder does with a failed exchange
+        break;
+      }
+      *slot = response.body();
+    }
+    if (X509* peer = ::SSL_get0_peer_certificate(ssl)) out.key_at_end = crypto::spki_sha256(peer);
+    out.hazard = conn->reuse_hazard();
+    vp::server::upstream_pool pool(4, 60s);
+    pool.put(std::move(*conn));
+    out.pooled = pool.idle_count();
+    co_return true;
+  };
+  const auto done = test::run_bounded(ioc, loop_limit, work());
+  EXPECT_EQ(done, std::optional<bool>(true)) << "did not connect or did not finish";
+  return out;
+}
+
+TEST(UpstreamRenegotiation, ServerInitiatedRenegotiationIsRefusedAndTheConnectionNotReused) {
+  for (const bool webpki : {false, true}) {
+    test::renegotiating_tls_server server;
+    const tls_client_context tls = webpki ? make_tls(true, server.ca_file()) : make_tls(false);
+    const auto run = exchange_twice(server, tls, false);
+    EXPECT_EQ(run.first, std::optional<std::string>("response 1")) << "webpki=" << webpki;
+    EXPECT_FALSE(run.second) << "the answer after a renegotiation must not be read";
+    EXPECT_FALSE(run.second_error.empty());
+    EXPECT_EQ(server.renegotiations(), 0u);
+    EXPECT_EQ(server.refusals(), 1u) << "the client answered the HelloRequest with no_renegotiation";
+    EXPECT_EQ(run.key_at_end, server.first_spki()) << "the session kept the attested key";
+    EXPECT_EQ(run.pooled, 0u) << "a connection whose exchange failed is not pooled";
+  }
+}
+
+TEST(UpstreamRenegotiation, WithoutNoRenegotiationTheKeyWouldChangeAndThePoolRefusesTheConnection) {
+  // What SSL_OP_NO_RENEGOTIATION prevents: the server switches to a key nobody attested
+  // (and whose CA the client does not know: --no-webpki relies on attestation alone), and
+  // the second answer arrives over a session authenticated by that key.
+  test::renegotiating_tls_server server;
+  const auto run = exchange_twice(server, make_tls(false), true);
+  EXPECT_EQ(run.first, std::optional<std::string>("response 1"));
+  EXPECT_EQ(run.second, std::optional<std::string>("response 2")) << run.second_error;
+  EXPECT_EQ(server.renegotiations(), 1u);
+  EXPECT_EQ(run.key_at_connect, server.first_spki());
+  EXPECT_EQ(run.key_at_end, server.second_spki());
+  // Defence in depth: the key check refuses the connection for reuse.
+  ASSERT_TRUE(run.hazard);
+  EXPECT_NE(run.hazard->find("key changed"), std::string::npos) << *run.hazard;
+  EXPECT_EQ(run.pooled, 0u);
+}
+
+TEST(UpstreamRenegotiation, HttpClientRefusesRenegotiationToo) {
+  test::renegotiating_tls_server server({.renegotiate_before_answer = 1});
+  asio::io_context ioc;
+  net::http_client_options options;
+  options.ca_file = server.ca_file();
+  options.connect_timeout = 2s;
+  options.response_timeout = 2s;
+  net::http_client client(ioc.get_executor(), options);
+  const auto r = test::run_bounded(
+      ioc, loop_limit, client.get("https://127.0.0.1:" + std::to_string(server.port()) + "/endpoints"));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(*r) << "status " << (*r ? (*r)->status : 0u);
+  EXPECT_EQ(server.renegotiations(), 0u);
+  EXPECT_EQ(server.refusals(), 1u);
 }
 
 TEST(UpstreamAttestation, TargetCarriesTheNonceInHex) {
