@@ -16,6 +16,7 @@
 #include "policy/policy.hpp"
 #include "server/proxy_harness.hpp"
 #include "support/http_test_client.hpp"
+#include "support/run_bounded.hpp"
 
 namespace vp::test {
 namespace {
@@ -485,6 +486,8 @@ struct leftover_case {
   bool head_first = false;  ///< the first client sends HEAD
 };
 
+void PrintTo(const leftover_case& c, std::ostream* os) { *os << c.name; }
+
 class ProxyLeftoverBytes : public ::testing::TestWithParam<leftover_case> {};
 
 client_request head_models() {
@@ -493,17 +496,6 @@ client_request head_models() {
   r.target = "/v1/models";
   r.headers = {{"X-Backend-Domain", std::string(domain)}};
   return r;
-}
-
-/// Waits (bounded) until `done` holds.
-template <class Predicate>
-bool eventually(Predicate done) {
-  const auto until = std::chrono::steady_clock::now() + 5s;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
 }
 
 TEST_P(ProxyLeftoverBytes, NeverReachTheNextClientAndThePoisonedConnectionIsNotReused) {

@@ -41,9 +41,11 @@ loaded_identity load(const test_tls_identity& id) {
 }  // namespace
 
 struct renegotiating_tls_server::impl {
+  explicit impl(renegotiating_server_options o) : options(o) {}
   renegotiating_server_options options;
   test_tls_identity first_id = test_tls_identity::generate({"localhost"}, {"127.0.0.1"});
-  test_tls_identity second_id = test_tls_identity::generate({"localhost"}, {"127.0.0.1"});
+  test_tls_identity second_id = options.second_from_same_ca ? first_id.reissue({"localhost"}, {"127.0.0.1"})
+                                                            : test_tls_identity::generate({"localhost"}, {"127.0.0.1"});
   loaded_identity first = load(first_id);
   loaded_identity second = load(second_id);
   temp_file ca{first_id.ca_pem};
@@ -131,8 +133,7 @@ struct renegotiating_tls_server::impl {
 };
 
 renegotiating_tls_server::renegotiating_tls_server(renegotiating_server_options options)
-    : impl_(std::make_unique<impl>()) {
-  impl_->options = options;
+    : impl_(std::make_unique<impl>(options)) {
   impl_->ctx = ::SSL_CTX_new(TLS_server_method());
   if (impl_->ctx == nullptr || ::SSL_CTX_set_min_proto_version(impl_->ctx, TLS1_2_VERSION) != 1 ||
       ::SSL_CTX_set_max_proto_version(impl_->ctx, TLS1_2_VERSION) != 1 ||

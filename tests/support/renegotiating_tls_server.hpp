@@ -24,8 +24,11 @@ namespace vp::test {
 struct renegotiating_server_options {
   /// Renegotiate before writing answer N (1-based) on each connection.
   std::size_t renegotiate_before_answer = 2;
-  /// Present the second certificate (another key, from another CA) in the new handshake.
+  /// Present the second certificate (another key) in the new handshake.
   bool switch_certificate = true;
+  /// The second certificate comes from the first one's CA (it passes WebPKI, so only the
+  /// refusal to renegotiate stops it), else from another CA.
+  bool second_from_same_ca = false;
 };
 
 class renegotiating_tls_server {
@@ -37,7 +40,7 @@ class renegotiating_tls_server {
 
   std::uint16_t port() const;
   /// PEM file of the CA that issued the first certificate (SANs DNS:localhost,
-  /// IP:127.0.0.1); the second one comes from another CA.
+  /// IP:127.0.0.1).
   const std::string& ca_file() const;
   /// SHA-256 of the DER SubjectPublicKeyInfo of the first / second certificate.
   const sha256_digest& first_spki() const;

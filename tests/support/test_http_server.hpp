@@ -94,9 +94,13 @@ struct test_tls_identity {
   std::string ca_pem;
   std::string cert_pem;
   std::string key_pem;
+  std::string ca_key_pem;
 
   static test_tls_identity generate(const std::vector<std::string>& dns_names,
                                     const std::vector<std::string>& ip_addresses);
+  /// Another server certificate, with a new key, from the same CA.
+  test_tls_identity reissue(const std::vector<std::string>& dns_names,
+                            const std::vector<std::string>& ip_addresses) const;
 };
 
 /// Writes `contents` to a fresh file in the temp directory; removes it on destruction.
