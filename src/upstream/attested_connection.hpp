@@ -171,7 +171,9 @@ class upstream_connection {
   ///  - the peer's certificate is no longer the one whose key was attested (a renegotiated
   ///    session). Refused at the TLS layer already (SSL_OP_NO_RENEGOTIATION); checked again
   ///    because the attested key must be the key of the whole session.
-  /// The reason names no byte of the data. Never throws.
+  /// Meaningful once an answer was read on the connection: a TLS 1.3 server's session
+  /// tickets follow the handshake and count as bytes nobody asked for until then. The
+  /// reason names no byte of the data. Never throws.
   std::optional<std::string> reuse_hazard() const;
   /// mark_not_reusable(), logged at WARN with the domain and `why` (never any content).
   void poison(std::string_view why);

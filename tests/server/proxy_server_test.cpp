@@ -502,7 +502,8 @@ TEST_P(ProxyLeftoverBytes, NeverReachTheNextClientAndThePoisonedConnectionIsNotR
   const auto& c = GetParam();
   sim::simulator sim(one_backend(c.faults));
   running_proxy proxy(sim);
-  const auto first = http_exchange(proxy.port(), c.head_first ? head_models() : chat_request("sim-model", false, "client-1"));
+  const auto first =
+      http_exchange(proxy.port(), c.head_first ? head_models() : chat_request("sim-model", false, "client-1"));
   ASSERT_EQ(first.status, 200u) << first.body << first.error;
   EXPECT_TRUE(first.complete);
   if (c.head_first) {

@@ -329,8 +329,17 @@ struct test_http_server::impl {
       }
 
       const bool keep_alive = request.keep_alive();
-      const std::string bytes = serialize(response, keep_alive);
+      std::string bytes = serialize(response, keep_alive);
+      if (response.trailing_delay.count() == 0) bytes += response.trailing_bytes;
       if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(bytes), tuple); ec) co_return;
+      if (response.trailing_delay.count() != 0 && !response.trailing_bytes.empty()) {
+        asio::steady_timer timer(co_await asio::this_coro::executor);
+        timer.expires_after(response.trailing_delay);
+        co_await timer.async_wait(tuple);
+        if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(response.trailing_bytes), tuple); ec) {
+          co_return;
+        }
+      }
       if (!keep_alive) {
         co_await close_gracefully(stream);
         co_return;

@@ -75,6 +75,10 @@ struct scripted_response {
   /// With `chunked`: trailer fields sent after the last chunk, verbatim (no size check, so
   /// a test can send fields no well-behaved server would).
   header_list trailers;
+  /// Bytes sent after the response, unasked (in the same write, or `trailing_delay`
+  /// later): a client must never read them as the answer to its next request.
+  std::string trailing_bytes;
+  std::chrono::milliseconds trailing_delay{0};
   /// truncated_body: body bytes actually sent (nullopt: half of the body).
   std::optional<std::size_t> truncate_at;
 };

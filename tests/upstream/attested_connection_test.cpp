@@ -99,6 +99,7 @@ struct backend_faults {
   bool omit_fingerprint = false;  ///< no tls_cert_fingerprint field
   bool oversized = false;         ///< body over 8 MiB
   bool hang = false;              ///< never answer
+  bool huge_trailer = false;      ///< the answer ends with a 70,000-byte trailer field
   unsigned status = 200;
 };
 
@@ -171,6 +172,11 @@ class fake_backend {
     if (f.oversized) report["padding"] = std::string(attest::max_report_body_size, 'x');
     auto out = answer(200, json::serialize(report));
     out.headers = {{"Content-Type", "application/json"}};
+    if (f.huge_trailer) {
+      out.chunked = true;
+      out.chunk_size = 4096;
+      out.trailers = {{"X-Huge", std::string(70'000, 'x')}};
+    }
     return out;
   }
 
@@ -336,6 +342,17 @@ TEST(UpstreamAttestedConnection, OversizedReportIsRejected) {
   backend.set_faults({.oversized = true});
   const attempt a = run(backend, no_webpki());
   EXPECT_TRUE(rejected(a, errc::too_large, "too_large"));
+}
+
+TEST(UpstreamAttestedConnection, HugeTrailerOnTheAnswerIsAMalformedAnswerNotACrash) {
+  fake_backend backend;
+  backend.set_faults({.huge_trailer = true});
+  const attempt a = run(backend, no_webpki());
+  EXPECT_TRUE(rejected(a, errc::protocol, "protocol"));
+  EXPECT_NE(a.outcome->error().message.find("malformed attestation answer"), std::string::npos)
+      << a.outcome->error().message;
+  EXPECT_FALSE(a.connection->value().reusable());
+  expect_only_attestation_request(a);
 }
 
 TEST(UpstreamAttestedConnection, ErrorStatusIsRejected) {
