@@ -68,9 +68,10 @@ struct renegotiating_tls_server::impl {
     // A resumed session would skip the Certificate message: force a full handshake.
     ::SSL_set_options(ssl, SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION);
     if (::SSL_accept(ssl) == 1) {
-      for (std::size_t n = 1; read_request(ssl); ++n) {
+      std::string head;
+      for (std::size_t n = 1; read_request(ssl, head); ++n) {
         if (n == options.renegotiate_before_answer && !renegotiate(ssl)) break;
-        const std::string body = "response " + std::to_string(n);
+        const std::string body = options.body_for ? options.body_for(target_of(head)) : "response " + std::to_string(n);
         const std::string answer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
                                    std::to_string(body.size()) + "\r\nConnection: keep-alive\r\n\r\n" + body;
         if (::SSL_write(ssl, answer.data(), static_cast<int>(answer.size())) <= 0) break;
@@ -82,9 +83,16 @@ struct renegotiating_tls_server::impl {
     ::close(fd);
   }
 
-  /// Reads one request header section; false when the connection ended.
-  static bool read_request(SSL* ssl) {
-    std::string got;
+  /// "GET /x HTTP/1.1\r\n…" → "/x".
+  static std::string target_of(const std::string& head) {
+    const auto start = head.find(' ');
+    const auto end = start == std::string::npos ? start : head.find(' ', start + 1);
+    return end == std::string::npos ? std::string() : head.substr(start + 1, end - start - 1);
+  }
+
+  /// Reads one request header section into `got`; false when the connection ended.
+  static bool read_request(SSL* ssl, std::string& got) {
+    got.clear();
     while (got.find("\r\n\r\n") == std::string::npos) {
       char buffer[4096];
       const int n = ::SSL_read(ssl, buffer, sizeof buffer);

@@ -9,13 +9,15 @@
 // One connection at a time, blocking sockets, on its own thread. Requests are read up to
 // the end of their header section (GET / HEAD, no body); every answer is
 // "HTTP/1.1 200 OK" with the body "response N" (N counts answers on the connection, from
-// 1). Test-only code: set-up failures throw std::runtime_error.
+// 1) unless options.body_for says otherwise. Test-only code: set-up failures throw std::runtime_error.
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "core/bytes.hpp"
 
@@ -29,6 +31,9 @@ struct renegotiating_server_options {
   /// The second certificate comes from the first one's CA (it passes WebPKI, so only the
   /// refusal to renegotiate stops it), else from another CA.
   bool second_from_same_ca = false;
+  /// The body of the answer to `target` (e.g. an attestation report binding first_spki());
+  /// empty: "response N".
+  std::function<std::string(std::string_view target)> body_for{};
 };
 
 class renegotiating_tls_server {

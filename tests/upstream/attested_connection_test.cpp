@@ -116,6 +116,35 @@ test::test_http_server_options tls_options(std::vector<std::string> dns_names) {
   return o;
 }
 
+/// The attestation report a backend whose TLS key is `spki` answers to `target` (with the
+/// nonce of its query), as `f` distorts it; nullopt without a valid nonce.
+std::optional<std::string> report_body(std::string_view target, const sha256_digest& live_spki,
+                                       const backend_faults& f) {
+  const auto at = target.find("nonce=");
+  auto nonce = at == std::string_view::npos ? std::nullopt : from_hex(target.substr(at + 6, 64));
+  if (!nonce || nonce->size() != 32) return std::nullopt;
+
+  sha256_digest spki = live_spki;
+  if (f.claim_other_spki) spki[0] ^= 0xff;
+  bytes bound_nonce = *nonce;
+  if (f.wrong_nonce) bound_nonce[31] ^= 1;
+
+  test::quote_spec q;
+  const sha256_digest prefix = attest::expected_report_data_prefix(signing_address, spki);
+  std::copy(prefix.begin(), prefix.end(), q.td.report_data.begin());
+  std::copy(bound_nonce.begin(), bound_nonce.end(), q.td.report_data.begin() + 32);
+  const bytes quote = (f.foreign_quote ? foreign_pki() : pki()).mint(q);
+
+  json::object report;
+  report["intel_quote"] = to_hex(quote);
+  report["signing_address"] = "0x" + to_hex(signing_address);
+  report["signing_algo"] = "ecdsa";
+  if (!f.omit_fingerprint) report["tls_cert_fingerprint"] = to_hex(spki);
+  report["request_nonce"] = to_hex(*nonce);
+  if (f.oversized) report["padding"] = std::string(attest::max_report_body_size, 'x');
+  return json::serialize(report);
+}
+
 class fake_backend {
  public:
   explicit fake_backend(std::vector<std::string> dns_names = {domain})
@@ -148,29 +177,9 @@ class fake_backend {
     }
     if (f.status != 200) return answer(f.status, "attestation unavailable");
 
-    const auto at = r.target.find("nonce=");
-    auto nonce = at == std::string::npos ? std::nullopt : from_hex(std::string_view(r.target).substr(at + 6, 64));
-    if (!nonce || nonce->size() != 32) return answer(400, "bad nonce");
-
-    sha256_digest spki = spki_;
-    if (f.claim_other_spki) spki[0] ^= 0xff;
-    bytes bound_nonce = *nonce;
-    if (f.wrong_nonce) bound_nonce[31] ^= 1;
-
-    test::quote_spec q;
-    const sha256_digest prefix = attest::expected_report_data_prefix(signing_address, spki);
-    std::copy(prefix.begin(), prefix.end(), q.td.report_data.begin());
-    std::copy(bound_nonce.begin(), bound_nonce.end(), q.td.report_data.begin() + 32);
-    const bytes quote = (f.foreign_quote ? foreign_pki() : pki()).mint(q);
-
-    json::object report;
-    report["intel_quote"] = to_hex(quote);
-    report["signing_address"] = "0x" + to_hex(signing_address);
-    report["signing_algo"] = "ecdsa";
-    if (!f.omit_fingerprint) report["tls_cert_fingerprint"] = to_hex(spki);
-    report["request_nonce"] = to_hex(*nonce);
-    if (f.oversized) report["padding"] = std::string(attest::max_report_body_size, 'x');
-    auto out = answer(200, json::serialize(report));
+    auto report = report_body(r.target, spki_, f);
+    if (!report) return answer(400, "bad nonce");
+    auto out = answer(200, std::move(*report));
     out.headers = {{"Content-Type", "application/json"}};
     if (f.huge_trailer) {
       out.chunked = true;
@@ -562,6 +571,55 @@ TEST(UpstreamRenegotiation, WithoutNoRenegotiationTheKeyWouldChangeAndThePoolRef
   ASSERT_TRUE(run.hazard);
   EXPECT_NE(run.hazard->find("key changed"), std::string::npos) << *run.hazard;
   EXPECT_EQ(run.pooled, 0u);
+}
+
+TEST(UpstreamRenegotiation, AnAttestedConnectionCannotBeRenegotiatedToAnotherKey) {
+  // The attack itself: the backend's first key is attested on the connection, then the
+  // backend renegotiates to a key nobody attested before answering the client's request.
+  std::optional<sha256_digest> attested_key;
+  test::renegotiating_tls_server server({.body_for = [&](std::string_view target) {
+    return target.starts_with("/v1/attestation/report") ? report_body(target, *attested_key, {}).value_or("")
+                                                        : "answer to " + std::string(target);
+  }});
+  attested_key = server.first_spki();
+  for (const bool allow_renegotiation : {false, true}) {
+    asio::io_context ioc;
+    pki_source source;
+    const fixed_clock clock(test::default_time);
+    std::optional<std::string> answer_body;
+    std::optional<sha256_digest> key_at_end;
+    auto work = [&]() -> asio::awaitable<bool> {
+      connect_options o;
+      o.connect_to = dial_address{"127.0.0.1", server.port()};
+      auto conn = co_await connect_upstream(ioc.get_executor(), make_tls(false), "localhost", 443, o);
+      if (!conn) co_return false;
+      if (allow_renegotiation) ::SSL_clear_options(conn->stream().native_handle(), SSL_OP_NO_RENEGOTIATION);
+      auto verdict = co_await attest_connection(*conn, source, anchor(), clock);
+      if (!verdict || verdict->verdict.tls_cert_fingerprint != server.first_spki()) co_return false;
+      http::request<http::empty_body> request{http::verb::get, "/v1/chat/completions", 11};
+      request.set(http::field::host, conn->host_header());
+      co_await http::async_write(conn->stream(), request, asio::as_tuple(asio::use_awaitable));
+      http::response<http::string_body> response;
+      if (auto [ec, n] = co_await http::async_read(conn->stream(), conn->buffer(), response,
+                                                   asio::as_tuple(asio::use_awaitable));
+          !ec) {
+        answer_body = response.body();
+      }
+      key_at_end = crypto::spki_sha256(::SSL_get0_peer_certificate(conn->stream().native_handle()));
+      co_return true;
+    };
+    ASSERT_EQ(test::run_bounded(ioc, loop_limit, work()), std::optional<bool>(true)) << "not attested";
+    if (allow_renegotiation) {
+      // What SSL_OP_NO_RENEGOTIATION prevents: the answer comes over the unattested key.
+      EXPECT_EQ(answer_body, std::optional<std::string>("answer to /v1/chat/completions"));
+      EXPECT_EQ(key_at_end, server.second_spki());
+    } else {
+      EXPECT_FALSE(answer_body) << "read an answer after a renegotiation";
+      EXPECT_EQ(key_at_end, server.first_spki());
+      EXPECT_TRUE(test::eventually([&] { return server.refusals() == 1; }));
+    }
+  }
+  EXPECT_EQ(server.renegotiations(), 1u);  // only where the test itself allowed it
 }
 
 TEST(UpstreamRenegotiation, HttpClientRefusesRenegotiationToo) {
