@@ -233,8 +233,11 @@ asio::awaitable<phase_result<std::vector<tcp::endpoint>>> resolve(
 }
 
 http_error read_failure(const error_code& ec, const request_failure& fail, std::size_t max_body,
-                        std::chrono::milliseconds response_timeout) {
+                        std::chrono::milliseconds response_timeout, const std::optional<message_violation>& violation) {
   using k = http_error::kind;
+  // The parser's own rules (oversized or forbidden header / trailer fields) name the part
+  // that was refused; the Beast error code alone would say "header limit exceeded".
+  if (violation) return fail(k::protocol, "malformed response: " + violation->reason);
   if (ec == beast::error::timeout) {
     return fail(k::timeout, "no complete response within the response timeout of " + ms_text(response_timeout));
   }
@@ -277,6 +280,9 @@ struct http_client::impl {
       throw std::runtime_error("http_client: cannot require TLS 1.2 or later");
     }
     tls_context.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
+    // The certificate validated in the handshake must stay the peer's for the whole
+    // exchange; a TLS 1.2 renegotiation could replace it (RFC 5746 does not prevent that).
+    ::SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION);
     tls_context.set_verify_mode(ssl::verify_peer);
     if (!options.ca_file.empty()) {
       error_code ec;
@@ -418,7 +424,7 @@ struct http_client::impl {
       parser.emplace();
       parser->body_limit(static_cast<std::uint64_t>(options.max_body));
       if (auto [ec, n] = co_await http::async_read(stream, buffer, *parser, tuple); ec) {
-        co_return read_failure(ec, fail, options.max_body, options.response_timeout);
+        co_return read_failure(ec, fail, options.max_body, options.response_timeout, parser->violation());
       }
       const unsigned status = parser->get().result_int();
       if (status < 100 || status >= 200 || status == 101) break;

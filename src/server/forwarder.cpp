@@ -166,7 +166,15 @@ asio::awaitable<relay_result> relay_impl(beast::tcp_stream& client, beast::flat_
     return out;
   };
 
-  // 1. The request. Its deadline is part of the response-headers phase.
+  // 1. The request, only on a connection fit to carry it: one the attestation left unfit
+  // (bytes nobody asked for after its answer, or Connection: close) would hand the
+  // request's response slot to whatever it holds.
+  if (!up.reusable()) {
+    out.request_unsent = true;
+    co_return fail_before(proxy::backend_unreachable(up.host() + " left the connection unusable before the request"),
+                          "connection unusable before the request was written");
+  }
+  // Its deadline is part of the response-headers phase.
   auto outgoing = upstream_request(request, up);
   up_tcp.expires_after(deadlines.response_headers);
   if (auto [ec, n] = co_await http::async_write(up.stream(), outgoing, tuple); ec) {
@@ -298,7 +306,8 @@ asio::awaitable<relay_result> relay_impl(beast::tcp_stream& client, beast::flat_
       up.mark_not_reusable();
       out.result = relay_result::outcome::upstream_failed;
       out.detail = is_timeout(ec) ? "backend idle for " + std::to_string(deadlines.idle.count()) + " ms mid-response"
-                                  : "backend failed mid-response: " + ec.message();
+                                  : "backend failed mid-response: " +
+                                        (parser->violation() ? parser->violation()->reason : ec.message());
       co_return out;
     }
   }

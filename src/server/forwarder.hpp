@@ -38,6 +38,10 @@ struct relay_result {
   /// connection the backend had already dropped): the request may be sent again on a
   /// fresh connection.
   bool stale_connection = false;
+  /// The connection was unusable before the request was written (not reusable: bytes
+  /// nobody asked for after the attestation answer, Connection: close); nothing of the
+  /// request was sent, so it may go on another connection.
+  bool request_unsent = false;
   unsigned status = 0;
   std::uint64_t body_bytes = 0;
   bool streamed = false;  ///< relayed chunked / close-delimited (SSE, unknown length)

@@ -629,9 +629,9 @@ asio::awaitable<bool> session::handle(client_request request) {
     }
 
     auto result = co_await relay(client_, buffer_, *conn, request, st_->config.timeouts, !st_->stopping);
-    if (result.result == relay_result::outcome::upstream_failed && !result.response_started &&
-        result.stale_connection && how == "pooled") {
-      log::debug(arrow + ": pooled connection was closed by the backend; retrying on a new connection");
+    if (result.result == relay_result::outcome::upstream_failed && !result.response_started && attempt == 0 &&
+        (result.request_unsent || (result.stale_connection && how == "pooled"))) {
+      log::debug(arrow + ": " + result.detail + "; retrying on a new connection");
       continue;
     }
     if (result.result == relay_result::outcome::completed) {

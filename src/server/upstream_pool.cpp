@@ -17,9 +17,13 @@ std::optional<upstream::upstream_connection> upstream_pool::take(
   while (!list.empty() && !out) {
     idle entry = std::move(list.back());
     list.pop_back();
-    if (now - entry.since <= idle_timeout_ && entry.conn.reusable() && fresh(entry.conn.spki_sha256())) {
-      out.emplace(std::move(entry.conn));
+    if (now - entry.since > idle_timeout_ || !entry.conn.reusable() || !fresh(entry.conn.spki_sha256())) continue;
+    // Bytes that arrived while the connection sat idle were sent before any request.
+    if (auto hazard = entry.conn.reuse_hazard()) {
+      entry.conn.poison("while idle in the pool: " + *hazard);
+      continue;
     }
+    out.emplace(std::move(entry.conn));
   }
   if (list.empty()) idle_.erase(it);
   return out;
@@ -27,6 +31,12 @@ std::optional<upstream::upstream_connection> upstream_pool::take(
 
 void upstream_pool::put(upstream::upstream_connection conn) {
   if (!conn.reusable() || max_idle_ == 0) return;
+  // Whatever follows a complete response on the connection (a body after a HEAD answer,
+  // a second response) would be read as the answer to the next request, of any client.
+  if (auto hazard = conn.reuse_hazard()) {
+    conn.poison("after a response: " + *hazard);
+    return;
+  }
   auto& list = idle_[conn.host()];
   // Expired entries sit at the front (oldest first).
   const auto now = steady::now();

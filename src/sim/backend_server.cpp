@@ -24,6 +24,7 @@
 
 #include <functional>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
 #include <string_view>
 
@@ -111,6 +112,40 @@ class recording_buffer {
 
 std::string path_of(std::string_view target) { return std::string(target.substr(0, target.find('?'))); }
 
+/// A trailer field larger than any field Beast can store (basic_fields caps values at 64 KiB).
+std::string huge_trailer_field() { return "X-Sim-Huge-Trailer: " + std::string(70'000, 'x') + "\r\n"; }
+
+/// The complete response a misbehaving backend sends unasked.
+std::string injected_response() {
+  const std::string body = R"({"injected":"INJECTED-BY-SIM"})";
+  return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Sim-Injected: 1\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+/// The bytes of `response` on the wire: the header, and the body unless `with_body` is false
+/// (a HEAD answer keeps its Content-Length but carries no body).
+std::string wire_bytes(const http::response<http::string_body>& response, bool with_body) {
+  std::ostringstream out;
+  if (with_body) {
+    out << response;
+  } else {
+    out << response.base();
+  }
+  return out.str();
+}
+
+/// `response` sent chunked (one chunk) and ending with a huge trailer field.
+std::string chunked_with_huge_trailer(http::response<http::string_body> response) {
+  const std::string body = std::move(response.body());
+  response.body().clear();
+  response.chunked(true);
+  std::ostringstream out;
+  out << response.base();
+  if (!body.empty()) out << std::hex << body.size() << "\r\n" << body << "\r\n";
+  out << "0\r\n" << huge_trailer_field() << "\r\n";
+  return out.str();
+}
+
 }  // namespace
 
 struct backend_server::state {
@@ -132,6 +167,7 @@ struct backend_server::state {
   std::size_t next_instance = 0;
   std::size_t attestations = 0;
   std::size_t requests = 0;
+  std::size_t unsolicited = 0;
   std::vector<std::shared_ptr<connection_record>> records;
   std::vector<header_fields> headers;
   std::vector<std::string> bodies;
@@ -222,7 +258,12 @@ struct backend_server::state {
         const backend_faults f = faults_of(index);
         if (f.attestation_delay.count() > 0) co_await sleep(f.attestation_delay);
         begin_response();
-        if (auto [ec, n] = co_await http::async_write(stream, response, tuple); ec) co_return;
+        // Faulty answers go out in one write, so the extra bytes reach the client together
+        // with the end of the answer (deterministic tests).
+        std::string bytes =
+            f.huge_trailer_on_attestation ? chunked_with_huge_trailer(std::move(response)) : wire_bytes(response, true);
+        if (f.unsolicited_after_attestation) bytes += injected_response();
+        if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(bytes), tuple); ec) co_return;
       } else {
         const backend_faults f = on_request(index, request);
         if (f.hang) {
@@ -231,14 +272,20 @@ struct backend_server::state {
         }
         if (f.answer_delay.count() > 0) co_await sleep(f.answer_delay);
         const answer_context context{options.domain, index, options.models, settings.stream_tokens};
-        const openai_answer answer = answer_openai(request.method_string(), target, request.body(), context);
+        // HEAD is GET without the body (RFC 9110 §9.3.2).
+        const bool head = request.method() == http::verb::head;
+        const openai_answer answer =
+            answer_openai(head ? "GET" : request.method_string(), target, request.body(), context);
         begin_response();
         if (f.close_delimited) {
           co_await write_close_delimited(stream, answer, index, record);
           co_return;
         }
-        if (answer.streaming()) {
-          if (!co_await write_stream(stream, answer, keep_alive, index, f.disconnect_mid_stream, record)) co_return;
+        if (answer.streaming() && !head) {
+          if (!co_await write_stream(stream, answer, keep_alive, index, f.disconnect_mid_stream,
+                                     f.huge_trailer_on_answers, record)) {
+            co_return;
+          }
         } else {
           http::response<http::string_body> response{http::status::ok, request.version()};
           response.result(answer.status);
@@ -246,7 +293,18 @@ struct backend_server::state {
           response.keep_alive(keep_alive);
           response.body() = answer.body;
           response.prepare_payload();
-          if (auto [ec, n] = co_await http::async_write(stream, response, tuple); ec) co_return;
+          std::string bytes = f.huge_trailer_on_answers ? chunked_with_huge_trailer(std::move(response))
+                                                        : wire_bytes(response, !head || f.head_with_body);
+          if (f.extra_bytes_after_response) bytes += "GARBAGE-AFTER-THE-RESPONSE\r\n";
+          if (f.second_response_appended) bytes += injected_response();
+          if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(bytes), tuple); ec) co_return;
+          if (f.unsolicited_while_idle.count() > 0) {
+            co_await sleep(f.unsolicited_while_idle);
+            const std::string unasked = injected_response();
+            if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(unasked), tuple); ec) co_return;
+            const std::lock_guard lock(mutex);
+            ++unsolicited;
+          }
         }
       }
       if (!keep_alive) {
@@ -345,7 +403,8 @@ struct backend_server::state {
   /// Writes an SSE answer chunked, one chunk per event, each after token_delay. Returns
   /// false when the connection is gone (or was cut on purpose).
   asio::awaitable<bool> write_stream(tls_stream& stream, const openai_answer& answer, bool keep_alive,
-                                     std::size_t index, bool disconnect_mid_stream, connection_record& record) {
+                                     std::size_t index, bool disconnect_mid_stream, bool huge_trailer,
+                                     connection_record& record) {
     const auto tuple = asio::as_tuple(asio::use_awaitable);
     http::response<http::empty_body> response{http::status::ok, 11};
     response.result(answer.status);
@@ -372,7 +431,8 @@ struct backend_server::state {
       const std::lock_guard lock(mutex);
       ++record.stream_events_sent;
     }
-    if (auto [ec, n] = co_await asio::async_write(stream, http::make_chunk_last(), tuple); ec) co_return false;
+    const std::string last_chunk = "0\r\n" + (huge_trailer ? huge_trailer_field() : std::string()) + "\r\n";
+    if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(last_chunk), tuple); ec) co_return false;
     co_return true;
   }
 
@@ -478,6 +538,11 @@ std::size_t backend_server::attestation_count() const {
 std::size_t backend_server::request_count() const {
   const std::lock_guard lock(state_->mutex);
   return state_->requests;
+}
+
+std::size_t backend_server::unsolicited_count() const {
+  const std::lock_guard lock(state_->mutex);
+  return state_->unsolicited;
 }
 
 std::size_t backend_server::connection_count() const {

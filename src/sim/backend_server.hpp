@@ -62,6 +62,7 @@ class backend_server {
   std::size_t attestation_count() const;  ///< attestation requests received
   std::size_t request_count() const;      ///< other requests received
   std::size_t connection_count() const;   ///< TCP connections accepted
+  std::size_t unsolicited_count() const;  ///< unasked responses sent by unsolicited_while_idle
   std::vector<connection_record> connections() const;
   std::vector<header_fields> request_headers() const;  ///< of the non-attestation requests
   std::vector<std::string> request_bodies() const;

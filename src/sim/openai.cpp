@@ -61,6 +61,22 @@ std::string full_text(unsigned tokens) {
   return text;
 }
 
+/// The request's own text (the last chat message, or the prompt), echoed in non-streaming
+/// answers so a test can tell which request an answer belongs to.
+std::string prompt_of(const json::object& request) {
+  if (const auto* messages = request.if_contains("messages"); messages != nullptr && messages->is_array()) {
+    const auto& list = messages->get_array();
+    if (!list.empty() && list.back().is_object()) {
+      const auto* content = list.back().get_object().if_contains("content");
+      if (content != nullptr && content->is_string()) return std::string(content->get_string());
+    }
+  }
+  if (const auto* prompt = request.if_contains("prompt"); prompt != nullptr && prompt->is_string()) {
+    return std::string(prompt->get_string());
+  }
+  return {};
+}
+
 std::string sse(const json::value& chunk) { return "data: " + json::serialize(chunk) + "\n\n"; }
 
 openai_answer completion(bool chat, const json::object& request, const answer_context& context) {
@@ -87,6 +103,7 @@ openai_answer completion(bool chat, const json::object& request, const answer_co
     body["model"] = model;
     body["choices"] = json::array{choice};
     body["usage"] = usage(8, context.stream_tokens);
+    body["sim_prompt_echo"] = prompt_of(request);
     a.body = json::serialize(body);
     return a;
   }

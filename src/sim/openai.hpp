@@ -32,7 +32,8 @@ struct openai_answer {
 
 /// The answer to `method` `target` with request body `body`:
 ///   POST /v1/chat/completions, POST /v1/completions (stream_tokens chunks when "stream":true),
-///   POST /v1/embeddings, GET /v1/models; 400 for a body that is not a JSON object,
+///   POST /v1/embeddings, GET /v1/models; non-streaming completions echo the request's
+///   last message (or prompt) in `sim_prompt_echo`; 400 for a body that is not a JSON object,
 ///   404 for any other path, 405 for a known path with another method.
 openai_answer answer_openai(std::string_view method, std::string_view target, std::string_view body,
                             const answer_context& context);

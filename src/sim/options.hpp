@@ -41,6 +41,25 @@ struct backend_faults {
   /// Ordinary answers are close-delimited (HTTP/1.0 style): no Content-Length, not
   /// chunked, `Connection: close`, the body ends when the connection does.
   bool close_delimited = false;
+  /// The attestation answer is sent chunked and ends with a trailer field of 70,000 bytes
+  /// (over Beast's 64 KiB field limit: a parser that inserts trailer fields throws).
+  bool huge_trailer_on_attestation = false;
+  /// Ordinary answers (non-streaming ones sent chunked too) end with such a trailer.
+  bool huge_trailer_on_answers = false;
+  /// Garbage bytes follow each non-streaming ordinary answer, in the same write: a client
+  /// that reuses the connection reads them as the start of the next response.
+  bool extra_bytes_after_response = false;
+  /// A second complete response (body `{"injected":"INJECTED-BY-SIM"}`) follows each
+  /// non-streaming ordinary answer, in the same write.
+  bool second_response_appended = false;
+  /// That injected response follows the attestation answer, in the same write.
+  bool unsolicited_after_attestation = false;
+  /// Wait this long after each non-streaming ordinary answer, then send the injected
+  /// response unasked (bytes that arrive while the client holds the connection idle); 0 =
+  /// never.
+  std::chrono::milliseconds unsolicited_while_idle{0};
+  /// Answer HEAD requests with the GET body (RFC 9110 §9.3.2: a HEAD response has none).
+  bool head_with_body = false;
   /// Generate a new TLS key + certificate after every N non-attestation requests (0 =
   /// never); connections accepted afterwards present the new one, open ones keep theirs.
   unsigned rotate_every = 0;

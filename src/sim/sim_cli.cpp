@@ -100,6 +100,13 @@ void apply_fault(backend_faults& f, std::string_view spec) {
   else if (name == "disconnect_mid_stream") f.disconnect_mid_stream = parse_bool(name, value);
   else if (name == "oversized_attestation") f.oversized_attestation = parse_bool(name, value);
   else if (name == "close_delimited") f.close_delimited = parse_bool(name, value);
+  else if (name == "huge_trailer_on_attestation") f.huge_trailer_on_attestation = parse_bool(name, value);
+  else if (name == "huge_trailer_on_answers") f.huge_trailer_on_answers = parse_bool(name, value);
+  else if (name == "extra_bytes_after_response") f.extra_bytes_after_response = parse_bool(name, value);
+  else if (name == "second_response_appended") f.second_response_appended = parse_bool(name, value);
+  else if (name == "unsolicited_after_attestation") f.unsolicited_after_attestation = parse_bool(name, value);
+  else if (name == "head_with_body") f.head_with_body = parse_bool(name, value);
+  else if (name == "unsolicited_while_idle") f.unsolicited_while_idle = millis("unsolicited_while_idle");
   else if (name == "rotate_every") {
     if (!value) throw std::invalid_argument("--fault rotate_every needs a request count (rotate_every=N)");
     f.rotate_every = parse_number<unsigned>(*value, "--fault rotate_every");
@@ -123,6 +130,14 @@ std::string describe_faults(const backend_faults& f) {
   add(f.disconnect_mid_stream, "disconnect_mid_stream");
   add(f.oversized_attestation, "oversized_attestation");
   add(f.close_delimited, "close_delimited");
+  add(f.huge_trailer_on_attestation, "huge_trailer_on_attestation");
+  add(f.huge_trailer_on_answers, "huge_trailer_on_answers");
+  add(f.extra_bytes_after_response, "extra_bytes_after_response");
+  add(f.second_response_appended, "second_response_appended");
+  add(f.unsolicited_after_attestation, "unsolicited_after_attestation");
+  add(f.head_with_body, "head_with_body");
+  add(f.unsolicited_while_idle.count() != 0,
+      "unsolicited_while_idle=" + std::to_string(f.unsolicited_while_idle.count()) + "ms");
   add(f.rotate_every != 0, "rotate_every=" + std::to_string(f.rotate_every));
   add(f.answer_delay.count() != 0, "slow=" + std::to_string(f.answer_delay.count()) + "ms");
   add(f.attestation_delay.count() != 0, "attestation_delay=" + std::to_string(f.attestation_delay.count()) + "ms");
@@ -175,6 +190,13 @@ std::string sim_help() {
          "      disconnect_mid_stream   drop the connection after half of a streaming answer\n"
          "      oversized_attestation   attestation report over 8 MiB\n"
          "      close_delimited         answers end with the connection (no Content-Length, not chunked)\n"
+         "      huge_trailer_on_attestation  the attestation answer ends with a 70,000-byte trailer field\n"
+         "      huge_trailer_on_answers  ordinary answers end with a 70,000-byte trailer field\n"
+         "      extra_bytes_after_response  garbage follows each ordinary answer\n"
+         "      second_response_appended  a second, unasked response follows each ordinary answer\n"
+         "      unsolicited_after_attestation  an unasked response follows the attestation answer\n"
+         "      unsolicited_while_idle=MS  an unasked response MS after each ordinary answer\n"
+         "      head_with_body          HEAD answers carry the GET body\n"
          "  --help                    this text\n"
          "\n"
          "It prints the verified-proxy command line that uses the deployment (--root-ca, --upstream-ca, --pccs-url,\n"

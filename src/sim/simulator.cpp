@@ -185,6 +185,10 @@ std::size_t simulator::attestation_count(std::string_view domain) const {
 
 std::size_t simulator::request_count(std::string_view domain) const { return impl_->backend(domain).request_count(); }
 
+std::size_t simulator::unsolicited_count(std::string_view domain) const {
+  return impl_->backend(domain).unsolicited_count();
+}
+
 std::size_t simulator::connection_count(std::string_view domain) const {
   return impl_->backend(domain).connection_count();
 }

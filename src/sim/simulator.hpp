@@ -91,6 +91,8 @@ class simulator {
   std::size_t request_count(std::string_view domain) const;
   /// TCP connections accepted.
   std::size_t connection_count(std::string_view domain) const;
+  /// Unasked responses sent so far by the unsolicited_while_idle fault.
+  std::size_t unsolicited_count(std::string_view domain) const;
   /// Every connection so far, in accept order.
   std::vector<connection_record> connections(std::string_view domain) const;
   /// Headers (name, value as received) of the non-attestation requests, in order — to check forwarding.

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "core/hex.hpp"
+#include "core/log.hpp"
 #include "core/text.hpp"
 #include "crypto/x509.hpp"
 #include "net/bounded_parser.hpp"
@@ -114,6 +115,14 @@ tls_client_context::tls_client_context(tls_client_options options) : state_(std:
     throw std::runtime_error("upstream TLS: cannot require TLS 1.2 or later");
   }
   ctx.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
+  // The attested key must be the key of the whole session: report_data binds the SPKI of
+  // the certificate presented in the handshake, and a TLS 1.2 renegotiation (RFC 5246
+  // §7.4.1.1) lets the server present another certificate, and another key, on the same
+  // connection. RFC 5746 only binds the new handshake to the old one; it does not keep
+  // the certificate. Renegotiation is therefore refused outright (the client answers a
+  // HelloRequest with a no_renegotiation alert). TLS 1.3 has no renegotiation, but
+  // requiring it would cut off TLS 1.2-only backends, so TLS 1.2 stays allowed.
+  ::SSL_CTX_set_options(ctx.native_handle(), SSL_OP_NO_RENEGOTIATION);
   if (!state_->options.webpki) {
     // --no-webpki: the certificate proves nothing by itself; attestation binds its key.
     ctx.set_verify_mode(ssl::verify_none);
@@ -171,6 +180,35 @@ const sha256_digest& upstream_connection::spki_sha256() const { return s_->spki;
 X509* upstream_connection::peer_certificate() const { return s_->peer.get(); }
 bool upstream_connection::reusable() const { return s_->reusable; }
 void upstream_connection::mark_not_reusable() { s_->reusable = false; }
+
+std::optional<std::string> upstream_connection::reuse_hazard() const {
+  // Every place bytes can wait between the kernel and the HTTP parser: Asio hands what it
+  // reads from the socket to OpenSSL through a memory BIO (a partial record stays there),
+  // OpenSSL keeps a record it has not fully returned, Beast keeps what it read ahead.
+  SSL* ssl = const_cast<stream_type&>(s_->stream).native_handle();
+  std::size_t held = s_->buffer.size() + static_cast<std::size_t>(std::max(::SSL_pending(ssl), 0));
+  if (BIO* rbio = ::SSL_get_rbio(ssl); rbio != nullptr) held += BIO_ctrl_pending(rbio);
+  if (held != 0 || ::SSL_has_pending(ssl) == 1) {
+    return std::to_string(held) + " byte(s) nobody asked for are waiting on the connection";
+  }
+  error_code ec;
+  const std::size_t readable = beast::get_lowest_layer(s_->stream).socket().available(ec);
+  if (ec) return "the socket cannot be queried: " + ec.message();
+  // Also what a backend closing the connection sends (a TLS 1.3 close_notify looks like
+  // data until decrypted): either way the connection cannot carry another request.
+  if (readable != 0) return std::to_string(readable) + " byte(s) nobody asked for (or a closing alert) arrived";
+  X509* now = ::SSL_get0_peer_certificate(ssl);
+  if (now == nullptr) return "the TLS session has no peer certificate any more";
+  if (now != s_->peer.get() && crypto::spki_sha256(now) != s_->spki) {
+    return "the TLS peer's key changed since it was attested (renegotiation)";
+  }
+  return std::nullopt;
+}
+
+void upstream_connection::poison(std::string_view why) {
+  s_->reusable = false;
+  log::warn("upstream connection to " + s_->host + " (" + s_->dialled + ") discarded: " + std::string(why));
+}
 
 namespace {
 
@@ -341,6 +379,9 @@ asio::awaitable<result<attestation_outcome>> attest_impl(upstream_connection& co
       if (ec == http::error::partial_message || ec == ssl::error::stream_truncated) {
         co_return fail(errc::protocol, "connection closed mid-response (truncated attestation report)");
       }
+      if (const auto& violation = parser->violation()) {
+        co_return fail(errc::protocol, "malformed attestation answer: " + violation->reason);
+      }
       co_return fail(errc::protocol, "reading the attestation response failed: " + ec.message());
     }
     const unsigned status = parser->get().result_int();
@@ -398,6 +439,11 @@ asio::awaitable<result<attestation_outcome>> attest_impl(upstream_connection& co
   if (!verdict) co_return attestation_failure(verdict.error());
 
   if (!keep_alive) conn.mark_not_reusable();
+  // The verdict is about the key; the connection itself is only fit for the client's
+  // request if nothing follows the answer (it would be read as that request's response).
+  if (auto hazard = conn.reuse_hazard(); hazard && conn.reusable()) {
+    conn.poison("after the attestation answer: " + *hazard);
+  }
   co_return attestation_outcome{std::move(*verdict), *attestation, document->form, *nonce};
 }
 

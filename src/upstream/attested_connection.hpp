@@ -161,6 +161,23 @@ class upstream_connection {
   bool reusable() const;
   void mark_not_reusable();
 
+  /// Why the connection, positioned between messages, must not carry another request even
+  /// though reusable() may still say it can; nullopt when it is clean. Checked before a
+  /// connection goes into the pool, when it comes out, and before any request is written:
+  ///  - bytes nobody asked for: in buffer(), in OpenSSL's record layer (SSL_pending /
+  ///    SSL_has_pending), in the memory BIO between Asio and OpenSSL, or readable on the
+  ///    socket. HTTP/1.1 has no request ids (RFC 9112 §9.3): whatever a connection holds
+  ///    before a request is sent would be read as that request's response;
+  ///  - the peer's certificate is no longer the one whose key was attested (a renegotiated
+  ///    session). Refused at the TLS layer already (SSL_OP_NO_RENEGOTIATION); checked again
+  ///    because the attested key must be the key of the whole session.
+  /// Meaningful once an answer was read on the connection: a TLS 1.3 server's session
+  /// tickets follow the handshake and count as bytes nobody asked for until then. The
+  /// reason names no byte of the data. Never throws.
+  std::optional<std::string> reuse_hazard() const;
+  /// mark_not_reusable(), logged at WARN with the domain and `why` (never any content).
+  void poison(std::string_view why);
+
   struct state;
   explicit upstream_connection(std::unique_ptr<state> s);
 
@@ -213,8 +230,9 @@ struct attestation_outcome {
 /// gets collateral for the quote's platform from `source`, and runs
 /// attest::verify_attestation with the connection's live SPKI and the nonce as of
 /// `clock.now()`. On success the connection is positioned after the response and stays
-/// usable (unless the peer asked to close: see reusable()). On any error the connection
-/// must be discarded.
+/// usable unless the peer asked to close or sent anything after the answer (then it is
+/// poisoned: see reusable(), reuse_hazard()); the verdict holds either way. On any error
+/// the connection must be discarded.
 ///
 /// Errors: timeout, protocol, too_large, http_status, collateral, attestation (the failed
 /// check in attest_error), internal.

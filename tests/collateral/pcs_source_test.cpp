@@ -321,6 +321,17 @@ TEST_F(PcsSourceFaults, TruncatedBodyIsAProtocolFailure) {
   expect_error(get(), errc::unavailable, {url(pcs_route::tcb_info)});
 }
 
+TEST_F(PcsSourceFaults, HugeTrailerIsAProtocolFailureNotACrash) {
+  // A trailer field over 64 KiB used to throw out of Beast's parser and end the process.
+  pccs_->set_fault(pcs_route::tcb_info, {.trailers = {{"X-Huge", std::string(70'000, 'x')}}});
+  expect_error(get(), errc::unavailable, {url(pcs_route::tcb_info), "trailer"});
+  pccs_->clear_faults();
+  pccs_->set_fault(pcs_route::qe_identity, {.trailers = {{std::string(70'000, 'n'), "v"}}});
+  expect_error(get(), errc::unavailable, {url(pcs_route::qe_identity), "trailer"});
+  pccs_->clear_faults();
+  EXPECT_TRUE(get());
+}
+
 TEST_F(PcsSourceFaults, EmptyBodyIsInvalid) {
   pccs_->set_fault(pcs_route::qe_identity, {.body = ""});
   expect_error(get(), errc::invalid, {url(pcs_route::qe_identity), "empty body"});

@@ -328,6 +328,33 @@ TEST(HttpClient, BodyOverMaxBodyIsTooLarge) {
   EXPECT_EQ(r->body.size(), 5000u);
 }
 
+TEST(HttpClient, HugeTrailerFieldsAreAProtocolErrorNotACrash) {
+  // A trailer field over 64 KiB used to throw std::length_error out of Beast's parser,
+  // from the discovery list's and the PCCS's responses alike.
+  for (const bool tls : {false, true}) {
+    test_http_server server(
+        [](const http_request_record& r) {
+          scripted_response out;
+          out.body = "body";
+          out.chunked = true;
+          if (r.target == "/value") out.trailers = {{"X-Huge", std::string(70'000, 'x')}};
+          if (r.target == "/name") out.trailers = {{std::string(70'000, 'n'), "v"}};
+          return out;
+        },
+        {.tls = tls});
+    const auto options = tls ? trusting(server) : fast_options();
+    for (const char* target : {"/value", "/name"}) {
+      const auto e = error_of(fetch(server.url(target), options));
+      EXPECT_EQ(e.what, kind::protocol) << target << ": " << e.message;
+      EXPECT_NE(e.message.find("trailer"), std::string::npos) << e.message;
+      EXPECT_EQ(e.message.find("xxxx"), std::string::npos) << "no field bytes in the message";
+    }
+    const auto fine = fetch(server.url("/ordinary"), options);
+    ASSERT_TRUE(fine) << fine.error().message;
+    EXPECT_EQ(fine->body, "body");
+  }
+}
+
 TEST(HttpClient, InvalidUrlsAreRejectedWithoutNetworkAccess) {
   for (const std::string url :
        {"ftp://127.0.0.1/x", "http:///x", "http://", "garbage", "", "/relative/path", "http://exa mple.com/",

@@ -102,6 +102,30 @@ TEST(EndpointsDirectory, InvalidListNeverReplacesAGoodOne) {
   EXPECT_EQ((*after)->front().domain, "a.completions.near.ai");
 }
 
+TEST(EndpointsDirectory, HugeTrailerIsAFailedFetchNotACrash) {
+  std::atomic<bool> hostile{true};
+  test::test_http_server server([&](const test::http_request_record&) {
+    auto r = answer(200, list_a);
+    r.chunked = true;
+    if (hostile) r.trailers = {{"X-Huge", std::string(70'000, 'x')}};
+    return r;
+  });
+  asio::io_context ioc;
+  endpoints_directory directory(ioc.get_executor(), server.url("/endpoints"), 0s, fast());
+  const auto refused = get_all(ioc, directory);
+  ASSERT_EQ(refused.size(), 1u) << "get() did not complete";
+  ASSERT_FALSE(refused[0]);
+  EXPECT_NE(refused[0].error().find("trailer"), std::string::npos) << refused[0].error();
+  // The same event loop goes on serving (a new directory: a failed fetch is retried only
+  // after a back-off).
+  hostile = false;
+  endpoints_directory again(ioc.get_executor(), server.url("/endpoints"), 0s, fast());
+  const auto later = get_all(ioc, again);
+  ASSERT_EQ(later.size(), 1u);
+  ASSERT_TRUE(later[0]) << later[0].error();
+  EXPECT_EQ((*later[0])->front().domain, "a.completions.near.ai");
+}
+
 TEST(EndpointsDirectory, NoListEverObtainedIsAnErrorNamingTheUrl) {
   asio::io_context ioc;
   endpoints_directory directory(ioc.get_executor(), "http://127.0.0.1:1/endpoints", 300s, fast());

@@ -17,6 +17,7 @@
 #include "app/collateral_options.hpp"
 #include "app/workload_policy.hpp"
 #include "core/bytes.hpp"
+#include "net/spawn.hpp"
 #include "server/proxy_server.hpp"
 #include "sim/simulator.hpp"
 #include "support/http_test_client.hpp"
@@ -73,7 +74,7 @@ class running_proxy {
         ioc_.get_executor(), config,
         server::proxy_dependencies{source, anchor, clock_, check ? *check : policy.check, policy.limit});
     server_->start();
-    thread_ = std::thread([this] { ioc_.run(); });
+    thread_ = std::thread([this] { net::run_contained(ioc_, "test proxy event loop"); });
   }
 
   ~running_proxy() {

@@ -15,9 +15,11 @@
 #include <thread>
 
 #include "core/log.hpp"
+#include "net/spawn.hpp"
 #include "policy/policy.hpp"
 #include "server/proxy_harness.hpp"
 #include "support/http_test_client.hpp"
+#include "support/run_bounded.hpp"
 
 namespace vp::test {
 namespace {
@@ -454,6 +456,123 @@ TEST(ProxyEndToEnd, SilentTlsPeerIsA504NamingTheTlsPhase) {
   const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
   EXPECT_EQ(r.status, 504u) << r.body;
   EXPECT_EQ(error_code_of(r), "tls_timeout");
+}
+
+// ---------------------------------------------------------------------------------------
+// Hostile framing from backends: trailers no parser can store, bytes after a response
+
+TEST(ProxyEndToEnd, HugeTrailerOnAnAnswerCutsItShortAndTheProxyKeepsServing) {
+  // A trailer field over 64 KiB used to throw out of Beast's parser and end the process.
+  sim::simulator sim(one_backend({.huge_trailer_on_answers = true}, 4));
+  running_proxy proxy(sim);
+  const auto contained = net::contained_exception_count();
+  for (const bool stream : {false, true}) {
+    const auto r = http_exchange(proxy.port(), chat_request("sim-model", stream));
+    // The headers had gone out before the trailer arrived: the answer is cut short.
+    EXPECT_EQ(r.status, 200u) << r.body << r.error;
+    EXPECT_FALSE(r.complete) << "stream=" << stream;
+  }
+  sim.set_faults(domain, 0, {});
+  const auto next = http_exchange(proxy.port(), chat_request("sim-model", false, "after-the-trailer"));
+  EXPECT_EQ(next.status, 200u) << next.body;
+  EXPECT_TRUE(next.complete);
+  EXPECT_NE(next.body.find("after-the-trailer"), std::string::npos) << next.body;
+  EXPECT_EQ(net::contained_exception_count(), contained) << "the parser threw";
+  // The connections that carried the broken answers were not pooled.
+  EXPECT_EQ(sim.connection_count(domain), 3u);
+}
+
+TEST(ProxyEndToEnd, HugeTrailerOnTheAttestationAnswerIsA502AndNothingIsForwarded) {
+  sim::simulator sim(one_backend({.huge_trailer_on_attestation = true}));
+  running_proxy proxy(sim);
+  const auto contained = net::contained_exception_count();
+  const auto r = http_exchange(proxy.port(), chat_request("sim-model", false, "SECRET-PROMPT-MARKER"));
+  EXPECT_EQ(r.status, 502u) << r.body;
+  EXPECT_EQ(error_code_of(r), "backend_unreachable");
+  EXPECT_NE(error_message_of(r).find("malformed attestation answer"), std::string::npos) << r.body;
+  EXPECT_EQ(sim.request_count(domain), 0u);
+  for (const auto& c : sim.connections(domain)) {
+    EXPECT_EQ(c.received.find("SECRET-PROMPT-MARKER"), std::string::npos);
+    EXPECT_EQ(c.request_targets.size(), 1u);
+  }
+  sim.set_faults(domain, 0, {});
+  EXPECT_EQ(http_exchange(proxy.port(), chat_request("sim-model", false)).status, 200u);
+  EXPECT_EQ(net::contained_exception_count(), contained) << "the parser threw";
+}
+
+struct leftover_case {
+  const char* name;
+  sim::backend_faults faults;
+  bool head_first = false;  ///< the first client sends HEAD
+};
+
+void PrintTo(const leftover_case& c, std::ostream* os) { *os << c.name; }
+
+class ProxyLeftoverBytes : public ::testing::TestWithParam<leftover_case> {};
+
+client_request head_models() {
+  client_request r;
+  r.method = "HEAD";
+  r.target = "/v1/models";
+  r.headers = {{"X-Backend-Domain", std::string(domain)}};
+  return r;
+}
+
+TEST_P(ProxyLeftoverBytes, NeverReachTheNextClientAndThePoisonedConnectionIsNotReused) {
+  const auto& c = GetParam();
+  sim::simulator sim(one_backend(c.faults));
+  running_proxy proxy(sim);
+  const auto first =
+      http_exchange(proxy.port(), c.head_first ? head_models() : chat_request("sim-model", false, "client-1"));
+  ASSERT_EQ(first.status, 200u) << first.body << first.error;
+  EXPECT_TRUE(first.complete);
+  if (c.head_first) {
+    EXPECT_TRUE(first.body.empty()) << "a HEAD answer has no body";
+  } else {
+    EXPECT_NE(first.body.find("\"sim_prompt_echo\":\"client-1\""), std::string::npos) << first.body;
+  }
+  if (c.faults.unsolicited_while_idle.count() != 0) {
+    ASSERT_TRUE(eventually([&] { return sim.unsolicited_count(domain) == 1; }));
+  }
+
+  // Another client, after the first one finished: it must get its own answer.
+  const auto second = http_exchange(proxy.port(), chat_request("sim-model", false, "client-2"));
+  ASSERT_EQ(second.status, 200u) << second.body << second.error;
+  EXPECT_TRUE(second.complete);
+  EXPECT_NE(second.body.find("\"sim_prompt_echo\":\"client-2\""), std::string::npos) << second.body;
+  EXPECT_EQ(second.body.find("INJECTED"), std::string::npos) << second.body;
+  EXPECT_FALSE(second.header("X-Sim-Injected"));
+
+  // The poisoned connection carried nothing more: the second answer came on a new one,
+  // admitted by the key's remembered verdict.
+  EXPECT_EQ(sim.connection_count(domain), 2u);
+  EXPECT_EQ(proxy.statistics().upstream_connections, 2u);
+  EXPECT_EQ(sim.attestation_count(domain), 1u);
+  const auto records = sim.connections(domain);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].request_targets.size(), c.faults.unsolicited_after_attestation ? 1u : 2u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Variants, ProxyLeftoverBytes,
+    ::testing::Values(leftover_case{"extra_bytes", {.extra_bytes_after_response = true}},
+                      leftover_case{"second_response", {.second_response_appended = true}},
+                      leftover_case{"unsolicited_after_attestation", {.unsolicited_after_attestation = true}},
+                      leftover_case{"unsolicited_while_idle", {.unsolicited_while_idle = 50ms}},
+                      leftover_case{"head_with_body", {.head_with_body = true}, true}),
+    [](const auto& test_info) { return std::string(test_info.param.name); });
+
+TEST(ProxyEndToEnd, HeadAnswerWithoutABodyLeavesTheConnectionPooled) {
+  sim::simulator sim(one_backend());
+  running_proxy proxy(sim);
+  const auto head = http_exchange(proxy.port(), head_models());
+  ASSERT_EQ(head.status, 200u) << head.error;
+  EXPECT_TRUE(head.body.empty());
+  EXPECT_NE(head.header("Content-Length").value_or("0"), "0") << "the GET body's length";
+  const auto next = http_exchange(proxy.port(), chat_request("sim-model", false, "after-head"));
+  ASSERT_EQ(next.status, 200u) << next.body;
+  EXPECT_NE(next.body.find("after-head"), std::string::npos);
+  EXPECT_EQ(sim.connection_count(domain), 1u);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -79,6 +79,17 @@ TEST(SimCli, AppliesFaults) {
   EXPECT_THROW(apply_fault(f, "debug_td=maybe"), std::invalid_argument);
   EXPECT_EQ(describe_faults({}), "none");
   EXPECT_EQ(describe_faults(f), "debug_td, attestation_delay=7ms");
+
+  backend_faults framing;
+  for (const char* spec : {"huge_trailer_on_attestation", "huge_trailer_on_answers", "extra_bytes_after_response",
+                           "second_response_appended", "unsolicited_after_attestation", "head_with_body",
+                           "unsolicited_while_idle=20"}) {
+    apply_fault(framing, spec);
+  }
+  EXPECT_EQ(describe_faults(framing),
+            "huge_trailer_on_attestation, huge_trailer_on_answers, extra_bytes_after_response, "
+            "second_response_appended, unsolicited_after_attestation, head_with_body, unsolicited_while_idle=20ms");
+  EXPECT_THROW(apply_fault(framing, "unsolicited_while_idle"), std::invalid_argument);
 }
 
 TEST(SimCli, QuotesForTheShell) {

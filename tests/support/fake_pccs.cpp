@@ -212,6 +212,11 @@ struct fake_pccs::state {
     }
     r.fault = f.fault;
     r.delay = f.delay;
+    if (!f.trailers.empty()) {
+      r.chunked = true;
+      r.chunk_size = 4096;
+      r.trailers = f.trailers;
+    }
     return std::move(r);
   }
 };

@@ -57,6 +57,8 @@ struct route_fault {
   http_fault fault = http_fault::none;
   /// Answer (or fault) this long after reading the request.
   std::chrono::milliseconds delay{0};
+  /// Send the body chunked, followed by these trailer fields (sent verbatim).
+  header_list trailers{};
 };
 
 struct fake_pccs_options {

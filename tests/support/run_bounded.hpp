@@ -9,6 +9,7 @@
 #include <chrono>
 #include <exception>
 #include <optional>
+#include <thread>
 #include <utility>
 
 namespace vp::test {
@@ -28,6 +29,18 @@ std::optional<T> run_bounded(boost::asio::io_context& ioc, std::chrono::steady_c
   ioc.run_for(limit);
   if (failure) std::rethrow_exception(failure);
   return out;
+}
+
+/// Polls `done` until it holds or `limit` passed (for state another thread updates, where
+/// no event can be awaited); true if it held.
+template <class Predicate>
+bool eventually(Predicate done, std::chrono::steady_clock::duration limit = std::chrono::seconds(5)) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
 }
 
 }  // namespace vp::test

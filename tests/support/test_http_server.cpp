@@ -19,6 +19,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <unistd.h>
 
@@ -30,9 +31,11 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 #include <type_traits>
 
 #include "crypto/ossl.hpp"
+#include "crypto/x509.hpp"
 #include "testpki/test_pki.hpp"
 #include "testpki/web_pki.hpp"
 
@@ -62,6 +65,26 @@ namespace {
 
 std::atomic<unsigned> ca_counter{0};
 
+/// The validity every test certificate gets: from an hour ago for a day.
+std::pair<unix_time, unix_time> test_validity() {
+  const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  return {now - std::chrono::hours(1), now + std::chrono::hours(24)};
+}
+
+/// A server leaf with a new P-256 key, issued by `ca`.
+test_tls_identity issue_server_leaf(X509* ca, EVP_PKEY* ca_key, const std::vector<std::string>& dns_names,
+                                    const std::vector<std::string>& ip_addresses) {
+  web_certificate_spec server_spec;
+  server_spec.common_name = "vp test server";
+  std::tie(server_spec.not_before, server_spec.not_after) = test_validity();
+  for (const auto& dns : dns_names) server_spec.subject_alt_names.push_back("DNS:" + dns);
+  for (const auto& ip : ip_addresses) server_spec.subject_alt_names.push_back("IP:" + ip);
+  auto server_key = generate_p256_key();
+  auto server = issue_web_certificate(server_key.get(), server_spec, ca, ca_key);
+  return test_tls_identity{certificate_pem(ca), certificate_pem(server.get()), private_key_pem(server_key.get()),
+                           private_key_pem(ca_key)};
+}
+
 }  // namespace
 
 test_tls_identity test_tls_identity::generate(const std::vector<std::string>& dns_names,
@@ -69,24 +92,22 @@ test_tls_identity test_tls_identity::generate(const std::vector<std::string>& dn
   // Distinct CA names make "wrong CA" failures read "unable to get local issuer
   // certificate" rather than a signature mismatch between same-named CAs.
   const std::string ca_name = "vp test CA " + std::to_string(::getpid()) + "-" + std::to_string(++ca_counter);
-  const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
   web_certificate_spec ca_spec;
   ca_spec.common_name = ca_name;
-  ca_spec.not_before = now - std::chrono::hours(1);
-  ca_spec.not_after = now + std::chrono::hours(24);
+  std::tie(ca_spec.not_before, ca_spec.not_after) = test_validity();
   ca_spec.is_ca = true;
   auto ca_key = generate_p256_key();
   auto ca = issue_web_certificate(ca_key.get(), ca_spec, nullptr, ca_key.get());
+  return issue_server_leaf(ca.get(), ca_key.get(), dns_names, ip_addresses);
+}
 
-  web_certificate_spec server_spec;
-  server_spec.common_name = "vp test server";
-  server_spec.not_before = ca_spec.not_before;
-  server_spec.not_after = ca_spec.not_after;
-  for (const auto& dns : dns_names) server_spec.subject_alt_names.push_back("DNS:" + dns);
-  for (const auto& ip : ip_addresses) server_spec.subject_alt_names.push_back("IP:" + ip);
-  auto server_key = generate_p256_key();
-  auto server = issue_web_certificate(server_key.get(), server_spec, ca.get(), ca_key.get());
-  return test_tls_identity{certificate_pem(ca.get()), certificate_pem(server.get()), private_key_pem(server_key.get())};
+test_tls_identity test_tls_identity::reissue(const std::vector<std::string>& dns_names,
+                                             const std::vector<std::string>& ip_addresses) const {
+  auto ca = crypto::parse_pem_certificates(ca_pem);
+  crypto::bio_ptr bio(::BIO_new_mem_buf(ca_key_pem.data(), static_cast<int>(ca_key_pem.size())));
+  crypto::evp_pkey_ptr ca_key(::PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  if (!ca || ca->empty() || !ca_key) throw std::runtime_error("test_tls_identity: cannot read the CA back");
+  return issue_server_leaf(ca->front().get(), ca_key.get(), dns_names, ip_addresses);
 }
 
 temp_file::temp_file(std::string_view contents, std::string_view suffix) {
@@ -157,7 +178,9 @@ std::string serialize(const scripted_response& r, bool keep_alive) {
       out.append(r.body, at, n);
       out += "\r\n";
     }
-    out += "0\r\n\r\n";
+    out += "0\r\n";
+    for (const auto& [name, value] : r.trailers) out += name + ": " + value + "\r\n";
+    out += "\r\n";
   } else {
     out += r.body;
   }
@@ -306,8 +329,17 @@ struct test_http_server::impl {
       }
 
       const bool keep_alive = request.keep_alive();
-      const std::string bytes = serialize(response, keep_alive);
+      std::string bytes = serialize(response, keep_alive);
+      if (response.trailing_delay.count() == 0) bytes += response.trailing_bytes;
       if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(bytes), tuple); ec) co_return;
+      if (response.trailing_delay.count() != 0 && !response.trailing_bytes.empty()) {
+        asio::steady_timer timer(co_await asio::this_coro::executor);
+        timer.expires_after(response.trailing_delay);
+        co_await timer.async_wait(tuple);
+        if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(response.trailing_bytes), tuple); ec) {
+          co_return;
+        }
+      }
       if (!keep_alive) {
         co_await close_gracefully(stream);
         co_return;

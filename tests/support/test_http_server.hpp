@@ -72,6 +72,13 @@ struct scripted_response {
   /// Send the body with Transfer-Encoding: chunked, in chunks of `chunk_size` bytes.
   bool chunked = false;
   std::size_t chunk_size = 7;
+  /// With `chunked`: trailer fields sent after the last chunk, verbatim (no size check, so
+  /// a test can send fields no well-behaved server would).
+  header_list trailers;
+  /// Bytes sent after the response, unasked (in the same write, or `trailing_delay`
+  /// later): a client must never read them as the answer to its next request.
+  std::string trailing_bytes;
+  std::chrono::milliseconds trailing_delay{0};
   /// truncated_body: body bytes actually sent (nullopt: half of the body).
   std::optional<std::size_t> truncate_at;
 };
@@ -91,9 +98,13 @@ struct test_tls_identity {
   std::string ca_pem;
   std::string cert_pem;
   std::string key_pem;
+  std::string ca_key_pem;
 
   static test_tls_identity generate(const std::vector<std::string>& dns_names,
                                     const std::vector<std::string>& ip_addresses);
+  /// Another server certificate, with a new key, from the same CA.
+  test_tls_identity reissue(const std::vector<std::string>& dns_names,
+                            const std::vector<std::string>& ip_addresses) const;
 };
 
 /// Writes `contents` to a fresh file in the temp directory; removes it on destruction.

@@ -6,6 +6,7 @@
 
 #include "upstream/attested_connection.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -16,6 +17,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <atomic>
@@ -29,6 +31,9 @@
 #include "collateral/source.hpp"
 #include "core/hex.hpp"
 #include "crypto/x509.hpp"
+#include "net/http_client.hpp"
+#include "server/upstream_pool.hpp"
+#include "support/renegotiating_tls_server.hpp"
 #include "support/run_bounded.hpp"
 #include "support/test_http_server.hpp"
 #include "testpki/test_pki.hpp"
@@ -94,6 +99,7 @@ struct backend_faults {
   bool omit_fingerprint = false;  ///< no tls_cert_fingerprint field
   bool oversized = false;         ///< body over 8 MiB
   bool hang = false;              ///< never answer
+  bool huge_trailer = false;      ///< the answer ends with a 70,000-byte trailer field
   unsigned status = 200;
   std::string error_body = "attestation unavailable";  ///< the body of a status other than 200
 };
@@ -109,6 +115,35 @@ test::test_http_server_options tls_options(std::vector<std::string> dns_names) {
   o.tls = true;
   o.dns_names = std::move(dns_names);
   return o;
+}
+
+/// The attestation report a backend whose TLS key is `spki` answers to `target` (with the
+/// nonce of its query), as `f` distorts it; nullopt without a valid nonce.
+std::optional<std::string> report_body(std::string_view target, const sha256_digest& live_spki,
+                                       const backend_faults& f) {
+  const auto at = target.find("nonce=");
+  auto nonce = at == std::string_view::npos ? std::nullopt : from_hex(target.substr(at + 6, 64));
+  if (!nonce || nonce->size() != 32) return std::nullopt;
+
+  sha256_digest spki = live_spki;
+  if (f.claim_other_spki) spki[0] ^= 0xff;
+  bytes bound_nonce = *nonce;
+  if (f.wrong_nonce) bound_nonce[31] ^= 1;
+
+  test::quote_spec q;
+  const sha256_digest prefix = attest::expected_report_data_prefix(signing_address, spki);
+  std::copy(prefix.begin(), prefix.end(), q.td.report_data.begin());
+  std::copy(bound_nonce.begin(), bound_nonce.end(), q.td.report_data.begin() + 32);
+  const bytes quote = (f.foreign_quote ? foreign_pki() : pki()).mint(q);
+
+  json::object report;
+  report["intel_quote"] = to_hex(quote);
+  report["signing_address"] = "0x" + to_hex(signing_address);
+  report["signing_algo"] = "ecdsa";
+  if (!f.omit_fingerprint) report["tls_cert_fingerprint"] = to_hex(spki);
+  report["request_nonce"] = to_hex(*nonce);
+  if (f.oversized) report["padding"] = std::string(attest::max_report_body_size, 'x');
+  return json::serialize(report);
 }
 
 class fake_backend {
@@ -143,30 +178,15 @@ class fake_backend {
     }
     if (f.status != 200) return answer(f.status, f.error_body);
 
-    const auto at = r.target.find("nonce=");
-    auto nonce = at == std::string::npos ? std::nullopt : from_hex(std::string_view(r.target).substr(at + 6, 64));
-    if (!nonce || nonce->size() != 32) return answer(400, "bad nonce");
-
-    sha256_digest spki = spki_;
-    if (f.claim_other_spki) spki[0] ^= 0xff;
-    bytes bound_nonce = *nonce;
-    if (f.wrong_nonce) bound_nonce[31] ^= 1;
-
-    test::quote_spec q;
-    const sha256_digest prefix = attest::expected_report_data_prefix(signing_address, spki);
-    std::copy(prefix.begin(), prefix.end(), q.td.report_data.begin());
-    std::copy(bound_nonce.begin(), bound_nonce.end(), q.td.report_data.begin() + 32);
-    const bytes quote = (f.foreign_quote ? foreign_pki() : pki()).mint(q);
-
-    json::object report;
-    report["intel_quote"] = to_hex(quote);
-    report["signing_address"] = "0x" + to_hex(signing_address);
-    report["signing_algo"] = "ecdsa";
-    if (!f.omit_fingerprint) report["tls_cert_fingerprint"] = to_hex(spki);
-    report["request_nonce"] = to_hex(*nonce);
-    if (f.oversized) report["padding"] = std::string(attest::max_report_body_size, 'x');
-    auto out = answer(200, json::serialize(report));
+    auto report = report_body(r.target, spki_, f);
+    if (!report) return answer(400, "bad nonce");
+    auto out = answer(200, std::move(*report));
     out.headers = {{"Content-Type", "application/json"}};
+    if (f.huge_trailer) {
+      out.chunked = true;
+      out.chunk_size = 4096;
+      out.trailers = {{"X-Huge", std::string(70'000, 'x')}};
+    }
     return out;
   }
 
@@ -334,6 +354,17 @@ TEST(UpstreamAttestedConnection, OversizedReportIsRejected) {
   EXPECT_TRUE(rejected(a, errc::too_large, "too_large"));
 }
 
+TEST(UpstreamAttestedConnection, HugeTrailerOnTheAnswerIsAMalformedAnswerNotACrash) {
+  fake_backend backend;
+  backend.set_faults({.huge_trailer = true});
+  const attempt a = run(backend, no_webpki());
+  EXPECT_TRUE(rejected(a, errc::protocol, "protocol"));
+  EXPECT_NE(a.outcome->error().message.find("malformed attestation answer"), std::string::npos)
+      << a.outcome->error().message;
+  EXPECT_FALSE(a.connection->value().reusable());
+  expect_only_attestation_request(a);
+}
+
 TEST(UpstreamAttestedConnection, ErrorStatusIsRejected) {
   fake_backend backend;
   backend.set_faults({.status = 503});
@@ -461,6 +492,163 @@ TEST(UpstreamConnect, NoWebPkiAcceptsAnyCertificateAndExposesItsKey) {
 
 TEST(UpstreamConnect, UnreadableCaFileIsAStartupError) {
   EXPECT_THROW(make_tls(true, "/nonexistent/ca.pem"), std::runtime_error);
+}
+
+// ---------------------------------------------------------------------------------------
+// Renegotiation: the attested key must stay the key of the whole session
+
+/// Two GETs on one connection to a server that renegotiates before its second answer
+/// (switching to a certificate from another CA); `allow_renegotiation` takes
+/// SSL_OP_NO_RENEGOTIATION off this connection to show what it prevents.
+struct renegotiation_run {
+  std::optional<std::string> first, second;  ///< the answers' bodies (nullopt: the read failed)
+  std::string second_error;
+  sha256_digest key_at_connect{}, key_at_end{};
+  std::optional<std::string> hazard;  ///< reuse_hazard() after the second exchange
+  std::size_t pooled = 0;             ///< idle connections after offering it to a pool
+};
+
+renegotiation_run exchange_twice(const test::renegotiating_tls_server& server, const tls_client_context& tls,
+                                 bool allow_renegotiation) {
+  renegotiation_run out;
+  asio::io_context ioc;
+  auto work = [&]() -> asio::awaitable<bool> {
+    connect_options o;
+    o.connect_to = dial_address{"127.0.0.1", server.port()};
+    auto conn = co_await connect_upstream(ioc.get_executor(), tls, "localhost", 443, o);
+    if (!conn) co_return false;
+    SSL* ssl = conn->stream().native_handle();
+    if (allow_renegotiation) ::SSL_clear_options(ssl, SSL_OP_NO_RENEGOTIATION);
+    out.key_at_connect = conn->spki_sha256();
+    for (auto* slot : {&out.first, &out.second}) {
+      http::request<http::empty_body> request{http::verb::get, "/", 11};
+      request.set(http::field::host, conn->host_header());
+      if (auto [ec, n] = co_await http::async_write(conn->stream(), request, asio::as_tuple(asio::use_awaitable));
+          ec) {
+        out.second_error = "write: " + ec.message();
+        break;
+      }
+      http::response<http::string_body> response;
+      auto [ec, n] = co_await http::async_read(conn->stream(), conn->buffer(), response,
+                                               asio::as_tuple(asio::use_awaitable));
+      if (ec) {
+        out.second_error = ec.message();
+        conn->mark_not_reusable();  // what the forwarder does with a failed exchange
+        break;
+      }
+      *slot = response.body();
+    }
+    if (X509* peer = ::SSL_get0_peer_certificate(ssl)) out.key_at_end = crypto::spki_sha256(peer);
+    out.hazard = conn->reuse_hazard();
+    vp::server::upstream_pool pool(4, 60s);
+    pool.put(std::move(*conn));
+    out.pooled = pool.idle_count();
+    co_return true;
+  };
+  const auto done = test::run_bounded(ioc, loop_limit, work());
+  EXPECT_EQ(done, std::optional<bool>(true)) << "did not connect or did not finish";
+  return out;
+}
+
+TEST(UpstreamRenegotiation, ServerInitiatedRenegotiationIsRefusedAndTheConnectionNotReused) {
+  for (const bool webpki : {false, true}) {
+    // With WebPKI on, the second certificate is one the CA vouches for: only the refusal
+    // to renegotiate keeps the attested key.
+    test::renegotiating_tls_server server({.second_from_same_ca = webpki});
+    const tls_client_context tls = webpki ? make_tls(true, server.ca_file()) : make_tls(false);
+    const auto run = exchange_twice(server, tls, false);
+    EXPECT_EQ(run.first, std::optional<std::string>("response 1")) << "webpki=" << webpki;
+    EXPECT_FALSE(run.second) << "the answer after a renegotiation must not be read";
+    EXPECT_FALSE(run.second_error.empty());
+    // The server counts the refusal after its alert reached the client.
+    EXPECT_TRUE(test::eventually([&] { return server.refusals() == 1; }))
+        << "the client answered the HelloRequest with no_renegotiation";
+    EXPECT_EQ(server.renegotiations(), 0u);
+    EXPECT_EQ(run.key_at_end, server.first_spki()) << "the session kept the attested key";
+    EXPECT_EQ(run.pooled, 0u) << "a connection whose exchange failed is not pooled";
+  }
+}
+
+TEST(UpstreamRenegotiation, WithoutNoRenegotiationTheKeyWouldChangeAndThePoolRefusesTheConnection) {
+  // What SSL_OP_NO_RENEGOTIATION prevents: the server switches to a key nobody attested
+  // (and whose CA the client does not know: --no-webpki relies on attestation alone), and
+  // the second answer arrives over a session authenticated by that key.
+  test::renegotiating_tls_server server;
+  const auto run = exchange_twice(server, make_tls(false), true);
+  EXPECT_EQ(run.first, std::optional<std::string>("response 1"));
+  EXPECT_EQ(run.second, std::optional<std::string>("response 2")) << run.second_error;
+  EXPECT_EQ(server.renegotiations(), 1u);
+  EXPECT_EQ(run.key_at_connect, server.first_spki());
+  EXPECT_EQ(run.key_at_end, server.second_spki());
+  // Defence in depth: the key check refuses the connection for reuse.
+  ASSERT_TRUE(run.hazard);
+  EXPECT_NE(run.hazard->find("key changed"), std::string::npos) << *run.hazard;
+  EXPECT_EQ(run.pooled, 0u);
+}
+
+TEST(UpstreamRenegotiation, AnAttestedConnectionCannotBeRenegotiatedToAnotherKey) {
+  // The attack itself: the backend's first key is attested on the connection, then the
+  // backend renegotiates to a key nobody attested before answering the client's request.
+  std::optional<sha256_digest> attested_key;
+  test::renegotiating_tls_server server({.body_for = [&](std::string_view target) {
+    return target.starts_with("/v1/attestation/report") ? report_body(target, *attested_key, {}).value_or("")
+                                                        : "answer to " + std::string(target);
+  }});
+  attested_key = server.first_spki();
+  for (const bool allow_renegotiation : {false, true}) {
+    asio::io_context ioc;
+    pki_source source;
+    const fixed_clock clock(test::default_time);
+    std::optional<std::string> answer_body;
+    std::optional<sha256_digest> key_at_end;
+    auto work = [&]() -> asio::awaitable<bool> {
+      connect_options o;
+      o.connect_to = dial_address{"127.0.0.1", server.port()};
+      auto conn = co_await connect_upstream(ioc.get_executor(), make_tls(false), "localhost", 443, o);
+      if (!conn) co_return false;
+      if (allow_renegotiation) ::SSL_clear_options(conn->stream().native_handle(), SSL_OP_NO_RENEGOTIATION);
+      auto verdict = co_await attest_connection(*conn, source, anchor(), clock);
+      if (!verdict || verdict->verdict.tls_cert_fingerprint != server.first_spki()) co_return false;
+      http::request<http::empty_body> request{http::verb::get, "/v1/chat/completions", 11};
+      request.set(http::field::host, conn->host_header());
+      co_await http::async_write(conn->stream(), request, asio::as_tuple(asio::use_awaitable));
+      http::response<http::string_body> response;
+      if (auto [ec, n] = co_await http::async_read(conn->stream(), conn->buffer(), response,
+                                                   asio::as_tuple(asio::use_awaitable));
+          !ec) {
+        answer_body = response.body();
+      }
+      key_at_end = crypto::spki_sha256(::SSL_get0_peer_certificate(conn->stream().native_handle()));
+      co_return true;
+    };
+    ASSERT_EQ(test::run_bounded(ioc, loop_limit, work()), std::optional<bool>(true)) << "not attested";
+    if (allow_renegotiation) {
+      // What SSL_OP_NO_RENEGOTIATION prevents: the answer comes over the unattested key.
+      EXPECT_EQ(answer_body, std::optional<std::string>("answer to /v1/chat/completions"));
+      EXPECT_EQ(key_at_end, server.second_spki());
+    } else {
+      EXPECT_FALSE(answer_body) << "read an answer after a renegotiation";
+      EXPECT_EQ(key_at_end, server.first_spki());
+      EXPECT_TRUE(test::eventually([&] { return server.refusals() == 1; }));
+    }
+  }
+  EXPECT_EQ(server.renegotiations(), 1u);  // only where the test itself allowed it
+}
+
+TEST(UpstreamRenegotiation, HttpClientRefusesRenegotiationToo) {
+  test::renegotiating_tls_server server({.renegotiate_before_answer = 1, .second_from_same_ca = true});
+  asio::io_context ioc;
+  net::http_client_options options;
+  options.ca_file = server.ca_file();
+  options.connect_timeout = 2s;
+  options.response_timeout = 2s;
+  net::http_client client(ioc.get_executor(), options);
+  const auto r = test::run_bounded(
+      ioc, loop_limit, client.get("https://127.0.0.1:" + std::to_string(server.port()) + "/endpoints"));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(*r) << "status " << (*r ? (*r)->status : 0u);
+  EXPECT_TRUE(test::eventually([&] { return server.refusals() == 1; }));
+  EXPECT_EQ(server.renegotiations(), 0u);
 }
 
 TEST(UpstreamAttestation, TargetCarriesTheNonceInHex) {
