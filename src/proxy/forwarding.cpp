@@ -95,6 +95,12 @@ std::optional<std::string> origin_form_target(std::string_view method, std::stri
     return std::nullopt;
   }
   std::string out(uri->encoded_path().data(), uri->encoded_path().size());
+  // With an authority the path is empty or starts with '/' (RFC 3986 §3.3); Boost.URL 1.81
+  // accepts some invalid ports ("http://h:-x") and returns the rest as a rootless path.
+  if (!out.empty() && out.front() != '/') {
+    error = "the request target is not a valid http(s) URL";
+    return std::nullopt;
+  }
   if (out.empty()) out = "/";
   if (uri->has_query()) {
     out += '?';
