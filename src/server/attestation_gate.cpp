@@ -156,7 +156,7 @@ asio::awaitable<boost::system::result<admission, proxy::error_response>> attesta
   auto outcome = co_await upstream::attest_connection(conn, *collateral_, *anchor_, clock_, attest_options_);
   if (!outcome) {
     const auto& e = outcome.error();
-    auto response = to_error_response(e, "attestation");
+    auto response = to_error_response(e, upstream::to_string(e.where));
     if (is_verdict(e)) {
       cache_.remember_failed(domain, spki, {failed_check(e), e.message}, clock_.now());
     }

@@ -590,11 +590,13 @@ asio::awaitable<bool> session::handle(client_request request) {
   // the gate. A pooled connection the backend had dropped is retried once on a new one.
   for (int attempt = 0;; ++attempt) {
     std::optional<upstream::upstream_connection> conn;
-    std::string how;
+    bool pooled = false;
+    std::string how;  // for the log line only
     if (attempt == 0) {
       conn = st_->pool.take(route.domain,
                             [&](const sha256_digest& spki) { return st_->gate.is_fresh(route.domain, spki); });
-      if (conn) how = "pooled";
+      pooled = conn.has_value();
+      if (pooled) how = "pooled";
     }
     if (!conn) {
       upstream::connect_options options{st_->config.timeouts.connect, st_->config.timeouts.tls, std::nullopt};
@@ -606,8 +608,7 @@ asio::awaitable<bool> session::handle(client_request request) {
                                                            st_->config.upstream_port, options);
       if (!connected) {
         const auto& e = connected.error();
-        const bool tls_phase = e.message.find("TLS") != std::string::npos;
-        co_return co_await finish_local(to_error_response(e, tls_phase ? "tls" : "connect"),
+        co_return co_await finish_local(to_error_response(e, upstream::to_string(e.where)),
                                         "(" + route.domain + ": " + std::string(upstream::to_string(e.kind)) + ")");
       }
       auto admitted = co_await st_->gate.admit(*connected, route.model);
@@ -630,7 +631,7 @@ asio::awaitable<bool> session::handle(client_request request) {
 
     auto result = co_await relay(client_, buffer_, *conn, request, st_->config.timeouts, !st_->stopping);
     if (result.result == relay_result::outcome::upstream_failed && !result.response_started && attempt == 0 &&
-        (result.request_unsent || (result.stale_connection && how == "pooled"))) {
+        (result.request_unsent || (result.stale_connection && pooled))) {
       log::debug(arrow + ": " + result.detail + "; retrying on a new connection");
       continue;
     }

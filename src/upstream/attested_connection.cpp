@@ -62,6 +62,15 @@ std::string_view to_string(errc e) noexcept {
   return "unknown";
 }
 
+std::string_view to_string(phase p) noexcept {
+  switch (p) {
+    case phase::connect: return "connect";
+    case phase::tls: return "tls";
+    case phase::attestation: return "attestation";
+  }
+  return "connect";
+}
+
 std::string error::check() const {
   if (kind == errc::attestation && attest_error) {
     std::string out(attest::to_string(attest_error->kind));
@@ -221,7 +230,13 @@ asio::awaitable<result<upstream_connection>> connect_impl(asio::any_io_executor 
   const std::string dialled = host_port(dial_host, dial_port);
   const std::string prefix = "connecting to " + host_port(host, port) +
                              (options.connect_to ? " (dialling " + dialled + ")" : std::string()) + ": ";
-  const auto fail = [&](errc kind, std::string_view cause) { return error{kind, prefix + std::string(cause)}; };
+  const auto fail_in = [&](upstream::phase where, errc kind, std::string_view cause) {
+    error e{kind, prefix + std::string(cause)};
+    e.where = where;
+    return e;
+  };
+  const auto fail = [&](errc kind, std::string_view cause) { return fail_in(phase::connect, kind, cause); };
+  const auto fail_tls = [&](errc kind, std::string_view cause) { return fail_in(phase::tls, kind, cause); };
 
   if (host.empty() || host.find_first_of(std::string_view("\0\r\n /", 5)) != std::string::npos) {
     co_return fail(errc::unreachable, "invalid host name");
@@ -260,10 +275,10 @@ asio::awaitable<result<upstream_connection>> connect_impl(asio::any_io_executor 
   const bool host_is_ip = is_ip_literal(host);
   // RFC 6066 §3: SNI carries DNS names only.
   if (!host_is_ip && ::SSL_set_tlsext_host_name(ssl_handle, host.c_str()) != 1) {
-    co_return fail(errc::tls, "cannot set SNI");
+    co_return fail_tls(errc::tls, "cannot set SNI");
   }
   if (::SSL_set_alpn_protos(ssl_handle, alpn_http11, sizeof alpn_http11) != 0) {
-    co_return fail(errc::tls, "cannot offer ALPN http/1.1");
+    co_return fail_tls(errc::tls, "cannot offer ALPN http/1.1");
   }
   if (tls.options().webpki) {
     X509_VERIFY_PARAM* param = ::SSL_get0_param(ssl_handle);
@@ -272,15 +287,15 @@ asio::awaitable<result<upstream_connection>> connect_impl(asio::any_io_executor 
                                        : ::X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
     error_code ec;
     if (identity_ok == 1) s->stream.set_verify_callback(ssl::host_name_verification(host), ec);
-    if (identity_ok != 1 || ec) co_return fail(errc::tls, "cannot configure certificate verification");
+    if (identity_ok != 1 || ec) co_return fail_tls(errc::tls, "cannot configure certificate verification");
   }
 
   tcp_layer.expires_after(options.tls_timeout);
   if (auto [ec] = co_await s->stream.async_handshake(ssl::stream_base::client, tuple); ec) {
     if (ec == beast::error::timeout) {
-      co_return fail(errc::timeout, "TLS handshake exceeded the TLS timeout of " + ms_text(options.tls_timeout));
+      co_return fail_tls(errc::timeout, "TLS handshake exceeded the TLS timeout of " + ms_text(options.tls_timeout));
     }
-    co_return fail(errc::tls, net::tls_handshake_failure(ssl_handle, ec, tls.options().webpki));
+    co_return fail_tls(errc::tls, net::tls_handshake_failure(ssl_handle, ec, tls.options().webpki));
   }
   tcp_layer.expires_never();
 
@@ -289,12 +304,12 @@ asio::awaitable<result<upstream_connection>> connect_impl(asio::any_io_executor 
   ::SSL_get0_alpn_selected(ssl_handle, &alpn, &alpn_size);
   const std::string_view selected(reinterpret_cast<const char*>(alpn), alpn_size);
   if (alpn_size != 0 && selected != std::string_view("http/1.1")) {
-    co_return fail(errc::tls,
+    co_return fail_tls(errc::tls,
                    "the server selected ALPN protocol '" + text::printable_excerpt(selected) + "', not http/1.1");
   }
 
   s->peer.reset(::SSL_get1_peer_certificate(ssl_handle));
-  if (!s->peer) co_return fail(errc::tls, "the server sent no certificate");
+  if (!s->peer) co_return fail_tls(errc::tls, "the server sent no certificate");
   s->spki = crypto::spki_sha256(s->peer.get());
   co_return upstream_connection(std::move(s));
 }

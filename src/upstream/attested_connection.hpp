@@ -62,6 +62,11 @@ enum class errc {
 /// Stable snake_case spelling (e.g. "unreachable").
 std::string_view to_string(errc e) noexcept;
 
+/// Where on the way to an attested connection a failure happened (names the 504 code of
+/// a timeout: connect_timeout, tls_timeout, attestation_timeout).
+enum class phase { connect, tls, attestation };
+std::string_view to_string(phase p) noexcept;
+
 /// A failure with a message naming the host (and dial address) and the cause.
 struct error {
   errc kind;
@@ -70,6 +75,7 @@ struct error {
   std::optional<attest::error> attest_error{};
   /// With errc::collateral: why the collateral source failed.
   std::optional<collateral::error> collateral_error{};
+  upstream::phase where = phase::attestation;
 
   /// The most specific name of the failure: the attest errc spelling for attestation
   /// failures (e.g. "fingerprint_mismatch"; for quote_rejected "quote_rejected/<tdx errc>"),
