@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 
+#include <cctype>
 #include <chrono>
 #include <sstream>
 #include <string>
@@ -124,7 +125,14 @@ INSTANTIATE_TEST_SUITE_P(RequestHardening, TransferCodings,
                          ::testing::Values(coding_case{"chunked, identity", 400}, coding_case{"chunked, gzip", 400},
                                            coding_case{"identity", 400}, coding_case{"gzip", 400},
                                            coding_case{"chunked, chunked", 400}, coding_case{"gzip, chunked", 501},
-                                           coding_case{"chunked;q=1", 400}, coding_case{",", 400}));
+                                           coding_case{"chunked;q=1", 400}, coding_case{",", 400}),
+                         [](const ::testing::TestParamInfo<coding_case>& param_info) {
+                           std::string name;
+                           for (const char c : std::string_view(param_info.param.transfer_encoding)) {
+                             name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           }
+                           return name + "_" + std::to_string(param_info.index);
+                         });
 
 TEST(RequestHardening, TransferCodingsSplitOverTwoFieldsAreReadTogether) {
   served s;
