@@ -270,10 +270,10 @@ int serve_command(const std::vector<std::string>& args, std::ostream& out, std::
   std::unique_ptr<server::proxy_server> proxy;
   try {
     auto anchor = load_anchor(settings->root_ca);
-    auto check = make_workload_check(settings->policy_file, clock);
+    auto workload = load_workload_policy(settings->policy_file);
     auto source = make_collateral_source(ioc.get_executor(), settings->collateral, anchor, *clock);
-    proxy = std::make_unique<server::proxy_server>(
-        ioc.get_executor(), settings->proxy, server::proxy_dependencies{source, anchor, clock, std::move(check.check), std::move(check.limit)});
+    proxy = std::make_unique<server::proxy_server>(ioc.get_executor(), settings->proxy,
+                                                   server::proxy_dependencies{source, anchor, clock, workload.policy});
     proxy->start();
     const auto& p = settings->proxy;
     log::info("verified-proxy 0.1.0 listening on http://" + p.listen_host + ":" + std::to_string(proxy->port()) +
@@ -284,7 +284,7 @@ int serve_command(const std::vector<std::string>& args, std::ostream& out, std::
                                   : (c.pccs_urls.empty() ? std::string("Intel PCS") : c.pccs_urls.front());
     const std::string anchor_name = settings->root_ca.empty() ? std::string("Intel SGX Root CA") : settings->root_ca;
     log::info("quotes: trust anchor " + anchor_name + "; collateral from " + collateral_from);
-    log::info("workload policy: " + check.description);
+    log::info("workload policy: " + workload.description);
     std::string allowed;
     for (const auto& a : p.allow_domains) allowed += (allowed.empty() ? "" : ", ") + a;
     log::info("backends: " + allowed + " via " + p.endpoints_url + "; TLS certificates " +

@@ -297,7 +297,7 @@ int verify_report_command(const std::vector<std::string>& args, std::ostream& ou
   const appraise::connection_facts facts{*nonce, *spki, model};
   const auto evidence = load_evidence(appraise::needs(*doc, appraise::mode::offline_all), collateral_path, *anchor);
   const auto appraisal =
-      appraise::appraise(*doc, facts, evidence, workload, *anchor, at, appraise::mode::offline_all);
+      appraise::appraise(*doc, facts, evidence, &workload, *anchor, at, appraise::mode::offline_all);
   if (as_json) {
     print_json(out, *doc, policy_name, at, appraisal);
   } else {

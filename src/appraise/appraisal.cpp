@@ -46,7 +46,7 @@ struct entity_result {
 class entity_appraisal {
  public:
   entity_appraisal(const attest::near_report_document& document, const attest::near_attestation& a,
-                   const connection_facts& facts, const evidence_set& evidence, const policy::workload_policy& workload,
+                   const connection_facts& facts, const evidence_set& evidence, const policy::workload_policy* workload,
                    const tdx::trust_anchor& anchor, unix_time now)
       : document_(document), a_(a), facts_(facts), evidence_(evidence), workload_(workload), anchor_(anchor), now_(now) {
     out_.entity.json_pointer = a.json_pointer;
@@ -57,18 +57,19 @@ class entity_appraisal {
   }
 
   entity_result run() && {
-    if (verify_quote_and_binding()) apply_policy();
+    if (verify_quote_and_binding() && workload_ != nullptr) apply_policy(*workload_);
     return std::move(out_);
   }
 
  private:
-  void add(policy::factor f, std::string code, appraise::phase where, std::string message) {
+  void add(policy::factor f, std::string code, phase where, std::string message) {
     if (f.status == factor_status::fail && !out_.first_failure) {
-      out_.first_failure = failure{std::move(code), where, std::move(message), a_.json_pointer};
+      out_.first_failure = failure{std::move(code), where, std::move(message), a_.json_pointer,
+                                   where != phase::collateral};
     }
     out_.entity.factors.push_back(std::move(f));
   }
-  void fail_quote(std::string code, std::string detail, appraise::phase where = phase::quote) {
+  void fail_quote(std::string code, std::string detail, phase where = phase::quote) {
     add(make_factor("quote", factor_status::fail, code + ": " + detail), code, where, code + ": " + detail);
   }
 
@@ -131,18 +132,18 @@ class entity_appraisal {
     return true;
   }
 
-  void apply_policy() {
-    const std::string name = workload_.name().empty() ? std::string("unnamed") : workload_.name();
+  void apply_policy(const policy::workload_policy& workload) {
+    const std::string name = workload.name().empty() ? std::string("unnamed") : workload.name();
     const auto policy_message = [&](const policy::factor& f) {
       return "workload policy '" + name + "': " + f.name + ": " + f.detail;
     };
-    if (auto refused = policy::unpinned_role(workload_, a_.role)) {
+    if (auto refused = policy::unpinned_role(workload, a_.role)) {
       const std::string message = policy_message(*refused) + " (the backend answered in the " +
                                   std::string(attest::to_string(document_.form)) + " form)";
       std::string code = refused->name;
       add(std::move(*refused), std::move(code), phase::policy, message);
     }
-    auto report = policy::evaluate(workload_, a_, *out_.entity.verdict, now_,
+    auto report = policy::evaluate(workload, a_, *out_.entity.verdict, now_,
                                    facts_.routed_model ? std::optional<std::string_view>(*facts_.routed_model)
                                                        : std::nullopt);
     for (auto& f : report.factors) {
@@ -156,24 +157,13 @@ class entity_appraisal {
   const attest::near_attestation& a_;
   const connection_facts& facts_;
   const evidence_set& evidence_;
-  const policy::workload_policy& workload_;
+  const policy::workload_policy* workload_;
   const tdx::trust_anchor& anchor_;
   unix_time now_;
   entity_result out_;
 };
 
 }  // namespace
-
-std::string_view to_string(phase p) noexcept {
-  switch (p) {
-    case phase::report: return "report";
-    case phase::quote: return "quote";
-    case phase::collateral: return "collateral";
-    case phase::binding: return "binding";
-    case phase::policy: return "policy";
-  }
-  return "quote";
-}
 
 void evidence_set::add(tdx::platform_id platform, std::shared_ptr<const tdx::prepared_collateral> prepared) {
   collateral.push_back({std::move(platform), std::move(prepared), {}});
@@ -221,7 +211,7 @@ evidence_needs needs(const attest::near_report_document& document, mode m) {
 }
 
 appraisal appraise(const attest::near_report_document& document, const connection_facts& facts,
-                   const evidence_set& evidence, const policy::workload_policy& workload,
+                   const evidence_set& evidence, const policy::workload_policy* workload,
                    const tdx::trust_anchor& anchor, unix_time now, mode m) {
   appraisal out;
   out.form = document.form;
@@ -230,7 +220,7 @@ appraisal appraise(const attest::near_report_document& document, const connectio
     out.first_failure = failure{std::string(attest::to_string(attest::errc::malformed_report)), phase::report,
                                 "the report has no attestation at '" +
                                     std::string(connection_facing_pointer(document.form)) + "'",
-                                std::string(connection_facing_pointer(document.form))};
+                                std::string(connection_facing_pointer(document.form)), true};
     return out;
   }
   bool any_trusted = false;
@@ -239,7 +229,9 @@ appraisal appraise(const attest::near_report_document& document, const connectio
     if (r.first_failure && !out.first_failure) out.first_failure = std::move(r.first_failure);
     if (const auto& v = r.entity.verdict) {
       unix_time until = v->collateral_expires_at;
-      if (const auto ends = policy::tcb_acceptance_ends(workload, v->quote); ends && *ends < until) until = *ends;
+      if (workload != nullptr) {
+        if (const auto ends = policy::tcb_acceptance_ends(*workload, v->quote); ends && *ends < until) until = *ends;
+      }
       if (!any_trusted || until < out.trusted_until) out.trusted_until = until;
       any_trusted = true;
     }
@@ -250,7 +242,7 @@ appraisal appraise(const attest::near_report_document& document, const connectio
 
 failure report_failure(const attest::error& e) {
   const std::string code(attest::to_string(e.kind));
-  return failure{code, phase::report, code + ": " + e.message, {}};
+  return failure{code, phase::report, code + ": " + e.message, {}, true};
 }
 
 }  // namespace vp::appraise

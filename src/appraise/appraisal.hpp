@@ -28,6 +28,7 @@
 #include "attest/near_report.hpp"
 #include "core/bytes.hpp"
 #include "core/clock.hpp"
+#include "core/failure.hpp"
 #include "policy/factor.hpp"
 #include "policy/policy.hpp"
 #include "tdx/verifier.hpp"
@@ -43,32 +44,8 @@ enum class mode {
   offline_all,
 };
 
-/// Where an appraisal failed.
-enum class phase {
-  report,      ///< the document cannot be read
-  quote,       ///< Intel DCAP verification of a quote (or identifying its platform)
-  collateral,  ///< no collateral was available for a quote's platform (our side, not the backend's)
-  binding,     ///< report_data / TLS fingerprint / nonce
-  policy,      ///< a workload policy factor
-};
-std::string_view to_string(phase p) noexcept;
-
-/// The one failure of an appraisal. `code` is the stable spelling users see: the 502
-/// error code of the proxy and verify-report's first_failure code — the quote verifier's
-/// (`debug_td`, `tcb_revoked`, `untrusted_chain`, …), the binding's (`nonce_mismatch`,
-/// `fingerprint_mismatch`, …), a policy factor's name (`tcb_status`, `app_id`, …), or
-/// `collateral_unavailable`.
-struct failure {
-  std::string code;
-  appraise::phase phase = phase::quote;
-  std::string message;
-  /// The JSON pointer of the attestation that failed ("" for the top level).
-  std::string json_pointer;
-
-  /// A verdict about the backend (a negative cache may remember it), as opposed to our own
-  /// evidence sources being unavailable.
-  bool about_backend() const { return phase != phase::collateral; }
-};
+using failure = vp::failure;
+using phase = vp::failure_phase;
 
 /// What the client's side of the connection knows: the nonce it sent, the SHA-256 of the
 /// peer's DER SubjectPublicKeyInfo, and the model the request was routed by.
@@ -142,10 +119,11 @@ std::string_view connection_facing_pointer(attest::report_form form) noexcept;
 /// The evidence `appraise` will look up for `document` in `m`.
 evidence_needs needs(const attest::near_report_document& document, mode m);
 
-/// Appraises `document` as of `now`. Never throws on untrusted input; every failure is a
-/// factor of an entity and the first one is `first_failure`.
+/// Appraises `document` as of `now` under `policy` (nullptr: the quotes and their
+/// bindings only, no workload factors). Never throws on untrusted input; every failure is
+/// a factor of an entity and the first one is `first_failure`.
 appraisal appraise(const attest::near_report_document& document, const connection_facts& facts,
-                   const evidence_set& evidence, const policy::workload_policy& policy,
+                   const evidence_set& evidence, const policy::workload_policy* policy,
                    const tdx::trust_anchor& anchor, unix_time now, mode m);
 
 /// The failure of a document that cannot be parsed (phase report, the attest errc

@@ -108,6 +108,13 @@ error_response too_many_connections(std::size_t limit) {
   return overloaded(message, "too_many_connections");
 }
 
+error_response refusal_response(const failure& f) {
+  if (f.code.ends_with("_timeout")) return make(504, f.message, "timeout_error", f.code, true);
+  if (f.code == "backend_unreachable") return backend_unreachable(f.message);
+  const bool ours = f.phase == failure_phase::collateral || f.phase == failure_phase::internal;
+  return make(502, f.message, "attestation_error", f.code.empty() ? "verification_failed" : f.code, ours);
+}
+
 error_response gateway_timeout(std::string_view phase, std::string_view message) {
   std::string code(phase);
   code += code.empty() ? "timeout" : "_timeout";

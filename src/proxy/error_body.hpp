@@ -32,6 +32,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/failure.hpp"
+
 namespace vp::proxy {
 
 /// An error answer: HTTP status and JSON body (Content-Type: application/json).
@@ -81,6 +83,14 @@ error_response body_too_large(std::size_t limit_bytes);
 /// tdx::to_string(errc) value or a proxy check), `message` names it and the observed
 /// values (TCB status, advisories when relevant). Not retryable.
 error_response verification_failed(std::string_view check, std::string_view message);
+
+/// The answer for a backend that was not admitted, in one table over the failure
+/// vocabulary (core/failure.hpp): `<phase>_timeout` → 504 timeout_error, retryable;
+/// `backend_unreachable` → 502 server_error, retryable; our own collateral source or a
+/// local failure → 502 attestation_error, retryable; every verdict about the backend →
+/// 502 attestation_error, not retryable (`x-should-retry: false`). The code is the
+/// failure's code, the message its message.
+error_response refusal_response(const failure& f);
 
 /// 502 server_error / backend_unreachable. Retryable.
 error_response backend_unreachable(std::string_view message);

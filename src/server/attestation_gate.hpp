@@ -1,52 +1,78 @@
 #pragma once
-// The decision "may the client's request be written on this connection?" (issue #5
-// "Per request"): a connection is admitted only when the (domain, SPKI fingerprint) it
-// presents has a fresh positive verdict — remembered, or obtained now by attesting this
-// very connection. Concurrent first requests for the same key share one attestation
-// (single flight); a failure is remembered for the negative TTL and reported as such.
+// The decision "may the client's request be written on this connection?": a connection is
+// admitted only when the (domain, SPKI fingerprint) it presents has a fresh positive
+// verdict — remembered, or obtained now by attesting this very connection. Concurrent
+// first requests for the same key share one attestation (single flight); a verdict about
+// the backend is remembered for the negative TTL and reported as such.
 //
 // Why a verdict about the key covers other connections: report_data binds the SPKI, and
 // only the holder of the matching private key can complete a TLS handshake with it, so a
 // later connection presenting the same SPKI reaches the same attested CVM.
+//
+// The gate knows nothing about how a backend is attested: it is given an `attester` (the
+// NEAR one fetches the report on the connection and appraises it; tests give fakes).
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/system/result.hpp>
 
-#include <chrono>
 #include <cstddef>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include "attest/verdict_cache.hpp"
+#include "appraise/appraisal.hpp"
+#include "appraise/verdict_cache.hpp"
 #include "collateral/source.hpp"
 #include "core/clock.hpp"
-#include "proxy/error_body.hpp"
+#include "core/failure.hpp"
+#include "net/single_flight.hpp"
+#include "policy/policy.hpp"
 #include "tdx/verifier.hpp"
 #include "upstream/attested_connection.hpp"
 
 namespace vp::server {
 
-/// The workload policy applied after the quote and its binding verified: nullopt to
-/// accept, else the failed check (kind = stable spelling used as the 502 code).
-using workload_check = std::function<std::optional<attest::attestation_failure>(
-    const upstream::attestation_outcome& outcome, std::optional<std::string_view> routed_model)>;
+/// What attesting one connection produced: the appraisal of its report (accepted or not),
+/// and the refusal when there is one — the appraisal's first failure, or the failure that
+/// prevented an appraisal (transport, unreadable report).
+struct attestation_result {
+  std::shared_ptr<const appraise::appraisal> appraisal;
+  std::optional<failure> refusal;
+  /// The report the appraisal judged, and the nonce it was requested with.
+  std::shared_ptr<const attest::near_report_document> document{};
+  upstream::attestation_nonce nonce{};
+};
 
-/// Until when the workload policy keeps accepting an accepted attestation (e.g. the end of
-/// a TCB grace window); nullopt: no limit beyond the collateral's own expiry.
-using trust_limit = std::function<std::optional<unix_time>(const upstream::attestation_outcome& outcome)>;
+/// Attests the peer of a connection on that connection, before anything of a client is
+/// written on it. Never throws on what the backend sends.
+class attester {
+ public:
+  virtual ~attester() = default;
+  virtual boost::asio::awaitable<attestation_result> attest(upstream::upstream_connection& conn,
+                                                            std::optional<std::string> routed_model) = 0;
+};
 
-/// Accepts what DCAP and the binding accepted (no workload policy).
-std::optional<attest::attestation_failure> accept_any_workload(const upstream::attestation_outcome&,
-                                                               std::optional<std::string_view>);
+/// NEAR AI: GET /v1/attestation/report with a fresh nonce on the connection → the evidence
+/// its quotes need (collateral per platform, from `collateral`) → appraise::appraise in
+/// connection mode under `policy` (nullptr: quote and binding only), as of `clock.now()`.
+class near_attester final : public attester {
+ public:
+  near_attester(std::shared_ptr<collateral::source> collateral, std::shared_ptr<const tdx::trust_anchor> anchor,
+                std::shared_ptr<const policy::workload_policy> policy, const clock& clock,
+                upstream::attest_options options);
+  boost::asio::awaitable<attestation_result> attest(upstream::upstream_connection& conn,
+                                                    std::optional<std::string> routed_model) override;
 
-/// Maps an upstream failure to the client's answer: 504 for timeouts (phase named),
-/// 502 attestation_error naming the check for rejected reports, 502 backend_unreachable
-/// for transport failures. `phase`: the timeout phase name ("connect", "tls",
-/// "attestation").
-proxy::error_response to_error_response(const upstream::error& e, std::string_view phase);
+ private:
+  std::shared_ptr<collateral::source> collateral_;
+  std::shared_ptr<const tdx::trust_anchor> anchor_;
+  std::shared_ptr<const policy::workload_policy> policy_;
+  const clock& clock_;
+  upstream::attest_options options_;
+};
 
 /// How the gate admitted a connection (for the request log line).
 enum class admission { cached, attested, shared };
@@ -54,35 +80,35 @@ std::string_view to_string(admission a) noexcept;
 
 class attestation_gate {
  public:
-  attestation_gate(std::shared_ptr<collateral::source> collateral, std::shared_ptr<const tdx::trust_anchor> anchor,
-                   const clock& clock, attest::verdict_cache_options cache_options,
-                   upstream::attest_options attest_options, workload_check check, trust_limit limit = {});
-  ~attestation_gate();
+  attestation_gate(boost::asio::any_io_executor executor, const clock& clock,
+                   appraise::verdict_cache_options cache_options);
   attestation_gate(const attestation_gate&) = delete;
   attestation_gate& operator=(const attestation_gate&) = delete;
 
-  /// Admits `conn` (fresh, nothing written yet) or returns the answer for the client. On
-  /// refusal the connection must be discarded.
-  boost::asio::awaitable<boost::system::result<admission, proxy::error_response>> admit(
-      upstream::upstream_connection& conn, std::optional<std::string_view> routed_model);
+  using attest_fn = std::function<boost::asio::awaitable<attestation_result>()>;
+
+  /// Admits the key (domain, spki): by its remembered verdict, or by running `attest`
+  /// now (once per key however many requests wait for it). The failure is the refusal to
+  /// answer the client with; the connection must then be discarded.
+  boost::asio::awaitable<boost::system::result<admission, failure>> admit(std::string domain, sha256_digest spki,
+                                                                          attest_fn attest);
 
   /// Whether (domain, spki) has a fresh positive verdict now (pooled connections are
   /// reused only while this holds).
   bool is_fresh(std::string_view domain, const sha256_digest& spki) const;
 
-  /// Attestations performed (each a report request on a connection).
+  /// The appraisal behind a fresh positive verdict (nullptr when there is none).
+  std::shared_ptr<const appraise::appraisal> appraisal_of(std::string_view domain, const sha256_digest& spki) const;
+
+  /// Attestations performed.
   std::size_t attestation_count() const { return attestations_; }
 
  private:
-  struct flight;
-  std::shared_ptr<collateral::source> collateral_;
-  std::shared_ptr<const tdx::trust_anchor> anchor_;
+  boost::asio::awaitable<std::optional<failure>> attest_now(std::string domain, sha256_digest spki, attest_fn attest);
+
   const clock& clock_;
-  upstream::attest_options attest_options_;
-  workload_check check_;
-  trust_limit limit_;
-  mutable attest::verdict_cache cache_;
-  std::map<std::string, std::shared_ptr<flight>> flights_;
+  mutable appraise::verdict_cache cache_;
+  net::single_flight<std::string, std::optional<failure>> flights_;
   std::size_t attestations_ = 0;
 };
 

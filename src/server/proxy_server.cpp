@@ -215,10 +215,14 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
         acceptor(ex),
         allowlist(config.allow_domains),
         tls(config.upstream_tls),
-        gate(dependencies.collateral, dependencies.anchor, *dependencies.time_source,
-             attest::verdict_cache_options{config.attestation_ttl, config.negative_ttl, 1024, 64},
-             upstream::attest_options{config.timeouts.attestation, config.max_attestation_report, std::nullopt},
-             dependencies.check, dependencies.limit),
+        attester(dependencies.attester
+                     ? dependencies.attester
+                     : std::make_shared<near_attester>(
+                           dependencies.collateral, dependencies.anchor, dependencies.policy, *dependencies.time_source,
+                           upstream::attest_options{config.timeouts.attestation, config.max_attestation_report,
+                                                    std::nullopt})),
+        gate(ex, *dependencies.time_source,
+             appraise::verdict_cache_options{config.attestation_ttl, config.negative_ttl, 1024, 64}),
         pool(config.pool_max_idle_per_domain, config.pool_idle_timeout),
         directory(ex, config.endpoints_url, config.endpoints_refresh,
                   net::http_client_options{config.timeouts.connect, config.timeouts.attestation, 1u << 20,
@@ -232,6 +236,7 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
   tcp::acceptor acceptor;
   proxy::domain_allowlist allowlist;
   upstream::tls_client_context tls;
+  std::shared_ptr<server::attester> attester;
   attestation_gate gate;
   upstream_pool pool;
   endpoints_directory directory;
@@ -608,13 +613,20 @@ asio::awaitable<bool> session::handle(client_request request) {
                                                            st_->config.upstream_port, options);
       if (!connected) {
         const auto& e = connected.error();
-        co_return co_await finish_local(to_error_response(e, upstream::to_string(e.where)),
+        co_return co_await finish_local(proxy::refusal_response(upstream::to_failure(e)),
                                         "(" + route.domain + ": " + std::string(upstream::to_string(e.kind)) + ")");
       }
-      auto admitted = co_await st_->gate.admit(*connected, route.model);
+      // Named, not temporaries in the co_await operand (GCC 12 destroys those twice).
+      auto attest = [attester = st_->attester, &conn_ref = *connected, model = route.model]() {
+        return attester->attest(conn_ref, model);
+      };
+      std::string domain_copy = route.domain;
+      const sha256_digest spki = connected->spki_sha256();
+      auto admitted = co_await st_->gate.admit(std::move(domain_copy), spki, std::move(attest));
       if (!admitted) {
-        log::info(arrow + " " + std::to_string(admitted.error().status) + " (not verified) in " + ms_since(started));
-        co_return co_await write_error(admitted.error(), keep);
+        const auto refusal = proxy::refusal_response(admitted.error());
+        log::info(arrow + " " + std::to_string(refusal.status) + " (not verified) in " + ms_since(started));
+        co_return co_await write_error(refusal, keep);
       }
       how = "new, attestation " + std::string(to_string(*admitted));
       if (client_hung_up()) {

@@ -27,10 +27,10 @@ struct proxy_dependencies {
   std::shared_ptr<collateral::source> collateral;
   std::shared_ptr<const tdx::trust_anchor> anchor;
   std::shared_ptr<const vp::clock> time_source;
-  /// The workload policy; empty = accept_any_workload.
-  workload_check check;
-  /// How long the policy keeps accepting an attestation; empty = no limit of its own.
-  trust_limit limit;
+  /// The workload policy every attestation is appraised under (required).
+  std::shared_ptr<const policy::workload_policy> policy;
+  /// Replaces the NEAR attester built from the above (tests).
+  std::shared_ptr<server::attester> attester{};
 };
 
 struct proxy_statistics {

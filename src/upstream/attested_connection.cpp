@@ -55,8 +55,6 @@ std::string_view to_string(errc e) noexcept {
     case errc::protocol: return "protocol";
     case errc::too_large: return "too_large";
     case errc::http_status: return "http_status";
-    case errc::collateral: return "collateral";
-    case errc::attestation: return "attestation";
     case errc::internal: return "internal";
   }
   return "unknown";
@@ -71,20 +69,8 @@ std::string_view to_string(phase p) noexcept {
   return "connect";
 }
 
-std::string error::check() const {
-  if (kind == errc::attestation && attest_error) {
-    std::string out(attest::to_string(attest_error->kind));
-    if (attest_error->quote_error) out += "/" + std::string(tdx::to_string(*attest_error->quote_error));
-    return out;
-  }
-  if (kind == errc::collateral && collateral_error) {
-    return "collateral/" + std::string(collateral::to_string(collateral_error->kind));
-  }
-  return std::string(to_string(kind));
-}
-
 void throw_exception_from_error(const error& e, const boost::source_location&) {
-  throw std::runtime_error("upstream " + e.check() + ": " + e.message);
+  throw std::runtime_error("upstream " + std::string(to_string(e.kind)) + ": " + e.message);
 }
 
 namespace {
@@ -345,9 +331,7 @@ std::string attestation_target(const attestation_nonce& nonce) {
 
 namespace {
 
-asio::awaitable<result<attestation_outcome>> attest_impl(upstream_connection& conn, collateral::source& source,
-                                                         const tdx::trust_anchor& anchor, const clock& clock,
-                                                         const attest_options& options) {
+asio::awaitable<result<fetched_report>> fetch_report_impl(upstream_connection& conn, const attest_options& options) {
   const auto tuple = asio::as_tuple(asio::use_awaitable);
   const std::string prefix = "attesting " + conn.host() +
                              (conn.dialled() != host_port(conn.host(), conn.port()) ? " (at " + conn.dialled() + ")"
@@ -411,65 +395,21 @@ asio::awaitable<result<attestation_outcome>> attest_impl(upstream_connection& co
                                           std::to_string(response.result_int()) + ": " +
                                           text::printable_excerpt(response.body()));
   }
-  const bool keep_alive = response.keep_alive();
-
-  const auto attestation_failure = [&](attest::error e) {
-    auto out = fail(errc::attestation, std::string(attest::to_string(e.kind)) + ": " + e.message);
-    out.attest_error = std::move(e);
-    return out;
-  };
-
-  auto document = attest::parse_report_document(response.body());
-  if (!document) co_return attestation_failure(document.error());
-  // The TLS key a report binds is the one of the CVM that answered: the direct form's
-  // only attestation, or the gateway's own (model CVMs behind a gateway terminate no TLS
-  // with us).
-  const char* pointer = document->form == attest::report_form::direct ? "" : "/gateway_attestation";
-  const attest::near_attestation* attestation = document->find(pointer);
-  if (attestation == nullptr) {
-    co_return attestation_failure(attest::make_error(attest::errc::malformed_report,
-                                                     "the report has no attestation at '" + std::string(pointer) + "'"));
-  }
-
-  auto platform = tdx::identify_platform(attestation->intel_quote);
-  if (!platform) {
-    attest::error e{attest::errc::quote_rejected,
-                    attestation->json_pointer + "/intel_quote: cannot identify the platform: " +
-                        std::string(tdx::to_string(platform.error().kind)) + ": " + platform.error().message,
-                    platform.error().kind};
-    co_return attestation_failure(std::move(e));
-  }
-  const collateral::platform_key key{platform->fmspc, platform->pck_ca};
-  auto collateral = co_await source.get(key);
-  if (!collateral) {
-    auto out = fail(errc::collateral, "no collateral for platform " + collateral::to_string(key) + ": " +
-                                          std::string(collateral::to_string(collateral.error().kind)) + ": " +
-                                          collateral.error().message);
-    out.collateral_error = collateral.error();
-    co_return out;
-  }
-
-  auto verdict = attest::verify_attestation(*attestation, *nonce, conn.spki_sha256(), *collateral->collateral, anchor,
-                                            clock.now());
-  if (!verdict) co_return attestation_failure(verdict.error());
-
-  if (!keep_alive) conn.mark_not_reusable();
-  // The verdict is about the key; the connection itself is only fit for the client's
-  // request if nothing follows the answer (it would be read as that request's response).
+  if (!response.keep_alive()) conn.mark_not_reusable();
+  // The connection is only fit for the client's request if nothing follows the answer (it
+  // would be read as that request's response).
   if (auto hazard = conn.reuse_hazard(); hazard && conn.reusable()) {
     conn.poison("after the attestation answer: " + *hazard);
   }
-  co_return attestation_outcome{std::move(*verdict), *attestation, document->form, *nonce};
+  co_return fetched_report{std::move(response.body()), *nonce};
 }
 
 }  // namespace
 
-asio::awaitable<result<attestation_outcome>> attest_connection(upstream_connection& conn, collateral::source& source,
-                                                               const tdx::trust_anchor& anchor, const clock& clock,
-                                                               attest_options options) {
+asio::awaitable<result<fetched_report>> fetch_report(upstream_connection& conn, attest_options options) {
   std::string unexpected;
   try {
-    co_return co_await attest_impl(conn, source, anchor, clock, options);
+    co_return co_await fetch_report_impl(conn, options);
   } catch (const std::exception& e) {
     unexpected = e.what();
   } catch (...) {
@@ -477,6 +417,33 @@ asio::awaitable<result<attestation_outcome>> attest_connection(upstream_connecti
   }
   conn.mark_not_reusable();
   co_return error{errc::internal, "attesting " + conn.host() + ": unexpected failure: " + unexpected};
+}
+
+failure to_failure(const error& e) {
+  switch (e.kind) {
+    case errc::timeout: {
+      const auto phase_of = e.where == phase::connect ? failure_phase::connect
+                            : e.where == phase::tls   ? failure_phase::tls
+                                                      : failure_phase::exchange;
+      return failure{std::string(to_string(e.where)) + "_timeout", phase_of, e.message, {}, false};
+    }
+    case errc::unreachable:
+    case errc::tls:
+    case errc::protocol:
+      return failure{"backend_unreachable",
+                     e.where == phase::connect ? failure_phase::connect
+                     : e.where == phase::tls   ? failure_phase::tls
+                                               : failure_phase::exchange,
+                     e.message,
+                     {},
+                     false};
+    // A verdict about the backend: it answers the attestation request, but not with a
+    // report we can use.
+    case errc::too_large: return failure{"report_too_large", failure_phase::exchange, e.message, {}, true};
+    case errc::http_status: return failure{"attestation_unavailable", failure_phase::exchange, e.message, {}, true};
+    case errc::internal: break;
+  }
+  return failure{"internal_error", failure_phase::internal, e.message, {}, false};
 }
 
 }  // namespace vp::upstream

@@ -1,20 +1,20 @@
 #pragma once
-// One upstream connection to a NEAR AI backend, and its attestation on that same
-// connection (issue #5 "Per request", "Certificate validation").
+// One upstream connection to a NEAR AI backend, and the attestation request on that same
+// connection.
 //
 // Why the report is fetched on the connection that will carry the client's request:
 // report_data binds the CVM's TLS key (SHA-256 of its SPKI) and our fresh nonce. A
 // report fetched on another connection could come from another machine behind the same
 // name (round-robin backends, a TLS-terminating middlebox); only the live peer's SPKI,
 // compared with the attested one, proves the prompts go to the attested CVM. Nothing of
-// the client's request is written before attest_connection() returns a verdict.
+// the client's request is written before the appraisal of that report accepted it.
 //
 // Usage (the proxy's per-request path, minus pooling and the verdict cache):
 //   vp::upstream::tls_client_context tls({.webpki = true});       // once, at startup
 //   auto conn = co_await vp::upstream::connect_upstream(ex, tls, domain, 443, {});
-//   if (!conn) → 502 / 504 from conn.error().kind
-//   auto verdict = co_await vp::upstream::attest_connection(*conn, source, anchor, clock);
-//   if (!verdict) → 502 naming verdict.error().check()
+//   if (!conn) → 502 / 504 from to_failure(conn.error())
+//   auto report = co_await vp::upstream::fetch_report(*conn);
+//   → appraise::appraise(report body, {report->nonce, conn->spki_sha256()}, …)
 //   write the client's request on conn->stream(), reading with conn->buffer().
 
 #include <boost/asio/any_io_executor.hpp>
@@ -33,15 +33,11 @@
 #include <string>
 #include <string_view>
 
-#include "attest/attestation_verifier.hpp"
-#include "attest/error.hpp"
 #include "attest/near_report.hpp"
-#include "collateral/error.hpp"
-#include "collateral/source.hpp"
 #include "core/bytes.hpp"
 #include "core/clock.hpp"
+#include "core/failure.hpp"
 #include "crypto/ossl.hpp"
-#include "tdx/verifier.hpp"
 
 namespace vp::upstream {
 
@@ -54,8 +50,6 @@ enum class errc {
   protocol,         ///< the backend broke HTTP: malformed or truncated response, closed connection
   too_large,        ///< the attestation report exceeds its body limit
   http_status,      ///< the attestation endpoint answered with a status other than 200
-  collateral,       ///< no usable collateral for the quote's platform (see collateral_error)
-  attestation,      ///< the report was rejected (see attest_error: the failed check)
   internal,         ///< a local failure (random generator, resources, unexpected exception)
 };
 
@@ -71,16 +65,8 @@ std::string_view to_string(phase p) noexcept;
 struct error {
   errc kind;
   std::string message;
-  /// With errc::attestation: the attest layer's verdict (kind = the failed check).
-  std::optional<attest::error> attest_error{};
-  /// With errc::collateral: why the collateral source failed.
-  std::optional<collateral::error> collateral_error{};
   upstream::phase where = phase::attestation;
 
-  /// The most specific name of the failure: the attest errc spelling for attestation
-  /// failures (e.g. "fingerprint_mismatch"; for quote_rejected "quote_rejected/<tdx errc>"),
-  /// "collateral/<collateral errc>" for collateral ones, else to_string(kind).
-  std::string check() const;
 };
 
 template <class T>
@@ -220,32 +206,24 @@ struct attest_options {
   std::optional<attestation_nonce> nonce;
 };
 
-/// An accepted attestation of the connection's peer.
-struct attestation_outcome {
-  attest::attestation_verdict verdict;
-  /// The attestation object that was verified (direct form: the report's top level;
-  /// gateway form: /gateway_attestation, the object that binds the TLS key).
-  attest::near_attestation attestation;
-  attest::report_form form = attest::report_form::direct;
+/// The answer to the attestation request, as received, and the nonce it was asked with.
+struct fetched_report {
+  std::string body;
   attestation_nonce nonce{};
 };
 
 /// Writes exactly one request on `conn` — GET attestation_target(nonce) with Host,
-/// User-Agent, Accept and Connection: keep-alive, nothing of any client — reads the
-/// response (options.timeout, options.max_body), parses it (attest::parse_report_document),
-/// gets collateral for the quote's platform from `source`, and runs
-/// attest::verify_attestation with the connection's live SPKI and the nonce as of
-/// `clock.now()`. On success the connection is positioned after the response and stays
-/// usable unless the peer asked to close or sent anything after the answer (then it is
-/// poisoned: see reusable(), reuse_hazard()); the verdict holds either way. On any error
-/// the connection must be discarded.
+/// User-Agent, Accept and Connection: keep-alive, nothing of any client — and reads the
+/// response (options.timeout, options.max_body). Nothing here judges the report: that is
+/// the appraisal's (appraise/). On success the connection is positioned after the response
+/// and stays usable unless the peer asked to close or bytes follow the answer (see
+/// reusable()).
 ///
-/// Errors: timeout, protocol, too_large, http_status, collateral, attestation (the failed
-/// check in attest_error), internal.
-boost::asio::awaitable<result<attestation_outcome>> attest_connection(upstream_connection& conn,
-                                                                      collateral::source& source,
-                                                                      const tdx::trust_anchor& anchor,
-                                                                      const clock& clock,
-                                                                      attest_options options = {});
+/// Errors: timeout, protocol, too_large, http_status, internal.
+boost::asio::awaitable<result<fetched_report>> fetch_report(upstream_connection& conn, attest_options options = {});
+
+/// The failure vocabulary's name for an upstream error: `<phase>_timeout`,
+/// `backend_unreachable`, `report_too_large`, `attestation_unavailable`, `internal_error`.
+failure to_failure(const error& e);
 
 }  // namespace vp::upstream

@@ -14,6 +14,8 @@ namespace {
 
 using test::nearai::capture;
 
+const policy::workload_policy nearai = policy::nearai_policy();
+
 evidence_set evidence_for(const attest::near_report_document& doc, mode m, const capture& c) {
   evidence_set evidence;
   for (const auto& platform : needs(doc, m).platforms) {
@@ -46,7 +48,7 @@ TEST_P(AppraiseCapture, EveryAttestationAtCaptureTimeOffline) {
   const auto doc = attest::parse_report_document(c.body);
   ASSERT_TRUE(doc) << doc.error().message;
   const auto at = from_unix_seconds(c.verify_at);
-  const auto a = appraise(*doc, facts_of(c), evidence_for(*doc, mode::offline_all, c), policy::nearai_policy(),
+  const auto a = appraise(*doc, facts_of(c), evidence_for(*doc, mode::offline_all, c), &nearai,
                           tdx::intel_sgx_root_ca(), at, mode::offline_all);
   ASSERT_EQ(a.entities.size(), c.attestations().size());
   ASSERT_NE(a.connection_entity(), nullptr);
@@ -58,7 +60,7 @@ TEST_P(AppraiseCapture, EveryAttestationAtCaptureTimeOffline) {
     EXPECT_EQ(a.first_failure->code, "tcb_status");
     EXPECT_EQ(a.first_failure->phase, phase::policy);
     EXPECT_EQ(a.first_failure->json_pointer, "/gateway_attestation");
-    EXPECT_TRUE(a.first_failure->about_backend());
+    EXPECT_TRUE(a.first_failure->about_backend);
     return;
   }
   ASSERT_TRUE(a.accepted()) << a.first_failure->code << ": " << a.first_failure->message;
@@ -83,7 +85,7 @@ TEST_P(AppraiseCapture, ConnectionModeAppraisesOnlyTheConnectionFacingAttestatio
   const auto c = test::nearai::load_capture(GetParam());
   const auto doc = attest::parse_report_document(c.body);
   ASSERT_TRUE(doc);
-  const auto a = appraise(*doc, facts_of(c), evidence_for(*doc, mode::connection, c), policy::nearai_policy(),
+  const auto a = appraise(*doc, facts_of(c), evidence_for(*doc, mode::connection, c), &nearai,
                           tdx::intel_sgx_root_ca(), from_unix_seconds(c.verify_at), mode::connection);
   ASSERT_EQ(a.entities.size(), 1u);
   EXPECT_TRUE(a.entities[0].connection_facing);
@@ -101,7 +103,7 @@ TEST_P(AppraiseCapture, BrokenEvidenceNamesTheFailedCheck) {
 
   auto wrong_nonce = facts_of(c);
   wrong_nonce.nonce[0] ^= 1;
-  auto a = appraise(*doc, wrong_nonce, evidence, policy::nearai_policy(), tdx::intel_sgx_root_ca(), at,
+  auto a = appraise(*doc, wrong_nonce, evidence, &nearai, tdx::intel_sgx_root_ca(), at,
                     mode::connection);
   ASSERT_FALSE(a.accepted());
   EXPECT_EQ(a.first_failure->code, "nonce_mismatch");
@@ -110,15 +112,15 @@ TEST_P(AppraiseCapture, BrokenEvidenceNamesTheFailedCheck) {
 
   auto other_key = facts_of(c);
   other_key.live_spki[5] ^= 1;
-  a = appraise(*doc, other_key, evidence, policy::nearai_policy(), tdx::intel_sgx_root_ca(), at, mode::connection);
+  a = appraise(*doc, other_key, evidence, &nearai, tdx::intel_sgx_root_ca(), at, mode::connection);
   EXPECT_EQ(a.first_failure->code, "fingerprint_mismatch");
 
-  a = appraise(*doc, facts_of(c), evidence_set{}, policy::nearai_policy(), tdx::intel_sgx_root_ca(), at,
+  a = appraise(*doc, facts_of(c), evidence_set{}, &nearai, tdx::intel_sgx_root_ca(), at,
                mode::connection);
   EXPECT_EQ(a.first_failure->code, "collateral_unavailable");
-  EXPECT_FALSE(a.first_failure->about_backend());  // our source, not a verdict to remember
+  EXPECT_FALSE(a.first_failure->about_backend);  // our source, not a verdict to remember
 
-  a = appraise(*doc, facts_of(c), evidence, policy::nearai_policy(), tdx::intel_sgx_root_ca(),
+  a = appraise(*doc, facts_of(c), evidence, &nearai, tdx::intel_sgx_root_ca(),
                from_unix_seconds(c.verify_at + 90 * 24 * 3600), mode::connection);
   EXPECT_EQ(a.first_failure->code, "collateral_expired");
   EXPECT_EQ(a.first_failure->phase, phase::quote);
@@ -133,7 +135,7 @@ TEST(Appraise, ReportFailureKeepsTheParserSpelling) {
   const auto f = report_failure(doc.error());
   EXPECT_EQ(f.code, "malformed_report");
   EXPECT_EQ(f.phase, phase::report);
-  EXPECT_TRUE(f.about_backend());
+  EXPECT_TRUE(f.about_backend);
 }
 
 }  // namespace

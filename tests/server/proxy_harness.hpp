@@ -51,7 +51,7 @@ inline std::string error_message_of(const client_response& r) {
 class running_proxy {
  public:
   explicit running_proxy(const sim::simulator& sim, const std::function<void(server::proxy_config&)>& tweak = {},
-                         std::optional<server::workload_check> check = std::nullopt,
+                         std::shared_ptr<const policy::workload_policy> policy_override = nullptr,
                          const std::vector<std::string>& domains = {"sim.completions.near.ai"})
       : upstream_ca_(sim.upstream_ca_pem()), policy_(sim.policy_json(), ".json") {
     server::proxy_config config;
@@ -69,10 +69,10 @@ class running_proxy {
     collateral.pccs_urls = {sim.pccs_url()};
     collateral.no_cache = true;
     auto source = app::make_collateral_source(ioc_.get_executor(), collateral, anchor, *clock_);
-    auto policy = app::make_workload_check(policy_.path(), clock_);
+    auto policy = policy_override ? policy_override : app::load_workload_policy(policy_.path()).policy;
     server_ = std::make_unique<server::proxy_server>(
         ioc_.get_executor(), config,
-        server::proxy_dependencies{source, anchor, clock_, check ? *check : policy.check, policy.limit});
+        server::proxy_dependencies{source, anchor, clock_, policy});
     server_->start();
     thread_ = std::thread([this] { net::run_contained(ioc_, "test proxy event loop"); });
   }

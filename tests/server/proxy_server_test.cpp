@@ -317,7 +317,7 @@ TEST(ProxyEndToEnd, BuiltInNearaiPolicyRefusesAGenuineTdxMachineRunningOtherSoft
   // The simulator's quotes are genuine for its (trusted) test PKI and bound correctly:
   // only the workload policy can tell that it is not NEAR's software.
   sim::simulator sim(one_backend());
-  running_proxy proxy(sim, {}, app::make_workload_check("", std::make_shared<system_clock>()).check);
+  running_proxy proxy(sim, {}, app::load_workload_policy("").policy);
   const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
   EXPECT_EQ(r.status, 502u) << r.body;
   EXPECT_EQ(error_of(r).at("type"), "attestation_error");
@@ -331,7 +331,7 @@ TEST(ProxyEndToEnd, PolicyPinningAnotherAppIdRefusesWithThatFactor) {
       R"({"name":"other-app","model":{"app_id":["0000000000000000000000000000000000000000"]}})";
   ASSERT_TRUE(policy::parse_policy(policy_text)) << "the policy file format changed";
   temp_file file(policy_text, ".json");
-  running_proxy proxy(sim, {}, app::make_workload_check(file.path(), std::make_shared<system_clock>()).check);
+  running_proxy proxy(sim, {}, app::load_workload_policy(file.path()).policy);
   const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
   EXPECT_EQ(r.status, 502u) << r.body;
   EXPECT_EQ(error_code_of(r), "app_id") << r.body;

@@ -1,4 +1,4 @@
-// The simulator seen from the proxy's side: connect_upstream + attest_connection (the
+// The simulator seen from the proxy's side: connect_upstream + the NEAR attester (the
 // proxy's own code) against the simulated backends, with collateral fetched from the
 // simulated PCCS and verified with the system clock, exactly as the proxy will.
 
@@ -31,6 +31,7 @@
 #include "crypto/digest.hpp"
 #include "net/http_client.hpp"
 #include "policy/policy.hpp"
+#include "server/attestation_gate.hpp"
 #include "sim/openai.hpp"
 #include "tdx/tcb_info.hpp"
 #include "support/run_bounded.hpp"
@@ -83,14 +84,28 @@ struct attempt {
   /// First member, destroyed last: sockets must die before their io_context.
   std::unique_ptr<asio::io_context> ioc = std::make_unique<asio::io_context>();
   std::optional<upstream::result<upstream::upstream_connection>> connection;
-  std::optional<upstream::result<upstream::attestation_outcome>> outcome;
+  std::optional<server::attestation_result> outcome;
   std::vector<exchange> exchanges;
 
-  bool verified() const { return connection && *connection && outcome && *outcome; }
-  const upstream::attestation_outcome& verdict() const { return outcome->value(); }
+  /// The quote verified and bound to this connection (the workload policy is the proxy's
+  /// business; these tests look at what the simulator proves).
+  bool verified() const {
+    return connection && *connection && outcome && outcome->appraisal &&
+           outcome->appraisal->connection_entity() != nullptr && outcome->appraisal->connection_entity()->verdict;
+  }
+  struct verified_attestation {
+    const attest::attestation_verdict& verdict;
+    const attest::near_attestation& attestation;
+    const upstream::attestation_nonce& nonce;
+  };
+  verified_attestation verdict() const {
+    const auto& entity = *outcome->appraisal->connection_entity();
+    return {*entity.verdict, *outcome->document->find(entity.json_pointer), outcome->nonce};
+  }
   std::string failure() const {
     if (!connection || !*connection) return connection ? connection->error().message : "no connection";
-    if (!outcome || !*outcome) return outcome ? outcome->error().check() + ": " + outcome->error().message : "none";
+    if (!outcome) return "none";
+    if (outcome->refusal) return outcome->refusal->code + ": " + outcome->refusal->message;
     return "";
   }
 };
@@ -135,7 +150,13 @@ class SimulatorTest : public ::testing::Test {
     attempt out;
     asio::io_context& ioc = *out.ioc;
     auto client = std::make_shared<net::http_client>(ioc.get_executor(), net::http_client_options{});
-    collateral::pcs_source source(client, {{sim_->pccs_url()}, 0}, *anchor_, wall_clock());
+    // Every consistency rule and no allowlist: what the quote, its binding and the event
+    // log prove, not whose workload it is.
+    server::near_attester attester(
+        std::make_shared<collateral::pcs_source>(client, collateral::pcs_source_options{{sim_->pccs_url()}, 0}, *anchor_,
+                                                 wall_clock()),
+        *anchor_, std::make_shared<const policy::workload_policy>(policy::parse_policy("{}").value()), wall_clock(),
+        upstream::attest_options{});
     upstream::connect_options copts;
     copts.connect_timeout = 5s;
     copts.tls_timeout = 5s;
@@ -146,8 +167,8 @@ class SimulatorTest : public ::testing::Test {
       out.connection = co_await upstream::connect_upstream(ioc.get_executor(), *tls_, domain, 443, copts);
       if (!*out.connection) co_return false;
       auto& conn = out.connection->value();
-      out.outcome = co_await upstream::attest_connection(conn, source, **anchor_, wall_clock());
-      if (!*out.outcome) co_return true;
+      out.outcome = co_await attester.attest(conn, std::nullopt);
+      if (!out.verified()) co_return true;
       for (auto& x : out.exchanges) {
         x.request.set(http::field::host, conn.host_header());
         if (auto [ec, n] = co_await http::async_write(conn.stream(), x.request, asio::as_tuple(asio::use_awaitable));
@@ -178,10 +199,10 @@ class SimulatorTest : public ::testing::Test {
   static ::testing::AssertionResult rejected(const attempt& a, std::string_view check) {
     if (!a.connection || !*a.connection) return ::testing::AssertionFailure() << "did not connect: " << a.failure();
     if (!a.outcome) return ::testing::AssertionFailure() << "no outcome";
-    if (*a.outcome) return ::testing::AssertionFailure() << "accepted, expected " << check;
-    const std::string got = a.outcome->error().check();
+    if (!a.outcome->refusal) return ::testing::AssertionFailure() << "accepted, expected " << check;
+    const std::string& got = a.outcome->refusal->code;
     if (got.find(check) == std::string::npos) {
-      return ::testing::AssertionFailure() << "got " << got << " (" << a.outcome->error().message << "), expected "
+      return ::testing::AssertionFailure() << "got " << got << " (" << a.outcome->refusal->message << "), expected "
                                            << check;
     }
     return ::testing::AssertionSuccess();
@@ -350,17 +371,17 @@ TEST_F(SimulatorTest, WrongNonceIsRejected) {
 
 TEST_F(SimulatorTest, UntrustedRootIsRejected) {
   sim_->set_faults(solo, 0, {.untrusted_root = true});
-  EXPECT_TRUE(rejected(run(solo), "quote_rejected/untrusted_chain"));
+  EXPECT_TRUE(rejected(run(solo), "untrusted_chain"));
 }
 
 TEST_F(SimulatorTest, RevokedPckIsRejected) {
   sim_->set_faults(solo, 0, {.revoked_pck = true});
-  EXPECT_TRUE(rejected(run(solo), "quote_rejected/certificate_revoked"));
+  EXPECT_TRUE(rejected(run(solo), "certificate_revoked"));
 }
 
 TEST_F(SimulatorTest, DebugTdIsRejected) {
   sim_->set_faults(solo, 0, {.debug_td = true});
-  EXPECT_TRUE(rejected(run(solo), "quote_rejected/debug_td"));
+  EXPECT_TRUE(rejected(run(solo), "debug_td"));
 }
 
 TEST_F(SimulatorTest, OversizedAttestationIsRejected) {

@@ -1,4 +1,5 @@
-// connect_upstream + attest_connection against a fake NEAR backend: an in-process TLS
+// connect_upstream + the NEAR attester (fetch_report, then the appraisal of the quote and
+// its binding) against a fake NEAR backend: an in-process TLS
 // server on 127.0.0.1 whose /v1/attestation/report mints (test PKI) a quote binding its
 // own SPKI, a signing address and the nonce from the query, with fault switches for
 // every binding check. The backend is reached with connect_to, so SNI / Host stay the
@@ -32,6 +33,7 @@
 #include "core/hex.hpp"
 #include "crypto/x509.hpp"
 #include "net/http_client.hpp"
+#include "server/attestation_gate.hpp"
 #include "server/upstream_pool.hpp"
 #include "support/renegotiating_tls_server.hpp"
 #include "support/run_bounded.hpp"
@@ -68,6 +70,11 @@ const tdx::trust_anchor& anchor() {
 
 /// Collateral from the test PKI, accepted like any real source would (authenticated,
 /// valid at default_time).
+/// The trust anchor as the attester holds it (a view of the static one).
+std::shared_ptr<const tdx::trust_anchor> anchor_ptr() {
+  return std::shared_ptr<const tdx::trust_anchor>(std::shared_ptr<void>(), &anchor());
+}
+
 class pki_source final : public collateral::source {
  public:
   asio::awaitable<collateral::result<collateral::verified_collateral>> get(collateral::platform_key key) override {
@@ -213,7 +220,7 @@ struct attempt {
   /// First member, destroyed last: the connection's socket must die before its io_context.
   std::unique_ptr<asio::io_context> ioc = std::make_unique<asio::io_context>();
   std::optional<result<upstream_connection>> connection;
-  std::optional<result<attestation_outcome>> outcome;
+  std::optional<server::attestation_result> outcome;
   /// Requests the backend had received when the verdict came back.
   std::vector<test::http_request_record> seen_at_verdict;
   /// The answer to a client request sent on the connection after a successful verdict.
@@ -227,15 +234,16 @@ attempt run(fake_backend& backend, const tls_client_context& tls, attest_options
   if (!copts.connect_to) copts = via(backend);
   attempt out;
   asio::io_context& ioc = *out.ioc;
-  pki_source source;
   const fixed_clock clock(test::default_time);
+  // No workload policy: what the quote and its binding to this connection prove.
+  server::near_attester attester(std::make_shared<pki_source>(), anchor_ptr(), nullptr, clock, aopts);
   auto work = [&]() -> asio::awaitable<bool> {
     out.connection = co_await connect_upstream(ioc.get_executor(), tls, domain, 443, copts);
     if (!*out.connection) co_return false;
     auto& conn = out.connection->value();
-    out.outcome = co_await attest_connection(conn, source, anchor(), clock, aopts);
+    out.outcome = co_await attester.attest(conn, std::nullopt);
     out.seen_at_verdict = backend.server().requests();
-    if (!*out.outcome || !follow_up) co_return true;
+    if (out.outcome->refusal || !follow_up) co_return true;
 
     http::request<http::string_body> request{http::verb::post, "/v1/chat/completions", 11};
     request.set(http::field::host, conn.host_header());
@@ -253,13 +261,15 @@ attempt run(fake_backend& backend, const tls_client_context& tls, attest_options
   return out;
 }
 
-::testing::AssertionResult rejected(const attempt& a, errc kind, std::string_view check) {
+/// The attestation was refused with `code` in `phase`, and the message names the host.
+::testing::AssertionResult rejected(const attempt& a, failure_phase phase, std::string_view code) {
   if (!a.connection || !*a.connection) return ::testing::AssertionFailure() << "did not connect";
   if (!a.outcome) return ::testing::AssertionFailure() << "no outcome";
-  if (*a.outcome) return ::testing::AssertionFailure() << "accepted, expected " << check;
-  const error& e = a.outcome->error();
-  if (e.kind != kind || e.check().find(check) == std::string::npos) {
-    return ::testing::AssertionFailure() << "got " << e.check() << " (" << e.message << "), expected " << check;
+  if (!a.outcome->refusal) return ::testing::AssertionFailure() << "accepted, expected " << code;
+  const failure& e = *a.outcome->refusal;
+  if (e.phase != phase || e.code != code) {
+    return ::testing::AssertionFailure() << "got " << e.code << " in " << to_string(e.phase) << " (" << e.message
+                                         << "), expected " << code;
   }
   if (e.message.find(domain) == std::string::npos) {
     return ::testing::AssertionFailure() << "message does not name the host: " << e.message;
@@ -287,12 +297,13 @@ TEST(UpstreamAttestedConnection, HappyPathVerifiesThenServesOnTheSameConnection)
   fake_backend backend;
   const attempt a = run(backend, no_webpki(), {}, /*follow_up=*/true);
   ASSERT_TRUE(a.connection && *a.connection) << a.connection->error().message;
-  ASSERT_TRUE(a.outcome && *a.outcome) << a.outcome->error().message;
-  const attestation_outcome& o = a.outcome->value();
-  EXPECT_EQ(o.verdict.tls_cert_fingerprint, backend.spki());
+  ASSERT_TRUE(a.outcome && !a.outcome->refusal) << a.outcome->refusal->message;
+  const auto& o = *a.outcome;
+  const auto& verdict = *o.appraisal->connection_entity()->verdict;
+  EXPECT_EQ(verdict.tls_cert_fingerprint, backend.spki());
   EXPECT_EQ(a.connection->value().spki_sha256(), backend.spki());
-  EXPECT_EQ(o.verdict.signing_address, signing_address);
-  EXPECT_EQ(o.form, attest::report_form::direct);
+  EXPECT_EQ(verdict.signing_address, signing_address);
+  EXPECT_EQ(o.appraisal->form, attest::report_form::direct);
   EXPECT_TRUE(a.connection->value().reusable());
   ASSERT_NE(a.connection->value().peer_certificate(), nullptr);
 
@@ -312,15 +323,15 @@ TEST(UpstreamAttestedConnection, NoncesAreFreshPerAttestation) {
   fake_backend backend;
   const attempt a = run(backend, no_webpki());
   const attempt b = run(backend, no_webpki());
-  ASSERT_TRUE(a.outcome && *a.outcome && b.outcome && *b.outcome);
-  EXPECT_NE(a.outcome->value().nonce, b.outcome->value().nonce);
+  ASSERT_TRUE(a.outcome && !a.outcome->refusal && b.outcome && !b.outcome->refusal);
+  EXPECT_NE(a.outcome->nonce, b.outcome->nonce);
 }
 
 TEST(UpstreamAttestedConnection, ReportBindingAnotherTlsKeyIsRejected) {
   fake_backend backend;
   backend.set_faults({.claim_other_spki = true});
   const attempt a = run(backend, no_webpki());
-  EXPECT_TRUE(rejected(a, errc::attestation, "fingerprint_mismatch"));
+  EXPECT_TRUE(rejected(a, failure_phase::binding, "fingerprint_mismatch"));
   EXPECT_FALSE(a.connection->value().reusable());
   expect_only_attestation_request(a);
 }
@@ -329,7 +340,7 @@ TEST(UpstreamAttestedConnection, WrongNonceInReportDataIsRejected) {
   fake_backend backend;
   backend.set_faults({.wrong_nonce = true});
   const attempt a = run(backend, no_webpki());
-  EXPECT_TRUE(rejected(a, errc::attestation, "nonce_mismatch"));
+  EXPECT_TRUE(rejected(a, failure_phase::binding, "nonce_mismatch"));
   expect_only_attestation_request(a);
 }
 
@@ -337,30 +348,30 @@ TEST(UpstreamAttestedConnection, QuoteFromAForeignPkiIsRejected) {
   fake_backend backend;
   backend.set_faults({.foreign_quote = true});
   const attempt a = run(backend, no_webpki());
-  EXPECT_TRUE(rejected(a, errc::attestation, "quote_rejected/untrusted_chain"));
+  EXPECT_TRUE(rejected(a, failure_phase::quote, "untrusted_chain"));
 }
 
 TEST(UpstreamAttestedConnection, MissingTlsFingerprintIsRejected) {
   fake_backend backend;
   backend.set_faults({.omit_fingerprint = true});
   const attempt a = run(backend, no_webpki());
-  EXPECT_TRUE(rejected(a, errc::attestation, "missing_tls_fingerprint"));
+  EXPECT_TRUE(rejected(a, failure_phase::binding, "missing_tls_fingerprint"));
 }
 
 TEST(UpstreamAttestedConnection, OversizedReportIsRejected) {
   fake_backend backend;
   backend.set_faults({.oversized = true});
   const attempt a = run(backend, no_webpki());
-  EXPECT_TRUE(rejected(a, errc::too_large, "too_large"));
+  EXPECT_TRUE(rejected(a, failure_phase::exchange, "report_too_large"));
 }
 
 TEST(UpstreamAttestedConnection, HugeTrailerOnTheAnswerIsAMalformedAnswerNotACrash) {
   fake_backend backend;
   backend.set_faults({.huge_trailer = true});
   const attempt a = run(backend, no_webpki());
-  EXPECT_TRUE(rejected(a, errc::protocol, "protocol"));
-  EXPECT_NE(a.outcome->error().message.find("malformed attestation answer"), std::string::npos)
-      << a.outcome->error().message;
+  EXPECT_TRUE(rejected(a, failure_phase::exchange, "backend_unreachable"));
+  EXPECT_NE(a.outcome->refusal->message.find("malformed attestation answer"), std::string::npos)
+      << a.outcome->refusal->message;
   EXPECT_FALSE(a.connection->value().reusable());
   expect_only_attestation_request(a);
 }
@@ -369,8 +380,8 @@ TEST(UpstreamAttestedConnection, ErrorStatusIsRejected) {
   fake_backend backend;
   backend.set_faults({.status = 503});
   const attempt a = run(backend, no_webpki());
-  EXPECT_TRUE(rejected(a, errc::http_status, "http_status"));
-  EXPECT_NE(a.outcome->error().message.find("503"), std::string::npos);
+  EXPECT_TRUE(rejected(a, failure_phase::exchange, "attestation_unavailable"));
+  EXPECT_NE(a.outcome->refusal->message.find("503"), std::string::npos);
 }
 
 TEST(UpstreamAttestedConnection, ErrorBodyIsQuotedBoundedAndEscaped) {
@@ -378,8 +389,8 @@ TEST(UpstreamAttestedConnection, ErrorBodyIsQuotedBoundedAndEscaped) {
   fake_backend backend;
   backend.set_faults({.status = 500, .error_body = "\x1b[2J\u202eforged\n" + std::string(100'000, 'z')});
   const attempt a = run(backend, no_webpki());
-  ASSERT_TRUE(rejected(a, errc::http_status, "http_status"));
-  const auto& message = a.outcome->error().message;
+  ASSERT_TRUE(rejected(a, failure_phase::exchange, "attestation_unavailable"));
+  const auto& message = a.outcome->refusal->message;
   EXPECT_LT(message.size(), 400u) << message.size();
   EXPECT_NE(message.find("HTTP 500: \\x1b[2J\\xe2\\x80\\xaeforged\\x0azzz"), std::string::npos) << message;
   EXPECT_TRUE(message.ends_with("z…")) << message;
@@ -392,23 +403,24 @@ TEST(UpstreamAttestedConnection, HangingBackendTimesOut) {
   attest_options o;
   o.timeout = 300ms;
   const attempt a = run(backend, no_webpki(), o);
-  EXPECT_TRUE(rejected(a, errc::timeout, "timeout"));
+  EXPECT_TRUE(rejected(a, failure_phase::exchange, "attestation_timeout"));
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
 }
 
 TEST(UpstreamAttestedConnection, CollateralIsFetchedForTheQuotesPlatform) {
   fake_backend backend;
   asio::io_context ioc;
-  pki_source source;
+  const auto source = std::make_shared<pki_source>();
   const fixed_clock clock(test::default_time);
+  server::near_attester attester(source, anchor_ptr(), nullptr, clock, {});
   auto work = [&]() -> asio::awaitable<bool> {
     auto conn = co_await connect_upstream(ioc.get_executor(), no_webpki(), domain, 443, via(backend));
     if (!conn) co_return false;
-    auto outcome = co_await attest_connection(*conn, source, anchor(), clock);
-    co_return static_cast<bool>(outcome);
+    auto outcome = co_await attester.attest(*conn, std::nullopt);
+    co_return !outcome.refusal;
   };
   EXPECT_EQ(test::run_bounded(ioc, loop_limit, work()), std::optional<bool>(true));
-  EXPECT_EQ(source.calls.load(), 1);
+  EXPECT_EQ(source->calls.load(), 1);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -452,7 +464,7 @@ TEST(UpstreamConnect, WebPkiWithTheServersCaPassesAndChecksTheHostName) {
   const tls_client_context tls = make_tls(true, backend.server().ca_file());
   const attempt a = run(backend, tls);
   ASSERT_TRUE(a.connection && *a.connection) << a.connection->error().message;
-  ASSERT_TRUE(a.outcome && *a.outcome) << a.outcome->error().message;
+  ASSERT_TRUE(a.outcome && !a.outcome->refusal) << a.outcome->refusal->message;
 
   // Same CA, but the certificate does not name the host asked for.
   asio::io_context ioc;
@@ -597,8 +609,8 @@ TEST(UpstreamRenegotiation, AnAttestedConnectionCannotBeRenegotiatedToAnotherKey
   attested_key = server.first_spki();
   for (const bool allow_renegotiation : {false, true}) {
     asio::io_context ioc;
-    pki_source source;
     const fixed_clock clock(test::default_time);
+    server::near_attester attester(std::make_shared<pki_source>(), anchor_ptr(), nullptr, clock, {});
     std::optional<std::string> answer_body;
     std::optional<sha256_digest> key_at_end;
     auto work = [&]() -> asio::awaitable<bool> {
@@ -607,8 +619,11 @@ TEST(UpstreamRenegotiation, AnAttestedConnectionCannotBeRenegotiatedToAnotherKey
       auto conn = co_await connect_upstream(ioc.get_executor(), make_tls(false), "localhost", 443, o);
       if (!conn) co_return false;
       if (allow_renegotiation) ::SSL_clear_options(conn->stream().native_handle(), SSL_OP_NO_RENEGOTIATION);
-      auto verdict = co_await attest_connection(*conn, source, anchor(), clock);
-      if (!verdict || verdict->verdict.tls_cert_fingerprint != server.first_spki()) co_return false;
+      auto outcome = co_await attester.attest(*conn, std::nullopt);
+      if (outcome.refusal || outcome.appraisal->connection_entity()->verdict->tls_cert_fingerprint !=
+                                 server.first_spki()) {
+        co_return false;
+      }
       http::request<http::empty_body> request{http::verb::get, "/v1/chat/completions", 11};
       request.set(http::field::host, conn->host_header());
       co_await http::async_write(conn->stream(), request, asio::as_tuple(asio::use_awaitable));

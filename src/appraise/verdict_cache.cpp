@@ -1,11 +1,11 @@
-#include "attest/verdict_cache.hpp"
+#include "appraise/verdict_cache.hpp"
 
 #include <algorithm>
 #include <compare>
 #include <iterator>
 #include <utility>
 
-namespace vp::attest {
+namespace vp::appraise {
 namespace {
 
 char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
@@ -76,12 +76,12 @@ std::optional<unix_time> verdict_cache::remember_verified(std::string_view domai
 }
 
 std::optional<unix_time> verdict_cache::remember_failed(std::string_view domain, std::string_view spki_sha256,
-                                                        attestation_failure failure, unix_time failed_at) {
+                                                        attestation_failure failed, unix_time failed_at) {
   if (options_.negative_ttl <= std::chrono::seconds::zero()) {
     invalidate(domain, spki_sha256);
     return std::nullopt;
   }
-  failed_entry e{std::move(failure), failed_at, saturating_add(failed_at, options_.negative_ttl)};
+  failed_entry e{std::move(failed), failed_at, saturating_add(failed_at, options_.negative_ttl)};
   return store(domain, spki_sha256, entry{std::move(e)}, failed_at);
 }
 
@@ -164,4 +164,4 @@ std::string describe_failure(std::string_view domain, std::string_view spki_sha2
   return out;
 }
 
-}  // namespace vp::attest
+}  // namespace vp::appraise

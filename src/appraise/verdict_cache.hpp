@@ -13,15 +13,17 @@
 #include <chrono>
 #include <cstddef>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
 
+#include "appraise/appraisal.hpp"
 #include "core/clock.hpp"
 
-namespace vp::attest {
+namespace vp::appraise {
 
 struct verdict_cache_options {
   /// How long a successful attestation is relied on (`--attestation-ttl`). Zero or
@@ -45,6 +47,9 @@ struct attested_backend {
   /// The verdict's own expiry (tdx::verified_quote::collateral_expires_at): the earliest
   /// notAfter / nextUpdate of the certificates, CRLs and collateral it relied on.
   unix_time not_after{};
+  /// The whole appraisal (factors, keys) for what is built on the verdict: response
+  /// signatures and encryption must use the keys it attests.
+  std::shared_ptr<const appraisal> appraisal_of{};
 };
 
 /// Why an attestation failed.
@@ -105,7 +110,7 @@ class verdict_cache {
   /// success included: the latest evidence wins). Returns remembered_until, or nullopt if
   /// nothing was stored (negative ttl disabled).
   std::optional<unix_time> remember_failed(std::string_view domain, std::string_view spki_sha256,
-                                           attestation_failure failure, unix_time failed_at);
+                                           attestation_failure failed, unix_time failed_at);
 
   /// Forgets every fingerprint of `domain`.
   void invalidate(std::string_view domain);
@@ -157,4 +162,4 @@ inline constexpr std::size_t fingerprint_prefix_length = 16;
 std::string describe_failure(std::string_view domain, std::string_view spki_sha256, const failed_entry& failed,
                              unix_time now);
 
-}  // namespace vp::attest
+}  // namespace vp::appraise

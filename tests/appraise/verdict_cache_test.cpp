@@ -2,13 +2,13 @@
 // their exact boundaries, several fingerprints per domain, rotation, the negative cache,
 // replacement in both directions, size bounds and invalidation.
 
-#include "attest/verdict_cache.hpp"
+#include "appraise/verdict_cache.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace vp::attest {
+namespace vp::appraise {
 namespace {
 
 using std::chrono::seconds;
@@ -309,4 +309,4 @@ TEST(VerdictCache, InvalidateAndClear) {
 }
 
 }  // namespace
-}  // namespace vp::attest
+}  // namespace vp::appraise

@@ -1,0 +1,20 @@
+#include "core/failure.hpp"
+
+namespace vp {
+
+std::string_view to_string(failure_phase p) noexcept {
+  switch (p) {
+    case failure_phase::connect: return "connect";
+    case failure_phase::tls: return "tls";
+    case failure_phase::exchange: return "exchange";
+    case failure_phase::report: return "report";
+    case failure_phase::collateral: return "collateral";
+    case failure_phase::quote: return "quote";
+    case failure_phase::binding: return "binding";
+    case failure_phase::policy: return "policy";
+    case failure_phase::internal: return "internal";
+  }
+  return "internal";
+}
+
+}  // namespace vp
