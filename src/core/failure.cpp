@@ -1,5 +1,7 @@
 #include "core/failure.hpp"
 
+#include <stdexcept>
+
 namespace vp {
 
 std::string_view to_string(failure_phase p) noexcept {
@@ -15,6 +17,10 @@ std::string_view to_string(failure_phase p) noexcept {
     case failure_phase::internal: return "internal";
   }
   return "internal";
+}
+
+void throw_exception_from_error(const failure& f, const boost::source_location&) {
+  throw std::runtime_error(f.code + ": " + f.message);
 }
 
 }  // namespace vp

@@ -5,6 +5,8 @@
 // spelling users and scripts see (the proxy's 502/504 error code, verify-report's
 // first_failure code); proxy/error_body maps a failure to its HTTP answer in one table.
 
+#include <boost/assert/source_location.hpp>
+
 #include <string>
 #include <string_view>
 
@@ -34,5 +36,9 @@ struct failure {
   /// (timeouts, unreachable backends, our collateral source being down).
   bool about_backend = true;
 };
+
+/// For boost::system::result<T, failure>::value() on a failure (tests, startup paths):
+/// throws std::runtime_error with the code and message.
+[[noreturn]] void throw_exception_from_error(const failure& f, const boost::source_location& where);
 
 }  // namespace vp
