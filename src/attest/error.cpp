@@ -21,21 +21,6 @@ std::string_view to_string(errc e) noexcept {
   return "unknown_error";
 }
 
-namespace {
-
-class category_impl final : public boost::system::error_category {
- public:
-  const char* name() const noexcept override { return "vp.attest"; }
-  std::string message(int ev) const override { return std::string(to_string(static_cast<errc>(ev))); }
-};
-
-}  // namespace
-
-const boost::system::error_category& attest_category() noexcept {
-  static const category_impl instance;
-  return instance;
-}
-
 void throw_exception_from_error(const error& e, const boost::source_location& loc) {
   boost::throw_exception(std::runtime_error(std::string(to_string(e.kind)) + ": " + e.message), loc);
 }

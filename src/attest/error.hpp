@@ -3,7 +3,6 @@
 // to_string() are a stable interface, like vp::tdx::errc's: the proxy reports them to
 // clients and outside tools match on them.
 
-#include <boost/system/error_category.hpp>
 #include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>
 
@@ -31,11 +30,6 @@ enum class errc {
 /// Stable snake_case spelling of `e` (e.g. "fingerprint_mismatch").
 std::string_view to_string(errc e) noexcept;
 
-const boost::system::error_category& attest_category() noexcept;
-
-inline boost::system::error_code make_error_code(errc e) noexcept {
-  return {static_cast<int>(e), attest_category()};
-}
 
 /// A failure: its kind plus a sentence naming the failed check (and, for report fields,
 /// the JSON pointer of the field) and the observed values.
@@ -57,5 +51,3 @@ inline error make_error(errc kind, std::string message) { return error{kind, std
 
 }  // namespace vp::attest
 
-template <>
-struct boost::system::is_error_code_enum<vp::attest::errc> : std::true_type {};

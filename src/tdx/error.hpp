@@ -2,7 +2,6 @@
 // The verifier's closed set of failure kinds. The spellings returned by to_string()
 // are a stable interface: outside tools match on them (CLI JSON, proxy errors).
 
-#include <boost/system/error_category.hpp>
 #include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>
 
@@ -37,11 +36,6 @@ enum class errc {
 /// Stable snake_case spelling of `e` (e.g. "malformed_quote").
 std::string_view to_string(errc e) noexcept;
 
-const boost::system::error_category& tdx_category() noexcept;
-
-inline boost::system::error_code make_error_code(errc e) noexcept {
-  return {static_cast<int>(e), tdx_category()};
-}
 
 /// A failure: its kind plus a sentence naming the failed step and the observed values.
 struct error {
@@ -60,5 +54,3 @@ inline error make_error(errc kind, std::string message) { return error{kind, std
 
 }  // namespace vp::tdx
 
-template <>
-struct boost::system::is_error_code_enum<vp::tdx::errc> : std::true_type {};
