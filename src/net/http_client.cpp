@@ -1,6 +1,7 @@
 #include "net/http_client.hpp"
 #include "net/bounded_parser.hpp"
 #include "net/resolve.hpp"
+#include "net/tls_client.hpp"
 #include "net/tls_diagnostics.hpp"
 
 #include "core/text.hpp"
@@ -270,41 +271,22 @@ constexpr bool is_tls_stream = !std::is_same_v<Stream, beast::tcp_stream>;
 struct http_client::impl {
   asio::any_io_executor executor;
   http_client_options options;
-  ssl::context tls_context{ssl::context::tls_client};
+  std::shared_ptr<ssl::context> tls_context;
   std::once_flag system_trust_once;
   std::string system_trust_error;
 
-  impl(asio::any_io_executor ex, http_client_options opts) : executor(std::move(ex)), options(std::move(opts)) {
-    SSL_CTX* native = tls_context.native_handle();
-    if (::SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1) {
-      throw std::runtime_error("http_client: cannot require TLS 1.2 or later");
-    }
-    tls_context.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
-    // The certificate validated in the handshake must stay the peer's for the whole
-    // exchange; a TLS 1.2 renegotiation could replace it (RFC 5746 does not prevent that).
-    ::SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION);
-    tls_context.set_verify_mode(ssl::verify_peer);
-    if (!options.ca_file.empty()) {
-      error_code ec;
-      // A file without a single certificate also fails here (OpenSSL reports "no
-      // certificate or CRL found"), so a wrong path or format surfaces at startup.
-      tls_context.load_verify_file(options.ca_file, ec);
-      if (ec) {
-        throw std::runtime_error("http_client: cannot load CA file '" + options.ca_file + "': " + ec.message());
-      }
-    }
-  }
+  impl(asio::any_io_executor ex, http_client_options opts)
+      : executor(std::move(ex)),
+        options(std::move(opts)),
+        tls_context(make_tls_client_context(tls_client_options{true, options.ca_file}, "http_client",
+                                            system_trust_loading::deferred)) {}
 
-  /// The system store is parsed on the first https:// request, not at construction:
-  /// loading the bundle costs tens of milliseconds, and a client used only for an
-  /// http:// PCCS never needs it. Must run before the first SSL object is created from
-  /// tls_context (SSL_CTX is not safe to modify while shared).
+  /// The system store is parsed on the first https:// request, not at construction: a
+  /// client used only for an http:// PCCS never needs it.
   const std::string& ensure_trust() {
     if (options.ca_file.empty()) {
       std::call_once(system_trust_once, [this] {
-        error_code ec;
-        tls_context.set_default_verify_paths(ec);
-        if (ec) system_trust_error = "cannot load the system trust store: " + ec.message();
+        if (auto failure = load_system_trust(*tls_context)) system_trust_error = std::move(*failure);
       });
     }
     return system_trust_error;
@@ -337,7 +319,7 @@ struct http_client::impl {
       if (const auto& trust_error = ensure_trust(); !trust_error.empty()) {
         co_return fail(http_error::kind::tls, trust_error);
       }
-      beast::ssl_stream<beast::tcp_stream> stream(executor, tls_context);
+      beast::ssl_stream<beast::tcp_stream> stream(executor, *tls_context);
       co_return co_await exchange(stream, *target, headers, fail);
     }
     beast::tcp_stream stream(executor);

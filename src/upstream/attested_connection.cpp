@@ -35,6 +35,7 @@
 #include "crypto/x509.hpp"
 #include "net/bounded_parser.hpp"
 #include "net/resolve.hpp"
+#include "net/tls_client.hpp"
 #include "net/tls_diagnostics.hpp"
 
 namespace vp::upstream {
@@ -114,42 +115,12 @@ bool is_ip_literal(const std::string& host) {
 
 struct tls_client_context::state {
   tls_client_options options;
-  ssl::context context{ssl::context::tls_client};
+  std::shared_ptr<ssl::context> context;
 };
 
 tls_client_context::tls_client_context(tls_client_options options) : state_(std::make_shared<state>()) {
   state_->options = std::move(options);
-  auto& ctx = state_->context;
-  if (::SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION) != 1) {
-    throw std::runtime_error("upstream TLS: cannot require TLS 1.2 or later");
-  }
-  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
-  // The attested key must be the key of the whole session: report_data binds the SPKI of
-  // the certificate presented in the handshake, and a TLS 1.2 renegotiation (RFC 5246
-  // §7.4.1.1) lets the server present another certificate, and another key, on the same
-  // connection. RFC 5746 only binds the new handshake to the old one; it does not keep
-  // the certificate. Renegotiation is therefore refused outright (the client answers a
-  // HelloRequest with a no_renegotiation alert). TLS 1.3 has no renegotiation, but
-  // requiring it would cut off TLS 1.2-only backends, so TLS 1.2 stays allowed.
-  ::SSL_CTX_set_options(ctx.native_handle(), SSL_OP_NO_RENEGOTIATION);
-  if (!state_->options.webpki) {
-    // --no-webpki: the certificate proves nothing by itself; attestation binds its key.
-    ctx.set_verify_mode(ssl::verify_none);
-    return;
-  }
-  ctx.set_verify_mode(ssl::verify_peer);
-  error_code ec;
-  if (!state_->options.ca_file.empty()) {
-    ctx.load_verify_file(state_->options.ca_file, ec);
-    if (ec) {
-      throw std::runtime_error("upstream TLS: cannot load CA file '" + state_->options.ca_file + "': " + ec.message());
-    }
-  } else {
-    // Loaded here, once, before any SSL object shares the context (SSL_CTX is not safe
-    // to modify while in use).
-    ctx.set_default_verify_paths(ec);
-    if (ec) throw std::runtime_error("upstream TLS: cannot load the system trust store: " + ec.message());
-  }
+  state_->context = net::make_tls_client_context(state_->options, "upstream TLS");
 }
 
 const tls_client_options& tls_client_context::options() const { return state_->options; }
@@ -169,7 +140,7 @@ struct upstream_connection::state {
   bool reusable = true;
 
   state(asio::any_io_executor ex, std::shared_ptr<tls_client_context::state> t)
-      : tls(std::move(t)), stream(std::move(ex), tls->context) {}
+      : tls(std::move(t)), stream(std::move(ex), *tls->context) {}
 };
 
 upstream_connection::upstream_connection(std::unique_ptr<state> s) : s_(std::move(s)) {}
