@@ -34,6 +34,7 @@
 #include "core/text.hpp"
 #include "crypto/x509.hpp"
 #include "net/bounded_parser.hpp"
+#include "net/http_read.hpp"
 #include "net/resolve.hpp"
 #include "net/tls_client.hpp"
 #include "net/tls_diagnostics.hpp"
@@ -90,8 +91,15 @@ void throw_exception_from_error(const error& e, const boost::source_location&) {
 
 namespace {
 
-// Response headers of a report are small; 64 KiB still bounds a hostile peer.
-constexpr int max_interim_responses = 8;
+errc to_errc(net::read_failure::kind k) {
+  switch (k) {
+    case net::read_failure::kind::timeout: return errc::timeout;
+    case net::read_failure::kind::too_large: return errc::too_large;
+    case net::read_failure::kind::protocol: break;
+  }
+  return errc::protocol;
+}
+
 // ALPN wire format: length-prefixed protocol names.
 constexpr unsigned char alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
@@ -352,27 +360,15 @@ asio::awaitable<result<attestation_outcome>> attest_impl(upstream_connection& co
   }
 
   std::optional<net::bounded_response_parser<http::string_body>> parser;
-  for (int interim = 0;; ++interim) {
-    parser.emplace();
-    parser->body_limit(static_cast<std::uint64_t>(options.max_body));
-    if (auto [ec, n] = co_await http::async_read(conn.stream(), conn.buffer(), *parser, tuple); ec) {
-      if (ec == beast::error::timeout) co_return timed_out();
-      if (ec == http::error::body_limit) {
-        co_return fail(errc::too_large,
-                       "the attestation report exceeds the limit of " + std::to_string(options.max_body) + " bytes");
-      }
-      if (ec == http::error::end_of_stream) co_return fail(errc::protocol, "connection closed without a response");
-      if (ec == http::error::partial_message || ec == ssl::error::stream_truncated) {
-        co_return fail(errc::protocol, "connection closed mid-response (truncated attestation report)");
-      }
-      if (const auto& violation = parser->violation()) {
-        co_return fail(errc::protocol, "malformed attestation answer: " + violation->reason);
-      }
-      co_return fail(errc::protocol, "reading the attestation response failed: " + ec.message());
-    }
-    const unsigned status = parser->get().result_int();
-    if (status < 100 || status >= 200 || status == 101) break;
-    if (interim == max_interim_responses) co_return fail(errc::protocol, "too many interim responses");
+  const auto prepare = [&options](net::bounded_response_parser<http::string_body>& p) {
+    p.body_limit(static_cast<std::uint64_t>(options.max_body));
+  };
+  const auto reading = co_await net::read_final_response<net::read_scope::message>(conn.stream(), conn.buffer(), parser,
+                                                                               prepare);
+  if (reading.failed()) {
+    const net::read_wording wording{"attestation answer", "attestation timeout", options.timeout, options.max_body};
+    auto failure = net::describe_read_failure(reading, parser->violation(), wording);
+    co_return fail(to_errc(failure.what), failure.cause);
   }
   tcp_layer.expires_never();
 
