@@ -1,6 +1,8 @@
 #include "net/http_client.hpp"
 #include "net/bounded_parser.hpp"
+#include "net/http_read.hpp"
 #include "net/resolve.hpp"
+#include "net/tls_client.hpp"
 #include "net/tls_diagnostics.hpp"
 
 #include "core/text.hpp"
@@ -11,7 +13,6 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -21,7 +22,6 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
@@ -77,10 +77,6 @@ std::string_view to_string(http_error::kind k) noexcept {
 
 namespace {
 
-// PCS puts URL-encoded PEM issuer chains (several KiB each) into response headers, so
-// Beast's 8 KiB default is too tight; 64 KiB still bounds a hostile server.
-// Interim (1xx) responses tolerated before the final one (RFC 9110 §15.2).
-constexpr int max_interim_responses = 8;
 // The exchange is complete before TLS shutdown, so a peer that never answers
 // close_notify must not stall the caller for long.
 constexpr std::chrono::milliseconds tls_shutdown_budget{500};
@@ -232,34 +228,16 @@ asio::awaitable<phase_result<std::vector<tcp::endpoint>>> resolve(
   co_return std::move(out.endpoints);
 }
 
-http_error read_failure(const error_code& ec, const request_failure& fail, std::size_t max_body,
-                        std::chrono::milliseconds response_timeout, const std::optional<message_violation>& violation) {
-  using k = http_error::kind;
-  // The parser's own rules (oversized or forbidden header / trailer fields) name the part
-  // that was refused; the Beast error code alone would say "header limit exceeded".
-  if (violation) return fail(k::protocol, "malformed response: " + violation->reason);
-  if (ec == beast::error::timeout) {
-    return fail(k::timeout, "no complete response within the response timeout of " + ms_text(response_timeout));
+http_error response_failure(const response_read& read, const request_failure& fail,
+                            const std::optional<message_violation>& violation, const http_client_options& options) {
+  const read_wording wording{"response", "response timeout", options.response_timeout, options.max_body};
+  auto failure = describe_read_failure(read, violation, wording);
+  switch (failure.what) {
+    case read_failure::kind::timeout: return fail(http_error::kind::timeout, failure.cause);
+    case read_failure::kind::too_large: return fail(http_error::kind::too_large, failure.cause);
+    case read_failure::kind::protocol: break;
   }
-  if (ec == http::error::body_limit) {
-    return fail(k::too_large, "response body exceeds the limit of " + std::to_string(max_body) + " bytes");
-  }
-  if (ec == http::error::header_limit) {
-    return fail(k::protocol, "response header exceeds " + std::to_string(max_header_bytes) + " bytes");
-  }
-  if (ec == http::error::end_of_stream) return fail(k::protocol, "connection closed without a response");
-  if (ec == http::error::partial_message) {
-    return fail(k::protocol, "connection closed mid-message (truncated response)");
-  }
-  if (ec == ssl::error::stream_truncated) {
-    // Without close_notify an EOF-delimited or short body cannot be told from an
-    // attacker cutting the connection.
-    return fail(k::protocol, "connection closed mid-message without TLS close_notify (truncated response)");
-  }
-  if (ec.category() == http::make_error_code(http::error::bad_version).category()) {
-    return fail(k::protocol, "malformed response: " + ec.message());
-  }
-  return fail(k::protocol, "reading the response failed: " + ec.message());
+  return fail(http_error::kind::protocol, failure.cause);
 }
 
 template <class Stream>
@@ -270,41 +248,22 @@ constexpr bool is_tls_stream = !std::is_same_v<Stream, beast::tcp_stream>;
 struct http_client::impl {
   asio::any_io_executor executor;
   http_client_options options;
-  ssl::context tls_context{ssl::context::tls_client};
+  std::shared_ptr<ssl::context> tls_context;
   std::once_flag system_trust_once;
   std::string system_trust_error;
 
-  impl(asio::any_io_executor ex, http_client_options opts) : executor(std::move(ex)), options(std::move(opts)) {
-    SSL_CTX* native = tls_context.native_handle();
-    if (::SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1) {
-      throw std::runtime_error("http_client: cannot require TLS 1.2 or later");
-    }
-    tls_context.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
-    // The certificate validated in the handshake must stay the peer's for the whole
-    // exchange; a TLS 1.2 renegotiation could replace it (RFC 5746 does not prevent that).
-    ::SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION);
-    tls_context.set_verify_mode(ssl::verify_peer);
-    if (!options.ca_file.empty()) {
-      error_code ec;
-      // A file without a single certificate also fails here (OpenSSL reports "no
-      // certificate or CRL found"), so a wrong path or format surfaces at startup.
-      tls_context.load_verify_file(options.ca_file, ec);
-      if (ec) {
-        throw std::runtime_error("http_client: cannot load CA file '" + options.ca_file + "': " + ec.message());
-      }
-    }
-  }
+  impl(asio::any_io_executor ex, http_client_options opts)
+      : executor(std::move(ex)),
+        options(std::move(opts)),
+        tls_context(make_tls_client_context(tls_client_options{true, options.ca_file}, "http_client",
+                                            system_trust_loading::deferred)) {}
 
-  /// The system store is parsed on the first https:// request, not at construction:
-  /// loading the bundle costs tens of milliseconds, and a client used only for an
-  /// http:// PCCS never needs it. Must run before the first SSL object is created from
-  /// tls_context (SSL_CTX is not safe to modify while shared).
+  /// The system store is parsed on the first https:// request, not at construction: a
+  /// client used only for an http:// PCCS never needs it.
   const std::string& ensure_trust() {
     if (options.ca_file.empty()) {
       std::call_once(system_trust_once, [this] {
-        error_code ec;
-        tls_context.set_default_verify_paths(ec);
-        if (ec) system_trust_error = "cannot load the system trust store: " + ec.message();
+        if (auto failure = load_system_trust(*tls_context)) system_trust_error = std::move(*failure);
       });
     }
     return system_trust_error;
@@ -337,7 +296,7 @@ struct http_client::impl {
       if (const auto& trust_error = ensure_trust(); !trust_error.empty()) {
         co_return fail(http_error::kind::tls, trust_error);
       }
-      beast::ssl_stream<beast::tcp_stream> stream(executor, tls_context);
+      beast::ssl_stream<beast::tcp_stream> stream(executor, *tls_context);
       co_return co_await exchange(stream, *target, headers, fail);
     }
     beast::tcp_stream stream(executor);
@@ -420,18 +379,11 @@ struct http_client::impl {
 
     beast::flat_buffer buffer{max_read_buffer_bytes};
     std::optional<bounded_response_parser<http::string_body>> parser;
-    for (int interim = 0;; ++interim) {
-      parser.emplace();
-      parser->body_limit(static_cast<std::uint64_t>(options.max_body));
-      if (auto [ec, n] = co_await http::async_read(stream, buffer, *parser, tuple); ec) {
-        co_return read_failure(ec, fail, options.max_body, options.response_timeout, parser->violation());
-      }
-      const unsigned status = parser->get().result_int();
-      if (status < 100 || status >= 200 || status == 101) break;
-      if (interim == max_interim_responses) {
-        co_return fail(k::protocol, "more than " + std::to_string(max_interim_responses) + " interim responses");
-      }
-    }
+    const auto prepare = [this](bounded_response_parser<http::string_body>& p) {
+      p.body_limit(static_cast<std::uint64_t>(options.max_body));
+    };
+    const auto outcome = co_await read_final_response<read_scope::message>(stream, buffer, parser, prepare);
+    if (outcome.failed()) co_return response_failure(outcome, fail, parser->violation(), options);
 
     auto message = parser->release();
     http_response response;

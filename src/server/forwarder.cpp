@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "net/bounded_parser.hpp"
+#include "net/http_read.hpp"
 #include "net/spawn.hpp"
 #include "proxy/forwarding.hpp"
 
@@ -38,7 +39,6 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-constexpr int max_interim_responses = 8;
 constexpr std::size_t relay_chunk = 16 * 1024;
 
 std::vector<std::string> tokens_of(const http::fields& fields) {
@@ -193,38 +193,36 @@ asio::awaitable<relay_result> relay_impl(beast::tcp_stream& client, beast::flat_
 
   // 2. Status line and headers (interim 1xx answers are consumed here).
   std::optional<net::bounded_response_parser<http::buffer_body>> parser;
-  for (int interim = 0;; ++interim) {
-    parser.emplace();
-    parser->body_limit(boost::none);
-    if (request.method() == http::verb::head) parser->skip(true);
+  const auto prepare = [&](net::bounded_response_parser<http::buffer_body>& p) {
+    p.body_limit(boost::none);
+    if (request.method() == http::verb::head) p.skip(true);
     up_tcp.expires_after(deadlines.response_headers);
-    if (auto [ec, n] = co_await http::async_read_header(up.stream(), up.buffer(), *parser, tuple); ec) {
-      co_await stop_watch(client, watch);
-      if (watch->client_gone) co_return client_gone("client closed the connection while waiting for the response");
-      if (is_timeout(ec)) {
-        co_return fail_before(
-            proxy::gateway_timeout("response_headers", up.host() + " sent no response headers within " +
-                                                           std::to_string(deadlines.response_headers.count()) + " ms"),
-            "response headers timed out");
-      }
-      const bool stale = is_closed_before_response(ec) && up.buffer().size() == 0;
+  };
+  const auto reading =
+      co_await net::read_final_response<net::read_scope::header>(up.stream(), up.buffer(), parser, prepare);
+  if (reading.ec) {
+    co_await stop_watch(client, watch);
+    if (watch->client_gone) co_return client_gone("client closed the connection while waiting for the response");
+    if (is_timeout(reading.ec)) {
       co_return fail_before(
-          proxy::backend_unreachable(up.host() + " closed the connection without a valid response: " + ec.message()),
-          "reading response headers failed: " + ec.message(), stale);
+          proxy::gateway_timeout("response_headers", up.host() + " sent no response headers within " +
+                                                         std::to_string(deadlines.response_headers.count()) + " ms"),
+          "response headers timed out");
     }
-    const unsigned status = parser->get().result_int();
-    if (status == 101) {
-      co_await stop_watch(client, watch);
-      co_return fail_before(
-          proxy::backend_unreachable(up.host() + " switched protocols, which the proxy does not relay"),
-          "101 switching protocols");
-    }
-    if (status >= 200 || status < 100) break;
-    if (interim == max_interim_responses) {
-      co_await stop_watch(client, watch);
-      co_return fail_before(proxy::backend_unreachable(up.host() + " sent too many interim responses"),
-                            "interim flood");
-    }
+    const bool stale = is_closed_before_response(reading.ec) && up.buffer().size() == 0;
+    const std::string cause = reading.ec.message();
+    co_return fail_before(
+        proxy::backend_unreachable(up.host() + " closed the connection without a valid response: " + cause),
+        "reading response headers failed: " + cause, stale);
+  }
+  if (reading.too_many_interim) {
+    co_await stop_watch(client, watch);
+    co_return fail_before(proxy::backend_unreachable(up.host() + " sent too many interim responses"), "interim flood");
+  }
+  if (parser->get().result_int() == 101) {
+    co_await stop_watch(client, watch);
+    co_return fail_before(proxy::backend_unreachable(up.host() + " switched protocols, which the proxy does not relay"),
+                          "101 switching protocols");
   }
 
   auto& upstream_head = parser->get();

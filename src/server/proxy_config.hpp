@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "net/tls_options.hpp"
 #include "proxy/forwarding.hpp"
-#include "upstream/attested_connection.hpp"
 
 namespace vp::server {
 
@@ -53,7 +53,8 @@ struct proxy_config {
 
   std::uint16_t upstream_port = 443;
   std::vector<proxy::connect_to_rule> connect_to;
-  upstream::tls_client_options upstream_tls;
+  /// --upstream-ca, --no-webpki (without webpki, attestation alone proves the backend).
+  net::tls_client_options upstream_tls;
 
   /// Idle verified connections kept per domain, and for how long.
   std::size_t pool_max_idle_per_domain = 32;

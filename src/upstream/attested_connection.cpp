@@ -34,7 +34,9 @@
 #include "core/text.hpp"
 #include "crypto/x509.hpp"
 #include "net/bounded_parser.hpp"
+#include "net/http_read.hpp"
 #include "net/resolve.hpp"
+#include "net/tls_client.hpp"
 #include "net/tls_diagnostics.hpp"
 
 namespace vp::upstream {
@@ -75,8 +77,15 @@ void throw_exception_from_error(const error& e, const boost::source_location&) {
 
 namespace {
 
-// Response headers of a report are small; 64 KiB still bounds a hostile peer.
-constexpr int max_interim_responses = 8;
+errc to_errc(net::read_failure::kind k) {
+  switch (k) {
+    case net::read_failure::kind::timeout: return errc::timeout;
+    case net::read_failure::kind::too_large: return errc::too_large;
+    case net::read_failure::kind::protocol: break;
+  }
+  return errc::protocol;
+}
+
 // ALPN wire format: length-prefixed protocol names.
 constexpr unsigned char alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
@@ -100,42 +109,12 @@ bool is_ip_literal(const std::string& host) {
 
 struct tls_client_context::state {
   tls_client_options options;
-  ssl::context context{ssl::context::tls_client};
+  std::shared_ptr<ssl::context> context;
 };
 
 tls_client_context::tls_client_context(tls_client_options options) : state_(std::make_shared<state>()) {
   state_->options = std::move(options);
-  auto& ctx = state_->context;
-  if (::SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION) != 1) {
-    throw std::runtime_error("upstream TLS: cannot require TLS 1.2 or later");
-  }
-  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
-  // The attested key must be the key of the whole session: report_data binds the SPKI of
-  // the certificate presented in the handshake, and a TLS 1.2 renegotiation (RFC 5246
-  // §7.4.1.1) lets the server present another certificate, and another key, on the same
-  // connection. RFC 5746 only binds the new handshake to the old one; it does not keep
-  // the certificate. Renegotiation is therefore refused outright (the client answers a
-  // HelloRequest with a no_renegotiation alert). TLS 1.3 has no renegotiation, but
-  // requiring it would cut off TLS 1.2-only backends, so TLS 1.2 stays allowed.
-  ::SSL_CTX_set_options(ctx.native_handle(), SSL_OP_NO_RENEGOTIATION);
-  if (!state_->options.webpki) {
-    // --no-webpki: the certificate proves nothing by itself; attestation binds its key.
-    ctx.set_verify_mode(ssl::verify_none);
-    return;
-  }
-  ctx.set_verify_mode(ssl::verify_peer);
-  error_code ec;
-  if (!state_->options.ca_file.empty()) {
-    ctx.load_verify_file(state_->options.ca_file, ec);
-    if (ec) {
-      throw std::runtime_error("upstream TLS: cannot load CA file '" + state_->options.ca_file + "': " + ec.message());
-    }
-  } else {
-    // Loaded here, once, before any SSL object shares the context (SSL_CTX is not safe
-    // to modify while in use).
-    ctx.set_default_verify_paths(ec);
-    if (ec) throw std::runtime_error("upstream TLS: cannot load the system trust store: " + ec.message());
-  }
+  state_->context = net::make_tls_client_context(state_->options, "upstream TLS");
 }
 
 const tls_client_options& tls_client_context::options() const { return state_->options; }
@@ -155,7 +134,7 @@ struct upstream_connection::state {
   bool reusable = true;
 
   state(asio::any_io_executor ex, std::shared_ptr<tls_client_context::state> t)
-      : tls(std::move(t)), stream(std::move(ex), tls->context) {}
+      : tls(std::move(t)), stream(std::move(ex), *tls->context) {}
 };
 
 upstream_connection::upstream_connection(std::unique_ptr<state> s) : s_(std::move(s)) {}
@@ -365,27 +344,15 @@ asio::awaitable<result<fetched_report>> fetch_report_impl(upstream_connection& c
   }
 
   std::optional<net::bounded_response_parser<http::string_body>> parser;
-  for (int interim = 0;; ++interim) {
-    parser.emplace();
-    parser->body_limit(static_cast<std::uint64_t>(options.max_body));
-    if (auto [ec, n] = co_await http::async_read(conn.stream(), conn.buffer(), *parser, tuple); ec) {
-      if (ec == beast::error::timeout) co_return timed_out();
-      if (ec == http::error::body_limit) {
-        co_return fail(errc::too_large,
-                       "the attestation report exceeds the limit of " + std::to_string(options.max_body) + " bytes");
-      }
-      if (ec == http::error::end_of_stream) co_return fail(errc::protocol, "connection closed without a response");
-      if (ec == http::error::partial_message || ec == ssl::error::stream_truncated) {
-        co_return fail(errc::protocol, "connection closed mid-response (truncated attestation report)");
-      }
-      if (const auto& violation = parser->violation()) {
-        co_return fail(errc::protocol, "malformed attestation answer: " + violation->reason);
-      }
-      co_return fail(errc::protocol, "reading the attestation response failed: " + ec.message());
-    }
-    const unsigned status = parser->get().result_int();
-    if (status < 100 || status >= 200 || status == 101) break;
-    if (interim == max_interim_responses) co_return fail(errc::protocol, "too many interim responses");
+  const auto prepare = [&options](net::bounded_response_parser<http::string_body>& p) {
+    p.body_limit(static_cast<std::uint64_t>(options.max_body));
+  };
+  const auto reading = co_await net::read_final_response<net::read_scope::message>(conn.stream(), conn.buffer(), parser,
+                                                                               prepare);
+  if (reading.failed()) {
+    const net::read_wording wording{"attestation answer", "attestation timeout", options.timeout, options.max_body};
+    auto failure = net::describe_read_failure(reading, parser->violation(), wording);
+    co_return fail(to_errc(failure.what), failure.cause);
   }
   tcp_layer.expires_never();
 

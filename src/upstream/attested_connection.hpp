@@ -38,6 +38,7 @@
 #include "core/clock.hpp"
 #include "core/failure.hpp"
 #include "crypto/ossl.hpp"
+#include "net/tls_options.hpp"
 
 namespace vp::upstream {
 
@@ -78,14 +79,9 @@ using result = boost::system::result<T, error>;
 // ---------------------------------------------------------------------------------------
 // TLS configuration
 
-struct tls_client_options {
-  /// Validate the certificate chain and the host name (WebPKI) on top of attestation.
-  /// false = --no-webpki: attestation alone, as the reference proxy does.
-  bool webpki = true;
-  /// PEM file with the CAs to trust instead of the system store ("" = system store).
-  /// Ignored without webpki.
-  std::string ca_file;
-};
+/// webpki: validate the certificate chain and the host name on top of attestation;
+/// false = --no-webpki: attestation alone, as the reference proxy does.
+using tls_client_options = net::tls_client_options;
 
 /// The TLS client configuration every upstream connection shares (one SSL_CTX: the
 /// system trust store is parsed once). Cheap to copy; connections keep it alive.
