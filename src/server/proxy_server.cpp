@@ -33,6 +33,7 @@
 #include "proxy/memory_budget.hpp"
 #include "proxy/routing.hpp"
 #include "server/descriptor_budget.hpp"
+#include "server/attestation_gate.hpp"
 #include "server/endpoints_directory.hpp"
 #include "server/forwarder.hpp"
 #include "server/upstream_pool.hpp"

@@ -1,5 +1,5 @@
 #pragma once
-// The verifying proxy's server (issue #5): accepts OpenAI-compatible clients on
+// The verifying proxy's server: accepts OpenAI-compatible clients on
 // --host:--port (HTTP/1.1, keep-alive), routes each request to a NEAR AI backend,
 // admits the upstream connection only after a positive attestation verdict for the key
 // it presents, relays the request and streams the answer back.
@@ -17,11 +17,16 @@
 
 #include "collateral/source.hpp"
 #include "core/clock.hpp"
-#include "server/attestation_gate.hpp"
 #include "server/proxy_config.hpp"
 #include "tdx/verifier.hpp"
 
+namespace vp::policy {
+class workload_policy;
+}
+
 namespace vp::server {
+
+class attester;
 
 struct proxy_dependencies {
   std::shared_ptr<collateral::source> collateral;
