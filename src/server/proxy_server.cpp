@@ -324,6 +324,13 @@ class session {
     std::optional<std::string> model;
   };
   using request_parser = net::bounded_request_parser<http::string_body>;
+  /// Where a request goes: a backend, an answer of the proxy's own, or a refusal.
+  struct route_decision {
+    std::optional<routed> to;
+    std::optional<std::string> local_body;  ///< 200 application/json answered here
+    std::optional<proxy::error_response> refusal;
+    std::string note;  ///< for the log line
+  };
 
   /// Waits for the first byte of the next request (the keep-alive wait); false when the
   /// connection should close instead.
@@ -335,6 +342,9 @@ class session {
   /// Refusals decided by the header section alone (before 100 Continue and before the
   /// body is read); `parser` holds a complete header.
   std::optional<proxy::error_response> refuse_before_body(request_parser& parser, proxy::memory_budget::lease& lease);
+  /// Routing step: X-Backend-Domain, the local endpoints, or the body's model through the
+  /// discovery list. The allowlist is applied by the caller.
+  asio::awaitable<route_decision> route(const client_request& request, const std::string& path);
   asio::awaitable<bool> handle(client_request request);
   asio::awaitable<bool> write_local(unsigned status, std::string body, bool keep_alive, bool retryable = true,
                                     const std::vector<std::pair<std::string, std::string>>& fields = {});
@@ -545,6 +555,55 @@ asio::awaitable<void> session::linger_close() {
   }
 }
 
+asio::awaitable<session::route_decision> session::route(const client_request& request, const std::string& path) {
+  route_decision out;
+  // The header names the backend, else the model field through the discovery list.
+  auto by_header = header_domain(request);
+  if (!by_header) {
+    out.refusal = by_header.error();
+    out.note = "(bad X-Backend-Domain)";
+    co_return out;
+  }
+  if (*by_header) {
+    out.to = routed{std::move(**by_header), std::nullopt};
+    co_return out;
+  }
+  if (path == "/v1/models" && request.method() == http::verb::get) {
+    auto list = co_await st_->directory.get();
+    if (!list) {
+      out.refusal = proxy::backend_unreachable(list.error());
+      out.note = "(no endpoint list)";
+    } else {
+      out.local_body = boost::json::serialize(proxy::models_list(**list));
+      out.note = "answered locally from the endpoint list";
+    }
+    co_return out;
+  }
+  auto lookup = proxy::find_request_model(request.body());
+  if (lookup.result != proxy::model_lookup::outcome::found) {
+    auto [error, why] = model_refusal(lookup);
+    out.refusal = std::move(error);
+    out.note = std::string(why);
+    co_return out;
+  }
+  auto list = co_await st_->directory.get();
+  if (!list) {
+    out.refusal = proxy::backend_unreachable(list.error());
+    out.note = "(no endpoint list)";
+    co_return out;
+  }
+  const auto domain = proxy::domain_for_model(**list, lookup.model);
+  if (!domain) {
+    out.refusal = proxy::bad_request("model '" + lookup.model + "' is not served by any endpoint of " +
+                                         st_->config.endpoints_url + " (GET /v1/models lists them)",
+                                     "model_not_found");
+    out.note = "(unknown model)";
+    co_return out;
+  }
+  out.to = routed{*domain, std::move(lookup.model)};
+  co_return out;
+}
+
 asio::awaitable<bool> session::handle(client_request request) {
   const auto started = steady::now();
   ++st_->requests;
@@ -557,36 +616,13 @@ asio::awaitable<bool> session::handle(client_request request) {
     co_return co_await write_error(e, keep);
   };
 
-  // Routing: the header names the backend, else the model field through the discovery list.
-  routed route;
-  auto by_header = header_domain(request);
-  if (!by_header) co_return co_await finish_local(by_header.error(), "(bad X-Backend-Domain)");
-  if (*by_header) {
-    route.domain = std::move(**by_header);
-  } else if (path == "/v1/models" && request.method() == http::verb::get) {
-    auto list = co_await st_->directory.get();
-    if (!list) co_return co_await finish_local(proxy::backend_unreachable(list.error()), "(no endpoint list)");
-    log::info(method + " " + path + " → 200 (answered locally from the endpoint list) in " + ms_since(started));
-    co_return co_await write_local(200, boost::json::serialize(proxy::models_list(**list)), keep);
-  } else {
-    auto lookup = proxy::find_request_model(request.body());
-    if (lookup.result != proxy::model_lookup::outcome::found) {
-      const auto [error, why] = model_refusal(lookup);
-      co_return co_await finish_local(error, why);
-    }
-    route.model = std::move(lookup.model);
-    auto list = co_await st_->directory.get();
-    if (!list) co_return co_await finish_local(proxy::backend_unreachable(list.error()), "(no endpoint list)");
-    const auto domain = proxy::domain_for_model(**list, *route.model);
-    if (!domain) {
-      co_return co_await finish_local(
-          proxy::bad_request("model '" + *route.model + "' is not served by any endpoint of " +
-                                 st_->config.endpoints_url + " (GET /v1/models lists them)",
-                             "model_not_found"),
-          "(unknown model)");
-    }
-    route.domain = *domain;
+  auto decided = co_await route(request, path);
+  if (decided.local_body) {
+    log::info(method + " " + path + " → 200 (" + decided.note + ") in " + ms_since(started));
+    co_return co_await write_local(200, std::move(*decided.local_body), keep);
   }
+  if (decided.refusal) co_return co_await finish_local(*decided.refusal, decided.note);
+  routed route = std::move(*decided.to);
   if (!st_->allowlist.allows(route.domain)) {
     co_return co_await finish_local(proxy::domain_not_allowed(route.domain), "(" + route.domain + " not allowed)");
   }
