@@ -342,6 +342,18 @@ class session {
   /// Refusals decided by the header section alone (before 100 Continue and before the
   /// body is read); `parser` holds a complete header.
   std::optional<proxy::error_response> refuse_before_body(request_parser& parser, proxy::memory_budget::lease& lease);
+  /// A connection the request may be written on: a pooled one whose key is still verified
+  /// (when `allow_pooled`), else a new one admitted by the gate. Without `conn` and
+  /// `refusal`, the client left during the attestation.
+  struct acquired {
+    std::optional<upstream::upstream_connection> conn;
+    bool pooled = false;
+    std::string how;  ///< for the log line
+    std::optional<proxy::error_response> refusal;
+    bool admission_refused = false;  ///< the refusal is the gate's (else the connection failed)
+    std::string note;                ///< for the log line of a connection failure
+  };
+  asio::awaitable<acquired> acquire(const routed& route, bool allow_pooled);
   /// Routing step: X-Backend-Domain, the local endpoints, or the body's model through the
   /// discovery list. The allowlist is applied by the caller.
   asio::awaitable<route_decision> route(const client_request& request, const std::string& path);
@@ -604,6 +616,52 @@ asio::awaitable<session::route_decision> session::route(const client_request& re
   co_return out;
 }
 
+asio::awaitable<session::acquired> session::acquire(const routed& route, bool allow_pooled) {
+  acquired out;
+  if (allow_pooled) {
+    out.conn = st_->pool.take(route.domain,
+                              [&](const sha256_digest& spki) { return st_->gate.is_fresh(route.domain, spki); });
+    if (out.conn) {
+      out.pooled = true;
+      out.how = "pooled";
+      co_return out;
+    }
+  }
+  upstream::connect_options options{st_->config.timeouts.connect, st_->config.timeouts.tls, std::nullopt};
+  if (const auto* rule = proxy::find_connect_to(st_->config.connect_to, route.domain, st_->config.upstream_port)) {
+    options.connect_to = upstream::dial_address{rule->address, rule->address_port};
+  }
+  ++st_->upstream_connections;
+  auto connected =
+      co_await upstream::connect_upstream(st_->executor, st_->tls, route.domain, st_->config.upstream_port, options);
+  if (!connected) {
+    const auto& e = connected.error();
+    out.refusal = proxy::refusal_response(upstream::to_failure(e));
+    out.note = "(" + route.domain + ": " + std::string(upstream::to_string(e.kind)) + ")";
+    co_return out;
+  }
+  // Named, not temporaries in the co_await operand (GCC 12 destroys those twice).
+  auto attest = [attester = st_->attester, &conn_ref = *connected, model = route.model]() {
+    return attester->attest(conn_ref, model);
+  };
+  std::string domain_copy = route.domain;
+  const sha256_digest spki = connected->spki_sha256();
+  auto admitted = co_await st_->gate.admit(std::move(domain_copy), spki, std::move(attest));
+  if (!admitted) {
+    out.refusal = proxy::refusal_response(admitted.error());
+    out.admission_refused = true;
+    co_return out;
+  }
+  if (client_hung_up()) {
+    // Nobody is left to read the answer; the verified connection serves the next client.
+    if (connected->reusable() && !st_->stopping) st_->pool.put(std::move(*connected));
+    co_return out;
+  }
+  out.how = "new, attestation " + std::string(to_string(*admitted));
+  out.conn.emplace(std::move(*connected));
+  co_return out;
+}
+
 asio::awaitable<bool> session::handle(client_request request) {
   const auto started = steady::now();
   ++st_->requests;
@@ -631,52 +689,22 @@ asio::awaitable<bool> session::handle(client_request request) {
   // Upstream: a pooled connection whose key is still verified, else a new one admitted by
   // the gate. A pooled connection the backend had dropped is retried once on a new one.
   for (int attempt = 0;; ++attempt) {
-    std::optional<upstream::upstream_connection> conn;
-    bool pooled = false;
-    std::string how;  // for the log line only
-    if (attempt == 0) {
-      conn = st_->pool.take(route.domain,
-                            [&](const sha256_digest& spki) { return st_->gate.is_fresh(route.domain, spki); });
-      pooled = conn.has_value();
-      if (pooled) how = "pooled";
+    auto got = co_await acquire(route, attempt == 0);
+    if (got.refusal) {
+      if (!got.admission_refused) co_return co_await finish_local(*got.refusal, got.note);
+      log::info(arrow + " " + std::to_string(got.refusal->status) + " (not verified) in " + ms_since(started));
+      co_return co_await write_error(*got.refusal, keep);
     }
-    if (!conn) {
-      upstream::connect_options options{st_->config.timeouts.connect, st_->config.timeouts.tls, std::nullopt};
-      if (const auto* rule = proxy::find_connect_to(st_->config.connect_to, route.domain, st_->config.upstream_port)) {
-        options.connect_to = upstream::dial_address{rule->address, rule->address_port};
-      }
-      ++st_->upstream_connections;
-      auto connected = co_await upstream::connect_upstream(st_->executor, st_->tls, route.domain,
-                                                           st_->config.upstream_port, options);
-      if (!connected) {
-        const auto& e = connected.error();
-        co_return co_await finish_local(proxy::refusal_response(upstream::to_failure(e)),
-                                        "(" + route.domain + ": " + std::string(upstream::to_string(e.kind)) + ")");
-      }
-      // Named, not temporaries in the co_await operand (GCC 12 destroys those twice).
-      auto attest = [attester = st_->attester, &conn_ref = *connected, model = route.model]() {
-        return attester->attest(conn_ref, model);
-      };
-      std::string domain_copy = route.domain;
-      const sha256_digest spki = connected->spki_sha256();
-      auto admitted = co_await st_->gate.admit(std::move(domain_copy), spki, std::move(attest));
-      if (!admitted) {
-        const auto refusal = proxy::refusal_response(admitted.error());
-        log::info(arrow + " " + std::to_string(refusal.status) + " (not verified) in " + ms_since(started));
-        co_return co_await write_error(refusal, keep);
-      }
-      how = "new, attestation " + std::string(to_string(*admitted));
-      if (client_hung_up()) {
-        // The client left while the backend was being attested: its request must not
-        // run (a generation nobody reads is still paid for). The verified connection
-        // goes to the pool for the next client.
-        log::info(arrow + " not forwarded: the client closed its connection during the attestation (" +
-                  ms_since(started) + ")");
-        if (connected->reusable() && !st_->stopping) st_->pool.put(std::move(*connected));
-        co_return false;
-      }
-      conn.emplace(std::move(*connected));
+    if (!got.conn) {
+      // The client left while the backend was being attested: its request must not run (a
+      // generation nobody reads is still paid for).
+      log::info(arrow + " not forwarded: the client closed its connection during the attestation (" +
+                ms_since(started) + ")");
+      co_return false;
     }
+    auto& conn = got.conn;
+    const bool pooled = got.pooled;
+    const std::string& how = got.how;
 
     auto result = co_await relay(client_, buffer_, *conn, request, st_->config.timeouts, !st_->stopping);
     if (result.result == relay_result::outcome::upstream_failed && !result.response_started && attempt == 0 &&
