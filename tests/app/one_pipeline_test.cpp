@@ -1,0 +1,129 @@
+// One pipeline, one answer: for each simulator fault, the code of the proxy's refusal
+// equals verify-report's first_failure code when verify-report is given the evidence the
+// same backend serves (its report body, the nonce, the TLS key, the collateral).
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+
+#include <sstream>
+
+#include "app/verify_report_command.hpp"
+#include "collateral/bundle.hpp"
+#include "collateral/pcs_source.hpp"
+#include "core/hex.hpp"
+#include "net/http_client.hpp"
+#include "server/proxy_harness.hpp"
+#include "support/run_bounded.hpp"
+#include "upstream/attested_connection.hpp"
+
+namespace vp::test {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+constexpr std::string_view domain = "sim.completions.near.ai";
+
+const system_clock& wall_clock() {
+  static const system_clock c;
+  return c;
+}
+
+/// What a backend serves on one connection: the report body as received, the nonce asked
+/// with, the live TLS key, and the collateral of its quote's platform (QuoteCollateralV3).
+struct evidence {
+  std::string report;
+  std::string nonce_hex;
+  std::string spki_hex;
+  std::string collateral_json;
+};
+
+evidence capture(const sim::simulator& sim, const temp_file& upstream_ca) {
+  evidence out;
+  asio::io_context io;
+  const upstream::tls_client_context tls(upstream::tls_client_options{true, upstream_ca.path()});
+  auto client = std::make_shared<net::http_client>(io.get_executor(), net::http_client_options{});
+  const auto anchor = tdx::load_trust_anchor(as_bytes(sim.root_ca_pem())).value();
+  collateral::pcs_source source(client, collateral::pcs_source_options{{sim.pccs_url()}, 0}, anchor, wall_clock());
+  auto work = [&]() -> asio::awaitable<bool> {
+    upstream::connect_options options;
+    options.connect_to = upstream::dial_address{"127.0.0.1", sim.backend_port(domain)};
+    auto conn = co_await upstream::connect_upstream(io.get_executor(), tls, std::string(domain), 443, options);
+    if (!conn) co_return false;
+    auto fetched = co_await upstream::fetch_report(*conn);
+    if (!fetched) co_return false;
+    out.report = fetched->body;
+    out.nonce_hex = to_hex(fetched->nonce);
+    out.spki_hex = to_hex(conn->spki_sha256());
+    const auto doc = attest::parse_report_document(out.report);
+    if (!doc) co_return false;
+    const auto platform = tdx::identify_platform(doc->attestations.front().intel_quote);
+    if (!platform) co_return false;
+    auto collateral = co_await source.get(collateral::platform_key{platform->fmspc, platform->pck_ca});
+    if (!collateral || !collateral->raw) co_return false;
+    out.collateral_json = tdx::to_collateral_v3_json(*collateral->raw);
+    co_return true;
+  };
+  EXPECT_EQ(run_bounded(io, 10s, work()), std::optional<bool>(true));
+  return out;
+}
+
+/// verify-report's first_failure code on `e` ("" when it accepts).
+std::string verify_report_code(const sim::simulator& sim, const evidence& e) {
+  const temp_file report(e.report, ".json"), collateral(e.collateral_json, ".json"), policy(sim.policy_json(), ".json"),
+      root(sim.root_ca_pem());
+  std::ostringstream out, err;
+  const system_clock clock;
+  const int code = app::verify_report_command({"--report", report.path(), "--nonce", e.nonce_hex, "--spki-sha256",
+                                               e.spki_hex, "--collateral", collateral.path(), "--policy",
+                                               policy.path(), "--root-ca", root.path(), "--json"},
+                                              out, err, clock);
+  EXPECT_NE(code, 2) << err.str();
+  boost::system::error_code ec;
+  const auto v = json::parse(out.str(), ec);
+  if (ec || !v.is_object()) return "<not JSON: " + out.str() + ">";
+  const auto& failure = v.as_object().at("first_failure");
+  if (failure.is_null()) return "";
+  const auto* c = failure.as_object().if_contains("code");
+  return c && c->is_string() ? std::string(c->as_string()) : "<no code>";
+}
+
+struct fault_case {
+  const char* name;
+  sim::backend_faults faults;
+};
+
+class OnePipeline : public ::testing::TestWithParam<fault_case> {};
+
+TEST_P(OnePipeline, ProxyAndVerifyReportNameTheSameFailure) {
+  sim::simulator_options o;
+  o.domains[0].faults = GetParam().faults;
+  sim::simulator sim(o);
+  running_proxy proxy(sim);
+  const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
+  const std::string proxy_code = r.status == 200 ? "" : error_code_of(r);
+
+  const temp_file upstream_ca(sim.upstream_ca_pem());
+  const auto e = capture(sim, upstream_ca);
+  ASSERT_FALSE(e.report.empty());
+  EXPECT_EQ(verify_report_code(sim, e), proxy_code) << "proxy answered " << r.status << " " << r.body;
+  if (std::string_view(GetParam().name) != "healthy") {
+    EXPECT_FALSE(proxy_code.empty());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Switches, OnePipeline,
+                         ::testing::Values(fault_case{"healthy", {}},
+                                           fault_case{"wrong_fingerprint", {.wrong_fingerprint = true}},
+                                           fault_case{"wrong_nonce", {.wrong_nonce = true}},
+                                           fault_case{"untrusted_root", {.untrusted_root = true}},
+                                           fault_case{"revoked_pck", {.revoked_pck = true}},
+                                           fault_case{"out_of_date_tcb", {.out_of_date_tcb = true}},
+                                           fault_case{"debug_td", {.debug_td = true}}),
+                         [](const auto& test_info) { return std::string(test_info.param.name); });
+
+}  // namespace
+}  // namespace vp::test
