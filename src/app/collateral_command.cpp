@@ -95,7 +95,8 @@ int collateral_command(const std::vector<std::string>& args, std::ostream& out, 
   const fixed_clock at(vm.count("at") != 0 ? from_unix_seconds(vm["at"].as<std::int64_t>()) : clock.now());
   collateral::pcs_source source(client, {config.pccs_urls, config.min_tcb_evaluation_data_number}, anchor, at);
   std::optional<collateral::result<tdx::pcs_responses>> fetched;
-  net::spawn_logged(io, [&]() -> asio::awaitable<void> { fetched = co_await source.fetch_raw(key); }, "collateral fetch");
+  net::spawn_logged(
+      io, [&]() -> asio::awaitable<void> { fetched = co_await source.fetch_raw(key); }, "collateral fetch");
   io.run();
   if (!fetched || !*fetched) {
     err << "collateral fetch: " << (fetched ? fetched->error().message : "did not complete") << '\n';

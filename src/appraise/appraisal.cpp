@@ -48,7 +48,13 @@ class entity_appraisal {
   entity_appraisal(const attest::near_report_document& document, const attest::near_attestation& a,
                    const connection_facts& facts, const evidence_set& evidence, const policy::workload_policy* workload,
                    const tdx::trust_anchor& anchor, unix_time now)
-      : document_(document), a_(a), facts_(facts), evidence_(evidence), workload_(workload), anchor_(anchor), now_(now) {
+      : document_(document),
+        a_(a),
+        facts_(facts),
+        evidence_(evidence),
+        workload_(workload),
+        anchor_(anchor),
+        now_(now) {
     out_.entity.json_pointer = a.json_pointer;
     out_.entity.role = a.role;
     out_.entity.connection_facing = a.json_pointer == connection_facing_pointer(document.form);

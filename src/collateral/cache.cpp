@@ -101,7 +101,8 @@ asio::awaitable<result<verified_collateral>> cached_source::get(platform_key key
 }
 
 asio::awaitable<result<verified_collateral>> cached_source::fetch_shared(platform_key key) {
-  result<verified_collateral> abandoned = error{errc::unavailable, "collateral fetch for " + to_string(key) + " was abandoned"};
+  result<verified_collateral> abandoned =
+      error{errc::unavailable, "collateral fetch for " + to_string(key) + " was abandoned"};
   // Named, not a temporary in the co_await operand (GCC 12 destroys those twice).
   auto work = [this, key]() { return fetch_now(key); };
   auto fetched = co_await flights_.run(key, std::move(work), std::move(abandoned));

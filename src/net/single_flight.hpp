@@ -63,7 +63,8 @@ class single_flight {
 
  private:
   struct flight {
-    explicit flight(boost::asio::any_io_executor ex) : done(std::move(ex), std::chrono::steady_clock::time_point::max()) {}
+    explicit flight(boost::asio::any_io_executor ex)
+        : done(std::move(ex), std::chrono::steady_clock::time_point::max()) {}
     boost::asio::steady_timer done;
     bool finished = false;
     std::optional<Value> value;
