@@ -145,23 +145,29 @@ http::response<http::string_body> local_response(unsigned status, std::string bo
   return res;
 }
 
-// Answers a client the proxy cannot take without reading its request. Closing a socket
-// with unread bytes makes the kernel send a reset, which may destroy the answer before
-// the client reads it: so the proxy stops sending, then discards what the client still
-// sends until it closes or the deadline passes.
-asio::awaitable<void> answer_refused(tcp::socket socket, http::response<http::string_body> response) {
-  const auto tuple = asio::as_tuple(asio::use_awaitable);
-  beast::tcp_stream stream(std::move(socket));
-  stream.expires_after(refusal_deadline);
-  if (auto [ec, n] = co_await http::async_write(stream, response, tuple); ec) co_return;
-  error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+// After an answer to a request that was not read to its end. Closing a socket with unread
+// bytes makes the kernel send a reset, which may destroy the answer before the client
+// reads it (RFC 9112 §9.6): so the proxy stops sending, then discards what the client
+// still sends, up to `max_bytes`, until it closes or the stream's deadline passes.
+asio::awaitable<void> drain_before_close(beast::tcp_stream& stream, std::size_t max_bytes) {
+  error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
   std::array<char, 4096> sink{};
-  for (std::size_t drained = 0; drained < refusal_drain_bytes;) {
-    auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), tuple);
-    if (ec) break;
+  for (std::size_t drained = 0; drained < max_bytes;) {
+    auto [read_ec, n] = co_await stream.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
+    if (read_ec) break;
     drained += n;
   }
+}
+
+// Answers a client the proxy cannot take, without reading its request; one deadline
+// covers the answer and the drain.
+asio::awaitable<void> answer_refused(tcp::socket socket, http::response<http::string_body> response) {
+  beast::tcp_stream stream(std::move(socket));
+  stream.expires_after(refusal_deadline);
+  if (auto [ec, n] = co_await http::async_write(stream, response, asio::as_tuple(asio::use_awaitable)); ec) co_return;
+  co_await drain_before_close(stream, refusal_drain_bytes);
 }
 
 std::string seconds_text(std::chrono::milliseconds ms) {
@@ -370,8 +376,7 @@ class session {
   asio::awaitable<void> refuse(std::string what, proxy::error_response answer, std::string_view note);
   /// The client closed or reset its connection (checked without blocking).
   bool client_hung_up();
-  /// Closes after a refusal without losing it: a client still sending its request would
-  /// otherwise get a TCP reset that discards the answer before it is read (RFC 9112 §9.6).
+  /// Closes after a refusal without losing it (drain_before_close, at most 2 s / 1 MiB).
   asio::awaitable<void> linger_close();
 
   std::shared_ptr<proxy_server::state> st_;
@@ -553,18 +558,8 @@ asio::awaitable<void> session::run() {
 }
 
 asio::awaitable<void> session::linger_close() {
-  error_code ec;
-  client_.socket().shutdown(tcp::socket::shutdown_send, ec);
-  if (ec) co_return;
-  constexpr std::size_t max_drained = 1u << 20;
-  std::array<char, 4096> sink{};
-  std::size_t drained = 0;
   client_.expires_after(std::chrono::seconds(2));
-  while (drained < max_drained) {
-    auto [read_ec, n] = co_await client_.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
-    if (read_ec) break;
-    drained += n;
-  }
+  co_await drain_before_close(client_, 1u << 20);
 }
 
 asio::awaitable<session::route_decision> session::route(const client_request& request, const std::string& path) {

@@ -385,23 +385,14 @@ asio::awaitable<result<fetched_report>> fetch_report(upstream_connection& conn, 
 }
 
 failure to_failure(const error& e) {
+  const auto where = e.where == phase::connect ? failure_phase::connect
+                     : e.where == phase::tls   ? failure_phase::tls
+                                               : failure_phase::exchange;
   switch (e.kind) {
-    case errc::timeout: {
-      const auto phase_of = e.where == phase::connect ? failure_phase::connect
-                            : e.where == phase::tls   ? failure_phase::tls
-                                                      : failure_phase::exchange;
-      return failure{std::string(to_string(e.where)) + "_timeout", phase_of, e.message, {}, false};
-    }
+    case errc::timeout: return failure{std::string(to_string(e.where)) + "_timeout", where, e.message, {}, false};
     case errc::unreachable:
     case errc::tls:
-    case errc::protocol:
-      return failure{"backend_unreachable",
-                     e.where == phase::connect ? failure_phase::connect
-                     : e.where == phase::tls   ? failure_phase::tls
-                                               : failure_phase::exchange,
-                     e.message,
-                     {},
-                     false};
+    case errc::protocol: return failure{"backend_unreachable", where, e.message, {}, false};
     // A verdict about the backend: it answers the attestation request, but not with a
     // report we can use.
     case errc::too_large: return failure{"report_too_large", failure_phase::exchange, e.message, {}, true};
