@@ -39,4 +39,11 @@ std::string printable_excerpt(std::string_view s, std::size_t max) { return exce
 
 std::string quoted_excerpt(std::string_view s, std::size_t max) { return excerpt(s, max, true); }
 
+std::string milliseconds_text(std::chrono::milliseconds ms) { return std::to_string(ms.count()) + " ms"; }
+
+std::string elapsed_since(std::chrono::steady_clock::time_point start) {
+  return milliseconds_text(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start));
+}
+
 }  // namespace vp::text

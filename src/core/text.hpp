@@ -1,9 +1,10 @@
 #pragma once
-// Untrusted text in messages and log lines. Servers we have not verified yet (a backend
+// Text in messages and log lines: durations, and untrusted text. Servers we have not verified yet (a backend
 // before its attestation, a discovery list, a PCCS) choose what their error bodies and
 // fields say; quoted into a message, such text must neither flood a log nor carry bytes
 // a terminal interprets (line breaks, escape sequences, bidirectional overrides).
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -22,5 +23,11 @@ std::string printable_excerpt(std::string_view s, std::size_t max = 200);
 /// printable_excerpt between double quotes; a quote inside is escaped (`\x22`), so the
 /// excerpt cannot end early. `max` bounds the text between the quotes.
 std::string quoted_excerpt(std::string_view s, std::size_t max = 200);
+
+/// "1234 ms": how durations appear in messages and log lines.
+std::string milliseconds_text(std::chrono::milliseconds ms);
+
+/// milliseconds_text of the time since `start` on the steady clock.
+std::string elapsed_since(std::chrono::steady_clock::time_point start);
 
 }  // namespace vp::text

@@ -81,7 +81,6 @@ namespace {
 // close_notify must not stall the caller for long.
 constexpr std::chrono::milliseconds tls_shutdown_budget{500};
 
-std::string ms_text(std::chrono::milliseconds ms) { return std::to_string(ms.count()) + " ms"; }
 
 struct request_target {
   bool tls = false;
@@ -220,7 +219,7 @@ asio::awaitable<phase_result<std::vector<tcp::endpoint>>> resolve(
   auto out = co_await resolve_with_deadline(ex, t.host, t.port, deadline);
   if (out.result == resolve_outcome::status::timed_out) {
     co_return fail(http_error::kind::timeout,
-                   "resolving '" + t.host + "' exceeded the connect timeout of " + ms_text(connect_timeout));
+                   "resolving '" + t.host + "' exceeded the connect timeout of " + text::milliseconds_text(connect_timeout));
   }
   if (out.result != resolve_outcome::status::ok) {
     co_return fail(http_error::kind::resolve, "cannot resolve host '" + t.host + "': " + out.error);
@@ -322,7 +321,7 @@ struct http_client::impl {
     if (auto [ec, ep] = co_await tcp_layer.async_connect(*endpoints, tuple); ec) {
       if (ec == beast::error::timeout) {
         co_return fail(k::timeout, "TCP connect to " + where + " exceeded the connect timeout of " +
-                                       ms_text(options.connect_timeout));
+                                       text::milliseconds_text(options.connect_timeout));
       }
       co_return fail(k::connect, "TCP connect to " + where + " failed: " + ec.message());
     }
@@ -346,7 +345,7 @@ struct http_client::impl {
       if (auto [hs_ec] = co_await stream.async_handshake(ssl::stream_base::client, tuple); hs_ec) {
         if (hs_ec == beast::error::timeout) {
           co_return fail(k::timeout, "TLS handshake with " + where + " exceeded the connect timeout of " +
-                                         ms_text(options.connect_timeout));
+                                         text::milliseconds_text(options.connect_timeout));
         }
         co_return fail(k::tls, tls_handshake_failure(ssl_handle, hs_ec));
       }
@@ -372,7 +371,7 @@ struct http_client::impl {
     if (auto [ec, n] = co_await http::async_write(stream, request, tuple); ec) {
       if (ec == beast::error::timeout) {
         co_return fail(k::timeout, "sending the request exceeded the response timeout of " +
-                                       ms_text(options.response_timeout));
+                                       text::milliseconds_text(options.response_timeout));
       }
       co_return fail(k::protocol, "sending the request failed: " + ec.message());
     }

@@ -4,6 +4,8 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include "core/text.hpp"
+
 namespace vp::net {
 
 namespace beast = boost::beast;
@@ -23,7 +25,7 @@ read_failure describe_read_failure(const response_read& read, const std::optiona
   if (violation) return protocol("malformed " + subject + ": " + violation->reason);
   if (ec == beast::error::timeout) {
     return {k::timeout, "no complete " + subject + " within the " + std::string(wording.deadline_name) + " of " +
-                            std::to_string(wording.deadline.count()) + " ms"};
+                            text::milliseconds_text(wording.deadline)};
   }
   if (ec == http::error::body_limit) {
     return {k::too_large, subject + " body exceeds the limit of " + std::to_string(wording.max_body) + " bytes"};

@@ -8,6 +8,7 @@
 #include "attest/near_report.hpp"
 #include "core/hex.hpp"
 #include "core/log.hpp"
+#include "core/text.hpp"
 #include "core/time.hpp"
 #include "tdx/tcb_info.hpp"
 
@@ -20,10 +21,6 @@ namespace {
 
 std::string fingerprint_prefix(const sha256_digest& spki) {
   return to_hex(spki).substr(0, appraise::fingerprint_prefix_length);
-}
-
-std::string milliseconds_since(steady::time_point start) {
-  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start).count()) + " ms";
 }
 
 std::string join(const std::vector<std::string>& items) {
@@ -168,7 +165,7 @@ asio::awaitable<std::optional<failure>> attestation_gate::attest_now(std::string
   if (result.refusal) {
     const failure& f = *result.refusal;
     if (f.about_backend) cache_.remember_failed(domain, spki_hex, {f.code, f.message}, clock_.now());
-    log::warn("attestation of " + who + " failed after " + milliseconds_since(started) + ": " + f.code + ": " +
+    log::warn("attestation of " + who + " failed after " + text::elapsed_since(started) + ": " + f.code + ": " +
               f.message);
     co_return f;
   }
@@ -186,7 +183,7 @@ asio::awaitable<std::optional<failure>> attestation_gate::attest_now(std::string
   const auto valid_until = cache_.remember_verified(domain, spki_hex, std::move(backend), clock_.now());
   log::info("attested " + who + " tcb=" + std::string(tdx::to_string(quote.status)) +
             (quote.advisory_ids.empty() ? std::string() : " advisories=" + join(quote.advisory_ids)) + " in " +
-            milliseconds_since(started) +
+            text::elapsed_since(started) +
             (valid_until ? ", trusted until " + format_rfc3339_utc(*valid_until) : std::string(", not cached")));
   co_return std::nullopt;
 }

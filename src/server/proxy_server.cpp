@@ -26,6 +26,7 @@
 #include <utility>
 
 #include "core/log.hpp"
+#include "core/text.hpp"
 #include "net/bounded_parser.hpp"
 #include "net/spawn.hpp"
 #include "proxy/error_body.hpp"
@@ -49,10 +50,6 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-
-std::string ms_since(steady::time_point start) {
-  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start).count()) + " ms";
-}
 
 std::string sv(beast::string_view s) { return std::string(s.data(), s.size()); }
 
@@ -665,13 +662,13 @@ asio::awaitable<bool> session::handle(client_request request) {
   const std::string path(proxy::path_without_query(sv(request.target())));
   const auto finish_local = [&](const proxy::error_response& e, std::string_view why) -> asio::awaitable<bool> {
     log::info(method + " " + path + " → " + std::to_string(e.status) + " " + std::string(why) + " in " +
-              ms_since(started));
+              text::elapsed_since(started));
     co_return co_await write_error(e, keep);
   };
 
   auto decided = co_await route(request, path);
   if (decided.local_body) {
-    log::info(method + " " + path + " → 200 (" + decided.note + ") in " + ms_since(started));
+    log::info(method + " " + path + " → 200 (" + decided.note + ") in " + text::elapsed_since(started));
     co_return co_await write_local(200, std::move(*decided.local_body), keep);
   }
   if (decided.refusal) co_return co_await finish_local(*decided.refusal, decided.note);
@@ -687,14 +684,14 @@ asio::awaitable<bool> session::handle(client_request request) {
     auto got = co_await acquire(route, attempt == 0);
     if (got.refusal) {
       if (!got.admission_refused) co_return co_await finish_local(*got.refusal, got.note);
-      log::info(arrow + " " + std::to_string(got.refusal->status) + " (not verified) in " + ms_since(started));
+      log::info(arrow + " " + std::to_string(got.refusal->status) + " (not verified) in " + text::elapsed_since(started));
       co_return co_await write_error(*got.refusal, keep);
     }
     if (!got.conn) {
       // The client left while the backend was being attested: its request must not run (a
       // generation nobody reads is still paid for).
       log::info(arrow + " not forwarded: the client closed its connection during the attestation (" +
-                ms_since(started) + ")");
+                text::elapsed_since(started) + ")");
       co_return false;
     }
     auto& conn = got.conn;
@@ -711,17 +708,17 @@ asio::awaitable<bool> session::handle(client_request request) {
       if (conn->reusable() && st_->gate.is_fresh(route.domain, conn->spki_sha256()) && !st_->stopping) {
         st_->pool.put(std::move(*conn));
       }
-      log::info(arrow + " " + std::to_string(result.status) + " in " + ms_since(started) + " (" +
+      log::info(arrow + " " + std::to_string(result.status) + " in " + text::elapsed_since(started) + " (" +
                 (result.streamed ? "streamed " : "") + std::to_string(result.body_bytes) + " bytes, connection " + how +
                 ")");
       co_return result.client_reusable;
     }
     if (!result.response_started && result.error) {
-      log::warn(arrow + " " + std::to_string(result.error->status) + " in " + ms_since(started) + ": " + result.detail);
+      log::warn(arrow + " " + std::to_string(result.error->status) + " in " + text::elapsed_since(started) + ": " + result.detail);
       co_return co_await write_error(*result.error, keep);
     }
     log::warn(arrow + " " + (result.status ? std::to_string(result.status) + " " : std::string()) + "cut short after " +
-              std::to_string(result.body_bytes) + " bytes in " + ms_since(started) + ": " +
+              std::to_string(result.body_bytes) + " bytes in " + text::elapsed_since(started) + ": " +
               (cut_reason_ ? std::string(cut_reason_) : result.detail));
     co_return false;
   }

@@ -87,7 +87,6 @@ errc to_errc(net::read_failure::kind k) {
 // ALPN wire format: length-prefixed protocol names.
 constexpr unsigned char alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
-std::string ms_text(std::chrono::milliseconds ms) { return std::to_string(ms.count()) + " ms"; }
 
 std::string host_port(std::string_view host, std::uint16_t port) {
   const bool v6 = host.find(':') != std::string_view::npos;
@@ -215,7 +214,7 @@ asio::awaitable<result<upstream_connection>> connect_impl(asio::any_io_executor 
   auto resolved = co_await net::resolve_with_deadline(executor, dial_host, dial_port, connect_deadline);
   if (resolved.result == net::resolve_outcome::status::timed_out) {
     co_return fail(errc::timeout, "resolving '" + dial_host + "' exceeded the connect timeout of " +
-                                      ms_text(options.connect_timeout));
+                                      text::milliseconds_text(options.connect_timeout));
   }
   if (!resolved.error.empty()) co_return fail(errc::unreachable, "cannot resolve '" + dial_host + "': " + resolved.error);
 
@@ -223,7 +222,7 @@ asio::awaitable<result<upstream_connection>> connect_impl(asio::any_io_executor 
   tcp_layer.expires_at(connect_deadline);
   if (auto [ec, ep] = co_await tcp_layer.async_connect(resolved.endpoints, tuple); ec) {
     if (ec == beast::error::timeout) {
-      co_return fail(errc::timeout, "TCP connect exceeded the connect timeout of " + ms_text(options.connect_timeout));
+      co_return fail(errc::timeout, "TCP connect exceeded the connect timeout of " + text::milliseconds_text(options.connect_timeout));
     }
     co_return fail(errc::unreachable, "TCP connect failed: " + ec.message());
   }
@@ -256,7 +255,7 @@ asio::awaitable<result<upstream_connection>> connect_impl(asio::any_io_executor 
   tcp_layer.expires_after(options.tls_timeout);
   if (auto [ec] = co_await s->stream.async_handshake(ssl::stream_base::client, tuple); ec) {
     if (ec == beast::error::timeout) {
-      co_return fail_tls(errc::timeout, "TLS handshake exceeded the TLS timeout of " + ms_text(options.tls_timeout));
+      co_return fail_tls(errc::timeout, "TLS handshake exceeded the TLS timeout of " + text::milliseconds_text(options.tls_timeout));
     }
     co_return fail_tls(errc::tls, net::tls_handshake_failure(ssl_handle, ec, tls.options().webpki));
   }
@@ -326,7 +325,7 @@ asio::awaitable<result<fetched_report>> fetch_report_impl(upstream_connection& c
   tcp_layer.expires_after(options.timeout);
   const auto timed_out = [&] {
     return fail(errc::timeout, "no complete attestation report within the attestation timeout of " +
-                                   ms_text(options.timeout));
+                                   text::milliseconds_text(options.timeout));
   };
 
   // Exactly what the report needs and nothing of any client (no Authorization, no
