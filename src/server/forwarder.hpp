@@ -1,6 +1,6 @@
 #pragma once
 // Relays one client request to a verified upstream connection and streams the answer
-// back as it arrives (issue #5 "Forwarding"): hop-by-hop fields and X-Backend-Domain
+// back as it arrives: hop-by-hop fields (RFC 9110 §7.6.1) and X-Backend-Domain
 // removed, Host set to the backend's domain, each body read from the backend written to
 // the client at once (SSE events are never buffered whole), and a client that goes away
 // cancels the upstream request.
@@ -12,8 +12,8 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include <cstdint>
-#include <optional>
 #include <string>
+#include <variant>
 
 #include "proxy/error_body.hpp"
 #include "server/proxy_config.hpp"
@@ -23,32 +23,44 @@ namespace vp::server {
 
 using client_request = boost::beast::http::request<boost::beast::http::string_body>;
 
-struct relay_result {
-  enum class outcome {
-    completed,        ///< the whole response reached the client
-    upstream_failed,  ///< the backend failed (before or during the response)
-    client_gone,      ///< the client closed or stopped reading; the upstream request was cancelled
-  };
-  outcome result = outcome::completed;
-  /// Whether any byte of the response was written to the client. When false and the
-  /// relay failed, `error` is the answer to give the client instead.
-  bool response_started = false;
-  std::optional<proxy::error_response> error;
-  /// The backend closed or reset the connection before sending a byte (a pooled
-  /// connection the backend had already dropped): the request may be sent again on a
-  /// fresh connection.
-  bool stale_connection = false;
-  /// The connection was unusable before the request was written (not reusable: bytes
-  /// nobody asked for after the attestation answer, Connection: close); nothing of the
-  /// request was sent, so it may go on another connection.
-  bool request_unsent = false;
+/// The whole response reached the client.
+struct relay_completed {
   unsigned status = 0;
   std::uint64_t body_bytes = 0;
-  bool streamed = false;  ///< relayed chunked / close-delimited (SSE, unknown length)
-  /// The client connection is positioned for its next request.
-  bool client_reusable = false;
-  std::string detail;  ///< why it failed, for the log
+  bool streamed = false;         ///< relayed chunked / close-delimited (SSE, unknown length)
+  bool client_reusable = false;  ///< the client connection is positioned for its next request
 };
+
+/// The backend failed before a byte of the response reached the client: `answer` is what
+/// the client gets instead.
+struct relay_refused {
+  /// Whether the request may go again on a fresh connection.
+  enum class resend {
+    never,
+    /// The backend closed or reset the connection before sending a byte: on a pooled
+    /// connection that is the backend having dropped it while idle.
+    if_pooled,
+    /// The connection was unfit before the request was written (bytes nobody asked for,
+    /// Connection: close after the attestation): nothing of the request was sent.
+    safe,
+  };
+  proxy::error_response answer;
+  resend may_resend = resend::never;
+  std::string detail;  ///< why, for the log
+};
+
+/// The exchange ended without a complete response and nothing more can be written to the
+/// client: it went away, or the backend failed after the response had started (the client
+/// sees it truncated and the connection closed).
+struct relay_cut_short {
+  enum class cause { upstream_failed, client_gone };
+  cause why = cause::upstream_failed;
+  unsigned status = 0;  ///< 0 when no response head reached the client
+  std::uint64_t body_bytes = 0;
+  std::string detail;  ///< why, for the log
+};
+
+using relay_result = std::variant<relay_completed, relay_refused, relay_cut_short>;
 
 /// Sends `request` on `upstream` and relays the response to `client`. Bytes the client
 /// sends meanwhile (a pipelined request) are appended to `client_buffer`. `keep_client`:

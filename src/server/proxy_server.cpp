@@ -24,6 +24,7 @@
 #include <stdexcept>
 #include <system_error>
 #include <utility>
+#include <variant>
 
 #include "core/log.hpp"
 #include "core/text.hpp"
@@ -699,27 +700,29 @@ asio::awaitable<bool> session::handle(client_request request) {
     const std::string& how = got.how;
 
     auto result = co_await relay(client_, buffer_, *conn, request, st_->config.timeouts, !st_->stopping);
-    if (result.result == relay_result::outcome::upstream_failed && !result.response_started && attempt == 0 &&
-        (result.request_unsent || (result.stale_connection && pooled))) {
-      log::debug(arrow + ": " + result.detail + "; retrying on a new connection");
-      continue;
-    }
-    if (result.result == relay_result::outcome::completed) {
+    if (const auto* done = std::get_if<relay_completed>(&result)) {
       if (conn->reusable() && st_->gate.is_fresh(route.domain, conn->spki_sha256()) && !st_->stopping) {
         st_->pool.put(std::move(*conn));
       }
-      log::info(arrow + " " + std::to_string(result.status) + " in " + text::elapsed_since(started) + " (" +
-                (result.streamed ? "streamed " : "") + std::to_string(result.body_bytes) + " bytes, connection " + how +
+      log::info(arrow + " " + std::to_string(done->status) + " in " + text::elapsed_since(started) + " (" +
+                (done->streamed ? "streamed " : "") + std::to_string(done->body_bytes) + " bytes, connection " + how +
                 ")");
-      co_return result.client_reusable;
+      co_return done->client_reusable;
     }
-    if (!result.response_started && result.error) {
-      log::warn(arrow + " " + std::to_string(result.error->status) + " in " + text::elapsed_since(started) + ": " + result.detail);
-      co_return co_await write_error(*result.error, keep);
+    if (const auto* refused = std::get_if<relay_refused>(&result)) {
+      using resend = relay_refused::resend;
+      if (attempt == 0 && (refused->may_resend == resend::safe || (refused->may_resend == resend::if_pooled && pooled))) {
+        log::debug(arrow + ": " + refused->detail + "; retrying on a new connection");
+        continue;
+      }
+      log::warn(arrow + " " + std::to_string(refused->answer.status) + " in " + text::elapsed_since(started) + ": " +
+                refused->detail);
+      co_return co_await write_error(refused->answer, keep);
     }
-    log::warn(arrow + " " + (result.status ? std::to_string(result.status) + " " : std::string()) + "cut short after " +
-              std::to_string(result.body_bytes) + " bytes in " + text::elapsed_since(started) + ": " +
-              (cut_reason_ ? std::string(cut_reason_) : result.detail));
+    const auto& cut = std::get<relay_cut_short>(result);
+    log::warn(arrow + " " + (cut.status ? std::to_string(cut.status) + " " : std::string()) + "cut short after " +
+              std::to_string(cut.body_bytes) + " bytes in " + text::elapsed_since(started) + ": " +
+              (cut_reason_ ? std::string(cut_reason_) : cut.detail));
     co_return false;
   }
 }

@@ -101,10 +101,11 @@ tls_identity deployment::issue_tls_identity(std::string_view domain) const {
   return id;
 }
 
-bytes deployment::mint_quote(const std::array<tdx::measurement, 4>& rtmrs,
+bytes deployment::mint_quote(const tdx::measurement& mr_td, const std::array<tdx::measurement, 4>& rtmrs,
                              const std::array<std::uint8_t, 64>& report_data, const backend_faults& faults) const {
   test::quote_spec q;
   q.td = td_template_;
+  q.td.mr_td = mr_td;
   q.td.rtmr = rtmrs;
   q.td.report_data = report_data;
   if (faults.debug_td) q.td.td_attributes[0] |= 0x01;  // TUD.DEBUG

@@ -76,11 +76,11 @@ class deployment {
   /// hour ago for 90 days). Thread-safe.
   tls_identity issue_tls_identity(std::string_view domain) const;
 
-  /// A quote measuring `rtmrs` and carrying `report_data`, with the attestation faults of
-  /// `faults` applied (untrusted_root, revoked_pck, out_of_date_tcb, debug_td; the
-  /// binding faults are the caller's). Thread-safe.
-  bytes mint_quote(const std::array<tdx::measurement, 4>& rtmrs, const std::array<std::uint8_t, 64>& report_data,
-                   const backend_faults& faults) const;
+  /// A quote measuring `mr_td` and `rtmrs` and carrying `report_data`, with the
+  /// attestation faults of `faults` applied (untrusted_root, revoked_pck, out_of_date_tcb,
+  /// debug_td; the binding and workload faults are the caller's). Thread-safe.
+  bytes mint_quote(const tdx::measurement& mr_td, const std::array<tdx::measurement, 4>& rtmrs,
+                   const std::array<std::uint8_t, 64>& report_data, const backend_faults& faults) const;
 
  private:
   struct web_ca;

@@ -15,6 +15,21 @@ namespace vp::sim {
 /// Fault switches of one backend instance; the defaults behave like a healthy NEAR CVM.
 /// Attestation faults change what /v1/attestation/report returns, the others how ordinary
 /// requests are answered. Changeable at run time (simulator::set_faults).
+/// Workload evidence that does not describe what a NEAR CVM runs (docs/nearai-attestation.md
+/// §4): each is caught by a different workload-policy factor, and none by the quote.
+enum class workload_tampering {
+  none,
+  altered_event,     ///< a boot event's logged digest changed: the log no longer replays to the RTMRs
+  changed_compose,   ///< app_compose differs by one byte from the manifest the CVM measured
+  foreign_app_id,    ///< measured consistently, but as another app (not the pinned app id)
+  foreign_os_image,  ///< measured consistently, but booted from another OS image
+  foreign_kms,       ///< measured consistently, but keyed by another KMS
+  foreign_mrtd,      ///< the TD's firmware (MRTD) is not the pinned one
+};
+
+/// Stable snake_case spelling ("altered_event"); the --fault value.
+std::string_view to_string(workload_tampering t) noexcept;
+
 struct backend_faults {
   /// report_data binds another SPKI, and tls_cert_fingerprint names that other SPKI (a
   /// report relayed from another machine): the live key no longer matches.
@@ -31,6 +46,7 @@ struct backend_faults {
   bool out_of_date_tcb = false;
   /// TDATTRIBUTES.DEBUG is set: the host can read the TD's memory.
   bool debug_td = false;
+  workload_tampering tampered_workload = workload_tampering::none;
   /// Never answer non-attestation requests (the connection stays open).
   bool hang = false;
   /// Close the connection (TCP, no TLS close_notify, no last chunk) after half of the

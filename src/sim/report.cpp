@@ -97,13 +97,26 @@ std::string make_report(const report_subject& subject, const report_query& query
   std::copy(nonce.begin(), nonce.end(), report_data.begin() + 32);
   if (faults.wrong_nonce) report_data[63] ^= 0x01;
 
-  const bytes quote = subject.where->mint_quote(subject.workload->rtmrs, report_data, faults);
-  const json::array events = event_log_json(subject.workload->event_log);
+  // What this CVM claims to run: the deployment's workload unless tampered with.
+  const auto tampering = faults.tampered_workload;
+  const workload_identity claimed = tampered(subject.where->workload(), tampering);
+  instance_workload measured = tampering == workload_tampering::none ||
+                                        tampering == workload_tampering::changed_compose ||
+                                        tampering == workload_tampering::altered_event
+                                    ? *subject.workload
+                                    : remeasured(claimed, *subject.workload);
+  if (tampering == workload_tampering::altered_event) {
+    // A firmware event whose logged digest is not what was extended into RTMR0 (the RTMRs
+    // stay those of the real log), in both copies of the log.
+    measured.event_log.at(1).digest = crypto::sha384(as_bytes("another firmware blob"));
+  }
+  const bytes quote = subject.where->mint_quote(claimed.mr_td, measured.rtmrs, report_data, faults);
+  const json::array events = event_log_json(measured.event_log);
 
   // Keys in inference-proxy's (alphabetical) order.
   json::object report;
   report["event_log"] = events;
-  report["info"] = info_json(subject.where->workload(), *subject.workload, subject.cert_pem);
+  report["info"] = info_json(claimed, measured, subject.cert_pem);
   report["intel_quote"] = to_hex(quote);
   report["model_name"] = subject.model_name;
   json::object nvidia;

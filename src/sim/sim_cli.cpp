@@ -96,7 +96,22 @@ void apply_fault(backend_faults& f, std::string_view spec) {
   else if (name == "revoked_pck") f.revoked_pck = parse_bool(name, value);
   else if (name == "out_of_date_tcb") f.out_of_date_tcb = parse_bool(name, value);
   else if (name == "debug_td") f.debug_td = parse_bool(name, value);
-  else if (name == "hang") f.hang = parse_bool(name, value);
+  else if (name == "tampered_workload") {
+    using t = workload_tampering;
+    bool known = false;
+    for (const auto how : {t::none, t::altered_event, t::changed_compose, t::foreign_app_id, t::foreign_os_image,
+                           t::foreign_kms, t::foreign_mrtd}) {
+      if (value && *value == to_string(how)) {
+        f.tampered_workload = how;
+        known = true;
+      }
+    }
+    if (!known) {
+      throw std::invalid_argument(
+          "--fault tampered_workload needs one of altered_event, changed_compose, foreign_app_id, "
+          "foreign_os_image, foreign_kms, foreign_mrtd");
+    }
+  } else if (name == "hang") f.hang = parse_bool(name, value);
   else if (name == "disconnect_mid_stream") f.disconnect_mid_stream = parse_bool(name, value);
   else if (name == "oversized_attestation") f.oversized_attestation = parse_bool(name, value);
   else if (name == "close_delimited") f.close_delimited = parse_bool(name, value);
@@ -126,6 +141,8 @@ std::string describe_faults(const backend_faults& f) {
   add(f.revoked_pck, "revoked_pck");
   add(f.out_of_date_tcb, "out_of_date_tcb");
   add(f.debug_td, "debug_td");
+  add(f.tampered_workload != workload_tampering::none,
+      "tampered_workload=" + std::string(to_string(f.tampered_workload)));
   add(f.hang, "hang");
   add(f.disconnect_mid_stream, "disconnect_mid_stream");
   add(f.oversized_attestation, "oversized_attestation");
@@ -183,6 +200,8 @@ std::string sim_help() {
          "      revoked_pck             the quote's PCK certificate is on the PCK CRL\n"
          "      out_of_date_tcb         Intel's TCB status for the platform is OutOfDate\n"
          "      debug_td                the TD runs with the DEBUG attribute\n"
+         "      tampered_workload=HOW   the workload evidence lies: altered_event, changed_compose,\n"
+         "                              foreign_app_id, foreign_os_image, foreign_kms, foreign_mrtd\n"
          "      rotate_every=N          new TLS key + certificate after every N ordinary requests\n"
          "      slow=MS                 wait MS before each ordinary answer\n"
          "      attestation_delay=MS    wait MS before each attestation answer\n"

@@ -65,6 +65,56 @@ constexpr std::string_view app_compose_text = R"({
 
 }  // namespace
 
+std::string_view to_string(workload_tampering t) noexcept {
+  switch (t) {
+    case workload_tampering::none: return "none";
+    case workload_tampering::altered_event: return "altered_event";
+    case workload_tampering::changed_compose: return "changed_compose";
+    case workload_tampering::foreign_app_id: return "foreign_app_id";
+    case workload_tampering::foreign_os_image: return "foreign_os_image";
+    case workload_tampering::foreign_kms: return "foreign_kms";
+    case workload_tampering::foreign_mrtd: return "foreign_mrtd";
+  }
+  return "unknown";
+}
+
+std::string vm_config_text(const sha256_digest& os_image_hash) {
+  return R"({"spec_version":1,"os_image_hash":")" + to_hex(os_image_hash) +
+         R"(","cpu_count":8,"memory_size":34359738368,"qemu_version":"9.2.1","pci_hole64_size":1125899906842624,)"
+         R"("hugepages":false,"num_gpus":1,"num_nvswitches":0,"hotplug_off":true,"image":"dstack-nvidia-sim-0.5.5"})";
+}
+
+workload_identity tampered(workload_identity w, workload_tampering how) {
+  switch (how) {
+    case workload_tampering::foreign_app_id: {
+      const auto app = label_sha256("another app-id");
+      w.app_id.assign(app.begin(), app.begin() + 20);
+      break;
+    }
+    case workload_tampering::foreign_os_image:
+      w.os_image_hash = label_sha256("another os-image");
+      w.vm_config = vm_config_text(w.os_image_hash);
+      break;
+    case workload_tampering::foreign_kms: {
+      const auto x = label_sha256("another kms root x");
+      std::copy(x.begin(), x.end(), w.key_provider_id.end() - 64);
+      w.key_provider_info = R"({"name":"kms","id":")" + to_hex(w.key_provider_id) + R"("})";
+      break;
+    }
+    case workload_tampering::foreign_mrtd:
+      w.mr_td = label_sha384("another MRTD");
+      break;
+    case workload_tampering::changed_compose:
+      // The manifest as served; MRCONFIGID and the compose-hash event keep the measured one.
+      w.app_compose.replace(w.app_compose.find("\"public_logs\": false"), 21, "\"public_logs\": true ");
+      break;
+    case workload_tampering::none:
+    case workload_tampering::altered_event:
+      break;
+  }
+  return w;
+}
+
 sha384_digest runtime_event_digest(std::string_view name, byte_view payload) {
   const std::uint32_t type = runtime_event_type;
   const std::array<std::uint8_t, 4> le = {static_cast<std::uint8_t>(type), static_cast<std::uint8_t>(type >> 8),
@@ -102,9 +152,7 @@ workload_identity make_workload_identity() {
   w.mr_td = label_sha384("verified-proxy-sim MRTD");
   w.mr_config_id[0] = 0x01;
   std::copy(w.compose_hash.begin(), w.compose_hash.end(), w.mr_config_id.begin() + 1);
-  w.vm_config = R"({"spec_version":1,"os_image_hash":")" + to_hex(w.os_image_hash) +
-                R"(","cpu_count":8,"memory_size":34359738368,"qemu_version":"9.2.1","pci_hole64_size":1125899906842624,)"
-                R"("hugepages":false,"num_gpus":1,"num_nvswitches":0,"hotplug_off":true,"image":"dstack-nvidia-sim-0.5.5"})";
+  w.vm_config = vm_config_text(w.os_image_hash);
 
   // Firmware (IMR 0), boot loader and kernel (IMR 1), command line and initrd (IMR 2),
   // with the event types of NEAR's logs.
@@ -133,7 +181,10 @@ instance_workload make_instance_workload(const workload_identity& w, std::string
   const auto id = label_sha256(label);
   out.instance_id.assign(id.begin(), id.begin() + 20);
   out.device_id = label_sha256("verified-proxy-sim device " + std::to_string(index));
+  return remeasured(w, std::move(out));
+}
 
+instance_workload remeasured(const workload_identity& w, instance_workload out) {
   out.event_log = w.boot_events;
   out.event_log.push_back(runtime_event("system-preparing", {}));
   out.event_log.push_back(runtime_event("app-id", w.app_id));

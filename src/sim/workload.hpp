@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/bytes.hpp"
+#include "sim/options.hpp"
 #include "tdx/quote.hpp"
 
 namespace vp::sim {
@@ -59,6 +60,14 @@ struct workload_identity {
 /// The simulator's fixed workload.
 workload_identity make_workload_identity();
 
+/// info.vm_config for a CVM booted from `os_image_hash`.
+std::string vm_config_text(const sha256_digest& os_image_hash);
+
+/// `w` as a CVM tampered with `how` claims it (foreign_*: another identity, measured
+/// consistently; changed_compose: the manifest as served). altered_event changes no
+/// identity: it is applied to the served event log.
+workload_identity tampered(workload_identity w, workload_tampering how);
+
 /// What differs between the CVMs of one deployment: the instance id, and therefore
 /// RTMR3.
 struct instance_workload {
@@ -73,6 +82,10 @@ struct instance_workload {
 /// storage-fs, system-ready (NEAR's dstack 0.5.x sequence).
 instance_workload make_instance_workload(const workload_identity& workload, std::string_view domain,
                                          std::size_t index);
+
+/// `instance`'s event log and RTMRs rebuilt for the workload `w` (same instance and
+/// device ids).
+instance_workload remeasured(const workload_identity& w, instance_workload instance);
 
 /// The event log as NEAR's JSON array: {imr, event_type, digest, event, event_payload}.
 boost::json::array event_log_json(const std::vector<log_event>& events);
