@@ -1,6 +1,10 @@
 #include "appraise/appraisal.hpp"
 
+#include <boost/json/parse.hpp>
+
 #include <algorithm>
+#include <cctype>
+#include <set>
 
 #include "core/hex.hpp"
 #include "core/time.hpp"
@@ -10,6 +14,12 @@ namespace vp::appraise {
 namespace {
 
 using policy::factor_status;
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
 
 policy::factor make_factor(std::string name, factor_status status, std::string detail) {
   return policy::factor{std::move(name), status, std::move(detail)};
@@ -63,7 +73,10 @@ class entity_appraisal {
   }
 
   entity_result run() && {
-    if (verify_quote_and_binding() && workload_ != nullptr) apply_policy(*workload_);
+    if (verify_quote_and_binding() && workload_ != nullptr) {
+      apply_policy(*workload_);
+      if (a_.role == attest::attestation_role::model) apply_gpu_policy(workload_->gpu());
+    }
     return std::move(out_);
   }
 
@@ -157,6 +170,147 @@ class entity_appraisal {
       std::string message = policy_message(f);
       add(std::move(f), std::move(code), phase::policy, std::move(message));
     }
+  }
+
+  void gpu_factor(std::string name, factor_status status, std::string detail, bool about_backend = true) {
+    if (status == factor_status::fail && !out_.first_failure) {
+      out_.first_failure = failure{name, phase::gpu, name + ": " + detail, a_.json_pointer, about_backend};
+    }
+    out_.entity.factors.push_back(make_factor(std::move(name), status, std::move(detail)));
+  }
+
+  /// Skips the GPU factors after gpu_evidence, saying why.
+  void skip_gpu_rest(const std::string& why) {
+    for (const char* name : {"gpu_measurements", "gpu_revocation", "gpu_nras"}) {
+      gpu_factor(name, factor_status::skip, why);
+    }
+  }
+
+  /// info.vm_config.num_gpus: info is an object or a JSON string, vm_config a JSON string.
+  std::optional<std::size_t> configured_gpus() const {
+    const boost::json::value* info = a_.raw ? a_.raw->if_contains("info") : nullptr;
+    if (info == nullptr) return std::nullopt;
+    boost::json::value parsed;
+    if (info->is_string()) {
+      boost::system::error_code ec;
+      parsed = boost::json::parse(info->as_string(), ec);
+      if (ec) return std::nullopt;
+      info = &parsed;
+    }
+    const auto* object = info->if_object();
+    const auto* vm_config = object != nullptr ? object->if_contains("vm_config") : nullptr;
+    if (vm_config == nullptr || !vm_config->is_string()) return std::nullopt;
+    return gpu::configured_gpu_count(vm_config->as_string());
+  }
+
+  /// The GPU checks of docs/gpu-signatures-e2ee.md §1.4 on a model CVM whose quote, binding
+  /// and workload passed: gpu_evidence (L1-L12, L15), gpu_measurements (L13),
+  /// gpu_revocation (L14), gpu_nras (§2.3).
+  void apply_gpu_policy(const policy::gpu_policy& rules) {
+    const boost::json::value* raw = a_.raw ? a_.raw->if_contains("nvidia_payload") : nullptr;
+    std::optional<gpu::nvidia_payload> payload;
+    if (raw != nullptr && !raw->is_null()) {
+      if (!raw->is_string()) {
+        gpu_factor("gpu_evidence", factor_status::fail, "payload: nvidia_payload is not a JSON string");
+        return skip_gpu_rest("the GPU evidence failed");
+      }
+      auto parsed = gpu::parse_payload(raw->as_string());
+      if (!parsed) {
+        gpu_factor("gpu_evidence", factor_status::fail, parsed.error().describe());
+        return skip_gpu_rest("the GPU evidence failed");
+      }
+      if (!parsed->entries.empty()) payload = std::move(*parsed);
+    }
+    if (!payload) {
+      // A CVM that leaves its GPUs out must not pass a policy that requires them: the
+      // prompt lives in GPU memory (no silent downgrade).
+      const std::string what = raw == nullptr || raw->is_null() ? "the report carries no nvidia_payload"
+                                                                : "nvidia_payload lists no GPU";
+      if (rules.required) {
+        gpu_factor("gpu_evidence", factor_status::fail, what + ", and the policy requires GPU evidence");
+      } else {
+        gpu_factor("gpu_evidence", factor_status::skip, what + " (not required by the policy)");
+      }
+      return skip_gpu_rest("no GPU evidence");
+    }
+
+    const auto expected = configured_gpus();
+    const gpu::trust_anchor& root = evidence_.gpu_root ? *evidence_.gpu_root : gpu::nvidia_device_identity_ca();
+    auto verified = gpu::verify(*payload, facts_.nonce, root, now_, expected);
+    if (!verified) {
+      gpu_factor("gpu_evidence", factor_status::fail, verified.error().describe());
+      return skip_gpu_rest("the GPU evidence failed");
+    }
+    const auto& gpus = *verified;
+    for (const auto& g : gpus) {
+      if (!rules.hwmodels.empty() &&
+          std::find(rules.hwmodels.begin(), rules.hwmodels.end(), g.hwmodel) == rules.hwmodels.end()) {
+        gpu_factor("gpu_evidence", factor_status::fail,
+                   "GPU " + std::to_string(g.index) + ": hardware model \"" + g.hwmodel +
+                       "\" is not one the policy accepts");
+        return skip_gpu_rest("the GPU evidence failed");
+      }
+    }
+    std::set<std::string> models, versions;
+    for (const auto& g : gpus) {
+      models.insert(g.hwmodel);
+      versions.insert("driver " + g.driver_version + ", VBIOS " + g.vbios_version);
+    }
+    const auto joined = [](const std::set<std::string>& items) {
+      std::string out;
+      for (const auto& i : items) out += (out.empty() ? "" : "; ") + i;
+      return out;
+    };
+    gpu_factor("gpu_evidence", factor_status::pass,
+               std::to_string(gpus.size()) + " " + payload->arch + " GPU" + (gpus.size() == 1 ? "" : "s") + " (" +
+                   joined(models) + "; " + joined(versions) +
+                   "): each SPDM measurement response is signed by a device key certified by the NVIDIA Device "
+                   "Identity CA, over your nonce; FWIDs match their certificates; " +
+                   (expected ? "the count is info.vm_config.num_gpus"
+                             : "the CVM reports no num_gpus to compare the count with"));
+
+    if (rules.measurements.empty()) {
+      gpu_factor("gpu_measurements", factor_status::skip, "not pinned by the policy (measurement record " +
+                                                              to_hex(gpus.front().measurement_record_sha256) + ")");
+    } else {
+      const auto accepted = [&](const gpu::verified_gpu& g) {
+        return std::any_of(rules.measurements.begin(), rules.measurements.end(), [&](const auto& m) {
+          return m.driver_version == g.driver_version && iequals(m.vbios_version, g.vbios_version) &&
+                 m.measurement_record_sha256 == g.measurement_record_sha256;
+        });
+      };
+      const auto odd = std::find_if_not(gpus.begin(), gpus.end(), accepted);
+      if (odd != gpus.end()) {
+        gpu_factor("gpu_measurements", factor_status::fail,
+                   "GPU " + std::to_string(odd->index) + ": driver " + odd->driver_version + ", VBIOS " +
+                       odd->vbios_version + ", measurement record " + to_hex(odd->measurement_record_sha256) +
+                       " is not a measurement set the policy accepts");
+      } else {
+        gpu_factor("gpu_measurements", factor_status::pass,
+                   "every GPU's signed measurement record (" + to_hex(gpus.front().measurement_record_sha256) +
+                       ") is one the policy pins");
+      }
+    }
+
+    // No OCSP response or CRL source for the GPU chains is configured (§1.5): the status is
+    // unchecked, and the policy says whether that is acceptable.
+    const std::string unchecked =
+        "unchecked: no OCSP responses or CRLs for the GPU certificate chains are available to this verifier";
+    if (rules.accept_unchecked_revocation) {
+      gpu_factor("gpu_revocation", factor_status::skip, unchecked + " (the policy accepts this)");
+    } else {
+      gpu_factor("gpu_revocation", factor_status::fail, unchecked + ", and the policy requires a revocation check");
+    }
+
+    if (rules.nras == policy::nras_requirement::off) {
+      gpu_factor("gpu_nras", factor_status::skip, "NVIDIA's attestation service is not consulted (policy: off)");
+    } else if (rules.nras == policy::nras_requirement::required) {
+      gpu_factor("gpu_nras", factor_status::fail,
+                 "no answer from NVIDIA's attestation service was available, and the policy requires one", false);
+    } else {
+      gpu_factor("gpu_nras", factor_status::skip, "no answer from NVIDIA's attestation service was available");
+    }
+    out_.entity.gpus = std::move(*verified);
   }
 
   const attest::near_report_document& document_;

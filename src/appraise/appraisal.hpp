@@ -29,6 +29,7 @@
 #include "core/bytes.hpp"
 #include "core/clock.hpp"
 #include "core/failure.hpp"
+#include "gpu/evidence.hpp"
 #include "policy/factor.hpp"
 #include "policy/policy.hpp"
 #include "tdx/verifier.hpp"
@@ -70,6 +71,10 @@ struct evidence_set {
   };
   std::vector<collateral_entry> collateral;
 
+  /// The root GPU certificate chains must end at; nullptr: NVIDIA's Device Identity CA
+  /// (compiled in). Tests and the simulator supply their own.
+  const gpu::trust_anchor* gpu_root = nullptr;
+
   void add(tdx::platform_id platform, std::shared_ptr<const tdx::prepared_collateral> prepared);
   void add_unavailable(tdx::platform_id platform, std::string why);
   const collateral_entry* find(const tdx::platform_id& platform) const;
@@ -91,8 +96,11 @@ struct attested_entity {
   bool connection_facing = false;
   /// Present when the quote and its binding verified.
   std::optional<attest::attestation_verdict> verdict;
-  /// "quote", "binding", then the policy's factors in evaluation order.
+  /// "quote", "binding", the policy's factors in evaluation order, then for model CVMs
+  /// under a policy gpu_evidence, gpu_measurements, gpu_revocation, gpu_nras.
   std::vector<policy::factor> factors;
+  /// The GPUs whose local evidence verified (empty: none, or not evaluated).
+  std::vector<gpu::verified_gpu> gpus;
   backend_keys keys;
 
   bool ok() const;

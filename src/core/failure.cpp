@@ -14,6 +14,7 @@ std::string_view to_string(failure_phase p) noexcept {
     case failure_phase::quote: return "quote";
     case failure_phase::binding: return "binding";
     case failure_phase::policy: return "policy";
+    case failure_phase::gpu: return "gpu";
     case failure_phase::internal: return "internal";
   }
   return "internal";

@@ -21,6 +21,7 @@ enum class failure_phase {
   quote,       ///< Intel DCAP verification of a quote
   binding,     ///< report_data / TLS fingerprint / nonce
   policy,      ///< a workload policy factor
+  gpu,         ///< the GPU evidence or NVIDIA's attestation service (a gpu_* factor)
   internal,    ///< a local failure (random generator, unexpected exception)
 };
 std::string_view to_string(failure_phase p) noexcept;

@@ -1,6 +1,7 @@
 #pragma once
-// ECDSA P-256 with the raw encodings Intel uses: public keys as X‖Y (64 bytes, no
-// 0x04 prefix) and signatures as r‖s (64 bytes), both big-endian.
+// ECDSA with the raw encodings Intel and NVIDIA use: public keys as X‖Y (no 0x04
+// prefix) and signatures as r‖s, both big-endian (P-256: 64 bytes; P-384 SPDM and ES384
+// signatures: 96 bytes, RFC 7518 §3.4).
 
 #include <openssl/evp.h>
 
@@ -17,7 +18,12 @@ evp_pkey_ptr p256_public_key_from_xy(byte_view xy);
 /// False for any malformed input; never throws.
 bool verify_p256_sha256_raw(EVP_PKEY* key, byte_view message, byte_view signature_rs);
 
-/// Converts raw r‖s (64 bytes) to a DER ECDSA-Sig-Value; empty on malformed input.
+/// Verifies an ECDSA signature given as raw r‖s (r and s each half of it) over `message`
+/// hashed with `digest` (EVP_sha384() for P-384). False for any malformed input, a key
+/// that is not EC, or a signature whose halves do not match the key's curve size.
+bool verify_ecdsa_raw(EVP_PKEY* key, const EVP_MD* digest, byte_view message, byte_view signature_rs);
+
+/// Converts raw r‖s (64 or 96 bytes) to a DER ECDSA-Sig-Value; empty on malformed input.
 bytes ecdsa_raw_to_der(byte_view signature_rs);
 
 }  // namespace vp::crypto

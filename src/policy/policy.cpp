@@ -190,7 +190,7 @@ struct policy_parser {
     }
     const json::object* top = root.if_object();
     if (top == nullptr) return bad("must be a JSON object, got " + kind_name(root));
-    if (auto r = only_keys(*top, "", {"name", "description", "tcb", "td_attributes", "model", "gateway"}); !r) {
+    if (auto r = only_keys(*top, "", {"name", "description", "tcb", "td_attributes", "model", "gateway", "gpu"}); !r) {
       return r.error();
     }
 
@@ -246,9 +246,88 @@ struct policy_parser {
       if (*section == nullptr) continue;
       if (auto r = parse_allowlists(**section, "/" + std::string(key), *target); !r) return r.error();
     }
+
+    auto gpu = optional_object(*top, "", "gpu");
+    if (!gpu) return gpu.error();
+    if (*gpu != nullptr) {
+      if (auto r = parse_gpu(**gpu, p.gpu_); !r) return r.error();
+    }
     return p;
   }
+
+  static parse_result parse_gpu(const json::object& o, gpu_policy& out) {
+    if (auto r = only_keys(o, "/gpu", {"required", "nras", "hwmodels", "measurements", "accept_unchecked_revocation"});
+        !r) {
+      return r.error();
+    }
+    for (auto [key, target] : {std::pair{"required", &out.required},
+                               std::pair{"accept_unchecked_revocation", &out.accept_unchecked_revocation}}) {
+      if (const json::value* v = o.if_contains(key)) {
+        const bool* b = v->if_bool();
+        if (b == nullptr) return bad("/gpu/" + std::string(key) + " must be true or false, got " + kind_name(*v));
+        *target = *b;
+      }
+    }
+    if (const json::value* v = o.if_contains("nras")) {
+      const json::string* s = v->if_string();
+      bool known = false;
+      for (const auto r : {nras_requirement::off, nras_requirement::optional, nras_requirement::required}) {
+        if (s != nullptr && *s == to_string(r)) {
+          out.nras = r;
+          known = true;
+        }
+      }
+      if (!known) return bad("/gpu/nras must be \"off\", \"optional\" or \"required\"");
+    }
+    if (const json::value* v = o.if_contains("hwmodels")) {
+      const json::array* list = v->if_array();
+      if (list == nullptr || list->empty()) return bad("/gpu/hwmodels must be a non-empty array of strings");
+      for (std::size_t i = 0; i < list->size(); ++i) {
+        const json::string* s = (*list)[i].if_string();
+        if (s == nullptr || s->empty()) return bad("/gpu/hwmodels/" + std::to_string(i) + " must be a non-empty string");
+        out.hwmodels.emplace_back(*s);
+      }
+    }
+    if (const json::value* v = o.if_contains("measurements")) {
+      const json::array* list = v->if_array();
+      if (list == nullptr || list->empty()) return bad("/gpu/measurements must be a non-empty array of objects");
+      for (std::size_t i = 0; i < list->size(); ++i) {
+        const std::string path = "/gpu/measurements/" + std::to_string(i);
+        const json::object* set = (*list)[i].if_object();
+        if (set == nullptr) return bad(path + " must be an object");
+        if (auto r = only_keys(*set, path, {"driver_version", "vbios_version", "measurement_record_sha256"}); !r) {
+          return r.error();
+        }
+        gpu_measurement_set m;
+        for (auto [key, target] : {std::pair{"driver_version", &m.driver_version},
+                                   std::pair{"vbios_version", &m.vbios_version}}) {
+          const json::value* field = set->if_contains(key);
+          const json::string* s = field != nullptr ? field->if_string() : nullptr;
+          if (s == nullptr || s->empty()) return bad(path + "/" + std::string(key) + " must be a non-empty string");
+          *target = std::string(*s);
+        }
+        const json::value* digest = set->if_contains("measurement_record_sha256");
+        const json::string* text = digest != nullptr ? digest->if_string() : nullptr;
+        const auto decoded = text != nullptr ? from_hex(*text) : std::nullopt;
+        if (!decoded || decoded->size() != 32) {
+          return bad(path + "/measurement_record_sha256 must be 64 hex digits (SHA-256)");
+        }
+        std::copy(decoded->begin(), decoded->end(), m.measurement_record_sha256.begin());
+        out.measurements.push_back(std::move(m));
+      }
+    }
+    return {};
+  }
 };
+
+std::string_view to_string(nras_requirement r) noexcept {
+  switch (r) {
+    case nras_requirement::off: return "off";
+    case nras_requirement::optional: return "optional";
+    case nras_requirement::required: return "required";
+  }
+  return "unknown";
+}
 
 void throw_exception_from_error(const policy_error& e, const boost::source_location&) {
   throw std::runtime_error(e.message);
@@ -286,6 +365,16 @@ constexpr std::string_view nearai_json = R"json({
     "os_image_hash": ["da9a3d5cc196a1a76d953fb27069be428ddf60a1ce10b0534c3cf968d3053fde"],
     "app_id": ["f550fdfb4eb8ad787c1bcd423f091cbb4a4431ae"],
     "key_provider_id": ["3059301306072a8648ce3d020106082a8648ce3d03010703420004228f800590a10442cba9d0e6adb2fa9f195eea9e75e23dd35990d52b59dda2415a63674c38adebde4ffd4d4b265bf818985933820c8053cee3ce29b5fb0fbcbc"]
+  },
+  "gpu": {
+    "required": true,
+    "nras": "optional",
+    "hwmodels": ["GH100 A01 GSP BROM"],
+    "measurements": [
+      {"driver_version": "570.172.08", "vbios_version": "96.00.CF.00.02",
+       "measurement_record_sha256": "53cc764a223add58ec3bdee00c2a6a634c9e0f40254dc47493b753558207e44d"}
+    ],
+    "accept_unchecked_revocation": true
   }
 }
 )json";

@@ -11,12 +11,19 @@
 //     "td_attributes": {"require_sept_ve_disable": true},
 //     "model":   {"mrseam": […], "mrtd": […], "rtmr0": […], "rtmr1": […], "rtmr2": […],
 //                 "os_image_hash": […], "app_id": […], "key_provider_id": […], "compose_hash": […]},
-//     "gateway": { same keys }
+//     "gateway": { same keys },
+//     "gpu": {"required": true, "nras": "required"|"optional"|"off",
+//             "hwmodels": ["GH100 A01 GSP BROM"],
+//             "measurements": [{"driver_version": "…", "vbios_version": "…",
+//                               "measurement_record_sha256": "<64 hex>"}],
+//             "accept_unchecked_revocation": true}
 //   }
 // Every key is optional; `{}` runs every consistency check, the TCB-status and
 // TD-attribute rules, and pins nothing. "model" applies to model CVMs (direct reports and
-// a gateway report's model_attestations), "gateway" to gateway_attestation. Unknown keys
-// are errors: a misspelt allowlist must not silently pin nothing.
+// a gateway report's model_attestations), "gateway" to gateway_attestation. "gpu" applies
+// to model CVMs (the gateway has no GPUs); without it GPU evidence is verified when present
+// and not required. Unknown keys are errors: a misspelt allowlist must not silently pin
+// nothing.
 
 #include <boost/system/result.hpp>
 
@@ -41,6 +48,41 @@ inline constexpr std::size_t max_policy_size = 1024 * 1024;
 /// Longest TCB grace window a policy may set (ten years: anything longer is "forever").
 inline constexpr std::int64_t max_grace_period_days = 3650;
 
+/// Whether NVIDIA's attestation service must vouch for the GPUs too
+/// (docs/gpu-signatures-e2ee.md §2): its tokens add NVIDIA's RIM comparison and OCSP
+/// checks to the local ones.
+enum class nras_requirement {
+  off,       ///< not asked, not checked
+  optional,  ///< checked when an answer is available; an outage or no answer is a skip
+  required,  ///< an answer must be available and pass
+};
+std::string_view to_string(nras_requirement r) noexcept;
+
+/// One accepted GPU measurement set (§1.7): the driver and VBIOS versions and the SHA-256
+/// of the whole signed MeasurementRecord they produce.
+struct gpu_measurement_set {
+  std::string driver_version;
+  std::string vbios_version;  ///< compared ASCII case-insensitively
+  sha256_digest measurement_record_sha256{};
+  friend bool operator==(const gpu_measurement_set&, const gpu_measurement_set&) = default;
+};
+
+/// What the policy demands of a model CVM's GPUs.
+struct gpu_policy {
+  /// GPU evidence must be present (a report without nvidia_payload, or with an empty
+  /// evidence_list, fails gpu_evidence).
+  bool required = false;
+  nras_requirement nras = nras_requirement::optional;
+  /// Accepted CN of the per-device BROM certificate; empty: any.
+  std::vector<std::string> hwmodels;
+  /// Accepted measurement sets; empty: measurements not pinned (gpu_measurements skips).
+  std::vector<gpu_measurement_set> measurements;
+  /// Whether a revocation status nobody could check (no OCSP responses or CRLs available)
+  /// is acceptable.
+  bool accept_unchecked_revocation = true;
+  friend bool operator==(const gpu_policy&, const gpu_policy&) = default;
+};
+
 /// A parsed policy. Value type; the default is the empty policy `{}`.
 class workload_policy {
  public:
@@ -60,6 +102,8 @@ class workload_policy {
   const workload_allowlists& allowlists(attest::attestation_role role) const {
     return role == attest::attestation_role::gateway ? gateway_ : model_;
   }
+  /// The GPU rules for model CVMs.
+  const gpu_policy& gpu() const { return gpu_; }
 
   friend bool operator==(const workload_policy&, const workload_policy&) = default;
 
@@ -71,6 +115,7 @@ class workload_policy {
   bool require_sept_ve_disable_ = true;
   workload_allowlists model_;
   workload_allowlists gateway_;
+  gpu_policy gpu_;
 };
 
 /// Why a policy file was refused.

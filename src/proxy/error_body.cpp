@@ -111,7 +111,10 @@ error_response too_many_connections(std::size_t limit) {
 error_response refusal_response(const failure& f) {
   if (f.code.ends_with("_timeout")) return make(504, f.message, "timeout_error", f.code, true);
   if (f.code == "backend_unreachable") return backend_unreachable(f.message);
-  const bool ours = f.phase == failure_phase::collateral || f.phase == failure_phase::internal;
+  // Our sources being down (collateral, NVIDIA's attestation service) is not a verdict
+  // about the backend: a retry may succeed.
+  const bool ours =
+      f.phase == failure_phase::collateral || f.phase == failure_phase::internal || !f.about_backend;
   return make(502, f.message, "attestation_error", f.code.empty() ? "verification_failed" : f.code, ours);
 }
 

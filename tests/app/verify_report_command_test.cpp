@@ -125,14 +125,24 @@ TEST_P(VerifyReportCapture, PassesWithItsOwnNonceSpkiAndCollateralAtCaptureTime)
     EXPECT_EQ(attestations[i].at("tcb_status"), expected.at("dcap").at("tcb_status"));
     EXPECT_EQ(attestations[i].at("signing_address"), expected.at("signing_address"));
   }
-  // Every attestation has its quote, binding and policy factors, each with a detail.
+  // Every attestation has its quote, binding and policy factors, each with a detail; model
+  // CVMs also their four GPU factors, the local evidence and its measurements passing.
   std::map<std::string, std::size_t> per_attestation;
+  std::map<std::string, std::string> gpu_status;
   for (const auto& f : o.at("factors").as_array()) {
     EXPECT_NE(f.at("status"), "fail") << json::serialize(f);
     EXPECT_FALSE(f.at("detail").as_string().empty());
     ++per_attestation[str(f.at("attestation"))];
+    if (str(f.at("name")).starts_with("gpu_")) gpu_status[str(f.at("attestation")) + " " + str(f.at("name"))] = str(f.at("status"));
   }
-  for (const auto& [pointer, count] : per_attestation) EXPECT_EQ(count, 21u) << pointer;
+  for (const auto& [pointer, count] : per_attestation) {
+    const bool gateway = pointer == "/gateway_attestation";
+    EXPECT_EQ(count, gateway ? 21u : 25u) << pointer;
+    if (gateway) continue;
+    EXPECT_EQ(gpu_status[pointer + " gpu_evidence"], "pass") << pointer;
+    EXPECT_EQ(gpu_status[pointer + " gpu_measurements"], "pass") << pointer;
+    EXPECT_EQ(gpu_status[pointer + " gpu_revocation"], "skip") << pointer;
+  }
 }
 
 TEST_P(VerifyReportCapture, WrongNonceOrTlsKeyIsRejected) {

@@ -1,0 +1,449 @@
+#include "gpu/evidence.hpp"
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509v3.h>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "core/hex.hpp"
+#include "crypto/base64.hpp"
+#include "crypto/digest.hpp"
+#include "crypto/ecdsa.hpp"
+#include "crypto/x509.hpp"
+
+namespace vp::gpu {
+
+namespace json = boost::json;
+
+std::string_view to_string(check c) noexcept {
+  switch (c) {
+    case check::payload: return "payload";
+    case check::payload_nonce: return "payload_nonce";
+    case check::arch: return "arch";
+    case check::chain: return "chain";
+    case check::evidence_format: return "evidence_format";
+    case check::spdm_nonce: return "spdm_nonce";
+    case check::signature: return "signature";
+    case check::fwid: return "fwid";
+    case check::versions: return "versions";
+    case check::count: return "count";
+  }
+  return "unknown";
+}
+
+std::string failure::describe() const {
+  return (gpu ? "GPU " + std::to_string(*gpu) + ": " : std::string()) + std::string(to_string(check)) + ": " +
+         message;
+}
+
+void throw_exception_from_error(const failure& f, const boost::source_location&) {
+  throw std::runtime_error(f.describe());
+}
+
+namespace {
+
+/// The only architecture NEAR runs (and the only one whose SPDM and certificate layout
+/// §1.2/§1.3 describe); BLACKWELL changes the FWID extension and the RIM ids.
+constexpr std::string_view hopper = "HOPPER";
+
+failure payload_error(std::string message) { return failure{std::nullopt, check::payload, std::move(message)}; }
+failure gpu_error(std::size_t gpu, check c, std::string message) { return failure{gpu, c, std::move(message)}; }
+
+/// A string member of `o` of at most `limit` bytes.
+const json::string* string_field(const json::object& o, std::string_view key, std::size_t limit, std::string& why) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || !v->is_string()) {
+    why = "\"" + std::string(key) + "\" is missing or not a string";
+    return nullptr;
+  }
+  if (v->as_string().size() > limit) {
+    why = "\"" + std::string(key) + "\" is over " + std::to_string(limit) + " bytes";
+    return nullptr;
+  }
+  return &v->as_string();
+}
+
+std::optional<sha256_digest> nonce_of(std::string_view hex) {
+  // Lower or upper case hex of exactly 32 bytes (NEAR sends lowercase).
+  const auto raw = from_hex(hex);
+  if (!raw || raw->size() != 32) return std::nullopt;
+  sha256_digest out{};
+  std::copy(raw->begin(), raw->end(), out.begin());
+  return out;
+}
+
+// Little-endian readers over a bounds-checked cursor.
+class reader {
+ public:
+  explicit reader(byte_view data) : data_(data) {}
+  std::size_t offset() const { return at_; }
+  std::size_t left() const { return data_.size() - at_; }
+  bool take(std::size_t n, byte_view& out) {
+    if (n > left()) return false;
+    out = data_.subspan(at_, n);
+    at_ += n;
+    return true;
+  }
+  bool u8(std::uint8_t& out) {
+    byte_view b;
+    if (!take(1, b)) return false;
+    out = b[0];
+    return true;
+  }
+  bool u16(std::uint16_t& out) {
+    byte_view b;
+    if (!take(2, b)) return false;
+    out = static_cast<std::uint16_t>(b[0] | (b[1] << 8));
+    return true;
+  }
+  bool u24(std::uint32_t& out) {
+    byte_view b;
+    if (!take(3, b)) return false;
+    out = static_cast<std::uint32_t>(b[0] | (b[1] << 8) | (b[2] << 16));
+    return true;
+  }
+
+ private:
+  byte_view data_;
+  std::size_t at_ = 0;
+};
+
+std::string at(std::size_t offset) { return " at offset " + std::to_string(offset); }
+
+bool printable(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+}
+
+/// The TCG DICE TcbInfo extension of a Hopper leaf (2.23.133.5.4.1): its DER value ends
+/// with the 48-byte FWID (NVIDIA's extract_fwid reads the last 48 bytes).
+std::optional<bytes> leaf_fwid(X509* leaf) {
+  crypto::asn1_object_ptr oid{OBJ_txt2obj("2.23.133.5.4.1", 1)};
+  if (!oid) return std::nullopt;
+  const int where = X509_get_ext_by_OBJ(leaf, oid.get(), -1);
+  if (where < 0 || X509_get_ext_by_OBJ(leaf, oid.get(), where) >= 0) return std::nullopt;  // absent or twice
+  const ASN1_OCTET_STRING* value = X509_EXTENSION_get_data(X509_get_ext(leaf, where));
+  if (value == nullptr || ASN1_STRING_length(value) < 48) return std::nullopt;
+  const unsigned char* data = ASN1_STRING_get0_data(value);
+  const auto length = static_cast<std::size_t>(ASN1_STRING_length(value));
+  return bytes(data + length - 48, data + length);
+}
+
+std::string serial_decimal(X509* cert) {
+  crypto::bignum_ptr bn{ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr)};
+  if (!bn) return {};
+  char* text = BN_bn2dec(bn.get());
+  if (text == nullptr) return {};
+  std::string out(text);
+  OPENSSL_free(text);
+  return out;
+}
+
+bool is_p384(EVP_PKEY* key) {
+  if (key == nullptr || EVP_PKEY_get_base_id(key) != EVP_PKEY_EC) return false;
+  char group[64] = {};
+  std::size_t length = 0;
+  return EVP_PKEY_get_utf8_string_param(key, "group", group, sizeof(group), &length) == 1 &&
+         std::string_view(group, length) == "secp384r1";
+}
+
+/// L4-L6: exactly 5 certificates, leaf first, each issued and signed by the next, the
+/// last byte-identical to the pinned root, valid at `now`, a P-384 leaf key.
+result<std::vector<crypto::x509_ptr>> verify_certificate_chain(std::size_t gpu, std::string_view pem, const trust_anchor& anchor,
+                                                   unix_time now) {
+  // The C++ SDK producer pads the chain with NULs from a fixed buffer (§1.1); nothing
+  // else may follow the last block.
+  std::size_t end = pem.size();
+  while (end > 0 && (pem[end - 1] == '\0' || pem[end - 1] == '\n' || pem[end - 1] == '\r' || pem[end - 1] == ' ')) {
+    --end;
+  }
+  pem = pem.substr(0, end);
+  if (pem.find('\0') != std::string_view::npos) {
+    return gpu_error(gpu, check::chain, "NUL bytes inside the certificate chain");
+  }
+  auto certs = crypto::parse_pem_certificates(pem);
+  if (!certs) return gpu_error(gpu, check::chain, "the certificate field is not a PEM certificate chain");
+  // nvtrust's MAX_CERT_CHAIN_LENGTH for Hopper: leaf, BROM, Provisioner ICA, GH100
+  // Identity, Device Identity CA.
+  if (certs->size() != 5) {
+    return gpu_error(gpu, check::chain, std::to_string(certs->size()) + " certificates, expected 5");
+  }
+  auto& chain = *certs;
+  if (!equal_bytes(crypto::certificate_der(chain[4].get()), anchor.root_der)) {
+    return gpu_error(gpu, check::chain,
+                     "the chain ends at \"" + crypto::common_name(X509_get_subject_name(chain[4].get())) +
+                         "\", not at the pinned NVIDIA Device Identity CA");
+  }
+  for (std::size_t i = 0; i < chain.size(); ++i) {
+    const auto window = crypto::certificate_validity(chain[i].get());
+    if (!window || !window->contains(now)) {
+      return gpu_error(gpu, check::chain, "certificate " + std::to_string(i) + " (\"" +
+                                              crypto::common_name(X509_get_subject_name(chain[i].get())) +
+                                              "\") is not valid at the appraisal time");
+    }
+  }
+  // The order is part of the evidence: each certificate is signed by the next one.
+  for (std::size_t i = 0; i + 1 < chain.size(); ++i) {
+    EVP_PKEY* issuer_key = X509_get0_pubkey(chain[i + 1].get());
+    if (X509_check_issued(chain[i + 1].get(), chain[i].get()) != X509_V_OK || issuer_key == nullptr ||
+        X509_verify(chain[i].get(), issuer_key) != 1) {
+      ERR_clear_error();
+      return gpu_error(gpu, check::chain, "certificate " + std::to_string(i) + " is not issued and signed by certificate " +
+                                              std::to_string(i + 1));
+    }
+  }
+  // Path validation to the pinned root: CA and key-usage constraints of 1..4.
+  X509* intermediates[] = {chain[1].get(), chain[2].get(), chain[3].get()};
+  const auto verdict = crypto::verify_chain(chain[0].get(), intermediates, anchor.root.get(), {});
+  if (!verdict.ok()) {
+    return gpu_error(gpu, check::chain,
+                     "path validation failed at depth " + std::to_string(verdict.depth) + ": " + verdict.message);
+  }
+  if (!is_p384(X509_get0_pubkey(chain[0].get()))) {
+    return gpu_error(gpu, check::chain, "the leaf key is not ECDSA P-384");
+  }
+  return std::move(chain);
+}
+
+}  // namespace
+
+result<nvidia_payload> parse_payload(std::string_view json_text) {
+  if (json_text.size() > max_payload_size) {
+    return payload_error("over " + std::to_string(max_payload_size) + " bytes");
+  }
+  boost::system::error_code ec;
+  json::parse_options options;
+  options.max_depth = 8;
+  const json::value root = json::parse(json_text, ec, {}, options);
+  if (ec || !root.is_object()) return payload_error("not a JSON object");
+  const auto& o = root.as_object();
+  std::string why;
+  nvidia_payload out;
+  const auto* arch = string_field(o, "arch", 64, why);
+  const auto* nonce = string_field(o, "nonce", 64, why);
+  if (arch == nullptr || nonce == nullptr) return payload_error(why);
+  out.arch = std::string(*arch);
+  const auto n = nonce_of(*nonce);
+  if (!n) return payload_error("\"nonce\" is not 64 hex digits");
+  out.nonce = *n;
+  if (out.arch != hopper) {
+    return failure{std::nullopt, check::arch, "architecture \"" + out.arch + "\", only HOPPER is supported"};
+  }
+  const json::value* list = o.if_contains("evidence_list");
+  if (list == nullptr || !list->is_array()) return payload_error("\"evidence_list\" is missing or not an array");
+  if (list->as_array().size() > max_gpus) {
+    return payload_error(std::to_string(list->as_array().size()) + " GPUs, more than " + std::to_string(max_gpus));
+  }
+  for (std::size_t i = 0; i < list->as_array().size(); ++i) {
+    const json::value& item = list->as_array()[i];
+    if (!item.is_object()) return gpu_error(i, check::payload, "the entry is not an object");
+    const auto& entry = item.as_object();
+    const auto* entry_arch = string_field(entry, "arch", 64, why);
+    const auto* certificate = string_field(entry, "certificate", max_entry_field_size, why);
+    const auto* evidence = string_field(entry, "evidence", max_entry_field_size, why);
+    if (entry_arch == nullptr || certificate == nullptr || evidence == nullptr) return gpu_error(i, check::payload, why);
+    payload_entry e;
+    e.arch = std::string(*entry_arch);
+    if (e.arch != out.arch) {
+      return gpu_error(i, check::arch, "architecture \"" + e.arch + "\" differs from the payload's \"" + out.arch + "\"");
+    }
+    auto pem = crypto::base64_decode(*certificate);
+    auto blob = crypto::base64_decode(*evidence);
+    if (!pem) return gpu_error(i, check::payload, "\"certificate\" is not base64");
+    if (!blob) return gpu_error(i, check::payload, "\"evidence\" is not base64");
+    e.certificate_pem.assign(pem->begin(), pem->end());
+    e.evidence = std::move(*blob);
+    if (const json::value* entry_nonce = entry.if_contains("nonce")) {
+      // The C++ SDK producer repeats the nonce per entry; it must be the payload's.
+      if (!entry_nonce->is_string()) return gpu_error(i, check::payload, "\"nonce\" is not a string");
+      e.nonce = nonce_of(entry_nonce->as_string());
+      if (!e.nonce) return gpu_error(i, check::payload, "\"nonce\" is not 64 hex digits");
+      if (*e.nonce != out.nonce) return gpu_error(i, check::payload_nonce, "the entry's nonce differs from the payload's");
+    }
+    out.entries.push_back(std::move(e));
+  }
+  return out;
+}
+
+boost::system::result<spdm_evidence, std::string> parse_spdm(byte_view evidence) {
+  spdm_evidence out;
+  if (evidence.size() <= spdm_request_size + spdm_signature_size) {
+    return std::string("evidence of " + std::to_string(evidence.size()) + " bytes is too short");
+  }
+  // GET_MEASUREMENTS request (DSP0274 1.1 §10.11.1): version, code, param1 (bit 0:
+  // signature requested), param2 (0xFF: all blocks), 32-byte nonce, slot.
+  const byte_view request = evidence.first(spdm_request_size);
+  if (request[0] != 0x11) return "request SPDM version " + to_hex(request.subspan(0, 1)) + ", expected 11";
+  if (request[1] != 0xE0) return "request code " + to_hex(request.subspan(1, 1)) + ", expected e0 (GET_MEASUREMENTS)";
+  if ((request[2] & 0x01) == 0) return std::string("the request did not ask for a signature");
+  if (request[3] != 0xFF) return "request param2 " + to_hex(request.subspan(3, 1)) + ", expected ff (all blocks)";
+  out.request_param2 = request[3];
+  std::copy(request.begin() + 4, request.begin() + 36, out.request_nonce.begin());
+
+  // MEASUREMENTS response (§10.11.2).
+  reader r(evidence.subspan(spdm_request_size, evidence.size() - spdm_request_size - spdm_signature_size));
+  const auto where = [&] { return at(spdm_request_size + r.offset()); };
+  std::uint8_t version = 0, code = 0, param1 = 0, param2 = 0, blocks = 0;
+  std::uint32_t record_length = 0;
+  if (!r.u8(version) || !r.u8(code) || !r.u8(param1) || !r.u8(param2) || !r.u8(blocks) || !r.u24(record_length)) {
+    return std::string("truncated response header");
+  }
+  if (version != 0x11) return "response SPDM version " + to_hex(byte_view(&version, 1)) + ", expected 11";
+  if (code != 0x60) return "response code " + to_hex(byte_view(&code, 1)) + ", expected 60 (MEASUREMENTS)";
+  if (blocks == 0) return std::string("the response has no measurement block");
+  byte_view record;
+  if (!r.take(record_length, record)) return "measurement record length " + std::to_string(record_length) + where();
+  out.measurement_record.assign(record.begin(), record.end());
+  reader blocks_reader(record);
+  for (unsigned i = 0; i < blocks; ++i) {
+    const std::size_t block_at = spdm_request_size + 8 + blocks_reader.offset();
+    std::uint8_t index = 0, spec = 0, value_type = 0;
+    std::uint16_t size = 0, value_size = 0;
+    byte_view value;
+    if (!blocks_reader.u8(index) || !blocks_reader.u8(spec) || !blocks_reader.u16(size)) {
+      return "truncated measurement block " + std::to_string(i) + at(block_at);
+    }
+    // MeasurementSpecification bit 0: DMTF-defined measurement {type, size, value}.
+    if (spec != 0x01) return "measurement block " + std::to_string(index) + " is not a DMTF measurement" + at(block_at);
+    if (!blocks_reader.u8(value_type) || !blocks_reader.u16(value_size) || !blocks_reader.take(value_size, value) ||
+        size != 3u + value_size) {
+      return "measurement block " + std::to_string(index) + " sizes disagree" + at(block_at);
+    }
+    out.blocks.push_back(measurement_block{index, value_type, bytes(value.begin(), value.end())});
+  }
+  if (blocks_reader.left() != 0) {
+    return std::to_string(blocks_reader.left()) + " bytes after the last measurement block";
+  }
+
+  byte_view responder_nonce, opaque;
+  std::uint16_t opaque_length = 0;
+  if (!r.take(32, responder_nonce) || !r.u16(opaque_length)) return "truncated response" + where();
+  if (!r.take(opaque_length, opaque)) return "opaque data length " + std::to_string(opaque_length) + where();
+  if (r.left() != 0) return std::to_string(r.left()) + " bytes between the opaque data and the signature";
+
+  // OpaqueData: {type u16, size u16, data} TLVs; unknown types are skipped (new firmware
+  // adds them), the ones read here must appear at most once.
+  reader tlvs(opaque);
+  while (tlvs.left() > 0) {
+    std::uint16_t type = 0, size = 0;
+    byte_view data;
+    if (!tlvs.u16(type) || !tlvs.u16(size) || !tlvs.take(size, data)) return std::string("truncated opaque data TLV");
+    const auto once = [&](auto& slot, auto value) -> bool {
+      if (slot) return false;
+      slot = std::move(value);
+      return true;
+    };
+    bool fresh = true;
+    switch (static_cast<opaque_type>(type)) {
+      case opaque_type::driver_version: {
+        std::string text(as_chars(data));
+        while (!text.empty() && text.back() == '\0') text.pop_back();
+        fresh = once(out.driver_version, std::move(text));
+        break;
+      }
+      case opaque_type::vbios_version: fresh = once(out.vbios_version, bytes(data.begin(), data.end())); break;
+      case opaque_type::fwid: fresh = once(out.fwid, bytes(data.begin(), data.end())); break;
+      case opaque_type::nvdec0_status:
+        if (data.size() != 1) return std::string("NVDEC0_STATUS is not one byte");
+        fresh = once(out.nvdec0_status, data[0]);
+        break;
+      default: break;
+    }
+    if (!fresh) return "opaque data type " + std::to_string(type) + " appears twice";
+  }
+  out.signed_bytes = evidence.first(evidence.size() - spdm_signature_size);
+  out.signature = evidence.last(spdm_signature_size);
+  return out;
+}
+
+std::optional<std::string> format_vbios_version(byte_view raw) {
+  if (raw.size() != 8) return std::nullopt;
+  // nvtrust format_vbios_version: hex of the reversed bytes, then its second half followed
+  // by the last byte of its first half, in dotted pairs (00cf009602000000 → 96.00.CF.00.02).
+  bytes reversed(raw.rbegin(), raw.rend());
+  const std::string v = to_hex_upper(reversed);
+  const std::string t = v.substr(8) + v.substr(6, 2);
+  std::string out;
+  for (std::size_t i = 0; i < t.size(); i += 2) {
+    if (!out.empty()) out += '.';
+    out += t.substr(i, 2);
+  }
+  return out;
+}
+
+result<std::vector<verified_gpu>> verify(const nvidia_payload& payload, const sha256_digest& nonce,
+                                         const trust_anchor& anchor, unix_time now,
+                                         std::optional<std::size_t> expected_gpus) {
+  if (payload.nonce != nonce) {
+    return failure{std::nullopt, check::payload_nonce,
+                   "the payload's nonce " + to_hex(payload.nonce) + " is not the nonce sent (" + to_hex(nonce) + ")"};
+  }
+  if (expected_gpus && *expected_gpus != payload.entries.size()) {
+    return failure{std::nullopt, check::count,
+                   std::to_string(payload.entries.size()) + " GPUs in the evidence, the CVM is configured with " +
+                       std::to_string(*expected_gpus) + " (info.vm_config.num_gpus)"};
+  }
+  std::vector<verified_gpu> out;
+  out.reserve(payload.entries.size());
+  for (std::size_t i = 0; i < payload.entries.size(); ++i) {
+    const auto& entry = payload.entries[i];
+    auto chain = verify_certificate_chain(i, entry.certificate_pem, anchor, now);
+    if (!chain) return chain.error();
+    auto spdm = parse_spdm(entry.evidence);
+    if (!spdm) return gpu_error(i, check::evidence_format, spdm.error());
+    if (spdm->request_nonce != nonce) {
+      return gpu_error(i, check::spdm_nonce, "the SPDM request carried nonce " + to_hex(spdm->request_nonce) +
+                                                 ", not the nonce sent");
+    }
+    X509* leaf = (*chain)[0].get();
+    if (!crypto::verify_ecdsa_raw(X509_get0_pubkey(leaf), EVP_sha384(), spdm->signed_bytes, spdm->signature)) {
+      return gpu_error(i, check::signature, "the SPDM response signature does not verify with the GPU's leaf key");
+    }
+    const auto certified_fwid = leaf_fwid(leaf);
+    if (!certified_fwid) return gpu_error(i, check::fwid, "the leaf certificate carries no FWID (2.23.133.5.4.1)");
+    if (!spdm->fwid) return gpu_error(i, check::fwid, "the evidence carries no FWID");
+    if (*spdm->fwid != *certified_fwid) {
+      return gpu_error(i, check::fwid, "the evidence's FWID " + to_hex(*spdm->fwid) +
+                                           " is not the certificate's " + to_hex(*certified_fwid));
+    }
+    const auto vbios = spdm->vbios_version ? format_vbios_version(*spdm->vbios_version) : std::nullopt;
+    if (!spdm->driver_version || !printable(*spdm->driver_version)) {
+      return gpu_error(i, check::versions, "no printable driver version in the evidence");
+    }
+    if (!vbios) return gpu_error(i, check::versions, "no 8-byte VBIOS version in the evidence");
+
+    verified_gpu g;
+    g.index = i;
+    g.arch = entry.arch;
+    g.driver_version = *spdm->driver_version;
+    g.vbios_version = *vbios;
+    g.hwmodel = crypto::common_name(X509_get_subject_name((*chain)[1].get()));
+    g.ueid = serial_decimal(leaf);
+    g.fwid = *spdm->fwid;
+    g.measurement_record_sha256 = crypto::sha256(spdm->measurement_record);
+    g.measurements = std::move(spdm->blocks);
+    g.nvdec0_status = spdm->nvdec0_status;
+    for (const auto& c : *chain) g.chain_der.push_back(crypto::certificate_der(c.get()));
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+std::optional<std::size_t> configured_gpu_count(std::string_view vm_config_json) {
+  boost::system::error_code ec;
+  const json::value v = json::parse(vm_config_json, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  const json::value* n = v.as_object().if_contains("num_gpus");
+  if (n == nullptr) return std::nullopt;
+  if (n->is_uint64()) return static_cast<std::size_t>(n->as_uint64());
+  if (n->is_int64() && n->as_int64() >= 0) return static_cast<std::size_t>(n->as_int64());
+  return std::nullopt;
+}
+
+}  // namespace vp::gpu
