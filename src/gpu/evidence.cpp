@@ -13,7 +13,7 @@
 #include <stdexcept>
 
 #include "core/hex.hpp"
-#include "crypto/base64.hpp"
+#include "core/base64.hpp"
 #include "crypto/digest.hpp"
 #include "crypto/ecdsa.hpp"
 #include "crypto/x509.hpp"
@@ -253,8 +253,8 @@ result<nvidia_payload> parse_payload(std::string_view json_text) {
     if (e.arch != out.arch) {
       return gpu_error(i, check::arch, "architecture \"" + e.arch + "\" differs from the payload's \"" + out.arch + "\"");
     }
-    auto pem = crypto::base64_decode(*certificate);
-    auto blob = crypto::base64_decode(*evidence);
+    auto pem = base64_decode(*certificate);
+    auto blob = base64_decode(*evidence);
     if (!pem) return gpu_error(i, check::payload, "\"certificate\" is not base64");
     if (!blob) return gpu_error(i, check::payload, "\"evidence\" is not base64");
     e.certificate_pem.assign(pem->begin(), pem->end());
@@ -402,7 +402,7 @@ result<std::vector<verified_gpu>> verify(const nvidia_payload& payload, const sh
                                                  ", not the nonce sent");
     }
     X509* leaf = (*chain)[0].get();
-    if (!crypto::verify_ecdsa_raw(X509_get0_pubkey(leaf), EVP_sha384(), spdm->signed_bytes, spdm->signature)) {
+    if (!crypto::verify_p384_sha384_raw(X509_get0_pubkey(leaf), spdm->signed_bytes, spdm->signature)) {
       return gpu_error(i, check::signature, "the SPDM response signature does not verify with the GPU's leaf key");
     }
     const auto certified_fwid = leaf_fwid(leaf);

@@ -14,27 +14,27 @@ struct key_pair {
   bytes xy;
 };
 
-key_pair make_key() {
-  evp_pkey_ptr key{EVP_EC_gen("P-256")};
-  unsigned char point[65];
+key_pair make_key(const char* curve = "P-256", std::size_t xy_size = 64) {
+  evp_pkey_ptr key{EVP_EC_gen(curve)};
+  unsigned char point[97];
   std::size_t len = 0;
   EXPECT_EQ(EVP_PKEY_get_octet_string_param(key.get(), "pub", point, sizeof point, &len), 1);
-  EXPECT_EQ(len, 65u);
-  return {std::move(key), bytes(point + 1, point + 65)};
+  EXPECT_EQ(len, xy_size + 1);
+  return {std::move(key), bytes(point + 1, point + 1 + xy_size)};
 }
 
-bytes sign_raw(EVP_PKEY* key, byte_view msg) {
+bytes sign_raw(EVP_PKEY* key, byte_view msg, const EVP_MD* md = EVP_sha256(), int half = 32) {
   evp_md_ctx_ptr ctx{EVP_MD_CTX_new()};
-  EXPECT_EQ(EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key), 1);
+  EXPECT_EQ(EVP_DigestSignInit(ctx.get(), nullptr, md, nullptr, key), 1);
   std::size_t len = 0;
   EVP_DigestSign(ctx.get(), nullptr, &len, msg.data(), msg.size());
   bytes der(len);
   EXPECT_EQ(EVP_DigestSign(ctx.get(), der.data(), &len, msg.data(), msg.size()), 1);
   const unsigned char* p = der.data();
   ecdsa_sig_ptr sig{d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(len))};
-  bytes raw(64);
-  BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), raw.data(), 32);
-  BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), raw.data() + 32, 32);
+  bytes raw(static_cast<std::size_t>(2 * half));
+  BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), raw.data(), half);
+  BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), raw.data() + half, half);
   return raw;
 }
 
@@ -64,9 +64,32 @@ TEST(Ecdsa, RejectsPointsOffTheCurveAndWrongSizes) {
   EXPECT_FALSE(p256_public_key_from_xy(kp.xy));
 }
 
+TEST(Ecdsa, VerifiesP384Sha384RawSignatures) {
+  const auto kp = make_key("P-384", 96);
+  const bytes msg = {1, 2, 3};
+  const bytes sig = sign_raw(kp.key.get(), msg, EVP_sha384(), 48);
+  const auto pub = p384_public_key_from_xy(kp.xy);
+  ASSERT_TRUE(pub);
+  EXPECT_TRUE(verify_p384_sha384_raw(pub.get(), msg, sig));
+  bytes tampered = sig;
+  tampered[50] ^= 1;
+  EXPECT_FALSE(verify_p384_sha384_raw(pub.get(), msg, tampered));
+  EXPECT_FALSE(verify_p384_sha384_raw(pub.get(), bytes{1, 2, 4}, sig));
+  EXPECT_FALSE(verify_p384_sha384_raw(pub.get(), msg, byte_view(sig).first(64)));
+  EXPECT_FALSE(verify_p384_sha384_raw(nullptr, msg, sig));
+  // The P-256 paths do not take P-384 material, nor the reverse.
+  EXPECT_FALSE(p256_public_key_from_xy(kp.xy));
+  EXPECT_FALSE(p384_public_key_from_xy(bytes(96, 0)));
+  EXPECT_FALSE(verify_p256_sha256_raw(pub.get(), msg, sig));
+  const auto p256 = make_key();
+  EXPECT_FALSE(verify_p384_sha384_raw(p256.key.get(), msg, bytes(96, 1)));
+}
+
 TEST(Ecdsa, RawToDerRejectsWrongLength) {
   EXPECT_TRUE(ecdsa_raw_to_der(bytes(63, 1)).empty());
   EXPECT_FALSE(ecdsa_raw_to_der(bytes(64, 1)).empty());
+  EXPECT_FALSE(ecdsa_raw_to_der(bytes(96, 1)).empty());
+  EXPECT_TRUE(ecdsa_raw_to_der(bytes(80, 1)).empty());
 }
 
 TEST(Digest, KnownAnswers) {

@@ -10,7 +10,7 @@
 
 #include "attest/nearai_captures.hpp"
 #include "core/hex.hpp"
-#include "crypto/base64.hpp"
+#include "core/base64.hpp"
 #include "crypto/digest.hpp"
 #include "crypto/x509.hpp"
 #include "support/testdata.hpp"
@@ -53,7 +53,7 @@ std::string pem_of(const std::vector<bytes>& ders) {
   std::string pem;
   for (const auto& d : ders) {
     pem += "-----BEGIN CERTIFICATE-----\n";
-    const std::string b64 = crypto::base64_encode(d);
+    const std::string b64 = base64_encode(d);
     for (std::size_t i = 0; i < b64.size(); i += 64) pem += b64.substr(i, 64) + "\n";
     pem += "-----END CERTIFICATE-----\n";
   }
