@@ -23,156 +23,17 @@
 #include "core/time.hpp"
 #include "crypto/digest.hpp"
 #include "crypto/x509.hpp"
+#include "testpki/der_build.hpp"
 
 namespace vp::test {
 namespace {
 
-// ---------------------------------------------------------------------------------------
-// OpenSSL plumbing
-
-template <auto Free>
-using ossl_ptr_deleter = crypto::ossl_deleter<Free>;
-using asn1_integer_ptr = std::unique_ptr<ASN1_INTEGER, ossl_ptr_deleter<ASN1_INTEGER_free>>;
-using asn1_octet_string_ptr = std::unique_ptr<ASN1_OCTET_STRING, ossl_ptr_deleter<ASN1_OCTET_STRING_free>>;
-using asn1_bit_string_ptr = std::unique_ptr<ASN1_BIT_STRING, ossl_ptr_deleter<ASN1_BIT_STRING_free>>;
-using asn1_enumerated_ptr = std::unique_ptr<ASN1_ENUMERATED, ossl_ptr_deleter<ASN1_ENUMERATED_free>>;
-using asn1_string_ptr = std::unique_ptr<ASN1_STRING, ossl_ptr_deleter<ASN1_STRING_free>>;
-using asn1_time_ptr = std::unique_ptr<ASN1_TIME, ossl_ptr_deleter<ASN1_TIME_free>>;
-using asn1_type_ptr = std::unique_ptr<ASN1_TYPE, ossl_ptr_deleter<ASN1_TYPE_free>>;
-using x509_name_ptr = std::unique_ptr<X509_NAME, ossl_ptr_deleter<X509_NAME_free>>;
-using x509_extension_ptr = std::unique_ptr<X509_EXTENSION, ossl_ptr_deleter<X509_EXTENSION_free>>;
-using x509_revoked_ptr = std::unique_ptr<X509_REVOKED, ossl_ptr_deleter<X509_REVOKED_free>>;
-using authority_keyid_ptr = std::unique_ptr<AUTHORITY_KEYID, ossl_ptr_deleter<AUTHORITY_KEYID_free>>;
-using basic_constraints_ptr = std::unique_ptr<BASIC_CONSTRAINTS, ossl_ptr_deleter<BASIC_CONSTRAINTS_free>>;
-
-struct sequence_any_deleter {
-  void operator()(ASN1_SEQUENCE_ANY* s) const noexcept { sk_ASN1_TYPE_pop_free(s, ASN1_TYPE_free); }
-};
-using sequence_any_ptr = std::unique_ptr<ASN1_SEQUENCE_ANY, sequence_any_deleter>;
-
-[[noreturn]] void fail(std::string_view what) {
-  throw std::runtime_error("test_pki: " + std::string(what) + ": " + crypto::take_openssl_error());
-}
-
-void check(bool ok, std::string_view what) {
-  if (!ok) fail(what);
-}
-
-template <class T>
-T* check_ptr(T* p, std::string_view what) {
-  if (p == nullptr) fail(what);
-  return p;
-}
-
-int checked_int(std::size_t n, std::string_view what) {
-  if (n > static_cast<std::size_t>(INT_MAX)) fail(what);
-  return static_cast<int>(n);
-}
-
-time_t to_time_t(unix_time t) { return static_cast<time_t>(to_unix_seconds(t)); }
-
-asn1_time_ptr make_time(unix_time t) {
-  return asn1_time_ptr{check_ptr(ASN1_TIME_set(nullptr, to_time_t(t)), "ASN1_TIME_set")};
-}
-
-asn1_integer_ptr make_integer(std::uint64_t v) {
-  asn1_integer_ptr i{check_ptr(ASN1_INTEGER_new(), "ASN1_INTEGER_new")};
-  check(ASN1_INTEGER_set_uint64(i.get(), v) == 1, "ASN1_INTEGER_set_uint64");
-  return i;
-}
-
-asn1_integer_ptr make_signed_integer(long v) {
-  asn1_integer_ptr i{check_ptr(ASN1_INTEGER_new(), "ASN1_INTEGER_new")};
-  check(ASN1_INTEGER_set_int64(i.get(), v) == 1, "ASN1_INTEGER_set_int64");
-  return i;
-}
-
-asn1_octet_string_ptr make_octets(byte_view data) {
-  asn1_octet_string_ptr os{check_ptr(ASN1_OCTET_STRING_new(), "ASN1_OCTET_STRING_new")};
-  check(ASN1_OCTET_STRING_set(os.get(), data.data(), checked_int(data.size(), "octet string size")) == 1,
-        "ASN1_OCTET_STRING_set");
-  return os;
-}
-
-template <class T, class I2D>
-bytes to_der(T* obj, I2D i2d, std::string_view what) {
-  const int len = i2d(obj, nullptr);
-  if (len <= 0) fail(what);
-  bytes out(static_cast<std::size_t>(len));
-  unsigned char* p = out.data();
-  if (i2d(obj, &p) != len) fail(what);
-  return out;
-}
-
+using namespace detail;  // NOLINT(google-build-using-namespace): the shared DER helpers
 
 // ---------------------------------------------------------------------------------------
 // The SGX extension, built with OpenSSL's ASN.1 types (docs §2.8)
 
 constexpr std::string_view sgx_extension_oid = "1.2.840.113741.1.13.1";
-
-asn1_type_ptr new_type() { return asn1_type_ptr{check_ptr(ASN1_TYPE_new(), "ASN1_TYPE_new")}; }
-
-asn1_type_ptr type_object(const std::string& dotted) {
-  ASN1_OBJECT* obj = check_ptr(OBJ_txt2obj(dotted.c_str(), 1), "OBJ_txt2obj");
-  asn1_type_ptr t = new_type();
-  ASN1_TYPE_set(t.get(), V_ASN1_OBJECT, obj);
-  return t;
-}
-
-asn1_type_ptr type_integer(long v) {
-  asn1_type_ptr t = new_type();
-  ASN1_TYPE_set(t.get(), V_ASN1_INTEGER, make_signed_integer(v).release());
-  return t;
-}
-
-asn1_type_ptr type_enumerated(long v) {
-  asn1_enumerated_ptr e{check_ptr(ASN1_ENUMERATED_new(), "ASN1_ENUMERATED_new")};
-  check(ASN1_ENUMERATED_set_int64(e.get(), v) == 1, "ASN1_ENUMERATED_set_int64");
-  asn1_type_ptr t = new_type();
-  ASN1_TYPE_set(t.get(), V_ASN1_ENUMERATED, e.release());
-  return t;
-}
-
-asn1_type_ptr type_octets(byte_view data) {
-  asn1_type_ptr t = new_type();
-  ASN1_TYPE_set(t.get(), V_ASN1_OCTET_STRING, make_octets(data).release());
-  return t;
-}
-
-asn1_type_ptr type_boolean(bool v) {
-  asn1_type_ptr t = new_type();
-  // ASN1_TYPE_set stores BOOLEAN as 0xFF / 0x00 (DER), taking only the pointer's truth.
-  static int truth = 1;
-  ASN1_TYPE_set(t.get(), V_ASN1_BOOLEAN, v ? &truth : nullptr);
-  return t;
-}
-
-/// A SEQUENCE (given as its full DER) as an ASN1_TYPE: OpenSSL stores constructed
-/// ANY values as their complete encoding and writes them back verbatim.
-asn1_type_ptr type_sequence(const bytes& der) {
-  asn1_string_ptr s{check_ptr(ASN1_STRING_type_new(V_ASN1_SEQUENCE), "ASN1_STRING_type_new")};
-  check(ASN1_STRING_set(s.get(), der.data(), checked_int(der.size(), "sequence size")) == 1, "ASN1_STRING_set");
-  asn1_type_ptr t = new_type();
-  ASN1_TYPE_set(t.get(), V_ASN1_SEQUENCE, s.release());
-  return t;
-}
-
-/// SEQUENCE OF ANY, encoded with i2d_ASN1_SEQUENCE_ANY.
-class der_sequence {
- public:
-  der_sequence() : items_{check_ptr(sk_ASN1_TYPE_new_null(), "sk_ASN1_TYPE_new_null")} {}
-
-  der_sequence& add(asn1_type_ptr t) {
-    check(sk_ASN1_TYPE_push(items_.get(), t.get()) > 0, "sk_ASN1_TYPE_push");
-    t.release();  // owned by the stack now
-    return *this;
-  }
-
-  bytes der() const { return to_der(items_.get(), i2d_ASN1_SEQUENCE_ANY, "i2d_ASN1_SEQUENCE_ANY"); }
-
- private:
-  sequence_any_ptr items_;
-};
 
 /// SEQUENCE { OID, value }: the shape of every SGX extension entry.
 asn1_type_ptr oid_pair(const std::string& oid, asn1_type_ptr value) {
@@ -216,25 +77,6 @@ struct cert_profile {
   std::optional<bytes> sgx_extension;  ///< DER value of the SGX extension
 };
 
-void add_key_usage(X509* x, std::initializer_list<int> bits) {
-  asn1_bit_string_ptr ku{check_ptr(ASN1_BIT_STRING_new(), "ASN1_BIT_STRING_new")};
-  for (int bit : bits) check(ASN1_BIT_STRING_set_bit(ku.get(), bit, 1) == 1, "ASN1_BIT_STRING_set_bit");
-  check(X509_add1_ext_i2d(x, NID_key_usage, ku.get(), 1, X509V3_ADD_DEFAULT) == 1, "key usage");
-}
-
-void add_basic_constraints(X509* x, bool ca, std::optional<long> path_len) {
-  basic_constraints_ptr bc{check_ptr(BASIC_CONSTRAINTS_new(), "BASIC_CONSTRAINTS_new")};
-  bc->ca = ca ? 0xFF : 0;
-  if (path_len) bc->pathlen = make_signed_integer(*path_len).release();
-  check(X509_add1_ext_i2d(x, NID_basic_constraints, bc.get(), 1, X509V3_ADD_DEFAULT) == 1,
-        "basic constraints");
-}
-
-authority_keyid_ptr make_akid(const ASN1_OCTET_STRING* issuer_ski) {
-  authority_keyid_ptr akid{check_ptr(AUTHORITY_KEYID_new(), "AUTHORITY_KEYID_new")};
-  akid->keyid = check_ptr(ASN1_OCTET_STRING_dup(issuer_ski), "ASN1_OCTET_STRING_dup");
-  return akid;
-}
 
 /// Issues a certificate with Intel's extension set and order: AKI, CRL DP, SKI, KU, BC,
 /// [SGX]. `issuer` null means self-signed.
@@ -295,19 +137,6 @@ crypto::x509_ptr issue_certificate(const cert_spec& subject, EVP_PKEY* subject_k
 // ---------------------------------------------------------------------------------------
 // Quote serialisation (docs §1: integers little-endian)
 
-void put_u16(bytes& b, std::uint16_t v) {
-  b.push_back(static_cast<std::uint8_t>(v & 0xFFu));
-  b.push_back(static_cast<std::uint8_t>(v >> 8));
-}
-
-void put_u32(bytes& b, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) b.push_back(static_cast<std::uint8_t>((v >> (8 * i)) & 0xFFu));
-}
-
-void put(bytes& b, byte_view v) { b.insert(b.end(), v.begin(), v.end()); }
-
-void put_zeros(bytes& b, std::size_t n) { b.insert(b.end(), n, 0); }
-
 std::uint32_t checked_u32(std::size_t n, std::string_view what) {
   if (n > 0xFFFFFFFFu) throw std::runtime_error("test_pki: " + std::string(what) + " does not fit u32");
   return static_cast<std::uint32_t>(n);
@@ -348,10 +177,6 @@ bytes enclave_report_bytes(const tdx::enclave_report& r, const std::array<std::u
   put_zeros(b, 60);
   put(b, report_data);
   return b;
-}
-
-void flip_last_bit(bytes& b) {
-  if (!b.empty()) b.back() ^= 0x01;
 }
 
 template <std::size_t N>
@@ -470,23 +295,7 @@ std::array<std::uint8_t, 64> p256_public_xy(EVP_PKEY* key) {
   return xy;
 }
 
-bytes sign_p256_sha256_raw(EVP_PKEY* key, byte_view message) {
-  crypto::evp_md_ctx_ptr ctx{check_ptr(EVP_MD_CTX_new(), "EVP_MD_CTX_new")};
-  check(EVP_DigestSignInit_ex(ctx.get(), nullptr, "SHA256", nullptr, nullptr, key, nullptr) == 1,
-        "EVP_DigestSignInit_ex");
-  std::size_t len = 0;
-  check(EVP_DigestSign(ctx.get(), nullptr, &len, message.data(), message.size()) == 1, "EVP_DigestSign");
-  bytes der(len);
-  check(EVP_DigestSign(ctx.get(), der.data(), &len, message.data(), message.size()) == 1, "EVP_DigestSign");
-  const unsigned char* p = der.data();
-  const crypto::ecdsa_sig_ptr sig{check_ptr(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(len)), "d2i_ECDSA_SIG")};
-  const BIGNUM* r = nullptr;
-  const BIGNUM* s = nullptr;
-  ECDSA_SIG_get0(sig.get(), &r, &s);
-  bytes rs(64);
-  check(BN_bn2binpad(r, rs.data(), 32) == 32 && BN_bn2binpad(s, rs.data() + 32, 32) == 32, "BN_bn2binpad");
-  return rs;
-}
+bytes sign_p256_sha256_raw(EVP_PKEY* key, byte_view message) { return sign_ecdsa_raw(key, "SHA256", 32, message); }
 
 std::vector<tcb_component_spec> sgx_components(const std::array<long, 16>& svns) {
   std::vector<tcb_component_spec> out(16);
