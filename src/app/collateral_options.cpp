@@ -59,6 +59,17 @@ std::shared_ptr<const tdx::trust_anchor> load_anchor(const std::string& root_ca_
   return *anchor;
 }
 
+std::shared_ptr<const gpu::trust_anchor> load_gpu_anchor(const std::string& root_ca_path) {
+  if (root_ca_path.empty()) {
+    return std::shared_ptr<const gpu::trust_anchor>(std::shared_ptr<void>{}, &gpu::nvidia_device_identity_ca());
+  }
+  const auto pem = read_file(root_ca_path);
+  if (!pem) throw std::runtime_error("cannot read NVIDIA root CA " + root_ca_path);
+  auto anchor = gpu::load_trust_anchor(*pem);
+  if (!anchor) throw std::runtime_error(root_ca_path + ": " + anchor.error());
+  return std::make_shared<const gpu::trust_anchor>(std::move(*anchor));
+}
+
 std::shared_ptr<collateral::source> make_collateral_source(boost::asio::any_io_executor executor,
                                                            const collateral_config& config,
                                                            std::shared_ptr<const tdx::trust_anchor> anchor,

@@ -14,6 +14,7 @@
 
 #include "collateral/source.hpp"
 #include "core/clock.hpp"
+#include "gpu/evidence.hpp"
 #include "tdx/verifier.hpp"
 
 namespace vp::app {
@@ -38,6 +39,10 @@ collateral_config read_collateral_options(const boost::program_options::variable
 /// The trust anchor from --root-ca, or Intel's. Throws std::runtime_error naming the
 /// file when it cannot be used (a startup configuration error).
 std::shared_ptr<const tdx::trust_anchor> load_anchor(const std::string& root_ca_path);
+
+/// The GPU evidence root from --nvidia-root-ca, or NVIDIA's Device Identity CA (compiled
+/// in). Throws std::runtime_error naming the file when it cannot be used.
+std::shared_ptr<const gpu::trust_anchor> load_gpu_anchor(const std::string& root_ca_path);
 
 /// The source the flags describe: a bundle tree, or PCS/PCCS URLs behind the cache.
 std::shared_ptr<collateral::source> make_collateral_source(boost::asio::any_io_executor executor,

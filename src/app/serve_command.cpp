@@ -60,6 +60,8 @@ po::options_description serve_options() {
        "how long a failed attestation is remembered")
       ("root-ca", po::value<std::string>()->value_name("PEM"),
        "trust anchor for quotes (default: the Intel SGX Root CA built in)")
+      ("nvidia-root-ca", po::value<std::string>()->value_name("PEM"),
+       "root of GPU evidence certificate chains (default: the NVIDIA Device Identity CA built in)")
       ("policy", po::value<std::string>()->value_name("FILE"),
        "workload policy JSON (default: the built-in 'nearai' policy)")
       ("upstream-ca", po::value<std::string>()->value_name("PEM"),
@@ -228,6 +230,7 @@ std::optional<serve_settings> parse_serve_settings(const std::vector<std::string
     p.attestation_ttl = seconds_flag(vm, "attestation-ttl");
     p.negative_ttl = seconds_flag(vm, "negative-ttl");
     if (vm.count("root-ca") != 0) s.root_ca = vm["root-ca"].as<std::string>();
+    if (vm.count("nvidia-root-ca") != 0) s.nvidia_root_ca = vm["nvidia-root-ca"].as<std::string>();
     if (vm.count("policy") != 0) s.policy_file = vm["policy"].as<std::string>();
     if (vm.count("upstream-ca") != 0) p.upstream_tls.ca_file = vm["upstream-ca"].as<std::string>();
     p.upstream_tls.webpki = vm.count("no-webpki") == 0;
@@ -270,10 +273,12 @@ int serve_command(const std::vector<std::string>& args, std::ostream& out, std::
   std::unique_ptr<server::proxy_server> proxy;
   try {
     auto anchor = load_anchor(settings->root_ca);
+    auto gpu_anchor = load_gpu_anchor(settings->nvidia_root_ca);
     auto workload = load_workload_policy(settings->policy_file);
     auto source = make_collateral_source(ioc.get_executor(), settings->collateral, anchor, *clock);
-    proxy = std::make_unique<server::proxy_server>(ioc.get_executor(), settings->proxy,
-                                                   server::proxy_dependencies{source, anchor, clock, workload.policy});
+    server::proxy_dependencies dependencies{source, anchor, clock, workload.policy};
+    dependencies.gpu_anchor = gpu_anchor;
+    proxy = std::make_unique<server::proxy_server>(ioc.get_executor(), settings->proxy, std::move(dependencies));
     proxy->start();
     const auto& p = settings->proxy;
     log::info("verified-proxy 0.1.0 listening on http://" + p.listen_host + ":" + std::to_string(proxy->port()) +
@@ -284,6 +289,8 @@ int serve_command(const std::vector<std::string>& args, std::ostream& out, std::
                                   : (c.pccs_urls.empty() ? std::string("Intel PCS") : c.pccs_urls.front());
     const std::string anchor_name = settings->root_ca.empty() ? std::string("Intel SGX Root CA") : settings->root_ca;
     log::info("quotes: trust anchor " + anchor_name + "; collateral from " + collateral_from);
+    log::info("GPU evidence: root " + (settings->nvidia_root_ca.empty() ? std::string("NVIDIA Device Identity CA")
+                                                                        : settings->nvidia_root_ca));
     log::info("workload policy: " + workload.description);
     std::string allowed;
     for (const auto& a : p.allow_domains) allowed += (allowed.empty() ? "" : ", ") + a;

@@ -21,6 +21,7 @@ struct serve_settings {
   server::proxy_config proxy;
   collateral_config collateral;
   std::string root_ca;      ///< --root-ca ("" = Intel SGX Root CA)
+  std::string nvidia_root_ca;  ///< --nvidia-root-ca ("" = NVIDIA Device Identity CA)
   std::string policy_file;  ///< --policy ("" = the built-in nearai policy)
   log::level log_level = log::level::info;
 };

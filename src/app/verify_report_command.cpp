@@ -30,7 +30,8 @@ namespace {
 
 constexpr const char* usage =
     "Usage: verified-proxy verify-report --report FILE --nonce HEX --spki-sha256 HEX --collateral FILE|DIR\n"
-    "                                    [--policy FILE] [--model NAME] [--root-ca PEM] [--at UNIX_SECONDS] [--json]\n"
+    "                                    [--policy FILE] [--model NAME] [--root-ca PEM] [--nvidia-root-ca PEM]\n"
+    "                                    [--at UNIX_SECONDS] [--json]\n"
     "       verified-proxy verify-report --print-default-policy\n"
     "\n"
     "Verifies a saved NEAR AI attestation report (GET /v1/attestation/report, direct or gateway form) offline:\n"
@@ -210,6 +211,8 @@ int verify_report_command(const std::vector<std::string>& args, std::ostream& ou
       ("model", po::value<std::string>()->value_name("NAME"), "the model you asked for (checks model_name)")
       ("root-ca", po::value<std::string>()->value_name("PEM"),
        "trust anchor (default: the Intel SGX Root CA compiled in)")
+      ("nvidia-root-ca", po::value<std::string>()->value_name("PEM"),
+       "root of GPU evidence chains (default: the NVIDIA Device Identity CA compiled in)")
       ("at", po::value<std::int64_t>()->value_name("UNIX_SECONDS"), "verify as of this time (default: now)")
       ("json", "print one JSON object instead of a table")
       ("print-default-policy", "print the built-in nearai policy (a starting point for --policy) and exit");
@@ -280,8 +283,10 @@ int verify_report_command(const std::vector<std::string>& args, std::ostream& ou
   }
 
   std::shared_ptr<const tdx::trust_anchor> anchor;
+  std::shared_ptr<const gpu::trust_anchor> gpu_anchor;
   try {
     anchor = load_anchor(vm.count("root-ca") != 0 ? vm["root-ca"].as<std::string>() : "");
+    gpu_anchor = load_gpu_anchor(vm.count("nvidia-root-ca") != 0 ? vm["nvidia-root-ca"].as<std::string>() : "");
   } catch (const std::exception& e) {
     err << "verify-report: " << e.what() << '\n';
     return exit_usage;
@@ -295,7 +300,8 @@ int verify_report_command(const std::vector<std::string>& args, std::ostream& ou
   if (!doc) return report_parse_failure(out, as_json, doc.error());
 
   const appraise::connection_facts facts{*nonce, *spki, model};
-  const auto evidence = load_evidence(appraise::needs(*doc, appraise::mode::offline_all), collateral_path, *anchor);
+  auto evidence = load_evidence(appraise::needs(*doc, appraise::mode::offline_all), collateral_path, *anchor);
+  evidence.gpu_root = gpu_anchor.get();
   const auto appraisal =
       appraise::appraise(*doc, facts, evidence, &workload, *anchor, at, appraise::mode::offline_all);
   if (as_json) {

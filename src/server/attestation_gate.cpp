@@ -50,9 +50,10 @@ std::string_view to_string(admission a) noexcept {
 near_attester::near_attester(std::shared_ptr<collateral::source> collateral,
                              std::shared_ptr<const tdx::trust_anchor> anchor,
                              std::shared_ptr<const policy::workload_policy> policy, const clock& clock,
-                             upstream::attest_options options)
+                             upstream::attest_options options, std::shared_ptr<const gpu::trust_anchor> gpu_anchor)
     : collateral_(std::move(collateral)),
       anchor_(std::move(anchor)),
+      gpu_anchor_(std::move(gpu_anchor)),
       policy_(std::move(policy)),
       clock_(clock),
       options_(options) {}
@@ -72,6 +73,7 @@ asio::awaitable<attestation_result> near_attester::attest(upstream::upstream_con
   }
 
   appraise::evidence_set evidence;
+  evidence.gpu_root = gpu_anchor_.get();
   for (const auto& platform : appraise::needs(*document, appraise::mode::connection).platforms) {
     auto collateral = co_await collateral_->get(collateral::platform_key{platform.fmspc, platform.pck_ca});
     if (collateral) {

@@ -60,15 +60,17 @@ class attester {
 /// connection mode under `policy` (nullptr: quote and binding only), as of `clock.now()`.
 class near_attester final : public attester {
  public:
+  /// `gpu_anchor`: the root GPU evidence chains must end at (null: NVIDIA's).
   near_attester(std::shared_ptr<collateral::source> collateral, std::shared_ptr<const tdx::trust_anchor> anchor,
                 std::shared_ptr<const policy::workload_policy> policy, const clock& clock,
-                upstream::attest_options options);
+                upstream::attest_options options, std::shared_ptr<const gpu::trust_anchor> gpu_anchor = nullptr);
   boost::asio::awaitable<attestation_result> attest(upstream::upstream_connection& conn,
                                                     std::optional<std::string> routed_model) override;
 
  private:
   std::shared_ptr<collateral::source> collateral_;
   std::shared_ptr<const tdx::trust_anchor> anchor_;
+  std::shared_ptr<const gpu::trust_anchor> gpu_anchor_;
   std::shared_ptr<const policy::workload_policy> policy_;
   const clock& clock_;
   upstream::attest_options options_;

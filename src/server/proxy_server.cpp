@@ -225,7 +225,8 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
                      : std::make_shared<near_attester>(
                            dependencies.collateral, dependencies.anchor, dependencies.policy, *dependencies.time_source,
                            upstream::attest_options{config.timeouts.attestation, config.max_attestation_report,
-                                                    std::nullopt})),
+                                                    std::nullopt},
+                           dependencies.gpu_anchor)),
         gate(ex, *dependencies.time_source,
              appraise::verdict_cache_options{config.attestation_ttl, config.negative_ttl, 1024, 64}),
         pool(config.pool_max_idle_per_domain, config.pool_idle_timeout),

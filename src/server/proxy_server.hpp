@@ -17,6 +17,7 @@
 
 #include "collateral/source.hpp"
 #include "core/clock.hpp"
+#include "gpu/evidence.hpp"
 #include "server/proxy_config.hpp"
 #include "tdx/verifier.hpp"
 
@@ -34,6 +35,8 @@ struct proxy_dependencies {
   std::shared_ptr<const vp::clock> time_source;
   /// The workload policy every attestation is appraised under (required).
   std::shared_ptr<const policy::workload_policy> policy;
+  /// The root of GPU evidence chains; null: NVIDIA's Device Identity CA (compiled in).
+  std::shared_ptr<const gpu::trust_anchor> gpu_anchor{};
   /// Replaces the NEAR attester built from the above (tests).
   std::shared_ptr<server::attester> attester{};
 };
