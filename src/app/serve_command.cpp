@@ -12,6 +12,7 @@
 
 #include "app/cli.hpp"
 #include "app/workload_policy.hpp"
+#include "core/hex.hpp"
 #include "net/spawn.hpp"
 #include "server/proxy_server.hpp"
 
@@ -68,6 +69,20 @@ po::options_description serve_options() {
        "CA certificates for backend TLS instead of the system store")
       ("no-webpki", "do not validate backend certificates against CAs; rely on attestation alone");
 
+  po::options_description nvidia("NVIDIA attestation service (GPU evidence)", help_width, help_width / 2);
+  nvidia.add_options()
+      ("no-nras", "never send GPU evidence to NVIDIA's attestation service (gpu_nras is skipped; a policy that "
+                  "requires it refuses every backend)")
+      ("nras-url", po::value<std::string>()->value_name("URL"),
+       "NRAS GPU attestation endpoint (default: https://nras.attestation.nvidia.com/v3/attest/gpu)")
+      ("nras-jwks-url", po::value<std::string>()->value_name("URL"),
+       "NRAS signing keys (default: https://nras.attestation.nvidia.com/.well-known/jwks.json)")
+      ("nras-key-pin", po::value<std::vector<std::string>>()->value_name("SHA256"),
+       "SHA-256 (hex) of the SPKI of an intermediate NRAS signing keys must chain to; repeatable, replaces the "
+       "default (NVIDIA Attestation Service GPU Intermediate 004)")
+      ("nras-ca", po::value<std::string>()->value_name("PEM"),
+       "CA certificates for https NRAS URLs instead of the system store");
+
   po::options_description timing("Timeouts (DURATION: 500ms, 10s, 5m, 1h; bare numbers are seconds)", help_width,
                                  help_width / 2);
   timing.add_options()
@@ -94,7 +109,7 @@ po::options_description serve_options() {
   po::options_description general("General", help_width, help_width / 2);
   general.add_options()("help,h", "show this help");
   po::options_description all(help_width, help_width / 2);
-  all.add(general).add(listen).add(routing).add(trust).add(timing).add(coll);
+  all.add(general).add(listen).add(routing).add(trust).add(nvidia).add(timing).add(coll);
   return all;
 }
 
@@ -232,6 +247,23 @@ std::optional<serve_settings> parse_serve_settings(const std::vector<std::string
     if (vm.count("root-ca") != 0) s.root_ca = vm["root-ca"].as<std::string>();
     if (vm.count("nvidia-root-ca") != 0) s.nvidia_root_ca = vm["nvidia-root-ca"].as<std::string>();
     if (vm.count("policy") != 0) s.policy_file = vm["policy"].as<std::string>();
+    p.nras.enabled = vm.count("no-nras") == 0;
+    if (vm.count("nras-url") != 0) p.nras.attest_url = vm["nras-url"].as<std::string>();
+    if (vm.count("nras-jwks-url") != 0) p.nras.jwks_url = vm["nras-jwks-url"].as<std::string>();
+    if (vm.count("nras-ca") != 0) p.nras.ca_file = vm["nras-ca"].as<std::string>();
+    if (vm.count("nras-key-pin") != 0) {
+      p.nras.key_pins.clear();
+      for (const auto& pin : vm["nras-key-pin"].as<std::vector<std::string>>()) {
+        const auto raw = from_hex(pin);
+        if (!raw || raw->size() != 32) throw po::error("--nras-key-pin " + pin + ": expected 64 hex digits (SHA-256)");
+        p.nras.key_pins.push_back(to_hex(*raw));
+      }
+    }
+    for (const auto* url : {&p.nras.attest_url, &p.nras.jwks_url}) {
+      if (!url->starts_with("https://") && !url->starts_with("http://")) {
+        throw po::error("--nras-url / --nras-jwks-url " + *url + ": expected an http(s) URL");
+      }
+    }
     if (vm.count("upstream-ca") != 0) p.upstream_tls.ca_file = vm["upstream-ca"].as<std::string>();
     p.upstream_tls.webpki = vm.count("no-webpki") == 0;
     if (!p.upstream_tls.webpki && !p.upstream_tls.ca_file.empty()) {

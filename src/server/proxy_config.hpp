@@ -31,6 +31,22 @@ struct timeouts {
   std::chrono::milliseconds client_body{30'000};
 };
 
+/// NVIDIA's Remote Attestation Service (docs/gpu-signatures-e2ee.md §2): where the GPU
+/// evidence is sent for NVIDIA's own verdict, where its signing keys are published, and
+/// which intermediate certificate those keys must chain to. The pin is what the proxy
+/// trusts (not the transport): a key set is accepted only when each signing key's x5c is
+/// issued by an intermediate whose SHA-256(SPKI) is listed.
+struct nras_options {
+  bool enabled = true;  ///< --no-nras: never consulted (gpu_nras skips; a policy requiring it fails)
+  std::string attest_url = "https://nras.attestation.nvidia.com/v3/attest/gpu";
+  std::string jwks_url = "https://nras.attestation.nvidia.com/.well-known/jwks.json";
+  /// SHA-256 of the SubjectPublicKeyInfo of accepted JWKS intermediates, hex; default:
+  /// "NVIDIA Attestation Service GPU Intermediate 004".
+  std::vector<std::string> key_pins = {"fd32837f954e2c45db073105166dfe6985ae0480bb113fba63b091a75affe896"};
+  /// --nras-ca: PEM trusted for https NRAS URLs instead of the system store ("" = system).
+  std::string ca_file;
+};
+
 struct proxy_config {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;  ///< 0: an ephemeral port (tests)
@@ -48,6 +64,8 @@ struct proxy_config {
   std::chrono::seconds attestation_ttl{3600};
   std::chrono::seconds negative_ttl{30};
   std::size_t max_attestation_report = 8u << 20;
+
+  struct nras_options nras;
 
   struct timeouts timeouts;
 
