@@ -31,6 +31,7 @@ namespace {
 constexpr const char* usage =
     "Usage: verified-proxy verify-report --report FILE --nonce HEX --spki-sha256 HEX --collateral FILE|DIR\n"
     "                                    [--policy FILE] [--model NAME] [--root-ca PEM] [--nvidia-root-ca PEM]\n"
+    "                                    [--nras-response FILE --nras-jwks FILE [--nras-key-pin SHA256]]\n"
     "                                    [--at UNIX_SECONDS] [--json]\n"
     "       verified-proxy verify-report --print-default-policy\n"
     "\n"
@@ -194,6 +195,47 @@ int report_parse_failure(std::ostream& out, bool as_json, const attest::error& e
   return exit_rejected;
 }
 
+/// The NRAS answers and key set given on the command line, matched in document order to
+/// the model attestations whose GPUs NVIDIA can be asked about. An error names the file.
+std::optional<std::string> load_nras_evidence(const po::variables_map& vm, const appraise::evidence_needs& needed,
+                                              appraise::evidence_set& evidence) {
+  const std::vector<std::string> answers =
+      vm.count("nras-response") != 0 ? vm["nras-response"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  if (vm.count("nras-key-pin") != 0) {
+    evidence.nras_key_pins.clear();
+    for (const auto& pin : vm["nras-key-pin"].as<std::vector<std::string>>()) {
+      const auto raw = from_hex(pin);
+      if (!raw || raw->size() != 32) return "--nras-key-pin " + pin + ": expected 64 hex digits (SHA-256)";
+      evidence.nras_key_pins.push_back(to_hex(*raw));
+    }
+  }
+  if (answers.size() > needed.nras.size()) {
+    return std::to_string(answers.size()) + " --nras-response files for " + std::to_string(needed.nras.size()) +
+           " attestation(s) with GPU evidence";
+  }
+  if (!answers.empty() && vm.count("nras-jwks") == 0) return "--nras-response needs --nras-jwks (its signing keys)";
+  if (vm.count("nras-jwks") != 0) {
+    const std::string path = vm["nras-jwks"].as<std::string>();
+    const auto text = read_file(path, gpu::nras::max_response_bytes);
+    if (!text) return "cannot read " + path;
+    auto keys = gpu::nras::parse_jwks(*text);
+    if (!keys) return path + ": " + keys.error().message;
+    evidence.nras_keys = std::make_shared<const gpu::nras::jwks>(std::move(*keys));
+  }
+  for (std::size_t i = 0; i < needed.nras.size(); ++i) {
+    appraise::evidence_set::nras_entry entry{needed.nras[i].json_pointer, std::nullopt, {}};
+    if (i < answers.size()) {
+      entry.answer = read_file(answers[i], gpu::nras::max_response_bytes);
+      if (!entry.answer) return "cannot read " + answers[i];
+    } else {
+      entry.why = "no --nras-response was given for " +
+                  (entry.json_pointer.empty() ? std::string("the report") : entry.json_pointer);
+    }
+    evidence.nras.push_back(std::move(entry));
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 int verify_report_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
@@ -213,6 +255,14 @@ int verify_report_command(const std::vector<std::string>& args, std::ostream& ou
        "trust anchor (default: the Intel SGX Root CA compiled in)")
       ("nvidia-root-ca", po::value<std::string>()->value_name("PEM"),
        "root of GPU evidence chains (default: the NVIDIA Device Identity CA compiled in)")
+      ("nras-response", po::value<std::vector<std::string>>()->value_name("FILE"),
+       "a captured answer of NVIDIA's attestation service (POST /v3/attest/gpu) for the model attestation's GPUs; "
+       "repeatable, one per model attestation with GPU evidence, in document order")
+      ("nras-jwks", po::value<std::string>()->value_name("FILE"),
+       "NVIDIA's attestation service signing keys captured with it (/.well-known/jwks.json)")
+      ("nras-key-pin", po::value<std::vector<std::string>>()->value_name("SHA256"),
+       "SHA-256 (hex) of the SPKI of an intermediate the signing keys must chain to; repeatable (default: NVIDIA "
+       "Attestation Service GPU Intermediate 004)")
       ("at", po::value<std::int64_t>()->value_name("UNIX_SECONDS"), "verify as of this time (default: now)")
       ("json", "print one JSON object instead of a table")
       ("print-default-policy", "print the built-in nearai policy (a starting point for --policy) and exit");
@@ -300,8 +350,13 @@ int verify_report_command(const std::vector<std::string>& args, std::ostream& ou
   if (!doc) return report_parse_failure(out, as_json, doc.error());
 
   const appraise::connection_facts facts{*nonce, *spki, model};
-  auto evidence = load_evidence(appraise::needs(*doc, appraise::mode::offline_all), collateral_path, *anchor);
+  const auto needed = appraise::needs(*doc, appraise::mode::offline_all);
+  auto evidence = load_evidence(needed, collateral_path, *anchor);
   evidence.gpu_root = gpu_anchor.get();
+  if (auto problem = load_nras_evidence(vm, needed, evidence)) {
+    err << "verify-report: " << *problem << '\n';
+    return exit_usage;
+  }
   const auto appraisal =
       appraise::appraise(*doc, facts, evidence, &workload, *anchor, at, appraise::mode::offline_all);
   if (as_json) {

@@ -51,6 +51,7 @@ std::vector<const attest::near_attestation*> covered(const attest::near_report_d
 struct entity_result {
   attested_entity entity;
   std::optional<failure> first_failure;
+  bool nras_key_unknown = false;
 };
 
 class entity_appraisal {
@@ -302,15 +303,55 @@ class entity_appraisal {
       gpu_factor("gpu_revocation", factor_status::fail, unchecked + ", and the policy requires a revocation check");
     }
 
+    appraise_nras(rules, gpus);
+    out_.entity.gpus = std::move(*verified);
+  }
+
+  /// gpu_nras (§2.3 J1-J10): NVIDIA's signed verdict on the same evidence, bound to the
+  /// client's nonce and to each locally verified GPU (serial, driver, VBIOS).
+  void appraise_nras(const policy::gpu_policy& rules, const std::vector<gpu::verified_gpu>& gpus) {
     if (rules.nras == policy::nras_requirement::off) {
       gpu_factor("gpu_nras", factor_status::skip, "NVIDIA's attestation service is not consulted (policy: off)");
-    } else if (rules.nras == policy::nras_requirement::required) {
-      gpu_factor("gpu_nras", factor_status::fail,
-                 "no answer from NVIDIA's attestation service was available, and the policy requires one", false);
-    } else {
-      gpu_factor("gpu_nras", factor_status::skip, "no answer from NVIDIA's attestation service was available");
+      return;
     }
-    out_.entity.gpus = std::move(*verified);
+    const auto* entry = evidence_.find_nras(a_.json_pointer);
+    std::string missing;
+    if (entry == nullptr) {
+      missing = "no answer from NVIDIA's attestation service was asked for";
+    } else if (!entry->answer) {
+      missing = entry->why.empty() ? "no answer from NVIDIA's attestation service" : entry->why;
+    } else if (!evidence_.nras_keys) {
+      missing = "NVIDIA's attestation service signing keys (JWKS) are not available";
+    }
+    if (!missing.empty()) {
+      // Our source being unavailable is not a verdict about the backend: not remembered.
+      if (rules.nras == policy::nras_requirement::required) {
+        gpu_factor("gpu_nras", factor_status::fail, missing + ", and the policy requires NVIDIA's verdict", false);
+      } else {
+        gpu_factor("gpu_nras", factor_status::skip, missing + " (optional under the policy)");
+      }
+      return;
+    }
+    std::vector<gpu::nras::local_gpu> local;
+    for (const auto& g : gpus) local.push_back({g.ueid, g.driver_version, g.vbios_version});
+    gpu::nras::options options;
+    options.require_key_pin = true;
+    options.key_pins = evidence_.nras_key_pins;
+    auto verdict = gpu::nras::verify_response(*entry->answer, *evidence_.nras_keys, facts_.nonce, local, now_, options);
+    if (!verdict) {
+      const auto& e = verdict.error();
+      out_.nras_key_unknown = e.unknown_kid;
+      gpu_factor("gpu_nras", factor_status::fail,
+                 (e.gpu ? "GPU " + std::to_string(*e.gpu) + ": " : std::string()) + e.check + ": " + e.message,
+                 !e.unknown_kid);
+      return;
+    }
+    gpu_factor("gpu_nras", factor_status::pass,
+               "NVIDIA's attestation service vouches for all " + std::to_string(verdict->gpus.size()) +
+                   " GPUs (RIM measurements, OCSP, evidence signature), signed by " + verdict->kid +
+                   " over your nonce, each token bound to its GPU's serial, driver and VBIOS; valid until " +
+                   format_rfc3339_utc(verdict->expires));
+    out_.entity.nras = std::move(*verdict);
   }
 
   const attest::near_report_document& document_;
@@ -331,6 +372,13 @@ void evidence_set::add(tdx::platform_id platform, std::shared_ptr<const tdx::pre
 
 void evidence_set::add_unavailable(tdx::platform_id platform, std::string why) {
   collateral.push_back({std::move(platform), nullptr, std::move(why)});
+}
+
+const evidence_set::nras_entry* evidence_set::find_nras(std::string_view json_pointer) const {
+  for (const auto& e : nras) {
+    if (e.json_pointer == json_pointer) return &e;
+  }
+  return nullptr;
 }
 
 const evidence_set::collateral_entry* evidence_set::find(const tdx::platform_id& platform) const {
@@ -367,6 +415,15 @@ evidence_needs needs(const attest::near_report_document& document, mode m) {
     });
     if (!seen) out.platforms.push_back(*platform);
   }
+  for (const auto* a : covered(document, m)) {
+    if (a->role != attest::attestation_role::model || !a->raw) continue;
+    const auto* payload = a->raw->if_contains("nvidia_payload");
+    if (payload == nullptr || !payload->is_string()) continue;
+    // Only evidence that lists GPUs is worth NVIDIA's time; appraise() judges the rest.
+    const auto parsed = gpu::parse_payload(payload->as_string());
+    if (!parsed || parsed->entries.empty()) continue;
+    out.nras.push_back({a->json_pointer, std::string(payload->as_string())});
+  }
   return out;
 }
 
@@ -387,11 +444,14 @@ appraisal appraise(const attest::near_report_document& document, const connectio
   for (const auto* a : attestations) {
     auto r = entity_appraisal(document, *a, facts, evidence, workload, anchor, now).run();
     if (r.first_failure && !out.first_failure) out.first_failure = std::move(r.first_failure);
+    out.nras_key_unknown = out.nras_key_unknown || r.nras_key_unknown;
     if (const auto& v = r.entity.verdict) {
       unix_time until = v->collateral_expires_at;
       if (workload != nullptr) {
         if (const auto ends = policy::tcb_acceptance_ends(*workload, v->quote); ends && *ends < until) until = *ends;
       }
+      // NVIDIA's tokens live an hour: the GPUs' verdict is not relied on after them.
+      if (r.entity.nras && r.entity.nras->expires < until) until = r.entity.nras->expires;
       if (!any_trusted || until < out.trusted_until) out.trusted_until = until;
       any_trusted = true;
     }

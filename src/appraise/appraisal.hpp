@@ -30,6 +30,7 @@
 #include "core/clock.hpp"
 #include "core/failure.hpp"
 #include "gpu/evidence.hpp"
+#include "gpu/nras.hpp"
 #include "policy/factor.hpp"
 #include "policy/policy.hpp"
 #include "tdx/verifier.hpp"
@@ -59,6 +60,14 @@ struct connection_facts {
 struct evidence_needs {
   /// Distinct platforms whose collateral the appraisal needs, in document order.
   std::vector<tdx::platform_id> platforms;
+  /// GPU evidence NVIDIA's attestation service can be asked about: the nvidia_payload
+  /// string of each covered model attestation listing GPUs, to be POSTed unchanged
+  /// (docs/gpu-signatures-e2ee.md §2.1).
+  struct gpu_payload {
+    std::string json_pointer;
+    std::string payload;
+  };
+  std::vector<gpu_payload> nras;
 };
 
 /// Evidence fetched for an appraisal. A platform without collateral is appraised as a
@@ -74,6 +83,20 @@ struct evidence_set {
   /// The root GPU certificate chains must end at; nullptr: NVIDIA's Device Identity CA
   /// (compiled in). Tests and the simulator supply their own.
   const gpu::trust_anchor* gpu_root = nullptr;
+
+  /// NVIDIA's attestation service's answer about one attestation's GPUs.
+  struct nras_entry {
+    std::string json_pointer;
+    std::optional<std::string> answer;  ///< the answer body; nullopt: none (see why)
+    std::string why;                    ///< why there is no answer (an outage, --no-nras, no file)
+  };
+  std::vector<nras_entry> nras;
+  /// The service's signing keys (null: none available), and the intermediates a key's
+  /// x5c must chain to (lower-case hex SHA-256 of the SPKI; §2.2 "nras-key-pin").
+  std::shared_ptr<const gpu::nras::jwks> nras_keys;
+  std::vector<std::string> nras_key_pins = gpu::nras::options{}.key_pins;
+
+  const nras_entry* find_nras(std::string_view json_pointer) const;
 
   void add(tdx::platform_id platform, std::shared_ptr<const tdx::prepared_collateral> prepared);
   void add_unavailable(tdx::platform_id platform, std::string why);
@@ -101,6 +124,8 @@ struct attested_entity {
   std::vector<policy::factor> factors;
   /// The GPUs whose local evidence verified (empty: none, or not evaluated).
   std::vector<gpu::verified_gpu> gpus;
+  /// NVIDIA's verdict on them, when its answer verified.
+  std::optional<gpu::nras::verdict> nras;
   backend_keys keys;
 
   bool ok() const;
@@ -111,9 +136,13 @@ struct appraisal {
   /// Connection-facing entity first, then the others in document order (offline_all).
   std::vector<attested_entity> entities;
   std::optional<failure> first_failure;
-  /// The earliest of every appraised quote's collateral expiry and the policy's TCB grace
-  /// window end: the verdict must not be relied on after it. Meaningful when accepted().
+  /// The earliest of every appraised quote's collateral expiry, the policy's TCB grace
+  /// window end and NVIDIA's token expiry: the verdict must not be relied on after it.
+  /// Meaningful when accepted().
   unix_time trusted_until{};
+  /// An NRAS answer was signed with a key the JWKS given did not hold: NVIDIA rotates keys
+  /// continuously, so the caller may refetch the key set once and appraise again.
+  bool nras_key_unknown = false;
 
   bool accepted() const { return !first_failure.has_value(); }
   /// The entity bound to the connection's TLS key (nullptr if the document had none).

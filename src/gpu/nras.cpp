@@ -135,7 +135,7 @@ class token_verifier {
       return fail("J1", "the ES384 signature does not verify with kid " + quoted(*kid));
     }
     if (opts_.require_key_pin && std::find(pinned_.begin(), pinned_.end(), key) == pinned_.end()) {
-      if (!key_chain_pinned(*key, now_)) {
+      if (!key_chain_pinned(*key, now_, opts_.key_pins)) {
         return make_failure(
             "key_pin",
             "kid " + quoted(*kid) + ": x5c is not a currently valid certificate issued by a pinned NRAS intermediate",
@@ -369,6 +369,12 @@ result<jwks> parse_jwks(std::string_view text) {
 }
 
 bool key_chain_pinned(const jwk& key, unix_time at) {
+  static const std::vector<std::string> nvidia(pinned_intermediate_spki_sha256.begin(),
+                                               pinned_intermediate_spki_sha256.end());
+  return key_chain_pinned(key, at, nvidia);
+}
+
+bool key_chain_pinned(const jwk& key, unix_time at, const std::vector<std::string>& pins) {
   if (key.x5c_der.size() < 2 || !key.key) return false;
   const crypto::x509_ptr leaf = crypto::parse_der_certificate(key.x5c_der[0]);
   const crypto::x509_ptr issuer = crypto::parse_der_certificate(key.x5c_der[1]);
@@ -384,8 +390,7 @@ bool key_chain_pinned(const jwk& key, unix_time at) {
   const auto issuer_window = crypto::certificate_validity(issuer.get());
   if (!leaf_window || !issuer_window || !leaf_window->contains(at) || !issuer_window->contains(at)) return false;
   const std::string spki = to_hex(crypto::spki_sha256(issuer.get()));
-  return std::find(pinned_intermediate_spki_sha256.begin(), pinned_intermediate_spki_sha256.end(), spki) !=
-         pinned_intermediate_spki_sha256.end();
+  return std::find(pins.begin(), pins.end(), spki) != pins.end();
 }
 
 result<verdict> verify_response(std::string_view response_body, const jwks& keys, byte_view nonce32,

@@ -64,8 +64,11 @@ inline constexpr std::array<std::string_view, 1> pinned_intermediate_spki_sha256
     "fd32837f954e2c45db073105166dfe6985ae0480bb113fba63b091a75affe896"};
 
 /// The "nras-key-pin" policy (§2.2): x5c[0] is issued and signed by x5c[1], both are
-/// valid at `at`, and SHA-256(SPKI(x5c[1])) is pinned. (x5c[0]'s key equals the JWK's,
-/// which parse_jwks established.) Lets a cached JWKS be trusted without its TLS fetch.
+/// valid at `at`, and SHA-256(SPKI(x5c[1])) (lower-case hex) is one of `pins`. (x5c[0]'s
+/// key equals the JWK's, which parse_jwks established.) Lets a cached or offline JWKS be
+/// trusted without its TLS fetch.
+bool key_chain_pinned(const jwk& key, unix_time at, const std::vector<std::string>& pins);
+/// With NVIDIA's pinned intermediate.
 bool key_chain_pinned(const jwk& key, unix_time at);
 
 /// What the local GPU evidence says about GPU i (the J10 binding), filled by the local
@@ -79,6 +82,8 @@ struct local_gpu {
 struct options {
   std::chrono::seconds skew{60};  ///< tolerated clock difference for nbf and iat (J3)
   bool require_key_pin = false;   ///< also require key_chain_pinned at `now`
+  /// The intermediates key_chain_pinned accepts (lower-case hex SHA-256 of the SPKI).
+  std::vector<std::string> key_pins = {std::string(pinned_intermediate_spki_sha256[0])};
   std::vector<std::string> accepted_hwmodels = {"GH100"};
   std::string issuer = "https://nras.attestation.nvidia.com";
 };

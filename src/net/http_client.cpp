@@ -268,11 +268,19 @@ struct http_client::impl {
     return system_trust_error;
   }
 
-  asio::awaitable<http_result> get(std::string url, std::vector<std::pair<std::string, std::string>> headers) {
+  /// What is sent: GET without a body, or POST with one.
+  struct outgoing {
+    http::verb method = http::verb::get;
+    std::string body;
+    std::string content_type;
+  };
+
+  asio::awaitable<http_result> run(std::string url, std::vector<std::pair<std::string, std::string>> headers,
+                                   outgoing what) {
     const request_failure fail(url);
     std::string unexpected;
     try {
-      co_return co_await fetch(url, headers, fail);
+      co_return co_await fetch(url, headers, what, fail);
     } catch (const std::exception& e) {
       unexpected = e.what();
     } catch (...) {
@@ -283,7 +291,7 @@ struct http_client::impl {
 
   asio::awaitable<http_result> fetch(const std::string& url,
                                      const std::vector<std::pair<std::string, std::string>>& headers,
-                                     const request_failure& fail) {
+                                     const outgoing& what, const request_failure& fail) {
     auto target = parse_target(url, fail);
     if (!target) co_return target.error();
     for (const auto& [name, value] : headers) {
@@ -296,16 +304,16 @@ struct http_client::impl {
         co_return fail(http_error::kind::tls, trust_error);
       }
       beast::ssl_stream<beast::tcp_stream> stream(executor, *tls_context);
-      co_return co_await exchange(stream, *target, headers, fail);
+      co_return co_await exchange(stream, *target, headers, what, fail);
     }
     beast::tcp_stream stream(executor);
-    co_return co_await exchange(stream, *target, headers, fail);
+    co_return co_await exchange(stream, *target, headers, what, fail);
   }
 
   template <class Stream>
   asio::awaitable<http_result> exchange(Stream& stream, const request_target& t,
                                         const std::vector<std::pair<std::string, std::string>>& headers,
-                                        const request_failure& fail) {
+                                        const outgoing& what, const request_failure& fail) {
     using k = http_error::kind;
     const auto tuple = asio::as_tuple(asio::use_awaitable);
 
@@ -355,7 +363,12 @@ struct http_client::impl {
     const auto response_deadline = clock_type::now() + options.response_timeout;
     tcp_layer.expires_at(response_deadline);
 
-    http::request<http::empty_body> request{http::verb::get, t.target, 11};
+    http::request<http::string_body> request{what.method, t.target, 11};
+    if (what.method == http::verb::post) {
+      request.set(http::field::content_type, what.content_type);
+      request.body() = what.body;
+      request.prepare_payload();
+    }
     request.set(http::field::host, t.host_header);
     request.set(http::field::user_agent, options.user_agent);
     request.set(http::field::connection, "close");
@@ -412,7 +425,14 @@ http_client::http_client(asio::any_io_executor executor, http_client_options opt
 http_client::~http_client() = default;
 
 asio::awaitable<http_result> http_client::get(std::string url, std::vector<std::pair<std::string, std::string>> headers) {
-  co_return co_await impl_->get(std::move(url), std::move(headers));
+  impl::outgoing what;  // GCC 12: no temporaries in a co_await operand
+  co_return co_await impl_->run(std::move(url), std::move(headers), std::move(what));
+}
+
+asio::awaitable<http_result> http_client::post(std::string url, std::string body, std::string content_type,
+                                               std::vector<std::pair<std::string, std::string>> headers) {
+  impl::outgoing what{http::verb::post, std::move(body), std::move(content_type)};
+  co_return co_await impl_->run(std::move(url), std::move(headers), std::move(what));
 }
 
 }  // namespace vp::net

@@ -69,6 +69,10 @@ class http_client {
   /// TLS, framing and timeout failures are errors.
   boost::asio::awaitable<http_result> get(std::string url, std::vector<std::pair<std::string, std::string>> headers = {});
 
+  /// POST `body` (sent byte for byte, with `content_type`) to `url`; otherwise as get().
+  boost::asio::awaitable<http_result> post(std::string url, std::string body, std::string content_type,
+                                           std::vector<std::pair<std::string, std::string>> headers = {});
+
  private:
   struct impl;
   std::unique_ptr<impl> impl_;

@@ -71,7 +71,14 @@ std::vector<std::string> capture_args(const test::nearai::capture& c) {
   return {"--report", shared(c.dir / "report.json"), "--nonce",      to_hex(c.nonce),
           "--spki-sha256", spki,                       "--collateral", shared(c.dir / "pcs"),
           "--at",     std::to_string(c.verify_at),     "--model",      str(c.request.at("model")),
+          "--nras-response", shared(c.dir / "nvidia" / "nras_response.json"),
+          "--nras-jwks", shared(c.dir / "nvidia" / "jwks.json"),
           "--json"};
+}
+
+/// The value following `flag` in `args`.
+std::string& arg_of(std::vector<std::string>& args, std::string_view flag) {
+  return *(std::find(args.begin(), args.end(), flag) + 1);
 }
 
 json::object parse_or_fail(const std::string& text) {
@@ -142,7 +149,68 @@ TEST_P(VerifyReportCapture, PassesWithItsOwnNonceSpkiAndCollateralAtCaptureTime)
     EXPECT_EQ(gpu_status[pointer + " gpu_evidence"], "pass") << pointer;
     EXPECT_EQ(gpu_status[pointer + " gpu_measurements"], "pass") << pointer;
     EXPECT_EQ(gpu_status[pointer + " gpu_revocation"], "skip") << pointer;
+    EXPECT_EQ(gpu_status[pointer + " gpu_nras"], "pass") << pointer;
   }
+}
+
+/// The first failure's name and detail of a verify-report run (the run must reject).
+std::pair<std::string, std::string> first_failure_of(const std::vector<std::string>& args) {
+  const auto r = run_report(args);
+  EXPECT_EQ(r.code, exit_rejected) << r.out << r.err;
+  const json::object o = parse_or_fail(r.out);
+  const auto* f = o.if_contains("first_failure");
+  if (f == nullptr || !f->is_object()) return {};
+  return {str(f->at("name")), str(f->at("detail"))};
+}
+
+TEST_P(VerifyReportCapture, NvidiasAnswerIsCheckedAgainstTheCapturedKeysNonceAndTime) {
+  VP_REQUIRE_SHARED_TESTDATA();
+  const auto c = test::nearai::load_capture(GetParam());
+  TempDir dir;
+  // The built-in policy, with the longer TCB window gateway-2026-04-24's gateway needs
+  // (see above) so that the GPU factors are reached.
+  std::string policy_text(policy::nearai_policy_json());
+  if (c.name == "gateway-2026-04-24") {
+    policy_text.replace(policy_text.find("\"grace_period_days\": 30"), 23, "\"grace_period_days\": 600");
+  }
+  const auto args_with = [&](const std::string& text) {
+    auto args = capture_args(c);
+    args.insert(args.end() - 1, {"--policy", dir.write("policy-" + std::to_string(text.size()) + ".json", text)});
+    return args;
+  };
+
+  // Keys of another capture: NVIDIA rotates its signing keys; this kid is unknown there.
+  // (Keys fetched on the same day share kids: take a capture of another month.)
+  auto args = args_with(policy_text);
+  const std::string other =
+      c.name.find("2026-06-29") != std::string::npos ? "direct-2026-03-22-ecdsa" : "direct-2026-06-29-ed25519";
+  arg_of(args, "--nras-jwks") = shared(std::filesystem::path("nearai") / other / "nvidia" / "jwks.json");
+  auto [name, detail] = first_failure_of(args);
+  EXPECT_EQ(name, "gpu_nras");
+  EXPECT_NE(detail.find("J1"), std::string::npos) << detail;
+
+  // Two hours later the collateral still holds, NVIDIA's tokens (one hour) do not.
+  args = args_with(policy_text);
+  arg_of(args, "--at") = std::to_string(c.verify_at + 7200);
+  std::tie(name, detail) = first_failure_of(args);
+  EXPECT_EQ(name, "gpu_nras");
+  EXPECT_NE(detail.find("J3"), std::string::npos) << detail;
+
+  // A key pin the capture's keys do not chain to.
+  args = args_with(policy_text);
+  args.insert(args.end() - 1, {"--nras-key-pin", std::string(64, 'a')});
+  std::tie(name, detail) = first_failure_of(args);
+  EXPECT_EQ(name, "gpu_nras");
+  EXPECT_NE(detail.find("key_pin"), std::string::npos) << detail;
+
+  // Without NVIDIA's answer, a policy that requires it refuses and says why.
+  std::string requiring = policy_text;
+  requiring.replace(requiring.find("\"nras\": \"optional\""), 18, "\"nras\": \"required\"");
+  args = args_with(requiring);
+  args.erase(std::find(args.begin(), args.end(), "--nras-response"), std::find(args.begin(), args.end(), "--nras-jwks") + 2);
+  std::tie(name, detail) = first_failure_of(args);
+  EXPECT_EQ(name, "gpu_nras");
+  EXPECT_NE(detail.find("no --nras-response"), std::string::npos) << detail;
 }
 
 TEST_P(VerifyReportCapture, WrongNonceOrTlsKeyIsRejected) {
