@@ -368,7 +368,7 @@ constexpr std::string_view nearai_json = R"json({
   },
   "gpu": {
     "required": true,
-    "nras": "optional",
+    "nras": "required",
     "hwmodels": ["GH100 A01 GSP BROM"],
     "measurements": [
       {"driver_version": "570.172.08", "vbios_version": "96.00.CF.00.02",

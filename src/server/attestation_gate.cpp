@@ -50,10 +50,12 @@ std::string_view to_string(admission a) noexcept {
 near_attester::near_attester(std::shared_ptr<collateral::source> collateral,
                              std::shared_ptr<const tdx::trust_anchor> anchor,
                              std::shared_ptr<const policy::workload_policy> policy, const clock& clock,
-                             upstream::attest_options options, std::shared_ptr<const gpu::trust_anchor> gpu_anchor)
+                             upstream::attest_options options, std::shared_ptr<const gpu::trust_anchor> gpu_anchor,
+                             std::shared_ptr<nras_client> nras)
     : collateral_(std::move(collateral)),
       anchor_(std::move(anchor)),
       gpu_anchor_(std::move(gpu_anchor)),
+      nras_(std::move(nras)),
       policy_(std::move(policy)),
       clock_(clock),
       options_(options) {}
@@ -74,7 +76,8 @@ asio::awaitable<attestation_result> near_attester::attest(upstream::upstream_con
 
   appraise::evidence_set evidence;
   evidence.gpu_root = gpu_anchor_.get();
-  for (const auto& platform : appraise::needs(*document, appraise::mode::connection).platforms) {
+  const auto needed = appraise::needs(*document, appraise::mode::connection);
+  for (const auto& platform : needed.platforms) {
     auto collateral = co_await collateral_->get(collateral::platform_key{platform.fmspc, platform.pck_ca});
     if (collateral) {
       evidence.add(platform, collateral->collateral);
@@ -83,9 +86,38 @@ asio::awaitable<attestation_result> near_attester::attest(upstream::upstream_con
                                              collateral.error().message);
     }
   }
+  const bool consult_nras = policy_ != nullptr && policy_->gpu().nras != policy::nras_requirement::off;
+  if (consult_nras && !needed.nras.empty()) {
+    if (nras_) {
+      evidence.nras_keys = co_await nras_->keys(false);
+      evidence.nras_key_pins = nras_->key_pins();
+    }
+    for (const auto& gpus : needed.nras) {
+      appraise::evidence_set::nras_entry entry{gpus.json_pointer, std::nullopt, {}};
+      if (!nras_) {
+        entry.why = "NVIDIA's attestation service is not consulted (--no-nras)";
+      } else if (!evidence.nras_keys) {
+        entry.why = nras_->last_key_error();
+      } else {
+        auto answer = co_await nras_->attest(gpus.payload);
+        entry.answer = std::move(answer.body);
+        entry.why = std::move(answer.why);
+      }
+      evidence.nras.push_back(std::move(entry));
+    }
+  }
   appraise::connection_facts facts{fetched->nonce, conn.spki_sha256(), std::move(routed_model)};
   auto appraisal = std::make_shared<const appraise::appraisal>(appraise::appraise(
       *document, facts, evidence, policy_.get(), *anchor_, clock_.now(), appraise::mode::connection));
+  if (appraisal->nras_key_unknown && nras_) {
+    // NVIDIA signed with a key newer than the cached set: fetch the set once more.
+    auto fresh = co_await nras_->keys(true);
+    if (fresh && fresh != evidence.nras_keys) {
+      evidence.nras_keys = std::move(fresh);
+      appraisal = std::make_shared<const appraise::appraisal>(appraise::appraise(
+          *document, facts, evidence, policy_.get(), *anchor_, clock_.now(), appraise::mode::connection));
+    }
+  }
   std::optional<failure> refusal = appraisal->first_failure;
   if (refusal) {
     conn.mark_not_reusable();

@@ -30,6 +30,7 @@
 #include "core/failure.hpp"
 #include "net/single_flight.hpp"
 #include "policy/policy.hpp"
+#include "server/nras_client.hpp"
 #include "tdx/verifier.hpp"
 #include "upstream/attested_connection.hpp"
 
@@ -56,14 +57,16 @@ class attester {
 };
 
 /// NEAR AI: GET /v1/attestation/report with a fresh nonce on the connection → the evidence
-/// its quotes need (collateral per platform, from `collateral`) → appraise::appraise in
+/// its quotes need (collateral per platform, from `collateral`; NVIDIA's verdict on the GPU
+/// evidence and its keys, from `nras`, when the policy consults it) → appraise::appraise in
 /// connection mode under `policy` (nullptr: quote and binding only), as of `clock.now()`.
 class near_attester final : public attester {
  public:
   /// `gpu_anchor`: the root GPU evidence chains must end at (null: NVIDIA's).
   near_attester(std::shared_ptr<collateral::source> collateral, std::shared_ptr<const tdx::trust_anchor> anchor,
                 std::shared_ptr<const policy::workload_policy> policy, const clock& clock,
-                upstream::attest_options options, std::shared_ptr<const gpu::trust_anchor> gpu_anchor = nullptr);
+                upstream::attest_options options, std::shared_ptr<const gpu::trust_anchor> gpu_anchor = nullptr,
+                std::shared_ptr<nras_client> nras = nullptr);
   boost::asio::awaitable<attestation_result> attest(upstream::upstream_connection& conn,
                                                     std::optional<std::string> routed_model) override;
 
@@ -71,6 +74,8 @@ class near_attester final : public attester {
   std::shared_ptr<collateral::source> collateral_;
   std::shared_ptr<const tdx::trust_anchor> anchor_;
   std::shared_ptr<const gpu::trust_anchor> gpu_anchor_;
+  /// Null: NVIDIA's attestation service is not consulted (--no-nras).
+  std::shared_ptr<nras_client> nras_;
   std::shared_ptr<const policy::workload_policy> policy_;
   const clock& clock_;
   upstream::attest_options options_;

@@ -226,7 +226,14 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
                            dependencies.collateral, dependencies.anchor, dependencies.policy, *dependencies.time_source,
                            upstream::attest_options{config.timeouts.attestation, config.max_attestation_report,
                                                     std::nullopt},
-                           dependencies.gpu_anchor)),
+                           dependencies.gpu_anchor,
+                           config.nras.enabled
+                               ? std::make_shared<nras_client>(
+                                     ex, config.nras,
+                                     net::http_client_options{config.timeouts.connect, config.timeouts.attestation,
+                                                              gpu::nras::max_response_bytes, {}, "verified-proxy"},
+                                     *dependencies.time_source)
+                               : nullptr)),
         gate(ex, *dependencies.time_source,
              appraise::verdict_cache_options{config.attestation_ttl, config.negative_ttl, 1024, 64}),
         pool(config.pool_max_idle_per_domain, config.pool_idle_timeout),

@@ -205,7 +205,7 @@ TEST_P(VerifyReportCapture, NvidiasAnswerIsCheckedAgainstTheCapturedKeysNonceAnd
 
   // Without NVIDIA's answer, a policy that requires it refuses and says why.
   std::string requiring = policy_text;
-  requiring.replace(requiring.find("\"nras\": \"optional\""), 18, "\"nras\": \"required\"");
+  requiring.replace(requiring.find("\"nras\": \"required\""), 18, "\"nras\": \"required\"");
   args = args_with(requiring);
   args.erase(std::find(args.begin(), args.end(), "--nras-response"), std::find(args.begin(), args.end(), "--nras-jwks") + 2);
   std::tie(name, detail) = first_failure_of(args);

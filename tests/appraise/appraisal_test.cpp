@@ -8,6 +8,7 @@
 #include "attest/nearai_captures.hpp"
 #include "collateral/bundle.hpp"
 #include "core/time.hpp"
+#include "support/testdata.hpp"
 
 namespace vp::appraise {
 namespace {
@@ -27,6 +28,13 @@ evidence_set evidence_for(const attest::near_report_document& doc, mode m, const
     EXPECT_TRUE(prepared) << prepared.error().message;
     if (prepared) evidence.add(platform, std::move(*prepared));
   }
+  // NVIDIA's answer about the model CVM's GPUs and its keys, captured in the same run.
+  for (const auto& gpus : needs(doc, m).nras) {
+    evidence.nras.push_back({gpus.json_pointer, test::read_shared(c.dir / "nvidia" / "nras_response.json"), {}});
+  }
+  auto keys = gpu::nras::parse_jwks(test::read_shared(c.dir / "nvidia" / "jwks.json"));
+  EXPECT_TRUE(keys);
+  if (keys) evidence.nras_keys = std::make_shared<const gpu::nras::jwks>(std::move(*keys));
   return evidence;
 }
 
@@ -76,8 +84,48 @@ TEST_P(AppraiseCapture, EveryAttestationAtCaptureTimeOffline) {
     EXPECT_LE(a.trusted_until, e.verdict->collateral_expires_at);
     EXPECT_EQ(e.factors.at(0).name, "quote");
     EXPECT_EQ(e.factors.at(1).name, "binding");
+    if (e.role == attest::attestation_role::model) {
+      // Eight H100s, locally verified and vouched for by NVIDIA, whose token (one hour)
+      // bounds how long the verdict is relied on.
+      EXPECT_EQ(e.gpus.size(), 8u);
+      ASSERT_TRUE(e.nras);
+      EXPECT_EQ(e.nras->gpus.size(), 8u);
+      EXPECT_LE(a.trusted_until, e.nras->expires);
+      EXPECT_EQ(a.trusted_until, e.nras->expires) << "NVIDIA's token expires first";
+    }
   }
   EXPECT_GT(a.trusted_until, at);
+}
+
+TEST_P(AppraiseCapture, GpuEvidenceIsRequiredByTheBuiltInPolicy) {
+  VP_REQUIRE_SHARED_TESTDATA();
+  const auto c = test::nearai::load_capture(GetParam());
+  if (c.name.starts_with("gateway")) GTEST_SKIP() << "the connection-facing gateway CVM has no GPUs";
+  // The same report without nvidia_payload: a model CVM that leaves its GPUs out.
+  boost::json::value v = test::nearai::parse_json_or_fail(c.body);
+  v.as_object().erase("nvidia_payload");
+  for (auto& a : v.as_object().at("all_attestations").as_array()) a.as_object().erase("nvidia_payload");
+  const auto doc = attest::parse_report_document(boost::json::serialize(v));
+  ASSERT_TRUE(doc);
+  const auto a = appraise(*doc, facts_of(c), evidence_for(*doc, mode::connection, c), &nearai,
+                          tdx::intel_sgx_root_ca(), from_unix_seconds(c.verify_at), mode::connection);
+  ASSERT_FALSE(a.accepted());
+  EXPECT_EQ(a.first_failure->code, "gpu_evidence");
+  EXPECT_EQ(a.first_failure->phase, phase::gpu);
+  EXPECT_NE(a.first_failure->message.find("no nvidia_payload"), std::string::npos) << a.first_failure->message;
+
+  // NVIDIA's answer unavailable: required by the built-in policy, and not a verdict about
+  // the backend (an outage of our source is retried, not remembered).
+  const auto original = attest::parse_report_document(c.body);
+  auto evidence = evidence_for(*original, mode::connection, c);
+  evidence.nras.front().answer.reset();
+  evidence.nras.front().why = "NVIDIA's attestation service answered HTTP 503";
+  const auto b = appraise(*original, facts_of(c), evidence, &nearai, tdx::intel_sgx_root_ca(),
+                          from_unix_seconds(c.verify_at), mode::connection);
+  ASSERT_FALSE(b.accepted());
+  EXPECT_EQ(b.first_failure->code, "gpu_nras");
+  EXPECT_FALSE(b.first_failure->about_backend);
+  EXPECT_NE(b.first_failure->message.find("503"), std::string::npos);
 }
 
 TEST_P(AppraiseCapture, ConnectionModeAppraisesOnlyTheConnectionFacingAttestation) {

@@ -278,6 +278,7 @@ struct test_http_server::impl {
       }
       record.tls_server_name = sni;
       record.request_on_connection = sequence;
+      record.body = request.body();
 
       http_handler current;
       {

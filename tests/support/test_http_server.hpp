@@ -46,6 +46,7 @@ struct http_request_record {
   std::string tls_server_name;
   /// 1-based sequence number of the request on its connection (keep-alive checks).
   std::size_t request_on_connection = 0;
+  std::string body;  ///< as received (after chunked decoding)
 
   /// The first header named `name` (case-insensitive), or nullopt.
   std::optional<std::string_view> header(std::string_view name) const;
