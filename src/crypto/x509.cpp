@@ -9,6 +9,7 @@
 
 #include "core/hex.hpp"
 #include "crypto/digest.hpp"
+#include "crypto/x509_path.hpp"
 
 namespace vp::crypto {
 namespace {
@@ -98,7 +99,9 @@ std::optional<std::vector<bytes>> pem_certificate_ders(std::string_view pem) {
     unsigned char* data = nullptr;
     long len = 0;
     if (PEM_read_bio(bio, &name, &header, &data, &len) != 1) return pem_step::done;
-    const bool certificate = std::string_view(name) == PEM_STRING_X509;
+    // RFC 7468 §2: a CERTIFICATE block carries no RFC 1421 headers (parse_pem_certificates
+    // refuses them too, PEM_get_EVP_CIPHER_INFO), so the DER alone is what the block says.
+    const bool certificate = std::string_view(name) == PEM_STRING_X509 && header != nullptr && *header == '\0';
     if (certificate && len > 0) out.emplace_back(data, data + len);
     OPENSSL_free(name);
     OPENSSL_free(header);
@@ -196,8 +199,40 @@ bool crl_has_required_extensions(const X509_CRL* crl) {
 
 namespace {
 
+/// The signature pass of X509_verify_cert (the "verify" step, X509_STORE_CTX_set_verify(3))
+/// with signatures from the caller's signature_check (the X509_STORE_CTX's app data).
+/// OpenSSL's own pass (internal_verify, x509_vfy.c), under run_verification's flags (no
+/// DANE, no X509_V_FLAG_CHECK_SS_SIGNATURE, no time checks), does exactly this: from the
+/// top of the built chain down, each certificate's issuer must be allowed to sign it and
+/// have a decodable key, and the signature must verify; the top one is the trusted anchor.
+int delegated_signature_pass(X509_STORE_CTX* ctx) {
+  const auto* signed_by = static_cast<const signature_check*>(X509_STORE_CTX_get_app_data(ctx));
+  STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(ctx);
+  const int n = chain == nullptr ? 0 : sk_X509_num(chain);
+  const auto fail = [&](int depth, X509* cert, int error) {
+    X509_STORE_CTX_set_error_depth(ctx, depth);
+    X509_STORE_CTX_set_current_cert(ctx, cert);
+    X509_STORE_CTX_set_error(ctx, error);
+    return 0;
+  };
+  if (signed_by == nullptr || n < 2) {
+    return fail(0, n > 0 ? sk_X509_value(chain, 0) : nullptr, X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE);
+  }
+  for (int depth = n - 2; depth >= 0; --depth) {
+    X509* subject = sk_X509_value(chain, depth);
+    X509* issuer = sk_X509_value(chain, depth + 1);
+    if (const int err = X509_check_issued(issuer, subject); err != X509_V_OK) return fail(depth + 1, issuer, err);
+    if (X509_get0_pubkey(issuer) == nullptr) {
+      return fail(depth + 1, issuer, X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY);
+    }
+    if (!(*signed_by)(subject, issuer)) return fail(depth, subject, X509_V_ERR_CERT_SIGNATURE_FAILURE);
+  }
+  return 1;
+}
+
 chain_verdict run_verification(X509* leaf, std::span<X509* const> intermediates, X509* anchor,
-                               std::span<X509_CRL* const> crls, unsigned long crl_flags, unsigned long extra_flags) {
+                               std::span<X509_CRL* const> crls, unsigned long crl_flags, unsigned long extra_flags,
+                               const signature_check* signed_by = nullptr) {
   x509_store_ptr store{X509_STORE_new()};
   x509_store_ctx_ptr ctx{X509_STORE_CTX_new()};
   // The stacks only borrow their elements (sk_*_free, not sk_*_pop_free).
@@ -216,6 +251,13 @@ chain_verdict run_verification(X509* leaf, std::span<X509* const> intermediates,
   }
   if (X509_STORE_CTX_init(ctx.get(), store.get(), leaf, untrusted.get()) != 1) {
     return {X509_V_ERR_UNSPECIFIED, 0, take_openssl_error()};
+  }
+  if (signed_by != nullptr) {
+    // After init, which installs OpenSSL's own pass.
+    if (X509_STORE_CTX_set_app_data(ctx.get(), const_cast<signature_check*>(signed_by)) != 1) {
+      return {X509_V_ERR_OUT_OF_MEM, 0, "out of memory"};
+    }
+    X509_STORE_CTX_set_verify(ctx.get(), delegated_signature_pass);
   }
   // The anchor is trusted by identity (callers pin it byte for byte), so its self-signature
   // is not re-verified (no X509_V_FLAG_CHECK_SS_SIGNATURE).
@@ -242,6 +284,11 @@ chain_verdict run_verification(X509* leaf, std::span<X509* const> intermediates,
 chain_verdict verify_chain(X509* leaf, std::span<X509* const> intermediates, X509* anchor,
                            std::span<X509_CRL* const> crls) {
   return run_verification(leaf, intermediates, anchor, crls, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL, 0);
+}
+
+chain_verdict verify_chain(X509* leaf, std::span<X509* const> intermediates, X509* anchor,
+                           const signature_check& signed_by) {
+  return run_verification(leaf, intermediates, anchor, {}, 0, 0, &signed_by);
 }
 
 chain_verdict verify_leaf(X509* leaf, X509* issuer, X509_CRL* crl) {

@@ -10,13 +10,21 @@
 #include <boost/json/value.hpp>
 
 #include <algorithm>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
 #include <stdexcept>
+#include <utility>
 
 #include "core/hex.hpp"
 #include "core/base64.hpp"
 #include "crypto/digest.hpp"
 #include "crypto/ecdsa.hpp"
 #include "crypto/x509.hpp"
+#include "crypto/x509_path.hpp"
+#include "gpu/chain_cache.hpp"
 
 namespace vp::gpu {
 
@@ -153,62 +161,219 @@ bool is_p384(EVP_PKEY* key) {
          std::string_view(group, length) == "secp384r1";
 }
 
-/// L4-L6: exactly 5 certificates, leaf first, each issued and signed by the next, the
-/// last byte-identical to the pinned root, valid at `now`, a P-384 leaf key.
-result<std::vector<crypto::x509_ptr>> verify_certificate_chain(std::size_t gpu, std::string_view pem, const trust_anchor& anchor,
-                                                   unix_time now) {
-  // The C++ SDK producer pads the chain with NULs from a fixed buffer (§1.1); nothing
-  // else may follow the last block.
+/// What L4-L6 prove about one chain, kept so that verify() and the chain cache need
+/// nothing else from the certificates: every check of verify_certificate_chain except the
+/// validity windows (which depend on `now`) holds for the DER this was made from.
+struct verified_chain {
+  std::array<crypto::validity_window, 5> windows{};
+  std::array<std::string, 5> names;  ///< CNs, for the validity message
+  crypto::evp_pkey_ptr leaf_key;     ///< P-384, shared read-only (EVP_PKEY is reference counted)
+  std::optional<bytes> fwid;         ///< leaf_fwid() of the leaf
+  std::string ueid;                  ///< serial_decimal() of the leaf
+  std::string hwmodel;               ///< CN of certificate 1
+  std::vector<bytes> chain_der;      ///< certificate_der() of the 5, leaf first
+};
+using chain_ptr = std::shared_ptr<const verified_chain>;
+
+/// A host presents the same 8 chains on every attestation (§1.3): chains that passed
+/// L4-L6 are remembered, process-wide, so that a repeat costs a base64 decode and a
+/// SHA-256 instead of 5 certificate decodes, 4 signature checks and a path validation.
+/// The key covers everything the checks read: each certificate's DER (length-prefixed,
+/// so that a different split into blocks is a different key) and the anchor's DER. Only
+/// chains that passed are inserted; validity is re-checked on every use. Bounded,
+/// least recently used first out; a mutex guards it (the entries are immutable).
+class chain_store {
+ public:
+  chain_ptr find(const sha256_digest& key) {
+    std::lock_guard lock(mutex_);
+    const auto it = index_.find(key);
+    if (it == index_.end()) return nullptr;
+    lru_.splice(lru_.begin(), lru_, it->second);
+    return it->second->second;
+  }
+  void insert(const sha256_digest& key, chain_ptr chain) {
+    std::lock_guard lock(mutex_);
+    if (capacity_ == 0 || index_.contains(key)) return;
+    lru_.emplace_front(key, std::move(chain));
+    index_.emplace(key, lru_.begin());
+    trim();
+  }
+  std::size_t size() {
+    std::lock_guard lock(mutex_);
+    return index_.size();
+  }
+  std::size_t capacity() {
+    std::lock_guard lock(mutex_);
+    return capacity_;
+  }
+  void set_capacity(std::size_t entries) {
+    std::lock_guard lock(mutex_);
+    capacity_ = entries;
+    trim();
+  }
+  void clear() {
+    std::lock_guard lock(mutex_);
+    index_.clear();
+    lru_.clear();
+  }
+
+ private:
+  void trim() {
+    while (index_.size() > capacity_) {
+      index_.erase(lru_.back().first);
+      lru_.pop_back();
+    }
+  }
+  std::mutex mutex_;
+  std::size_t capacity_ = chain_cache::default_capacity;
+  std::list<std::pair<sha256_digest, chain_ptr>> lru_;
+  std::map<sha256_digest, std::list<std::pair<sha256_digest, chain_ptr>>::iterator> index_;
+};
+
+chain_store& chains() {
+  // Never destroyed: verify() may run on other threads during exit, and the EVP_PKEYs
+  // must not outlive OpenSSL's own cleanup.
+  static chain_store* const store = new chain_store;
+  return *store;
+}
+
+/// What the GPUs of one verify() call share: each distinct certificate DER is decoded
+/// once (the CA certificates 2..4 are the same on every GPU, §1.3), and each distinct
+/// (subject, issuer) signature is checked once, whether by the explicit order check or
+/// by path validation (crypto::verify_chain with a signature_check). Results are only
+/// ever reused for the same two certificate objects, so a reuse is the same computation.
+class call_memo {
+ public:
+  explicit call_memo(const trust_anchor& anchor) {
+    if (anchor.root && X509_up_ref(anchor.root.get()) == 1) certificates_.emplace(anchor.root_der, anchor.root.get());
+  }
+  /// The certificate `der` holds (all of it), decoded on first use; null if it does not decode.
+  X509* certificate(const bytes& der) {
+    auto it = certificates_.find(der);
+    if (it == certificates_.end()) it = certificates_.emplace(der, crypto::parse_der_certificate(der)).first;
+    return it->second.get();
+  }
+  bool signed_by(X509* subject, X509* issuer) {
+    if (verified_.contains({subject, issuer})) return true;
+    EVP_PKEY* key = X509_get0_pubkey(issuer);
+    if (key == nullptr || X509_verify(subject, key) != 1) {
+      ERR_clear_error();
+      return false;
+    }
+    verified_.emplace(subject, issuer);
+    return true;
+  }
+
+ private:
+  std::map<bytes, crypto::x509_ptr> certificates_;
+  std::set<std::pair<X509*, X509*>> verified_;  ///< only links that verified
+};
+
+/// The DER blocks of a certificate field: the C++ SDK producer pads the chain with NULs
+/// from a fixed buffer (§1.1); nothing else may follow the last block.
+boost::system::result<std::vector<bytes>, std::string> chain_blocks(std::string_view pem) {
   std::size_t end = pem.size();
   while (end > 0 && (pem[end - 1] == '\0' || pem[end - 1] == '\n' || pem[end - 1] == '\r' || pem[end - 1] == ' ')) {
     --end;
   }
   pem = pem.substr(0, end);
-  if (pem.find('\0') != std::string_view::npos) {
-    return gpu_error(gpu, check::chain, "NUL bytes inside the certificate chain");
+  if (pem.find('\0') != std::string_view::npos) return std::string("NUL bytes inside the certificate chain");
+  auto ders = crypto::pem_certificate_ders(pem);
+  if (!ders) return std::string("the certificate field is not a PEM certificate chain");
+  return std::move(*ders);
+}
+
+sha256_digest chain_key(const std::vector<bytes>& ders, const trust_anchor& anchor) {
+  bytes text;
+  for (const bytes& der : ders) {
+    for (int shift = 56; shift >= 0; shift -= 8) text.push_back(static_cast<std::uint8_t>(der.size() >> shift));
+    text.insert(text.end(), der.begin(), der.end());
   }
-  auto certs = crypto::parse_pem_certificates(pem);
-  if (!certs) return gpu_error(gpu, check::chain, "the certificate field is not a PEM certificate chain");
+  return crypto::sha256({byte_view(text), byte_view(anchor.root_der)});
+}
+
+/// L4-L6 on the decoded certificates (`ders` from chain_blocks): exactly 5, leaf first,
+/// each issued and signed by the next, the last byte-identical to the pinned root, valid
+/// at `now`, a P-384 leaf key. `memo` is the call's.
+result<chain_ptr> check_certificate_chain(std::size_t gpu, const std::vector<bytes>& ders, const trust_anchor& anchor,
+                                          unix_time now, call_memo& memo) {
+  std::vector<X509*> chain;
+  for (const bytes& der : ders) {
+    X509* cert = memo.certificate(der);
+    if (cert == nullptr) return gpu_error(gpu, check::chain, "the certificate field is not a PEM certificate chain");
+    chain.push_back(cert);
+  }
   // nvtrust's MAX_CERT_CHAIN_LENGTH for Hopper: leaf, BROM, Provisioner ICA, GH100
   // Identity, Device Identity CA.
-  if (certs->size() != 5) {
-    return gpu_error(gpu, check::chain, std::to_string(certs->size()) + " certificates, expected 5");
+  if (chain.size() != 5) {
+    return gpu_error(gpu, check::chain, std::to_string(chain.size()) + " certificates, expected 5");
   }
-  auto& chain = *certs;
-  if (!equal_bytes(crypto::certificate_der(chain[4].get()), anchor.root_der)) {
+  if (!equal_bytes(crypto::certificate_der(chain[4]), anchor.root_der)) {
     return gpu_error(gpu, check::chain,
-                     "the chain ends at \"" + crypto::common_name(X509_get_subject_name(chain[4].get())) +
+                     "the chain ends at \"" + crypto::common_name(X509_get_subject_name(chain[4])) +
                          "\", not at the pinned NVIDIA Device Identity CA");
   }
+  auto out = std::make_shared<verified_chain>();
   for (std::size_t i = 0; i < chain.size(); ++i) {
-    const auto window = crypto::certificate_validity(chain[i].get());
+    const auto window = crypto::certificate_validity(chain[i]);
+    out->names[i] = crypto::common_name(X509_get_subject_name(chain[i]));
     if (!window || !window->contains(now)) {
-      return gpu_error(gpu, check::chain, "certificate " + std::to_string(i) + " (\"" +
-                                              crypto::common_name(X509_get_subject_name(chain[i].get())) +
+      return gpu_error(gpu, check::chain, "certificate " + std::to_string(i) + " (\"" + out->names[i] +
                                               "\") is not valid at the appraisal time");
     }
+    out->windows[i] = *window;
   }
   // The order is part of the evidence: each certificate is signed by the next one.
   for (std::size_t i = 0; i + 1 < chain.size(); ++i) {
-    EVP_PKEY* issuer_key = X509_get0_pubkey(chain[i + 1].get());
-    if (X509_check_issued(chain[i + 1].get(), chain[i].get()) != X509_V_OK || issuer_key == nullptr ||
-        X509_verify(chain[i].get(), issuer_key) != 1) {
+    if (X509_check_issued(chain[i + 1], chain[i]) != X509_V_OK || !memo.signed_by(chain[i], chain[i + 1])) {
       ERR_clear_error();
       return gpu_error(gpu, check::chain, "certificate " + std::to_string(i) + " is not issued and signed by certificate " +
                                               std::to_string(i + 1));
     }
   }
-  // Path validation to the pinned root: CA and key-usage constraints of 1..4.
-  X509* intermediates[] = {chain[1].get(), chain[2].get(), chain[3].get()};
-  const auto verdict = crypto::verify_chain(chain[0].get(), intermediates, anchor.root.get(), {});
+  // Path validation to the pinned root: CA and key-usage constraints of 1..4. Its
+  // signature pass asks the memo, which holds each link the loop above just verified
+  // (the path OpenSSL builds is normally this very order; any other link is verified).
+  X509* intermediates[] = {chain[1], chain[2], chain[3]};
+  const auto signed_by = [&memo](X509* subject, X509* issuer) { return memo.signed_by(subject, issuer); };
+  const auto verdict = crypto::verify_chain(chain[0], intermediates, anchor.root.get(), signed_by);
   if (!verdict.ok()) {
     return gpu_error(gpu, check::chain,
                      "path validation failed at depth " + std::to_string(verdict.depth) + ": " + verdict.message);
   }
-  if (!is_p384(X509_get0_pubkey(chain[0].get()))) {
-    return gpu_error(gpu, check::chain, "the leaf key is not ECDSA P-384");
+  EVP_PKEY* leaf_key = X509_get0_pubkey(chain[0]);
+  if (!is_p384(leaf_key)) return gpu_error(gpu, check::chain, "the leaf key is not ECDSA P-384");
+  if (EVP_PKEY_up_ref(leaf_key) != 1) return gpu_error(gpu, check::chain, "out of memory");
+  out->leaf_key.reset(leaf_key);
+  out->fwid = leaf_fwid(chain[0]);
+  out->ueid = serial_decimal(chain[0]);
+  out->hwmodel = out->names[1];
+  for (X509* c : chain) out->chain_der.push_back(crypto::certificate_der(c));
+  return chain_ptr(std::move(out));
+}
+
+/// L4-L6 for one GPU's certificate field, from the chain cache when this chain (with
+/// this anchor) passed before: then only the validity windows are checked, against the
+/// same certificates and with the same message as check_certificate_chain.
+result<chain_ptr> verify_certificate_chain(std::size_t gpu, std::string_view pem, const trust_anchor& anchor,
+                                           unix_time now, call_memo& memo) {
+  auto ders = chain_blocks(pem);
+  if (!ders) return gpu_error(gpu, check::chain, ders.error());
+  const sha256_digest key = chain_key(*ders, anchor);
+  if (ders->size() == 5) {
+    if (chain_ptr cached = chains().find(key)) {
+      for (std::size_t i = 0; i < cached->windows.size(); ++i) {
+        if (!cached->windows[i].contains(now)) {
+          return gpu_error(gpu, check::chain, "certificate " + std::to_string(i) + " (\"" + cached->names[i] +
+                                                  "\") is not valid at the appraisal time");
+        }
+      }
+      return cached;
+    }
   }
-  return std::move(chain);
+  auto chain = check_certificate_chain(gpu, *ders, anchor, now, memo);
+  if (chain) chains().insert(key, *chain);
+  return chain;
 }
 
 }  // namespace
@@ -391,26 +556,26 @@ result<std::vector<verified_gpu>> verify(const nvidia_payload& payload, const sh
   }
   std::vector<verified_gpu> out;
   out.reserve(payload.entries.size());
+  call_memo memo(anchor);
   for (std::size_t i = 0; i < payload.entries.size(); ++i) {
     const auto& entry = payload.entries[i];
-    auto chain = verify_certificate_chain(i, entry.certificate_pem, anchor, now);
+    auto chain = verify_certificate_chain(i, entry.certificate_pem, anchor, now, memo);
     if (!chain) return chain.error();
+    const verified_chain& certs = **chain;
     auto spdm = parse_spdm(entry.evidence);
     if (!spdm) return gpu_error(i, check::evidence_format, spdm.error());
     if (spdm->request_nonce != nonce) {
       return gpu_error(i, check::spdm_nonce, "the SPDM request carried nonce " + to_hex(spdm->request_nonce) +
                                                  ", not the nonce sent");
     }
-    X509* leaf = (*chain)[0].get();
-    if (!crypto::verify_p384_sha384_raw(X509_get0_pubkey(leaf), spdm->signed_bytes, spdm->signature)) {
+    if (!crypto::verify_p384_sha384_raw(certs.leaf_key.get(), spdm->signed_bytes, spdm->signature)) {
       return gpu_error(i, check::signature, "the SPDM response signature does not verify with the GPU's leaf key");
     }
-    const auto certified_fwid = leaf_fwid(leaf);
-    if (!certified_fwid) return gpu_error(i, check::fwid, "the leaf certificate carries no FWID (2.23.133.5.4.1)");
+    if (!certs.fwid) return gpu_error(i, check::fwid, "the leaf certificate carries no FWID (2.23.133.5.4.1)");
     if (!spdm->fwid) return gpu_error(i, check::fwid, "the evidence carries no FWID");
-    if (*spdm->fwid != *certified_fwid) {
+    if (*spdm->fwid != *certs.fwid) {
       return gpu_error(i, check::fwid, "the evidence's FWID " + to_hex(*spdm->fwid) +
-                                           " is not the certificate's " + to_hex(*certified_fwid));
+                                           " is not the certificate's " + to_hex(*certs.fwid));
     }
     const auto vbios = spdm->vbios_version ? format_vbios_version(*spdm->vbios_version) : std::nullopt;
     if (!spdm->driver_version || !printable(*spdm->driver_version)) {
@@ -423,17 +588,31 @@ result<std::vector<verified_gpu>> verify(const nvidia_payload& payload, const sh
     g.arch = entry.arch;
     g.driver_version = *spdm->driver_version;
     g.vbios_version = *vbios;
-    g.hwmodel = crypto::common_name(X509_get_subject_name((*chain)[1].get()));
-    g.ueid = serial_decimal(leaf);
+    g.hwmodel = certs.hwmodel;
+    g.ueid = certs.ueid;
     g.fwid = *spdm->fwid;
     g.measurement_record_sha256 = crypto::sha256(spdm->measurement_record);
     g.measurements = std::move(spdm->blocks);
     g.nvdec0_status = spdm->nvdec0_status;
-    for (const auto& c : *chain) g.chain_der.push_back(crypto::certificate_der(c.get()));
+    g.chain_der = certs.chain_der;
     out.push_back(std::move(g));
   }
   return out;
 }
+
+namespace chain_cache {
+
+std::size_t size() { return chains().size(); }
+std::size_t capacity() { return chains().capacity(); }
+void set_capacity(std::size_t entries) { chains().set_capacity(entries); }
+void clear() { chains().clear(); }
+
+bool contains(std::string_view certificate_pem, const trust_anchor& anchor) {
+  const auto ders = chain_blocks(certificate_pem);
+  return ders && chains().find(chain_key(*ders, anchor)) != nullptr;
+}
+
+}  // namespace chain_cache
 
 std::optional<std::size_t> configured_gpu_count(std::string_view vm_config_json) {
   boost::system::error_code ec;

@@ -54,6 +54,19 @@ void http_request_input(const std::uint8_t* data, std::size_t size);
 /// one with a string body (the HTTP client's shape), for a GET and for a HEAD request.
 void http_response_input(const std::uint8_t* data, std::size_t size);
 
+/// A decoded `nvidia_payload` (docs/gpu-signatures-e2ee.md §1.1): gpu::parse_payload,
+/// gpu::parse_spdm on every entry's evidence, then gpu::verify against the synthetic root
+/// and the compiled-in NVIDIA root. Asserts L1/L3 on what the parser accepts, that the
+/// SPDM views lie inside the evidence, and that a second verification (the chain cache
+/// warm) says exactly what the first said.
+void gpu_payload_input(const std::uint8_t* data, std::size_t size);
+
+/// An NRAS answer and its key set (§2.2-§2.3): gpu::nras::parse_jwks, then
+/// gpu::nras::verify_response against the synthetic JWKS, nonce and local GPUs, and
+/// against the input's own key set. "<jwks>\0<answer>" mutates both together. Asserts
+/// that a verdict has one claim set per local GPU, bound to it.
+void nras_input(const std::uint8_t* data, std::size_t size);
+
 /// Seeds built in code (no files), shaped like what each target parses so that mutations
 /// reach past the first checks: synthetic direct and gateway reports (event log, info and
 /// tcb_info both in place and as JSON strings, v1 and v2 runtime digests), event logs and
@@ -68,6 +81,11 @@ std::vector<std::string> routing_seeds();
 /// trailer fields, transfer codings other than a final chunked).
 std::vector<std::string> http_request_seeds();
 std::vector<std::string> http_response_seeds();
+/// Synthetic payloads from nvidia_test_pki (1, 2 and 8 GPUs, both producers, one bad GPU
+/// each way), plus the real captures' payloads when $VP_TESTDATA_DIR is set; fake NRAS
+/// answers, its JWKS and the two joined.
+std::vector<std::string> gpu_payload_seeds();
+std::vector<std::string> nras_seeds();
 
 /// For a libFuzzer program's LLVMFuzzerInitialize: when $VP_FUZZ_SEED_DIR names a
 /// directory (tests/fuzz/run sets it to the run's fresh corpus directory), writes

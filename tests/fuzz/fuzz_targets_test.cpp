@@ -14,7 +14,10 @@
 #include <random>
 
 #include "attest/near_report.hpp"
+#include "core/base64.hpp"
+#include "crypto/x509.hpp"
 #include "fuzz/fuzz_targets.hpp"
+#include "gpu/evidence.hpp"
 #include "policy/event_log.hpp"
 #include "policy/policy.hpp"
 #include "proxy/forwarding.hpp"
@@ -135,10 +138,48 @@ void run_seeds(const std::vector<std::string>& seeds, target_fn target) {
 
 bool report_parses(const std::string& s) { return attest::parse_report_document(s).has_value(); }
 
+bool payload_parses(const std::string& s) { return gpu::parse_payload(s).has_value(); }
+
+// One mutation of the binary inside an nvidia_payload (JSON-aware mutations only reach
+// the base64 text): an entry's certificate chain or SPDM evidence is decoded, mutated
+// as bytes and encoded again, so that the DER and SPDM parsers and the checks behind
+// them see near-valid input.
+std::string mutate_gpu_entry(const std::string& seed, std::mt19937& rng) {
+  json::error_code ec;
+  json::value doc = json::parse(seed, ec);
+  json::array* list = ec || !doc.is_object() ? nullptr : doc.as_object()["evidence_list"].if_array();
+  if (list == nullptr || list->empty()) return mutate(seed, rng);
+  json::object* entry = (*list)[rng() % list->size()].if_object();
+  if (entry == nullptr) return mutate(seed, rng);
+  json::value& field = (*entry)[rng() % 2 == 0 ? "certificate" : "evidence"];
+  const json::string* text = field.if_string();
+  const auto raw = text != nullptr ? base64_decode(*text) : std::nullopt;
+  if (!raw) return mutate(seed, rng);
+  std::string binary(raw->begin(), raw->end());
+  auto ders = crypto::pem_certificate_ders(binary);
+  if (ders && rng() % 4 != 0) {
+    // Inside one certificate's DER rather than the PEM framing.
+    bytes& der = (*ders)[rng() % ders->size()];
+    const std::string changed = mutate(std::string(der.begin(), der.end()), rng);
+    der.assign(changed.begin(), changed.end());
+    binary.clear();
+    for (const bytes& d : *ders) {
+      binary += "-----BEGIN CERTIFICATE-----\n";
+      const std::string b64 = base64_encode(d);
+      for (std::size_t at = 0; at < b64.size(); at += 64) binary += b64.substr(at, 64) + "\n";
+      binary += "-----END CERTIFICATE-----\n";
+    }
+  } else {
+    binary = mutate(std::move(binary), rng);
+  }
+  field = base64_encode(as_bytes(binary));
+  return json::serialize(doc);
+}
+
 TEST(FuzzTargets, SurviveEmptyAndTinyInputs) {
   const std::uint8_t byte = 0;
   for (target_fn t : {quote_input, collateral_input, report_input, event_log_input, policy_input, routing_input,
-                      http_request_input, http_response_input}) {
+                      http_request_input, http_response_input, gpu_payload_input, nras_input}) {
     t(&byte, 0);
     t(&byte, 1);
     t(nullptr, 0);
@@ -253,6 +294,60 @@ TEST(FuzzTargets, HttpResponseParsingSurvivesMutations) {
 
 TEST(FuzzTargets, RoutingParsersSurviveMutations) {
   run_mutations(routing_seeds(), routing_input, 3000, true, [](const std::string&) { return false; });
+}
+
+TEST(FuzzTargets, GpuSeedsAreWellFormed) {
+  const auto payloads = gpu_payload_seeds();
+  ASSERT_GE(payloads.size(), 7u);
+  // 1, 2 (C++ SDK form) and 8 GPUs, then three with one bad GPU each, then an empty list.
+  const std::size_t gpus[] = {1, 2, 8, 2, 2, 2, 0};
+  for (std::size_t i = 0; i < std::size(gpus); ++i) {
+    const auto p = gpu::parse_payload(payloads[i]);
+    ASSERT_TRUE(p) << i << ": " << p.error().describe();
+    EXPECT_EQ(p->entries.size(), gpus[i]) << i;
+    for (const auto& e : p->entries) EXPECT_TRUE(gpu::parse_spdm(e.evidence)) << i;
+  }
+  EXPECT_TRUE(gpu::parse_payload(payloads[1])->entries[0].nonce) << "the C++ SDK form repeats the nonce";
+  run_seeds(payloads, gpu_payload_input);
+  run_seeds(nras_seeds(), nras_input);
+}
+
+TEST(FuzzTargets, GpuPayloadChecksSurviveMutations) {
+  // Byte, JSON-aware and in-entry binary mutations in turn; the 8-GPU seed is the most
+  // expensive (8 chains, 8 signatures), so the small ones come first in the rotation.
+  const auto seeds = gpu_payload_seeds();
+  std::mt19937 rng(20261126);
+  std::size_t parsed = 0;
+  for (int i = 0; i < 600; ++i) {
+    const std::string& seed = seeds[static_cast<std::size_t>(i) % seeds.size()];
+    const std::string input = i % 3 == 0 ? mutate(seed, rng) : i % 3 == 1 ? mutate_json(seed, rng)
+                                                                         : mutate_gpu_entry(seed, rng);
+    gpu_payload_input(reinterpret_cast<const std::uint8_t*>(input.data()), input.size());
+    if (payload_parses(input)) ++parsed;
+  }
+  // Enough mutated payloads parse for parse_spdm and verify to run on them.
+  EXPECT_GT(parsed, 200u);
+}
+
+TEST(FuzzTargets, GpuPayloadChecksSurviveMutatedRealPayloads) {
+  VP_REQUIRE_SHARED_TESTDATA();
+  std::vector<std::string> seeds;
+  for (const char* capture : {"direct-2026-03-22-ecdsa", "direct-2026-06-29-ed25519", "gateway-2026-06-29"}) {
+    const json::value doc = json::parse(test::read_shared(std::string("nearai/") + capture + "/report.json"));
+    const json::object* model = &doc.as_object();
+    if (const auto* list = model->if_contains("model_attestations")) model = &list->as_array().at(0).as_object();
+    seeds.emplace_back(model->at("nvidia_payload").as_string());
+  }
+  run_seeds(seeds, gpu_payload_input);
+  std::mt19937 rng(20261127);
+  for (int i = 0; i < 90; ++i) {
+    const std::string input = mutate_gpu_entry(seeds[static_cast<std::size_t>(i) % seeds.size()], rng);
+    gpu_payload_input(reinterpret_cast<const std::uint8_t*>(input.data()), input.size());
+  }
+}
+
+TEST(FuzzTargets, NrasChecksSurviveMutations) {
+  run_mutations(nras_seeds(), nras_input, 1500, true, [](const std::string&) { return false; });
 }
 
 }  // namespace

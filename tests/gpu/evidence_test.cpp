@@ -8,12 +8,16 @@
 
 #include <boost/json.hpp>
 
+#include <thread>
+
 #include "attest/nearai_captures.hpp"
 #include "core/hex.hpp"
 #include "core/base64.hpp"
 #include "crypto/digest.hpp"
 #include "crypto/x509.hpp"
+#include "gpu/chain_cache.hpp"
 #include "support/testdata.hpp"
+#include "testpki/nvidia_pki.hpp"
 
 namespace vp::gpu {
 namespace {
@@ -272,6 +276,217 @@ TEST(GpuSample, NvidiasOwnSampleEvidenceVerifies) {
   ASSERT_TRUE(r) << r.error().describe();
   EXPECT_EQ(r->at(0).driver_version, "550.90.07");
   EXPECT_EQ(r->at(0).vbios_version, "96.00.9F.00.01");
+}
+
+// ---------------------------------------------------------------------------------------
+// The chain cache: a verification that uses it says exactly what one without it says.
+
+const test::nvidia_test_pki& synthetic_pki() {
+  static const test::nvidia_test_pki pki;
+  return pki;
+}
+
+const trust_anchor& synthetic_root() {
+  static const trust_anchor anchor = [] {
+    auto a = load_trust_anchor(synthetic_pki().root_pem());
+    EXPECT_TRUE(a) << (a ? "" : a.error());
+    return a ? std::move(*a) : trust_anchor{};
+  }();
+  return anchor;
+}
+
+class GpuChainCache : public ::testing::Test {
+ protected:
+  void SetUp() override { chain_cache::clear(); }
+  void TearDown() override { chain_cache::set_capacity(saved_capacity_); }
+
+  static test::gpu_nonce client_nonce() {
+    test::gpu_nonce n{};
+    for (std::size_t i = 0; i < n.size(); ++i) n[i] = static_cast<std::uint8_t>(0x30 + i);
+    return n;
+  }
+  static nvidia_payload mint(test::payload_spec spec) {
+    spec.nonce = client_nonce();
+    return parse_payload(synthetic_pki().payload(spec)).value();
+  }
+  static result<std::vector<verified_gpu>> run(const nvidia_payload& p, unix_time at = test::default_time,
+                                               const trust_anchor& anchor = synthetic_root()) {
+    return verify(p, p.nonce, anchor, at, p.entries.size());
+  }
+  /// Everything a verification says.
+  static std::string outcome(const result<std::vector<verified_gpu>>& r) {
+    if (!r) return r.error().describe();
+    std::string out;
+    for (const auto& g : *r) {
+      out += std::to_string(g.index) + g.arch + g.driver_version + g.vbios_version + g.hwmodel + g.ueid +
+             to_hex(g.fwid) + to_hex(g.measurement_record_sha256) + std::to_string(g.measurements.size()) +
+             std::to_string(g.nvdec0_status.value_or(0)) + ";";
+      for (const auto& der : g.chain_der) out += to_hex(crypto::sha256(der)) + ",";
+    }
+    return out;
+  }
+  /// What the same verification says with the cache off (which empties it).
+  static std::string uncached_outcome(const nvidia_payload& p, unix_time at = test::default_time,
+                                      const trust_anchor& anchor = synthetic_root()) {
+    const std::size_t capacity = chain_cache::capacity();
+    chain_cache::set_capacity(0);
+    const auto r = run(p, at, anchor);
+    chain_cache::set_capacity(capacity);
+    return outcome(r);
+  }
+
+ private:
+  std::size_t saved_capacity_ = chain_cache::capacity();
+};
+
+TEST_F(GpuChainCache, WarmVerificationSaysWhatColdSays) {
+  const auto payload = mint({});
+  const auto cold = run(payload);
+  ASSERT_TRUE(cold) << cold.error().describe();
+  EXPECT_EQ(chain_cache::size(), 8u) << "one chain per GPU";
+  for (const auto& e : payload.entries) EXPECT_TRUE(chain_cache::contains(e.certificate_pem, synthetic_root()));
+  const auto warm = run(payload);
+  EXPECT_EQ(chain_cache::size(), 8u);
+  EXPECT_EQ(outcome(warm), outcome(cold));
+  EXPECT_EQ(outcome(warm), uncached_outcome(payload));
+}
+
+TEST_F(GpuChainCache, AChainThatFailedIsNeverCached) {
+  // Another root at GPU 3: GPUs 0-2 pass (and are cached), GPU 3 fails L5.
+  test::payload_spec spec;
+  spec.gpus[3].foreign_root = true;
+  const auto foreign = mint(spec);
+  const auto first = run(foreign);
+  ASSERT_EQ(failed_check(first), "chain");
+  EXPECT_EQ(first.error().gpu, std::optional<std::size_t>(3));
+  EXPECT_EQ(chain_cache::size(), 3u);
+  EXPECT_FALSE(chain_cache::contains(foreign.entries[3].certificate_pem, synthetic_root()));
+  EXPECT_EQ(outcome(run(foreign)), outcome(first));
+
+  // A chain whose leaf is another GPU's: every certificate is genuine, one link is not.
+  auto mixed = mint({});
+  auto chain0 = crypto::pem_certificate_ders(mixed.entries[0].certificate_pem).value();
+  chain0[0] = crypto::pem_certificate_ders(mixed.entries[1].certificate_pem).value()[0];
+  mixed.entries[0].certificate_pem = pem_of(chain0);
+  const auto linked = run(mixed);
+  EXPECT_EQ(failed_check(linked), "chain");
+  EXPECT_FALSE(chain_cache::contains(mixed.entries[0].certificate_pem, synthetic_root()));
+  EXPECT_EQ(outcome(run(mixed)), outcome(linked));
+  EXPECT_EQ(outcome(linked), uncached_outcome(mixed));
+
+  // A chain not yet valid is not cached either, and passes once it is.
+  const auto payload = mint({});
+  const unix_time before = test::utc_date(2019, 1, 1);
+  const auto early = run(payload, before);
+  EXPECT_EQ(failed_check(early), "chain");
+  EXPECT_FALSE(chain_cache::contains(payload.entries[0].certificate_pem, synthetic_root()));
+  EXPECT_TRUE(run(payload)) << "valid at the default time";
+}
+
+TEST_F(GpuChainCache, ASignatureIsCheckedOnEveryCallEvenWithTheChainCached) {
+  test::payload_spec spec;
+  spec.gpus[5].corrupt_signature = true;
+  const auto bad = mint(spec);
+  ASSERT_TRUE(run(mint({})));
+  // The chain of GPU 5 is sound and cached; its evidence signature is not, on any call.
+  for (int i = 0; i < 2; ++i) {
+    const auto r = run(bad);
+    EXPECT_EQ(failed_check(r), "signature");
+    EXPECT_EQ(r.error().gpu, std::optional<std::size_t>(5));
+  }
+}
+
+TEST_F(GpuChainCache, ACachedChainUnderAnotherAnchorIsRejected) {
+  const auto payload = mint({});
+  const auto foreign_root = load_trust_anchor(pem_of({synthetic_pki().foreign_root_der()}));
+  ASSERT_TRUE(foreign_root);
+  for (const trust_anchor* other : {&nvidia_device_identity_ca(), &*foreign_root}) {
+    ASSERT_TRUE(run(payload));
+    EXPECT_FALSE(chain_cache::contains(payload.entries[0].certificate_pem, *other));
+    const auto r = run(payload, test::default_time, *other);
+    EXPECT_EQ(failed_check(r), "chain");
+    EXPECT_NE(r.error().message.find("pinned"), std::string::npos) << r.error().message;
+    EXPECT_EQ(outcome(r), uncached_outcome(payload, test::default_time, *other));
+  }
+}
+
+TEST_F(GpuChainCache, ACachedChainOutsideItsValidityIsRejected) {
+  const auto payload = mint({});
+  // Before the leaf's notBefore, and after the last second of 9999 (every notAfter).
+  for (const unix_time at : {test::utc_date(2019, 1, 1), test::utc_date(9999, 12, 31) + std::chrono::seconds(86400)}) {
+    ASSERT_TRUE(run(payload));
+    ASSERT_TRUE(chain_cache::contains(payload.entries[0].certificate_pem, synthetic_root()));
+    const auto r = run(payload, at);
+    EXPECT_EQ(failed_check(r), "chain");
+    EXPECT_NE(r.error().message.find("is not valid at the appraisal time"), std::string::npos) << r.error().message;
+    EXPECT_EQ(outcome(r), uncached_outcome(payload, at)) << "the same certificate named, the same message";
+  }
+  EXPECT_TRUE(run(payload)) << "and valid again at the default time";
+}
+
+TEST_F(GpuChainCache, TheKeyIsTheCertificatesNotTheirPemText) {
+  auto payload = mint({});
+  ASSERT_TRUE(run(payload));
+  // The same DER in another PEM layout (no trailing newline, the C++ SDK's NUL padding).
+  std::string pem = payload.entries[2].certificate_pem;
+  while (!pem.empty() && pem.back() == '\n') pem.pop_back();
+  pem += std::string(5, '\0');
+  EXPECT_TRUE(chain_cache::contains(pem, synthetic_root()));
+  // Another split of the same bytes is another chain.
+  const auto ders = crypto::pem_certificate_ders(payload.entries[2].certificate_pem).value();
+  bytes joined = ders[0];
+  joined.insert(joined.end(), ders[1].begin(), ders[1].begin() + 10);
+  bytes rest(ders[1].begin() + 10, ders[1].end());
+  payload.entries[2].certificate_pem = pem_of({joined, rest, ders[2], ders[3], ders[4]});
+  EXPECT_FALSE(chain_cache::contains(payload.entries[2].certificate_pem, synthetic_root()));
+  const auto r = run(payload);
+  EXPECT_EQ(failed_check(r), "chain");
+  EXPECT_EQ(outcome(r), uncached_outcome(payload));
+}
+
+TEST_F(GpuChainCache, EvictionKeepsItWithinItsBound) {
+  EXPECT_EQ(chain_cache::capacity(), chain_cache::default_capacity);
+  chain_cache::set_capacity(3);
+  const auto payload = mint({});
+  const auto first = run(payload);
+  ASSERT_TRUE(first) << first.error().describe();
+  EXPECT_EQ(chain_cache::size(), 3u);
+  // The least recently used go first: GPUs 5, 6 and 7 remain.
+  EXPECT_FALSE(chain_cache::contains(payload.entries[4].certificate_pem, synthetic_root()));
+  EXPECT_TRUE(chain_cache::contains(payload.entries[7].certificate_pem, synthetic_root()));
+  EXPECT_EQ(outcome(run(payload)), outcome(first)) << "evicted chains are verified again";
+  EXPECT_EQ(chain_cache::size(), 3u);
+  chain_cache::set_capacity(1);
+  EXPECT_EQ(chain_cache::size(), 1u);
+  chain_cache::set_capacity(0);
+  EXPECT_EQ(chain_cache::size(), 0u);
+  EXPECT_EQ(outcome(run(payload)), outcome(first));
+  EXPECT_EQ(chain_cache::size(), 0u) << "capacity 0: off";
+}
+
+TEST_F(GpuChainCache, ConcurrentVerificationsAgree) {
+  const auto payload = mint({});
+  test::payload_spec spec;
+  spec.gpus[2].corrupt_signature = true;
+  const auto bad = mint(spec);
+  const std::string good_outcome = uncached_outcome(payload);
+  const std::string bad_outcome = uncached_outcome(bad);
+  chain_cache::set_capacity(6);  // evictions while the other thread reads
+  std::vector<std::string> seen[2];
+  std::thread threads[2];
+  for (int t = 0; t < 2; ++t) {
+    threads[t] = std::thread([&, t] {
+      for (int i = 0; i < 3; ++i) {
+        seen[t].push_back(outcome(run(payload)));
+        seen[t].push_back(outcome(run(bad)));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& s : seen) {
+    for (std::size_t i = 0; i < s.size(); ++i) EXPECT_EQ(s[i], i % 2 == 0 ? good_outcome : bad_outcome) << i;
+  }
+  EXPECT_LE(chain_cache::size(), 6u);
 }
 
 }  // namespace
