@@ -7,6 +7,7 @@
 #include "collateral/cache.hpp"
 #include "collateral/pcs_source.hpp"
 #include "core/file.hpp"
+#include "core/hex.hpp"
 #include "net/http_client.hpp"
 
 namespace vp::app {
@@ -68,6 +69,19 @@ std::shared_ptr<const gpu::trust_anchor> load_gpu_anchor(const std::string& root
   auto anchor = gpu::load_trust_anchor(*pem);
   if (!anchor) throw std::runtime_error(root_ca_path + ": " + anchor.error());
   return std::make_shared<const gpu::trust_anchor>(std::move(*anchor));
+}
+
+std::optional<std::vector<std::string>> parse_key_pins(const std::vector<std::string>& values, std::string& error) {
+  std::vector<std::string> pins;
+  for (const auto& pin : values) {
+    const auto raw = from_hex(pin);
+    if (!raw || raw->size() != 32) {
+      error = "--nras-key-pin " + pin + ": expected 64 hex digits (SHA-256)";
+      return std::nullopt;
+    }
+    pins.push_back(to_hex(*raw));
+  }
+  return pins;
 }
 
 std::shared_ptr<collateral::source> make_collateral_source(boost::asio::any_io_executor executor,

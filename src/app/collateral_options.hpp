@@ -44,6 +44,10 @@ std::shared_ptr<const tdx::trust_anchor> load_anchor(const std::string& root_ca_
 /// in). Throws std::runtime_error naming the file when it cannot be used.
 std::shared_ptr<const gpu::trust_anchor> load_gpu_anchor(const std::string& root_ca_path);
 
+/// --nras-key-pin values (64 hex digits each) as lower-case hex; nullopt, with `error`
+/// naming the bad value, otherwise.
+std::optional<std::vector<std::string>> parse_key_pins(const std::vector<std::string>& values, std::string& error);
+
 /// The source the flags describe: a bundle tree, or PCS/PCCS URLs behind the cache.
 std::shared_ptr<collateral::source> make_collateral_source(boost::asio::any_io_executor executor,
                                                            const collateral_config& config,

@@ -12,7 +12,6 @@
 
 #include "app/cli.hpp"
 #include "app/workload_policy.hpp"
-#include "core/hex.hpp"
 #include "net/spawn.hpp"
 #include "server/proxy_server.hpp"
 
@@ -252,12 +251,10 @@ std::optional<serve_settings> parse_serve_settings(const std::vector<std::string
     if (vm.count("nras-jwks-url") != 0) p.nras.jwks_url = vm["nras-jwks-url"].as<std::string>();
     if (vm.count("nras-ca") != 0) p.nras.ca_file = vm["nras-ca"].as<std::string>();
     if (vm.count("nras-key-pin") != 0) {
-      p.nras.key_pins.clear();
-      for (const auto& pin : vm["nras-key-pin"].as<std::vector<std::string>>()) {
-        const auto raw = from_hex(pin);
-        if (!raw || raw->size() != 32) throw po::error("--nras-key-pin " + pin + ": expected 64 hex digits (SHA-256)");
-        p.nras.key_pins.push_back(to_hex(*raw));
-      }
+      std::string error;
+      auto pins = parse_key_pins(vm["nras-key-pin"].as<std::vector<std::string>>(), error);
+      if (!pins) throw po::error(error);
+      p.nras.key_pins = std::move(*pins);
     }
     for (const auto* url : {&p.nras.attest_url, &p.nras.jwks_url}) {
       if (!url->starts_with("https://") && !url->starts_with("http://")) {

@@ -202,12 +202,10 @@ std::optional<std::string> load_nras_evidence(const po::variables_map& vm, const
   const std::vector<std::string> answers =
       vm.count("nras-response") != 0 ? vm["nras-response"].as<std::vector<std::string>>() : std::vector<std::string>{};
   if (vm.count("nras-key-pin") != 0) {
-    evidence.nras_key_pins.clear();
-    for (const auto& pin : vm["nras-key-pin"].as<std::vector<std::string>>()) {
-      const auto raw = from_hex(pin);
-      if (!raw || raw->size() != 32) return "--nras-key-pin " + pin + ": expected 64 hex digits (SHA-256)";
-      evidence.nras_key_pins.push_back(to_hex(*raw));
-    }
+    std::string error;
+    auto pins = parse_key_pins(vm["nras-key-pin"].as<std::vector<std::string>>(), error);
+    if (!pins) return error;
+    evidence.nras_key_pins = std::move(*pins);
   }
   if (answers.size() > needed.nras.size()) {
     return std::to_string(answers.size()) + " --nras-response files for " + std::to_string(needed.nras.size()) +

@@ -3,6 +3,7 @@
 // on it start from inputs known to be valid and faults known to do one thing each
 // (docs/gpu-signatures-e2ee.md §1.1-1.3, §2.1-2.3).
 
+#include "crypto/x509.hpp"
 #include "testpki/nvidia_pki.hpp"
 
 #include <gtest/gtest.h>
@@ -67,12 +68,9 @@ bytes b64_decode(std::string_view text, bool url = false) {
   return out;
 }
 
+/// Every certificate of a PEM text (NUL padding ends it), empty if none.
 std::vector<x509_ptr> certs_from_pem(std::string_view pem) {
-  std::vector<x509_ptr> out;
-  crypto::bio_ptr bio{BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()))};
-  while (X509* c = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) out.emplace_back(c);
-  ERR_clear_error();
-  return out;
+  return crypto::parse_pem_certificates(pem).value_or(std::vector<x509_ptr>{});
 }
 
 x509_ptr cert_from_der(const bytes& der) {
