@@ -1,5 +1,7 @@
 #include "app/collateral_options.hpp"
 
+#include <filesystem>
+
 #include <boost/program_options.hpp>
 
 #include <stdexcept>
@@ -8,6 +10,7 @@
 #include "collateral/pcs_source.hpp"
 #include "core/file.hpp"
 #include "core/hex.hpp"
+#include "crypto/x509.hpp"
 #include "net/http_client.hpp"
 
 namespace vp::app {
@@ -69,6 +72,23 @@ std::shared_ptr<const gpu::trust_anchor> load_gpu_anchor(const std::string& root
   auto anchor = gpu::load_trust_anchor(*pem);
   if (!anchor) throw std::runtime_error(root_ca_path + ": " + anchor.error());
   return std::make_shared<const gpu::trust_anchor>(std::move(*anchor));
+}
+
+std::shared_ptr<const std::vector<crypto::x509_crl_ptr>> load_gpu_crls(const std::string& dir) {
+  if (dir.empty()) return nullptr;
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir, ec);
+  if (ec) throw std::runtime_error("cannot read GPU CRL directory " + dir + ": " + ec.message());
+  auto crls = std::make_shared<std::vector<crypto::x509_crl_ptr>>();
+  for (const auto& entry : it) {
+    if (!entry.is_regular_file()) continue;
+    const auto data = read_file(entry.path().string(), 16u << 20);
+    if (!data) throw std::runtime_error("cannot read " + entry.path().string());
+    auto crl = crypto::parse_crl(as_bytes(*data));
+    if (!crl) throw std::runtime_error(entry.path().string() + " is not a CRL (DER or PEM)");
+    crls->push_back(std::move(crl));
+  }
+  return crls;
 }
 
 std::optional<std::vector<std::string>> parse_key_pins(const std::vector<std::string>& values, std::string& error) {

@@ -14,6 +14,7 @@
 
 #include "collateral/source.hpp"
 #include "core/clock.hpp"
+#include "crypto/ossl.hpp"
 #include "gpu/evidence.hpp"
 #include "tdx/verifier.hpp"
 
@@ -43,6 +44,10 @@ std::shared_ptr<const tdx::trust_anchor> load_anchor(const std::string& root_ca_
 /// The GPU evidence root from --nvidia-root-ca, or NVIDIA's Device Identity CA (compiled
 /// in). Throws std::runtime_error naming the file when it cannot be used.
 std::shared_ptr<const gpu::trust_anchor> load_gpu_anchor(const std::string& root_ca_path);
+
+/// Every CRL in `dir` (--gpu-crl-dir: DER or PEM files, e.g. NVIDIA's l1-root.crl and
+/// l2-gh100.crl); null for "". Throws std::runtime_error naming a file that is not a CRL.
+std::shared_ptr<const std::vector<crypto::x509_crl_ptr>> load_gpu_crls(const std::string& dir);
 
 /// --nras-key-pin values (64 hex digits each) as lower-case hex; nullopt, with `error`
 /// naming the bad value, otherwise.

@@ -62,6 +62,9 @@ po::options_description serve_options() {
        "trust anchor for quotes (default: the Intel SGX Root CA built in)")
       ("nvidia-root-ca", po::value<std::string>()->value_name("PEM"),
        "root of GPU evidence certificate chains (default: the NVIDIA Device Identity CA built in)")
+      ("gpu-crl-dir", po::value<std::string>()->value_name("DIR"),
+       "CRLs (DER or PEM) for the GPU certificate chains, e.g. NVIDIA's l1-root.crl and l2-gh100.crl; without "
+       "them GPU revocation is unchecked")
       ("policy", po::value<std::string>()->value_name("FILE"),
        "workload policy JSON (default: the built-in 'nearai' policy)")
       ("upstream-ca", po::value<std::string>()->value_name("PEM"),
@@ -245,6 +248,7 @@ std::optional<serve_settings> parse_serve_settings(const std::vector<std::string
     p.negative_ttl = seconds_flag(vm, "negative-ttl");
     if (vm.count("root-ca") != 0) s.root_ca = vm["root-ca"].as<std::string>();
     if (vm.count("nvidia-root-ca") != 0) s.nvidia_root_ca = vm["nvidia-root-ca"].as<std::string>();
+    if (vm.count("gpu-crl-dir") != 0) s.gpu_crl_dir = vm["gpu-crl-dir"].as<std::string>();
     if (vm.count("policy") != 0) s.policy_file = vm["policy"].as<std::string>();
     p.nras.enabled = vm.count("no-nras") == 0;
     if (vm.count("nras-url") != 0) p.nras.attest_url = vm["nras-url"].as<std::string>();
@@ -307,6 +311,7 @@ int serve_command(const std::vector<std::string>& args, std::ostream& out, std::
     auto source = make_collateral_source(ioc.get_executor(), settings->collateral, anchor, *clock);
     server::proxy_dependencies dependencies{source, anchor, clock, workload.policy};
     dependencies.gpu_anchor = gpu_anchor;
+    dependencies.gpu_crls = load_gpu_crls(settings->gpu_crl_dir);
     proxy = std::make_unique<server::proxy_server>(ioc.get_executor(), settings->proxy, std::move(dependencies));
     proxy->start();
     const auto& p = settings->proxy;

@@ -22,6 +22,7 @@ struct serve_settings {
   collateral_config collateral;
   std::string root_ca;      ///< --root-ca ("" = Intel SGX Root CA)
   std::string nvidia_root_ca;  ///< --nvidia-root-ca ("" = NVIDIA Device Identity CA)
+  std::string gpu_crl_dir;     ///< --gpu-crl-dir ("" = GPU revocation unchecked)
   std::string policy_file;  ///< --policy ("" = the built-in nearai policy)
   log::level log_level = log::level::info;
 };

@@ -31,6 +31,7 @@ namespace {
 constexpr const char* usage =
     "Usage: verified-proxy verify-report --report FILE --nonce HEX --spki-sha256 HEX --collateral FILE|DIR\n"
     "                                    [--policy FILE] [--model NAME] [--root-ca PEM] [--nvidia-root-ca PEM]\n"
+    "                                    [--gpu-crl-dir DIR]\n"
     "                                    [--nras-response FILE --nras-jwks FILE [--nras-key-pin SHA256]]\n"
     "                                    [--at UNIX_SECONDS] [--json]\n"
     "       verified-proxy verify-report --print-default-policy\n"
@@ -253,6 +254,8 @@ int verify_report_command(const std::vector<std::string>& args, std::ostream& ou
        "trust anchor (default: the Intel SGX Root CA compiled in)")
       ("nvidia-root-ca", po::value<std::string>()->value_name("PEM"),
        "root of GPU evidence chains (default: the NVIDIA Device Identity CA compiled in)")
+      ("gpu-crl-dir", po::value<std::string>()->value_name("DIR"),
+       "CRLs (DER or PEM) for the GPU certificate chains (without them GPU revocation is unchecked)")
       ("nras-response", po::value<std::vector<std::string>>()->value_name("FILE"),
        "a captured answer of NVIDIA's attestation service (POST /v3/attest/gpu) for the model attestation's GPUs; "
        "repeatable, one per model attestation with GPU evidence, in document order")
@@ -332,9 +335,11 @@ int verify_report_command(const std::vector<std::string>& args, std::ostream& ou
 
   std::shared_ptr<const tdx::trust_anchor> anchor;
   std::shared_ptr<const gpu::trust_anchor> gpu_anchor;
+  std::shared_ptr<const std::vector<crypto::x509_crl_ptr>> gpu_crls;
   try {
     anchor = load_anchor(vm.count("root-ca") != 0 ? vm["root-ca"].as<std::string>() : "");
     gpu_anchor = load_gpu_anchor(vm.count("nvidia-root-ca") != 0 ? vm["nvidia-root-ca"].as<std::string>() : "");
+    gpu_crls = load_gpu_crls(vm.count("gpu-crl-dir") != 0 ? vm["gpu-crl-dir"].as<std::string>() : "");
   } catch (const std::exception& e) {
     err << "verify-report: " << e.what() << '\n';
     return exit_usage;
@@ -351,6 +356,7 @@ int verify_report_command(const std::vector<std::string>& args, std::ostream& ou
   const auto needed = appraise::needs(*doc, appraise::mode::offline_all);
   auto evidence = load_evidence(needed, collateral_path, *anchor);
   evidence.gpu_root = gpu_anchor.get();
+  evidence.gpu_crls = gpu_crls;
   if (auto problem = load_nras_evidence(vm, needed, evidence)) {
     err << "verify-report: " << *problem << '\n';
     return exit_usage;

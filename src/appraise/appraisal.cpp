@@ -293,18 +293,42 @@ class entity_appraisal {
       }
     }
 
-    // No OCSP response or CRL source for the GPU chains is configured (§1.5): the status is
-    // unchecked, and the policy says whether that is acceptable.
-    const std::string unchecked =
-        "unchecked: no OCSP responses or CRLs for the GPU certificate chains are available to this verifier";
-    if (rules.accept_unchecked_revocation) {
-      gpu_factor("gpu_revocation", factor_status::skip, unchecked + " (the policy accepts this)");
-    } else {
-      gpu_factor("gpu_revocation", factor_status::fail, unchecked + ", and the policy requires a revocation check");
-    }
+    appraise_revocation(rules, gpus);
 
     appraise_nras(rules, gpus);
     out_.entity.gpus = std::move(*verified);
+  }
+
+  /// gpu_revocation (§1.5, L14): certificates 1..3 of every chain against the CRLs given;
+  /// what nobody could check is "unchecked", and the policy says whether that is enough.
+  void appraise_revocation(const policy::gpu_policy& rules, const std::vector<gpu::verified_gpu>& gpus) {
+    const auto unchecked = [&](const std::string& why) {
+      if (rules.accept_unchecked_revocation) {
+        gpu_factor("gpu_revocation", factor_status::skip, "unchecked: " + why + " (the policy accepts this)");
+      } else {
+        gpu_factor("gpu_revocation", factor_status::fail,
+                   "unchecked: " + why + ", and the policy requires a revocation check");
+      }
+    };
+    if (!evidence_.gpu_crls || evidence_.gpu_crls->empty()) {
+      return unchecked("no OCSP responses or CRLs for the GPU certificate chains are available to this verifier");
+    }
+    std::vector<X509_CRL*> crls;
+    for (const auto& c : *evidence_.gpu_crls) crls.push_back(c.get());
+    std::optional<std::string> first_unchecked;
+    for (const auto& g : gpus) {
+      const auto r = gpu::check_revocation(g, crls, now_);
+      if (r.status == gpu::revocation_status::revoked) {
+        return gpu_factor("gpu_revocation", factor_status::fail, "GPU " + std::to_string(g.index) + ": " + r.detail);
+      }
+      if (r.status == gpu::revocation_status::unchecked && !first_unchecked) {
+        first_unchecked = "GPU " + std::to_string(g.index) + ": " + r.detail;
+      }
+    }
+    if (first_unchecked) return unchecked(*first_unchecked);
+    gpu_factor("gpu_revocation", factor_status::pass,
+               "no certificate of the " + std::to_string(gpus.size()) +
+                   " GPU chains is on its issuer's current CRL, and every one was checked");
   }
 
   /// gpu_nras (§2.3 J1-J10): NVIDIA's signed verdict on the same evidence, bound to the

@@ -31,6 +31,7 @@
 #include "core/failure.hpp"
 #include "gpu/evidence.hpp"
 #include "gpu/nras.hpp"
+#include "gpu/revocation.hpp"
 #include "policy/factor.hpp"
 #include "policy/policy.hpp"
 #include "tdx/verifier.hpp"
@@ -97,6 +98,9 @@ struct evidence_set {
   std::vector<std::string> nras_key_pins = gpu::nras::options{}.key_pins;
 
   const nras_entry* find_nras(std::string_view json_pointer) const;
+
+  /// CRLs for the GPU identity chains (null or empty: their revocation is unchecked).
+  std::shared_ptr<const std::vector<crypto::x509_crl_ptr>> gpu_crls;
 
   void add(tdx::platform_id platform, std::shared_ptr<const tdx::prepared_collateral> prepared);
   void add_unavailable(tdx::platform_id platform, std::string why);

@@ -51,11 +51,13 @@ near_attester::near_attester(std::shared_ptr<collateral::source> collateral,
                              std::shared_ptr<const tdx::trust_anchor> anchor,
                              std::shared_ptr<const policy::workload_policy> policy, const clock& clock,
                              upstream::attest_options options, std::shared_ptr<const gpu::trust_anchor> gpu_anchor,
-                             std::shared_ptr<nras_client> nras)
+                             std::shared_ptr<nras_client> nras,
+                             std::shared_ptr<const std::vector<crypto::x509_crl_ptr>> gpu_crls)
     : collateral_(std::move(collateral)),
       anchor_(std::move(anchor)),
       gpu_anchor_(std::move(gpu_anchor)),
       nras_(std::move(nras)),
+      gpu_crls_(std::move(gpu_crls)),
       policy_(std::move(policy)),
       clock_(clock),
       options_(options) {}
@@ -76,6 +78,7 @@ asio::awaitable<attestation_result> near_attester::attest(upstream::upstream_con
 
   appraise::evidence_set evidence;
   evidence.gpu_root = gpu_anchor_.get();
+  evidence.gpu_crls = gpu_crls_;
   const auto needed = appraise::needs(*document, appraise::mode::connection);
   for (const auto& platform : needed.platforms) {
     auto collateral = co_await collateral_->get(collateral::platform_key{platform.fmspc, platform.pck_ca});

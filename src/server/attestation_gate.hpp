@@ -66,7 +66,8 @@ class near_attester final : public attester {
   near_attester(std::shared_ptr<collateral::source> collateral, std::shared_ptr<const tdx::trust_anchor> anchor,
                 std::shared_ptr<const policy::workload_policy> policy, const clock& clock,
                 upstream::attest_options options, std::shared_ptr<const gpu::trust_anchor> gpu_anchor = nullptr,
-                std::shared_ptr<nras_client> nras = nullptr);
+                std::shared_ptr<nras_client> nras = nullptr,
+                std::shared_ptr<const std::vector<crypto::x509_crl_ptr>> gpu_crls = nullptr);
   boost::asio::awaitable<attestation_result> attest(upstream::upstream_connection& conn,
                                                     std::optional<std::string> routed_model) override;
 
@@ -76,6 +77,7 @@ class near_attester final : public attester {
   std::shared_ptr<const gpu::trust_anchor> gpu_anchor_;
   /// Null: NVIDIA's attestation service is not consulted (--no-nras).
   std::shared_ptr<nras_client> nras_;
+  std::shared_ptr<const std::vector<crypto::x509_crl_ptr>> gpu_crls_;
   std::shared_ptr<const policy::workload_policy> policy_;
   const clock& clock_;
   upstream::attest_options options_;

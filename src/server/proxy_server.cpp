@@ -233,7 +233,8 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
                                      net::http_client_options{config.timeouts.connect, config.timeouts.attestation,
                                                               gpu::nras::max_response_bytes, {}, "verified-proxy"},
                                      *dependencies.time_source)
-                               : nullptr)),
+                               : nullptr,
+                           dependencies.gpu_crls)),
         gate(ex, *dependencies.time_source,
              appraise::verdict_cache_options{config.attestation_ttl, config.negative_ttl, 1024, 64}),
         pool(config.pool_max_idle_per_domain, config.pool_idle_timeout),

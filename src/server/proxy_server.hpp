@@ -37,6 +37,8 @@ struct proxy_dependencies {
   std::shared_ptr<const policy::workload_policy> policy;
   /// The root of GPU evidence chains; null: NVIDIA's Device Identity CA (compiled in).
   std::shared_ptr<const gpu::trust_anchor> gpu_anchor{};
+  /// CRLs for the GPU chains (null: revocation unchecked).
+  std::shared_ptr<const std::vector<crypto::x509_crl_ptr>> gpu_crls{};
   /// Replaces the NEAR attester built from the above (tests).
   std::shared_ptr<server::attester> attester{};
 };
