@@ -111,7 +111,7 @@ struct fault_case {
 class OnePipeline : public ::testing::TestWithParam<fault_case> {};
 
 TEST_P(OnePipeline, ProxyAndVerifyReportNameTheSameFailure) {
-  sim::simulator_options o;
+  sim::simulator_options o = harness_options();  // GPU faults hit GPU 0 of 1
   o.domains[0].faults = GetParam().faults;
   sim::simulator sim(o);
   running_proxy proxy(sim);

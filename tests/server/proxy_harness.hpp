@@ -51,6 +51,21 @@ inline std::string error_message_of(const client_response& r) {
   return m && m->is_string() ? std::string(m->as_string()) : std::string();
 }
 
+/// GPUs per CVM in the end-to-end tests that are not about GPUs: one, so that every
+/// request path still verifies GPU evidence under a policy that requires it — but not
+/// NEAR's eight: 8 GPUs cost each test ~85 ms of CPU (8 device identities minted, 8 SPDM
+/// signatures, the proxy's 40 P-384 verifications), which doubled the simulator-heavy part
+/// of the suite (~10 s → ~21 s). Tests about GPUs keep simulator_options::gpus's default
+/// of 8, as verified-proxy-sim does.
+inline constexpr std::size_t harness_gpus = 1;
+
+/// The default simulator options with harness_gpus GPUs per CVM.
+inline sim::simulator_options harness_options() {
+  sim::simulator_options o;
+  o.gpus = harness_gpus;
+  return o;
+}
+
 /// A GPU trust anchor from PEM (the simulator's --nvidia-root-ca); throws on bad PEM.
 inline std::shared_ptr<const gpu::trust_anchor> load_gpu_root(const std::string& pem) {
   auto anchor = gpu::load_trust_anchor(pem);

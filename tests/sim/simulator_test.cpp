@@ -116,6 +116,8 @@ class SimulatorTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     simulator_options o;
+    // One GPU per CVM: these tests are about the TDX side; tests/sim/gpu_test.cpp checks 8.
+    o.gpus = 1;
     o.stream_tokens = stream_tokens;
     domain_options one;
     one.domain = solo;
