@@ -387,6 +387,8 @@ struct backend_server::state {
     subject.model_name = options.models.empty() ? std::string() : options.models.front();
     subject.spki_sha256 = identity.id.spki_sha256;
     subject.cert_pem = identity.id.cert_pem;
+    subject.gpus = settings.gpus;
+    subject.first_gpu_index = settings.first_gpu_index + index * settings.gpus;
     set_common_headers(response, "application/json", index);
     response.body() = make_report(subject, *query, nonce, f);
     response.prepare_payload();

@@ -32,6 +32,9 @@ namespace vp::sim {
 struct backend_settings {
   unsigned stream_tokens = 16;
   std::chrono::milliseconds token_delay{0};
+  /// GPUs per instance; instance i owns the deployment's GPUs first_gpu_index + i·gpus … +gpus−1.
+  std::size_t gpus = 0;
+  std::size_t first_gpu_index = 0;
 };
 
 using header_fields = std::vector<std::pair<std::string, std::string>>;

@@ -4,7 +4,11 @@
 #include <stdexcept>
 #include <utility>
 
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
 #include "core/hex.hpp"
+#include "crypto/digest.hpp"
 #include "crypto/x509.hpp"
 #include "testpki/web_pki.hpp"
 
@@ -28,7 +32,7 @@ struct deployment::web_ca {
   std::string pem;
 };
 
-deployment::deployment(unix_time now, std::optional<std::chrono::days> up_to_date_tcb_level_age)
+deployment::deployment(unix_time now, std::optional<std::chrono::days> up_to_date_tcb_level_age, std::size_t gpus)
     : web_ca_(std::make_unique<web_ca>()) {
   root_ca_pem_ = pki_.root_pem();
 
@@ -76,7 +80,7 @@ deployment::deployment(unix_time now, std::optional<std::chrono::days> up_to_dat
   web_ca_->pem = test::certificate_pem(web_ca_->cert.get());
   upstream_ca_pem_ = web_ca_->pem;
 
-  workload_ = make_workload_identity();
+  workload_ = make_workload_identity(gpus);
   td_template_ = test::default_td_report();
   td_template_.mr_td = workload_.mr_td;
   td_template_.mr_config_id = workload_.mr_config_id;
@@ -114,6 +118,49 @@ bytes deployment::mint_quote(const tdx::measurement& mr_td, const std::array<tdx
   // tcb_info_spec): 10 lands on OutOfDate with every component still matching.
   if (faults.out_of_date_tcb) q.pck.sgx.pce_svn = 10;
   return (faults.untrusted_root ? foreign_pki_ : pki_).mint(q);
+}
+
+const test::nvidia_test_pki& deployment::gpu_pki() const {
+  std::call_once(gpu_pki_once_, [this] { gpu_pki_ = std::make_unique<test::nvidia_test_pki>(); });
+  return *gpu_pki_;
+}
+
+const test::fake_nras_signer& deployment::nras_signer() const {
+  std::call_once(nras_once_, [this] { nras_signer_ = std::make_unique<test::fake_nras_signer>(); });
+  return *nras_signer_;
+}
+
+const gpu_pins& deployment::gpu_pinned() const {
+  std::call_once(pins_once_, [this] {
+    // Read back from what the PKI mints for a healthy GPU, so that the policy pins exactly
+    // what the reports carry (§1.7) even when the PKI's defaults change.
+    const test::gpu_spec healthy;
+    const test::nvidia_test_pki& pki = gpu_pki();
+    const bytes evidence = pki.evidence(healthy, test::gpu_nonce{}, 0);
+    // §1.2: the 37-byte GET_MEASUREMENTS request, then MEASUREMENTS: version, code, param1,
+    // param2, NumberOfBlocks, MeasurementRecordLength (u24 little-endian), the record.
+    constexpr std::size_t length_at = 37 + 5;
+    if (evidence.size() < length_at + 3) throw std::runtime_error("verified-proxy-sim: minted GPU evidence too short");
+    const std::size_t length = std::size_t{evidence[length_at]} | (std::size_t{evidence[length_at + 1]} << 8) |
+                               (std::size_t{evidence[length_at + 2]} << 16);
+    if (evidence.size() < length_at + 3 + length) {
+      throw std::runtime_error("verified-proxy-sim: minted GPU evidence shorter than its measurement record");
+    }
+    pins_.measurement_record_sha256_hex = to_hex(crypto::sha256(byte_view(evidence).subspan(length_at + 3, length)));
+    pins_.driver_version = healthy.driver_version;
+    pins_.vbios_version = test::format_vbios_version(healthy.vbios);
+
+    // The BROM certificate is the second of the chain (§1.3: leaf, BROM, Provisioner ICA,
+    // Identity, root); its CN is the hardware model the policy accepts.
+    const auto chain = crypto::parse_pem_certificates(pki.certificate_chain_pem(healthy, 0));
+    if (!chain || chain->size() < 2) throw std::runtime_error("verified-proxy-sim: minted GPU chain has no BROM");
+    char cn[256] = {};
+    const int n = ::X509_NAME_get_text_by_NID(::X509_get_subject_name((*chain)[1].get()), NID_commonName, cn,
+                                              static_cast<int>(sizeof cn));
+    if (n <= 0) throw std::runtime_error("verified-proxy-sim: minted BROM certificate has no CN");
+    pins_.hwmodel.assign(cn, static_cast<std::size_t>(n));
+  });
+  return pins_;
 }
 
 }  // namespace vp::sim

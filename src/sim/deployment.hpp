@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,7 @@
 #include "sim/options.hpp"
 #include "sim/workload.hpp"
 #include "tdx/quote.hpp"
+#include "testpki/nvidia_pki.hpp"
 #include "testpki/test_pki.hpp"
 
 namespace vp::sim {
@@ -52,12 +54,22 @@ struct tls_identity {
   sha256_digest spki_sha256{};  ///< SHA-256 of the leaf's DER SubjectPublicKeyInfo (§2)
 };
 
+/// What a policy pins about the GPUs this deployment mints (docs/gpu-signatures-e2ee.md
+/// §1.7), read back from a minted chain and evidence rather than restated.
+struct gpu_pins {
+  std::string hwmodel;         ///< CN of the BROM certificate ("GH100 A01 GSP BROM")
+  std::string driver_version;  ///< "570.172.08"
+  std::string vbios_version;   ///< "96.00.CF.00.02"
+  std::string measurement_record_sha256_hex;  ///< SHA-256 of the signed MeasurementRecord
+};
+
 class deployment {
  public:
   /// Generates both PKIs and the web CA and signs collateral valid from `now` − 1 day to
   /// `now` + 30 days (TCB info, QE identity and both CRLs). `up_to_date_tcb_level_age`:
-  /// see simulator_options.
-  explicit deployment(unix_time now, std::optional<std::chrono::days> up_to_date_tcb_level_age = std::nullopt);
+  /// see simulator_options. `gpus`: the GPUs each CVM is configured with (vm_config).
+  explicit deployment(unix_time now, std::optional<std::chrono::days> up_to_date_tcb_level_age = std::nullopt,
+                      std::size_t gpus = 8);
   ~deployment();
   deployment(const deployment&) = delete;
   deployment& operator=(const deployment&) = delete;
@@ -82,6 +94,16 @@ class deployment {
   bytes mint_quote(const tdx::measurement& mr_td, const std::array<tdx::measurement, 4>& rtmrs,
                    const std::array<std::uint8_t, 64>& report_data, const backend_faults& faults) const;
 
+  /// The synthetic NVIDIA device PKI every GPU of this deployment chains to (its root is
+  /// the proxy's --nvidia-root-ca). Made on first use: its keys cost time, and most
+  /// simulators of the test suite never mint GPU evidence before they are gone. Thread-safe.
+  const test::nvidia_test_pki& gpu_pki() const;
+  /// The fake NRAS signing identity (its RSA intermediate key is the slow part: on first
+  /// use as well). Thread-safe.
+  const test::fake_nras_signer& nras_signer() const;
+  /// The measurements the GPUs of this deployment report (computed on first use).
+  const gpu_pins& gpu_pinned() const;
+
  private:
   struct web_ca;
   test::test_pki pki_;
@@ -92,6 +114,10 @@ class deployment {
   pccs_content pccs_;
   workload_identity workload_;
   tdx::td_report td_template_;
+  mutable std::once_flag gpu_pki_once_, nras_once_, pins_once_;
+  mutable std::unique_ptr<test::nvidia_test_pki> gpu_pki_;
+  mutable std::unique_ptr<test::fake_nras_signer> nras_signer_;
+  mutable gpu_pins pins_;
 };
 
 }  // namespace vp::sim

@@ -47,6 +47,22 @@ struct backend_faults {
   /// TDATTRIBUTES.DEBUG is set: the host can read the TD's memory.
   bool debug_td = false;
   workload_tampering tampered_workload = workload_tampering::none;
+  /// GPU evidence faults (docs/gpu-signatures-e2ee.md §1.4). Each breaks one local check
+  /// of the LAST GPU of the CVM (so a verifier that stops after GPU 0 misses it), every
+  /// other rule still holding; all are caught by the gpu_evidence factor.
+  /// The SPDM GET_MEASUREMENTS request carried another nonce (L9 spdm_nonce: replayed evidence).
+  bool gpu_wrong_nonce = false;
+  /// A bit of the SPDM signature is flipped (L10 signature).
+  bool gpu_bad_signature = false;
+  /// The GPU's certificate chain ends at another root with NVIDIA's names (L4-L6 chain).
+  bool gpu_foreign_root = false;
+  /// The report has no nvidia_payload key at all (fails only a policy with gpu.required).
+  bool gpu_missing_payload = false;
+  /// evidence_list holds one GPU fewer than info.vm_config.num_gpus (L15 count).
+  bool gpu_fewer = false;
+  /// The payload's top-level nonce is another one; the SPDM requests carry that one too (L2
+  /// payload_nonce).
+  bool gpu_payload_nonce = false;
   /// Never answer non-attestation requests (the connection stays open).
   bool hang = false;
   /// Close the connection (TCP, no TLS close_notify, no last chunk) after half of the
@@ -83,6 +99,21 @@ struct backend_faults {
   std::chrono::milliseconds attestation_delay{0};  ///< wait before the attestation answer
 };
 
+/// How the simulated NVIDIA Remote Attestation Service (docs/gpu-signatures-e2ee.md §2)
+/// misbehaves. NRAS is one service for the whole deployment, so these are set per
+/// simulator (simulator_options::nras, simulator::set_nras_faults), not per instance.
+/// Every answer is validly signed by the fake NRAS key: only the claims lie.
+struct nras_faults {
+  /// POST /v3/attest/gpu answers 503 (an outage; the JWKS is still served).
+  bool down = false;
+  /// x-nvidia-overall-att-result is false (§2.3 J5).
+  bool verdict_false = false;
+  /// Every token's eat_nonce is another nonce than the payload's (§2.3 J4).
+  bool wrong_nonce = false;
+  /// Every token expires at its issue time (exp = iat: expired when received, §2.3 J3).
+  bool expired = false;
+};
+
 /// One simulated domain: one TLS listener on 127.0.0.1 in front of `instances` CVMs,
 /// picked round-robin per accepted connection, each with its own TLS key and signing key.
 struct domain_options {
@@ -92,8 +123,21 @@ struct domain_options {
   backend_faults faults;  ///< initial faults of every instance
 };
 
+/// The most GPUs a simulated CVM may have: the verifier's bound on untrusted input
+/// (vp::gpu::max_gpus; NEAR's hosts carry 8).
+inline constexpr std::size_t max_gpus_per_cvm = 16;
+
 struct simulator_options {
   std::vector<domain_options> domains = {domain_options{}};
+  /// NVIDIA GPUs per CVM (NEAR's hosts carry 8). Each CVM's report carries their signed
+  /// evidence for the request nonce, its info.vm_config.num_gpus says this number, and
+  /// every CVM has GPUs of its own (distinct keys and serials). 0: no GPU evidence (an
+  /// empty evidence_list) and num_gpus 0.
+  std::size_t gpus = 8;
+  /// Initial faults of the fake NRAS.
+  nras_faults nras;
+  /// 0 = ephemeral port for the fake NRAS.
+  std::uint16_t nras_port = 0;
   /// SSE chunks of a streaming answer (then `data: [DONE]`).
   unsigned stream_tokens = 16;
   /// Wait before each SSE chunk.

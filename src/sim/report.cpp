@@ -72,6 +72,37 @@ std::optional<report_query> parse_report_query(std::string_view target, std::str
 
 signing_identity random_signing_identity() { return {random_bytes(20), random_bytes(32)}; }
 
+std::optional<std::string> make_nvidia_payload(const report_subject& subject, const std::array<std::uint8_t, 32>& nonce,
+                                               const backend_faults& faults) {
+  if (faults.gpu_missing_payload) return std::nullopt;
+  if (subject.gpus == 0) {
+    // A CVM without GPUs: NEAR's shape with nothing listed.
+    json::object nvidia;
+    nvidia["arch"] = "HOPPER";
+    nvidia["evidence_list"] = json::array();
+    nvidia["nonce"] = to_hex(nonce);
+    return json::serialize(nvidia);
+  }
+  // §1.1: NEAR collects the evidence of every GPU with the client's nonce, in one payload
+  // whose top-level nonce is that nonce too.
+  test::payload_spec spec;
+  spec.nonce = nonce;
+  spec.first_index = subject.first_gpu_index;
+  spec.gpus.assign(subject.gpus, test::gpu_spec{});
+  if (faults.gpu_fewer) spec.gpus.pop_back();  // info.vm_config.num_gpus still counts it
+  test::gpu_nonce other = nonce;
+  other[0] ^= 0x01;
+  if (faults.gpu_payload_nonce) spec.nonce = other;  // a whole payload replayed from another request
+  if (!spec.gpus.empty()) {
+    // The faults hit the last GPU: a verifier that looks at GPU 0 only must not pass them.
+    test::gpu_spec& last = spec.gpus.back();
+    if (faults.gpu_wrong_nonce) last.spdm_nonce = other;
+    if (faults.gpu_bad_signature) last.corrupt_signature = true;
+    if (faults.gpu_foreign_root) last.foreign_root = true;
+  }
+  return subject.where->gpu_pki().payload(spec);
+}
+
 std::string make_report(const report_subject& subject, const report_query& query,
                         const std::array<std::uint8_t, 32>& nonce, const backend_faults& faults) {
   const bool ecdsa = query.signing_algo == attest::signing_algorithm::ecdsa;
@@ -119,11 +150,9 @@ std::string make_report(const report_subject& subject, const report_query& query
   report["info"] = info_json(claimed, measured, subject.cert_pem);
   report["intel_quote"] = to_hex(quote);
   report["model_name"] = subject.model_name;
-  json::object nvidia;
-  nvidia["arch"] = "HOPPER";
-  nvidia["evidence_list"] = json::array();
-  nvidia["nonce"] = to_hex(nonce);
-  report["nvidia_payload"] = json::serialize(nvidia);  // a JSON string, as NEAR sends it
+  if (auto nvidia = make_nvidia_payload(subject, nonce, faults)) {
+    report["nvidia_payload"] = std::move(*nvidia);  // a JSON string, as NEAR sends it
+  }
   report["request_nonce"] = to_hex(nonce);
   report["signing_address"] = attest::format_signing_address(query.signing_algo, identity);
   report["signing_algo"] = attest::to_string(query.signing_algo);

@@ -1,9 +1,11 @@
 #pragma once
 // The body of GET /v1/attestation/report as a simulated inference-proxy answers it: the
-// direct form of docs/nearai-attestation.md §1.3, with report_data laid out per §1.8 and
-// the attestation faults of backend_faults applied.
+// direct form of docs/nearai-attestation.md §1.3, with report_data laid out per §1.8, the
+// GPUs' evidence for the same nonce (docs/gpu-signatures-e2ee.md §1.1) and the
+// attestation faults of backend_faults applied.
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -48,7 +50,16 @@ struct report_subject {
   std::string model_name;
   sha256_digest spki_sha256{};  ///< of the certificate the connection presents
   std::string cert_pem;         ///< the instance's certificate chain (info.app_cert)
+  /// The instance's GPUs: `gpus` of the deployment's GPU PKI, starting at
+  /// `first_gpu_index` (so that no two CVMs share a GPU). 0: an empty evidence_list.
+  std::size_t gpus = 0;
+  std::size_t first_gpu_index = 0;
 };
+
+/// The `nvidia_payload` text (docs/gpu-signatures-e2ee.md §1.1) of `subject`'s GPUs for
+/// `nonce`, with the GPU faults of `faults` applied; nullopt for gpu_missing_payload.
+std::optional<std::string> make_nvidia_payload(const report_subject& subject, const std::array<std::uint8_t, 32>& nonce,
+                                               const backend_faults& faults);
 
 /// The JSON body (compact). `nonce` is the one bound (query.nonce, or a random one).
 std::string make_report(const report_subject& subject, const report_query& query,

@@ -121,13 +121,34 @@ void apply_fault(backend_faults& f, std::string_view spec) {
   else if (name == "second_response_appended") f.second_response_appended = parse_bool(name, value);
   else if (name == "unsolicited_after_attestation") f.unsolicited_after_attestation = parse_bool(name, value);
   else if (name == "head_with_body") f.head_with_body = parse_bool(name, value);
+  else if (name == "gpu_wrong_nonce") f.gpu_wrong_nonce = parse_bool(name, value);
+  else if (name == "gpu_bad_signature") f.gpu_bad_signature = parse_bool(name, value);
+  else if (name == "gpu_foreign_root") f.gpu_foreign_root = parse_bool(name, value);
+  else if (name == "gpu_missing_payload") f.gpu_missing_payload = parse_bool(name, value);
+  else if (name == "gpu_fewer") f.gpu_fewer = parse_bool(name, value);
+  else if (name == "gpu_payload_nonce") f.gpu_payload_nonce = parse_bool(name, value);
   else if (name == "unsolicited_while_idle") f.unsolicited_while_idle = millis("unsolicited_while_idle");
   else if (name == "rotate_every") {
     if (!value) throw std::invalid_argument("--fault rotate_every needs a request count (rotate_every=N)");
     f.rotate_every = parse_number<unsigned>(*value, "--fault rotate_every");
   } else if (name == "slow") f.answer_delay = millis("slow");
   else if (name == "attestation_delay") f.attestation_delay = millis("attestation_delay");
-  else throw std::invalid_argument("--fault: unknown fault '" + name + "' (see --help)");
+  else if (name.starts_with("nras_")) {
+    throw std::invalid_argument("--fault " + name + ": NRAS faults are per deployment (one NRAS), not per instance");
+  } else throw std::invalid_argument("--fault: unknown fault '" + name + "' (see --help)");
+}
+
+bool apply_nras_fault(nras_faults& f, std::string_view spec) {
+  const auto eq = spec.find('=');
+  const std::string name(spec.substr(0, eq));
+  const std::optional<std::string_view> value =
+      eq == std::string_view::npos ? std::nullopt : std::optional<std::string_view>(spec.substr(eq + 1));
+  if (name == "nras_down") f.down = parse_bool(name, value);
+  else if (name == "nras_verdict_false") f.verdict_false = parse_bool(name, value);
+  else if (name == "nras_wrong_nonce") f.wrong_nonce = parse_bool(name, value);
+  else if (name == "nras_expired") f.expired = parse_bool(name, value);
+  else return false;
+  return true;
 }
 
 std::string describe_faults(const backend_faults& f) {
@@ -153,11 +174,29 @@ std::string describe_faults(const backend_faults& f) {
   add(f.second_response_appended, "second_response_appended");
   add(f.unsolicited_after_attestation, "unsolicited_after_attestation");
   add(f.head_with_body, "head_with_body");
+  add(f.gpu_wrong_nonce, "gpu_wrong_nonce");
+  add(f.gpu_bad_signature, "gpu_bad_signature");
+  add(f.gpu_foreign_root, "gpu_foreign_root");
+  add(f.gpu_missing_payload, "gpu_missing_payload");
+  add(f.gpu_fewer, "gpu_fewer");
+  add(f.gpu_payload_nonce, "gpu_payload_nonce");
   add(f.unsolicited_while_idle.count() != 0,
       "unsolicited_while_idle=" + std::to_string(f.unsolicited_while_idle.count()) + "ms");
   add(f.rotate_every != 0, "rotate_every=" + std::to_string(f.rotate_every));
   add(f.answer_delay.count() != 0, "slow=" + std::to_string(f.answer_delay.count()) + "ms");
   add(f.attestation_delay.count() != 0, "attestation_delay=" + std::to_string(f.attestation_delay.count()) + "ms");
+  return out.empty() ? "none" : out;
+}
+
+std::string describe_nras_faults(const nras_faults& f) {
+  std::string out;
+  const auto add = [&](bool on, std::string_view text) {
+    if (on) out += (out.empty() ? "" : ", ") + std::string(text);
+  };
+  add(f.down, "nras_down");
+  add(f.verdict_false, "nras_verdict_false");
+  add(f.wrong_nonce, "nras_wrong_nonce");
+  add(f.expired, "nras_expired");
   return out.empty() ? "none" : out;
 }
 
@@ -173,26 +212,31 @@ std::string shell_quote(std::string_view arg) {
 std::string sim_help() {
   return "verified-proxy-sim — a complete fake NEAR AI private-inference deployment on 127.0.0.1, for trying and\n"
          "testing verified-proxy offline: a PCCS with signed collateral, an /endpoints server and TLS backends\n"
-         "that mint TDX quotes (from a test PKI) binding their TLS key, a signing address and the caller's nonce.\n"
-         "Everything is signed by keys generated at start-up: never trust its root CA outside tests.\n"
+         "that mint TDX quotes (from a test PKI) binding their TLS key, a signing address and the caller's nonce,\n"
+         "with the signed evidence of their NVIDIA GPUs (a synthetic NVIDIA PKI) for the same nonce, and a fake\n"
+         "NVIDIA Remote Attestation Service (NRAS).\n"
+         "Everything is signed by keys generated at start-up: never trust its root CAs outside tests.\n"
          "\n"
          "Usage:\n"
          "  verified-proxy-sim --out DIR [--domain NAME[=MODEL,MODEL]]... [--instances N] [--models M,M]\n"
-         "                     [--stream-tokens N] [--token-delay-ms N] [--fault [INDEX:]NAME[=VALUE]]...\n"
-         "                     [--pccs-port P] [--endpoints-port P] [--backend-port P]\n"
+         "                     [--gpus N] [--stream-tokens N] [--token-delay-ms N] [--fault [INDEX:]NAME[=VALUE]]...\n"
+         "                     [--pccs-port P] [--endpoints-port P] [--backend-port P] [--nras-port P]\n"
          "\n"
          "Flags:\n"
-         "  --out DIR                 write root-ca.pem, upstream-ca.pem, policy.json, proxy-args.txt and\n"
-         "                            measurements.json here\n"
+         "  --out DIR                 write root-ca.pem, upstream-ca.pem, nvidia-root-ca.pem, policy.json,\n"
+         "                            proxy-args.txt and measurements.json here\n"
          "  --domain NAME[=M,M]       a simulated domain (repeatable; default sim.completions.near.ai), optionally\n"
          "                            with its own models\n"
          "  --instances N             CVM instances behind each domain, round-robin per connection (default 1)\n"
          "  --models M,M              models of domains that name none (default sim-model)\n"
+         "  --gpus N                  NVIDIA H100 GPUs per CVM, 0-16 (default 8, like NEAR); each CVM has its own\n"
+         "                            GPUs; 0: reports carry no GPU evidence\n"
          "  --stream-tokens N         SSE chunks per streaming answer (default 16)\n"
          "  --token-delay-ms N        delay before each SSE chunk (default 0)\n"
          "  --pccs-port P             PCCS port (default: ephemeral)\n"
          "  --endpoints-port P        /endpoints port (default: ephemeral)\n"
          "  --backend-port P          first backend port; domain i listens on P+i (default: ephemeral)\n"
+         "  --nras-port P             fake NRAS port (default: ephemeral)\n"
          "  --fault [INDEX:]NAME[=V]  a fault for every instance, or only for instance INDEX (repeatable):\n"
          "      wrong_fingerprint       the report binds and names another TLS key\n"
          "      wrong_nonce             report_data carries another nonce\n"
@@ -216,10 +260,23 @@ std::string sim_help() {
          "      unsolicited_after_attestation  an unasked response follows the attestation answer\n"
          "      unsolicited_while_idle=MS  an unasked response MS after each ordinary answer\n"
          "      head_with_body          HEAD answers carry the GET body\n"
+         "    GPU evidence (each breaks one check of the CVM's last GPU; the proxy's gpu_evidence factor fails):\n"
+         "      gpu_wrong_nonce         its SPDM request carried another nonce (replayed evidence)\n"
+         "      gpu_bad_signature       its SPDM signature is corrupted\n"
+         "      gpu_foreign_root        its certificate chain ends at another root\n"
+         "      gpu_missing_payload     the report has no nvidia_payload at all (fails a policy requiring GPUs)\n"
+         "      gpu_fewer               evidence for one GPU fewer than info.vm_config.num_gpus\n"
+         "      gpu_payload_nonce       the payload (nonce and SPDM requests) answers another nonce\n"
+         "    NRAS, for the whole deployment (one NRAS; an INDEX: prefix is an error):\n"
+         "      nras_down               POST /v3/attest/gpu answers 503\n"
+         "      nras_verdict_false      the overall result is false (validly signed)\n"
+         "      nras_wrong_nonce        the tokens are for another nonce (validly signed)\n"
+         "      nras_expired            the tokens expire when issued (validly signed)\n"
          "  --help                    this text\n"
          "\n"
-         "It prints the verified-proxy command line that uses the deployment (--root-ca, --upstream-ca, --pccs-url,\n"
-         "--endpoints-url, --connect-to, --allow-domain, --no-cache, --policy) and serves until SIGINT or SIGTERM.\n";
+         "It prints the verified-proxy command line that uses the deployment (--root-ca, --upstream-ca,\n"
+         "--nvidia-root-ca, --pccs-url, --endpoints-url, --nras-url, --nras-jwks-url, --nras-key-pin, --connect-to,\n"
+         "--allow-domain, --no-cache, --policy) and serves until SIGINT or SIGTERM.\n";
 }
 
 sim_config parse_sim_args(const std::vector<std::string>& args) {
@@ -235,7 +292,9 @@ sim_config parse_sim_args(const std::vector<std::string>& args) {
       ("fault", po::value<std::vector<std::string>>(), "")
       ("pccs-port", po::value<std::uint16_t>(), "")
       ("endpoints-port", po::value<std::uint16_t>(), "")
-      ("backend-port", po::value<std::uint16_t>(), "");
+      ("backend-port", po::value<std::uint16_t>(), "")
+      ("nras-port", po::value<std::uint16_t>(), "")
+      ("gpus", po::value<std::size_t>(), "");
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(flags).run(), vm);
   po::notify(vm);
@@ -265,7 +324,7 @@ sim_config parse_sim_args(const std::vector<std::string>& args) {
     for (const auto& spec : vm["fault"].as<std::vector<std::string>>()) {
       const auto colon = spec.find(':');
       if (colon == std::string::npos) {
-        apply_fault(all, spec);
+        if (!apply_nras_fault(c.options.nras, spec)) apply_fault(all, spec);
         continue;
       }
       const auto index = parse_number<std::size_t>(std::string_view(spec).substr(0, colon), "--fault INDEX");
@@ -307,6 +366,13 @@ sim_config parse_sim_args(const std::vector<std::string>& args) {
   if (vm.count("pccs-port") != 0) c.options.pccs_port = vm["pccs-port"].as<std::uint16_t>();
   if (vm.count("endpoints-port") != 0) c.options.endpoints_port = vm["endpoints-port"].as<std::uint16_t>();
   if (vm.count("backend-port") != 0) c.options.first_backend_port = vm["backend-port"].as<std::uint16_t>();
+  if (vm.count("nras-port") != 0) c.options.nras_port = vm["nras-port"].as<std::uint16_t>();
+  if (vm.count("gpus") != 0) {
+    c.options.gpus = vm["gpus"].as<std::size_t>();
+    if (c.options.gpus > max_gpus_per_cvm) {
+      throw std::invalid_argument("--gpus must be between 0 and " + std::to_string(max_gpus_per_cvm));
+    }
+  }
   return c;
 }
 
@@ -345,7 +411,11 @@ int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostrea
 
     out << "verified-proxy-sim: a simulated NEAR AI deployment on 127.0.0.1 (test keys: never trust them elsewhere)\n"
         << "  PCCS        " << sim.pccs_url() << "\n"
-        << "  endpoints   " << sim.endpoints_url() << "\n";
+        << "  endpoints   " << sim.endpoints_url() << "\n"
+        << "  NRAS        " << sim.nras_url() << " (keys " << sim.nras_jwks_url()
+        << ", faults: " << describe_nras_faults(config.options.nras) << ")\n"
+        << "  GPUs        " << config.options.gpus << " per CVM"
+        << (config.options.gpus == 0 ? " (no GPU evidence)" : " (NVIDIA H100, synthetic device PKI)") << "\n";
     for (const auto& d : config.options.domains) {
       std::string models;
       for (const auto& m : d.models) models += (models.empty() ? "" : ",") + m;
@@ -361,6 +431,7 @@ int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     const auto dir = std::filesystem::absolute(config.out);
     out << "  wrote       " << (dir / "root-ca.pem").string() << " (quote trust anchor, --root-ca)\n"
         << "              " << (dir / "upstream-ca.pem").string() << " (backend TLS CA, --upstream-ca)\n"
+        << "              " << (dir / "nvidia-root-ca.pem").string() << " (GPU evidence root, --nvidia-root-ca)\n"
         << "              " << (dir / "policy.json").string() << " (workload policy pinning it, --policy)\n"
         << "              " << (dir / "proxy-args.txt").string() << " (the flags below, one per line)\n"
         << "              " << (dir / "measurements.json").string() << " (what the quotes measure)\n"

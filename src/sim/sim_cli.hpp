@@ -37,8 +37,14 @@ sim_config parse_sim_args(const std::vector<std::string>& args);
 /// Throws std::invalid_argument naming the problem.
 void apply_fault(backend_faults& faults, std::string_view spec);
 
+/// Applies one NRAS fault, "nras_NAME" (nras_down, nras_verdict_false, nras_wrong_nonce,
+/// nras_expired; =true/false allowed). Returns false when `spec` names no NRAS fault.
+/// Throws std::invalid_argument for a bad value.
+bool apply_nras_fault(nras_faults& faults, std::string_view spec);
+
 /// Human-readable list of the faults set ("none" when healthy).
 std::string describe_faults(const backend_faults& faults);
+std::string describe_nras_faults(const nras_faults& faults);
 
 /// Quotes `arg` for a POSIX shell when it needs it.
 std::string shell_quote(std::string_view arg);

@@ -1,8 +1,10 @@
 #include "sim/simulator.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/beast/http/verb.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <fstream>
@@ -33,6 +35,71 @@ std::string endpoints_body(const simulator_options& options) {
   return json::serialize(json::object{{"endpoints", std::move(endpoints)}});
 }
 
+/// The fake NRAS's run-time state (its keys live in the deployment).
+struct nras_state {
+  mutable std::mutex mutex;
+  nras_faults faults;
+  std::size_t attests = 0;
+  std::size_t jwks = 0;
+};
+
+constexpr std::string_view nras_attest_path = "/v3/attest/gpu";
+constexpr std::string_view nras_jwks_path = "/.well-known/jwks.json";
+
+plain_response nras_error(unsigned status, std::string_view message) {
+  return make_plain_response(status, "application/json",
+                             json::serialize(json::object{{"error", message}, {"status", status}}));
+}
+
+/// One request to the fake NRAS (docs/gpu-signatures-e2ee.md §2.1-2.3): the body of POST
+/// /v3/attest/gpu is the nvidia_payload text, answered with the detached EAT
+/// `[["JWT", overall], {"GPU-0": …}]` for it, issued now, with the deployment's NRAS faults.
+plain_response nras_answer(const deployment& where, nras_state& state, const plain_request& request) {
+  namespace http = boost::beast::http;
+  const std::string_view target = request.target();
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (path == nras_jwks_path) {
+    if (request.method() != http::verb::get) return nras_error(405, "use GET");
+    {
+      const std::lock_guard lock(state.mutex);
+      ++state.jwks;
+    }
+    return make_plain_response(200, "application/json", where.nras_signer().jwks_json());
+  }
+  if (path != nras_attest_path) return nras_error(404, "not found");
+  if (request.method() != http::verb::post) return nras_error(405, "use POST");
+  nras_faults f;
+  {
+    const std::lock_guard lock(state.mutex);
+    ++state.attests;
+    f = state.faults;
+  }
+  if (f.down) return nras_error(503, "service unavailable (verified-proxy-sim fault nras_down)");
+  test::nras_spec spec;
+  spec.overall_result = !f.verdict_false;
+  if (f.expired) spec.lifetime_seconds = 0;  // exp = iat: expired as it arrives
+  if (f.wrong_nonce) {
+    // Tokens for another request: the payload's nonce with one bit flipped.
+    boost::system::error_code ec;
+    const json::value doc = json::parse(request.body(), ec);
+    const json::string* nonce_hex = !ec && doc.is_object() && doc.as_object().contains("nonce")
+                                        ? doc.as_object().at("nonce").if_string()
+                                        : nullptr;
+    const auto nonce = nonce_hex != nullptr ? from_hex(*nonce_hex) : std::nullopt;
+    if (!nonce || nonce->size() != 32) return nras_error(400, "the payload has no 32-byte nonce");
+    test::gpu_nonce other{};
+    std::copy(nonce->begin(), nonce->end(), other.begin());
+    other[0] ^= 0x01;
+    spec.eat_nonce = other;
+  }
+  try {
+    const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    return make_plain_response(200, "application/json", where.nras_signer().answer(request.body(), now, spec));
+  } catch (const std::exception& e) {
+    return nras_error(400, std::string("cannot appraise the evidence: ") + e.what());
+  }
+}
+
 void write_text(const std::filesystem::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
@@ -49,6 +116,8 @@ struct simulator::impl {
   std::vector<std::unique_ptr<backend_server>> backends;
   std::uint16_t pccs_port = 0;
   std::uint16_t endpoints_port = 0;
+  std::uint16_t nras_port = 0;
+  nras_state nras;
 
   std::unique_ptr<asio::io_context> ioc = std::make_unique<asio::io_context>(1);
   std::thread thread;
@@ -70,8 +139,12 @@ simulator::simulator(simulator_options options) : impl_(std::make_unique<impl>()
   if (options.domains.empty()) throw std::invalid_argument("verified-proxy-sim: no domain to simulate");
   impl_->options = std::move(options);
   const simulator_options& o = impl_->options;
+  if (o.gpus > max_gpus_per_cvm) {
+    throw std::invalid_argument("verified-proxy-sim: at most " + std::to_string(max_gpus_per_cvm) + " GPUs per CVM");
+  }
   impl_->where = std::make_unique<deployment>(
-      std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()), o.up_to_date_tcb_level_age);
+      std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()), o.up_to_date_tcb_level_age, o.gpus);
+  impl_->nras.faults = o.nras;
 
   const deployment& where = *impl_->where;
   impl_->pccs_port = start_plain_server(*impl_->ioc, o.pccs_port,
@@ -84,11 +157,17 @@ simulator::simulator(simulator_options options) : impl_(std::make_unique<impl>()
         return make_plain_response(404, "application/json",
                                    R"({"error":{"message":"not found","type":"invalid_request_error","code":"not_found"}})");
       });
-  const backend_settings settings{o.stream_tokens, o.token_delay};
+  nras_state& nras = impl_->nras;
+  impl_->nras_port = start_plain_server(*impl_->ioc, o.nras_port, [&where, &nras](const plain_request& r) {
+    return nras_answer(where, nras, r);
+  });
+  backend_settings settings{o.stream_tokens, o.token_delay, o.gpus, 0};
   for (std::size_t i = 0; i < o.domains.size(); ++i) {
     const std::uint16_t port =
         o.first_backend_port == 0 ? 0 : static_cast<std::uint16_t>(o.first_backend_port + i);
     impl_->backends.push_back(std::make_unique<backend_server>(*impl_->ioc, where, o.domains[i], settings, port));
+    // Every CVM of the deployment gets GPUs of its own (NEAR: no GPU is in two CVMs).
+    settings.first_gpu_index += o.domains[i].instances * o.gpus;
   }
   impl_->thread = std::thread([io = impl_->ioc.get()] { net::run_contained(*io, "simulator event loop"); });
 }
@@ -120,6 +199,41 @@ std::string simulator::connect_to(std::string_view domain) const {
 
 const std::string& simulator::root_ca_pem() const { return impl_->where->root_ca_pem(); }
 const std::string& simulator::upstream_ca_pem() const { return impl_->where->upstream_ca_pem(); }
+const std::string& simulator::nvidia_root_ca_pem() const { return impl_->where->gpu_pki().root_pem(); }
+
+std::string simulator::nras_url() const {
+  return "http://127.0.0.1:" + std::to_string(impl_->nras_port) + std::string(nras_attest_path);
+}
+
+std::string simulator::nras_jwks_url() const {
+  return "http://127.0.0.1:" + std::to_string(impl_->nras_port) + std::string(nras_jwks_path);
+}
+
+std::string simulator::nras_key_pin() const { return impl_->where->nras_signer().intermediate_spki_sha256_hex(); }
+
+std::string simulator::nras_jwks_json() const { return impl_->where->nras_signer().jwks_json(); }
+
+void simulator::set_nras_faults(nras_faults faults) {
+  const std::lock_guard lock(impl_->nras.mutex);
+  impl_->nras.faults = faults;
+}
+
+std::size_t simulator::nras_attest_count() const {
+  const std::lock_guard lock(impl_->nras.mutex);
+  return impl_->nras.attests;
+}
+
+std::size_t simulator::nras_jwks_count() const {
+  const std::lock_guard lock(impl_->nras.mutex);
+  return impl_->nras.jwks;
+}
+
+std::size_t simulator::gpus() const { return impl_->options.gpus; }
+
+simulator::gpu_measurements simulator::gpu_pinned() const {
+  const gpu_pins& p = impl_->where->gpu_pinned();
+  return {p.hwmodel, p.driver_version, p.vbios_version, p.measurement_record_sha256_hex};
+}
 
 std::vector<std::string> simulator::write_proxy_files(const std::filesystem::path& dir) const {
   std::error_code ec;
@@ -127,10 +241,14 @@ std::vector<std::string> simulator::write_proxy_files(const std::filesystem::pat
   if (ec) throw std::runtime_error("verified-proxy-sim: cannot create " + dir.string() + ": " + ec.message());
   const auto root = std::filesystem::absolute(dir / "root-ca.pem");
   const auto upstream = std::filesystem::absolute(dir / "upstream-ca.pem");
+  const auto nvidia_root = std::filesystem::absolute(dir / "nvidia-root-ca.pem");
   write_text(root, root_ca_pem());
   write_text(upstream, upstream_ca_pem());
-  std::vector<std::string> flags = {"--root-ca",  root.string(),    "--upstream-ca",  upstream.string(),
-                                    "--pccs-url", pccs_url(),       "--endpoints-url", endpoints_url()};
+  write_text(nvidia_root, nvidia_root_ca_pem());
+  std::vector<std::string> flags = {"--root-ca",        root.string(),        "--upstream-ca",   upstream.string(),
+                                    "--nvidia-root-ca", nvidia_root.string(), "--pccs-url",      pccs_url(),
+                                    "--endpoints-url",  endpoints_url(),      "--nras-url",      nras_url(),
+                                    "--nras-jwks-url",  nras_jwks_url(),      "--nras-key-pin", nras_key_pin()};
   for (const auto& b : impl_->backends) {
     flags.insert(flags.end(), {"--connect-to", connect_to(b->domain()), "--allow-domain", b->domain()});
   }
@@ -159,6 +277,28 @@ std::string simulator::policy_json() const {
   policy["name"] = "verified-proxy-sim";
   policy["description"] = "Pins the simulated deployment's workload (test keys; never use outside tests).";
   policy["model"] = std::move(model);
+  if (gpus() > 0) {
+    // What the simulated GPUs report (docs/gpu-signatures-e2ee.md §1.7): a report without
+    // them, or with other ones, must not pass.
+    const gpu_measurements g = gpu_pinned();
+    json::object set;
+    set["driver_version"] = g.driver_version;
+    set["vbios_version"] = g.vbios_version;
+    set["measurement_record_sha256"] = g.measurement_record_sha256;
+    json::array sets;
+    sets.emplace_back(std::move(set));
+    json::object gpu;
+    gpu["required"] = true;
+    // "optional" while the proxy does not yet ask NRAS itself: a required NRAS verdict
+    // would fail every request. Switch to "required" once the proxy calls --nras-url (the
+    // fake NRAS here answers it).
+    gpu["nras"] = "optional";
+    gpu["hwmodels"] = one(g.hwmodel);
+    gpu["measurements"] = std::move(sets);
+    // Nobody can check a synthetic chain's revocation: there is no OCSP for it (§1.5).
+    gpu["accept_unchecked_revocation"] = true;
+    policy["gpu"] = std::move(gpu);
+  }
   return json::serialize(policy) + "\n";
 }
 

@@ -8,11 +8,18 @@
 //   - an /endpoints server (plain HTTP): {"endpoints":[{"domain":…,"models":[…]},…]};
 //   - per domain, one TLS listener in front of N instances picked round-robin per
 //     connection (sim/backend_server.hpp): attestation reports binding each instance's
-//     own TLS key and the caller's nonce, OpenAI-shaped answers, fault switches.
+//     own TLS key and the caller's nonce, with the signed evidence of the instance's own
+//     GPUs (simulator_options::gpus, a synthetic NVIDIA PKI) for the same nonce,
+//     OpenAI-shaped answers, fault switches;
+//   - a fake NVIDIA Remote Attestation Service (plain HTTP, docs/gpu-signatures-e2ee.md
+//     §2): POST /v3/attest/gpu with an nvidia_payload answers NRAS's detached EAT for it,
+//     GET /.well-known/jwks.json its signing keys, whose x5c chains to an intermediate
+//     (nras_key_pin()); faults per deployment (nras_faults).
 //
 // The proxy reaches a domain with --connect-to DOMAIN:443:127.0.0.1:PORT, trusts the quotes
-// with --root-ca and the backends' certificates with --upstream-ca (write_proxy_files()
-// writes both and returns every flag).
+// with --root-ca, the backends' certificates with --upstream-ca and the GPUs with
+// --nvidia-root-ca, and asks the fake NRAS with --nras-url, --nras-jwks-url and
+// --nras-key-pin (write_proxy_files() writes the files and returns every flag).
 //
 // Typical use in a test:
 //   vp::sim::simulator sim;                                    // serving on its own thread
@@ -62,16 +69,37 @@ class simulator {
   const std::string& root_ca_pem() const;
   /// The CA of the backends' TLS certificates (--upstream-ca), PEM.
   const std::string& upstream_ca_pem() const;
+  /// The root every simulated GPU's certificate chain ends at (--nvidia-root-ca), PEM.
+  const std::string& nvidia_root_ca_pem() const;
 
-  /// Writes root-ca.pem and upstream-ca.pem into `dir` (created if missing) and returns
-  /// the proxy flags that point at this deployment, one argv element each:
-  /// --root-ca PATH --upstream-ca PATH --pccs-url URL --endpoints-url URL, then per domain
-  /// --connect-to DOMAIN:443:127.0.0.1:PORT and --allow-domain DOMAIN, then --no-cache.
-  /// Throws std::runtime_error if a file cannot be written.
+  /// "http://127.0.0.1:PORT/v3/attest/gpu", for --nras-url.
+  std::string nras_url() const;
+  /// "http://127.0.0.1:PORT/.well-known/jwks.json", for --nras-jwks-url.
+  std::string nras_jwks_url() const;
+  /// SHA-256 of the SPKI of the intermediate the fake NRAS keys chain to, lower-case hex
+  /// (--nras-key-pin).
+  std::string nras_key_pin() const;
+  /// The fake NRAS's signing key set (what GET /.well-known/jwks.json serves).
+  std::string nras_jwks_json() const;
+  /// Replaces the fake NRAS's faults (takes effect for the next request).
+  void set_nras_faults(nras_faults faults);
+  /// POST /v3/attest/gpu requests received (answered or not).
+  std::size_t nras_attest_count() const;
+  /// GET /.well-known/jwks.json requests received.
+  std::size_t nras_jwks_count() const;
+
+  /// Writes root-ca.pem, upstream-ca.pem and nvidia-root-ca.pem into `dir` (created if
+  /// missing) and returns the proxy flags that point at this deployment, one argv element
+  /// each: --root-ca PATH --upstream-ca PATH --nvidia-root-ca PATH --pccs-url URL
+  /// --endpoints-url URL --nras-url URL --nras-jwks-url URL --nras-key-pin HEX, then per
+  /// domain --connect-to DOMAIN:443:127.0.0.1:PORT and --allow-domain DOMAIN, then
+  /// --no-cache. Throws std::runtime_error if a file cannot be written.
   std::vector<std::string> write_proxy_files(const std::filesystem::path& dir) const;
 
   /// A workload policy file (src/policy/policy.hpp format) that pins this deployment:
-  /// its MRSEAM, MRTD, RTMR0-2, OS image, app id, KMS id and compose hash for model CVMs.
+  /// its MRSEAM, MRTD, RTMR0-2, OS image, app id, KMS id and compose hash for model CVMs,
+  /// and (with GPUs) a "gpu" section requiring the GPU evidence, its hardware model and
+  /// its measurement set (gpu_pinned()).
   /// The proxy's built-in `nearai` policy pins NEAR's production values and rejects the
   /// simulator's quotes; give the proxy this one (--policy).
   std::string policy_json() const;
@@ -109,6 +137,15 @@ class simulator {
     std::string mr_config_id;  ///< 01 ‖ compose_hash ‖ zeros
   };
   measurements measured() const;
+
+  /// What every simulated GPU reports (healthy): the BROM CN, driver, VBIOS and the
+  /// SHA-256 of the signed MeasurementRecord, as the policy pins them.
+  struct gpu_measurements {
+    std::string hwmodel, driver_version, vbios_version, measurement_record_sha256;
+  };
+  gpu_measurements gpu_pinned() const;
+  /// GPUs per CVM (simulator_options::gpus).
+  std::size_t gpus() const;
 
  private:
   struct impl;

@@ -78,10 +78,11 @@ std::string_view to_string(workload_tampering t) noexcept {
   return "unknown";
 }
 
-std::string vm_config_text(const sha256_digest& os_image_hash) {
+std::string vm_config_text(const sha256_digest& os_image_hash, std::size_t num_gpus) {
   return R"({"spec_version":1,"os_image_hash":")" + to_hex(os_image_hash) +
          R"(","cpu_count":8,"memory_size":34359738368,"qemu_version":"9.2.1","pci_hole64_size":1125899906842624,)"
-         R"("hugepages":false,"num_gpus":1,"num_nvswitches":0,"hotplug_off":true,"image":"dstack-nvidia-sim-0.5.5"})";
+         R"("hugepages":false,"num_gpus":)" + std::to_string(num_gpus) +
+         R"(,"num_nvswitches":0,"hotplug_off":true,"image":"dstack-nvidia-sim-0.5.5"})";
 }
 
 workload_identity tampered(workload_identity w, workload_tampering how) {
@@ -93,7 +94,7 @@ workload_identity tampered(workload_identity w, workload_tampering how) {
     }
     case workload_tampering::foreign_os_image:
       w.os_image_hash = label_sha256("another os-image");
-      w.vm_config = vm_config_text(w.os_image_hash);
+      w.vm_config = vm_config_text(w.os_image_hash, w.num_gpus);
       break;
     case workload_tampering::foreign_kms: {
       const auto x = label_sha256("another kms root x");
@@ -133,8 +134,9 @@ std::array<tdx::measurement, 4> replay_rtmrs(const std::vector<log_event>& event
   return rtmr;
 }
 
-workload_identity make_workload_identity() {
+workload_identity make_workload_identity(std::size_t num_gpus) {
   workload_identity w;
+  w.num_gpus = num_gpus;
   w.app_compose = std::string(app_compose_text);
   w.compose_hash = crypto::sha256(as_bytes(w.app_compose));
   const auto app = label_sha256("verified-proxy-sim app-id");
@@ -152,7 +154,7 @@ workload_identity make_workload_identity() {
   w.mr_td = label_sha384("verified-proxy-sim MRTD");
   w.mr_config_id[0] = 0x01;
   std::copy(w.compose_hash.begin(), w.compose_hash.end(), w.mr_config_id.begin() + 1);
-  w.vm_config = vm_config_text(w.os_image_hash);
+  w.vm_config = vm_config_text(w.os_image_hash, w.num_gpus);
 
   // Firmware (IMR 0), boot loader and kernel (IMR 1), command line and initrd (IMR 2),
   // with the event types of NEAR's logs.

@@ -53,15 +53,18 @@ struct workload_identity {
   sha256_digest mr_kms{};
   tdx::measurement mr_td{};
   tdx::measurement mr_config_id{};  ///< 0x01 ‖ compose_hash ‖ 15 zero bytes
+  std::size_t num_gpus = 8;       ///< GPUs the CVM is configured with (vm_config.num_gpus)
   std::string vm_config;          ///< JSON text, as info.vm_config carries it
   std::vector<log_event> boot_events;  ///< IMR 0-2 (firmware, kernel, initrd)
 };
 
-/// The simulator's fixed workload.
-workload_identity make_workload_identity();
+/// The simulator's fixed workload, for CVMs configured with `num_gpus` GPUs.
+workload_identity make_workload_identity(std::size_t num_gpus = 8);
 
-/// info.vm_config for a CVM booted from `os_image_hash`.
-std::string vm_config_text(const sha256_digest& os_image_hash);
+/// info.vm_config for a CVM booted from `os_image_hash` with `num_gpus` GPUs. The count
+/// is what the CVM was configured with, whatever evidence it sends: the verifier compares
+/// the evidence against it (docs/gpu-signatures-e2ee.md §1.4 L15).
+std::string vm_config_text(const sha256_digest& os_image_hash, std::size_t num_gpus);
 
 /// `w` as a CVM tampered with `how` claims it (foreign_*: another identity, measured
 /// consistently; changed_compose: the manifest as served). altered_event changes no

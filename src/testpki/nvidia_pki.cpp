@@ -629,12 +629,13 @@ std::string nvidia_test_pki::payload(const payload_spec& spec) const {
   const std::string nonce_hex = to_hex(spec.nonce);
   json::array list;
   for (std::size_t i = 0; i < spec.gpus.size(); ++i) {
-    std::string chain = certificate_chain_pem(spec.gpus[i], i);
+    const std::size_t index = spec.first_index + i;
+    std::string chain = certificate_chain_pem(spec.gpus[i], index);
     if (spec.sdk_producer) chain.append(5, '\0');
     json::object entry;
     entry["arch"] = spec.arch;
     entry["certificate"] = base64(as_bytes(chain));
-    entry["evidence"] = base64(evidence(spec.gpus[i], spec.nonce, i));
+    entry["evidence"] = base64(evidence(spec.gpus[i], spec.nonce, index));
     if (spec.sdk_producer) entry["nonce"] = nonce_hex;
     list.push_back(std::move(entry));
   }

@@ -78,6 +78,9 @@ struct payload_spec {
   bool sdk_producer = false;
   /// Top-level and per-entry "arch".
   std::string arch = "HOPPER";
+  /// GPU i of `gpus` is the PKI's GPU first_index + i (its keys, serials and FWID): the
+  /// simulator gives every CVM of a deployment its own GPUs.
+  std::size_t first_index = 0;
 };
 
 /// The 64 SHA-384 measurement blocks identical on all 56 NEAR H100s (36 all-zero; their
@@ -109,7 +112,7 @@ class nvidia_test_pki {
   bytes foreign_root_der() const;
 
   /// The `nvidia_payload` JSON text (compact, NEAR's key order), to be put into a report
-  /// as a JSON string. GPU i of `spec.gpus` has index i.
+  /// as a JSON string. GPU i of `spec.gpus` has index spec.first_index + i.
   std::string payload(const payload_spec& spec) const;
   /// One GPU's evidence: request (37 bytes) ‖ response ‖ signature (96 bytes), with
   /// `nonce` the payload nonce.

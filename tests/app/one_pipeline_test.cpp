@@ -72,20 +72,30 @@ evidence capture(const sim::simulator& sim, const temp_file& upstream_ca) {
   return out;
 }
 
-/// verify-report's first_failure code on `e` ("" when it accepts).
-std::string verify_report_code(const sim::simulator& sim, const evidence& e) {
+/// verify-report --json on `e`, with the simulator's policy and roots (null when its output is not JSON).
+json::value verify_report_json(const sim::simulator& sim, const evidence& e, std::string& raw) {
   const temp_file report(e.report, ".json"), collateral(e.collateral_json, ".json"), policy(sim.policy_json(), ".json"),
-      root(sim.root_ca_pem());
+      root(sim.root_ca_pem()), nvidia_root(sim.nvidia_root_ca_pem());
   std::ostringstream out, err;
   const system_clock clock;
-  const int code = app::verify_report_command({"--report", report.path(), "--nonce", e.nonce_hex, "--spki-sha256",
-                                               e.spki_hex, "--collateral", collateral.path(), "--policy",
-                                               policy.path(), "--root-ca", root.path(), "--json"},
-                                              out, err, clock);
+  const int code = app::verify_report_command(
+      {"--report", report.path(), "--nonce", e.nonce_hex, "--spki-sha256", e.spki_hex, "--collateral",
+       collateral.path(), "--policy", policy.path(), "--root-ca", root.path(), "--nvidia-root-ca", nvidia_root.path(),
+       "--json"},
+      out, err, clock);
   EXPECT_NE(code, 2) << err.str();
+  raw = out.str();
   boost::system::error_code ec;
-  const auto v = json::parse(out.str(), ec);
-  if (ec || !v.is_object()) return "<not JSON: " + out.str() + ">";
+  auto v = json::parse(raw, ec);
+  if (ec || !v.is_object()) return nullptr;
+  return v;
+}
+
+/// verify-report's first_failure code on `e` ("" when it accepts).
+std::string verify_report_code(const sim::simulator& sim, const evidence& e) {
+  std::string raw;
+  const auto v = verify_report_json(sim, e, raw);
+  if (!v.is_object()) return "<not JSON: " + raw + ">";
   const auto& failure = v.as_object().at("first_failure");
   if (failure.is_null()) return "";
   const auto* c = failure.as_object().if_contains("code");
@@ -101,7 +111,7 @@ struct fault_case {
 class OnePipeline : public ::testing::TestWithParam<fault_case> {};
 
 TEST_P(OnePipeline, ProxyAndVerifyReportNameTheSameFailure) {
-  sim::simulator_options o;
+  sim::simulator_options o = harness_options();  // GPU faults hit GPU 0 of 1
   o.domains[0].faults = GetParam().faults;
   sim::simulator sim(o);
   running_proxy proxy(sim);
@@ -130,8 +140,38 @@ INSTANTIATE_TEST_SUITE_P(
                       fault_case{"foreign_app_id", {.tampered_workload = tampering::foreign_app_id}, "app_id"},
                       fault_case{"foreign_os_image", {.tampered_workload = tampering::foreign_os_image}, "os_image_hash"},
                       fault_case{"foreign_kms", {.tampered_workload = tampering::foreign_kms}, "key_provider"},
-                      fault_case{"foreign_mrtd", {.tampered_workload = tampering::foreign_mrtd}, "mrtd"}),
+                      fault_case{"foreign_mrtd", {.tampered_workload = tampering::foreign_mrtd}, "mrtd"},
+                      // GPU evidence (docs/gpu-signatures-e2ee.md §1.4): every local check is the
+                      // gpu_evidence factor; the simulator's policy requires GPUs.
+                      fault_case{"gpu_wrong_nonce", {.gpu_wrong_nonce = true}, "gpu_evidence"},
+                      fault_case{"gpu_bad_signature", {.gpu_bad_signature = true}, "gpu_evidence"},
+                      fault_case{"gpu_foreign_root", {.gpu_foreign_root = true}, "gpu_evidence"},
+                      fault_case{"gpu_missing_payload", {.gpu_missing_payload = true}, "gpu_evidence"},
+                      fault_case{"gpu_fewer", {.gpu_fewer = true}, "gpu_evidence"},
+                      fault_case{"gpu_payload_nonce", {.gpu_payload_nonce = true}, "gpu_evidence"}),
     [](const auto& test_info) { return std::string(test_info.param.name); });
+
+/// The status of factor `name` in a verify-report --json result ("" when absent).
+std::string factor_status(const json::value& result, std::string_view name) {
+  for (const auto& f : result.at("factors").as_array()) {
+    if (f.at("name").as_string() == name) return std::string(f.at("status").as_string());
+  }
+  return "";
+}
+
+TEST(OnePipelineGpus, VerifyReportPassesTheGpusAHealthySimulatorServes) {
+  sim::simulator sim;  // 8 GPUs per CVM, like NEAR
+  const temp_file upstream_ca(sim.upstream_ca_pem());
+  const auto e = capture(sim, upstream_ca);
+  ASSERT_FALSE(e.report.empty());
+  std::string raw;
+  const auto v = verify_report_json(sim, e, raw);
+  ASSERT_TRUE(v.is_object()) << raw;
+  EXPECT_TRUE(v.at("ok").as_bool()) << raw;
+  EXPECT_EQ(factor_status(v, "gpu_evidence"), "pass") << raw;
+  EXPECT_EQ(factor_status(v, "gpu_measurements"), "pass") << raw;
+  EXPECT_NE(raw.find("8 HOPPER GPUs"), std::string::npos) << raw;
+}
 
 }  // namespace
 }  // namespace vp::test

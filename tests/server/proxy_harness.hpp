@@ -1,8 +1,9 @@
 #pragma once
 // The proxy server in-process against an in-process simulator: the proxy runs on its own
 // io_context thread with the configuration a user gets from verified-proxy-sim's flags
-// (root CA, upstream CA, PCCS, endpoints, --connect-to, and the policy pinning the
-// simulator's workload), so the end-to-end tests exercise the same trust configuration.
+// (root CA, upstream CA, NVIDIA root CA, PCCS, endpoints, --connect-to, and the policy
+// pinning the simulator's workload and GPUs), so the end-to-end tests exercise the same
+// trust configuration.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -12,11 +13,13 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <stdexcept>
 #include <thread>
 
 #include "app/collateral_options.hpp"
 #include "app/workload_policy.hpp"
 #include "core/bytes.hpp"
+#include "gpu/evidence.hpp"
 #include "net/spawn.hpp"
 #include "server/proxy_server.hpp"
 #include "sim/simulator.hpp"
@@ -48,6 +51,28 @@ inline std::string error_message_of(const client_response& r) {
   return m && m->is_string() ? std::string(m->as_string()) : std::string();
 }
 
+/// GPUs per CVM in the end-to-end tests that are not about GPUs: one, so that every
+/// request path still verifies GPU evidence under a policy that requires it — but not
+/// NEAR's eight: 8 GPUs cost each test ~85 ms of CPU (8 device identities minted, 8 SPDM
+/// signatures, the proxy's 40 P-384 verifications), which doubled the simulator-heavy part
+/// of the suite (~10 s → ~21 s). Tests about GPUs keep simulator_options::gpus's default
+/// of 8, as verified-proxy-sim does.
+inline constexpr std::size_t harness_gpus = 1;
+
+/// The default simulator options with harness_gpus GPUs per CVM.
+inline sim::simulator_options harness_options() {
+  sim::simulator_options o;
+  o.gpus = harness_gpus;
+  return o;
+}
+
+/// A GPU trust anchor from PEM (the simulator's --nvidia-root-ca); throws on bad PEM.
+inline std::shared_ptr<const gpu::trust_anchor> load_gpu_root(const std::string& pem) {
+  auto anchor = gpu::load_trust_anchor(pem);
+  if (!anchor) throw std::runtime_error("GPU root CA: " + anchor.error());
+  return std::make_shared<const gpu::trust_anchor>(std::move(*anchor));
+}
+
 class running_proxy {
  public:
   explicit running_proxy(const sim::simulator& sim, const std::function<void(server::proxy_config&)>& tweak = {},
@@ -65,6 +90,8 @@ class running_proxy {
     }
     if (tweak) tweak(config);
     std::shared_ptr<const tdx::trust_anchor> anchor = tdx::load_trust_anchor(as_bytes(sim.root_ca_pem())).value();
+    // --nvidia-root-ca: the simulated GPUs chain to the simulator's synthetic NVIDIA root.
+    auto gpu_anchor = load_gpu_root(sim.nvidia_root_ca_pem());
     app::collateral_config collateral;
     collateral.pccs_urls = {sim.pccs_url()};
     collateral.no_cache = true;
@@ -72,7 +99,7 @@ class running_proxy {
     auto policy = policy_override ? policy_override : app::load_workload_policy(policy_.path()).policy;
     server_ = std::make_unique<server::proxy_server>(
         ioc_.get_executor(), config,
-        server::proxy_dependencies{source, anchor, clock_, policy});
+        server::proxy_dependencies{source, anchor, clock_, policy, std::move(gpu_anchor)});
     server_->start();
     thread_ = std::thread([this] { net::run_contained(ioc_, "test proxy event loop"); });
   }

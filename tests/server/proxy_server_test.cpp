@@ -82,7 +82,7 @@ bool eventually(Condition condition, std::chrono::milliseconds within = 5s) {
 }
 
 sim::simulator_options one_backend(sim::backend_faults faults = {}, unsigned tokens = 8) {
-  sim::simulator_options o;
+  sim::simulator_options o = harness_options();
   o.domains[0].faults = faults;
   o.stream_tokens = tokens;
   return o;
@@ -133,7 +133,7 @@ TEST(ProxyEndToEnd, BackendDomainHeaderRoutesAnyPathWithoutAModel) {
 }
 
 TEST(ProxyEndToEnd, ModelsAreListedLocallyFromTheDiscoveryList) {
-  sim::simulator_options o;
+  sim::simulator_options o = harness_options();
   o.domains[0].models = {"sim-model", "other-model"};
   sim::simulator sim(o);
   running_proxy proxy(sim);
@@ -592,7 +592,7 @@ TEST(ProxyEndToEnd, CertificateRotationTriggersAttestationOfTheNewKey) {
 }
 
 TEST(ProxyEndToEnd, RoundRobinBackendsAreEachVerified) {
-  sim::simulator_options o;
+  sim::simulator_options o = harness_options();
   o.domains[0].instances = 2;
   o.domains[0].faults.attestation_delay = 100ms;
   sim::simulator sim(o);

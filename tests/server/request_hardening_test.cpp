@@ -35,7 +35,7 @@ void expect_still_serving(const running_proxy& proxy) {
 }
 
 struct served {
-  sim::simulator sim{sim::simulator_options{}};
+  sim::simulator sim{harness_options()};
   running_proxy proxy{sim};
 };
 
@@ -289,7 +289,7 @@ TEST(RequestHardening, ExpectContinueOnARefusedRequestGetsTheFinalStatusInstead)
 // Slow clients: the header section has its own deadline, the body a per-read one.
 
 TEST(RequestHardening, HeaderSectionTricklingPastItsDeadlineIs408) {
-  sim::simulator sim{sim::simulator_options{}};
+  sim::simulator sim{harness_options()};
   running_proxy proxy(sim, [](server::proxy_config& c) { c.timeouts.client_header = 300ms; });
   http_test_client client(proxy.port());
   ASSERT_EQ(client.write_raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"), "");
@@ -305,7 +305,7 @@ TEST(RequestHardening, HeaderSectionTricklingPastItsDeadlineIs408) {
 }
 
 TEST(RequestHardening, IdleKeepAliveConnectionIsClosedQuietly) {
-  sim::simulator sim{sim::simulator_options{}};
+  sim::simulator sim{harness_options()};
   running_proxy proxy(sim, [](server::proxy_config& c) { c.timeouts.client_keep_alive = 200ms; });
   http_test_client client(proxy.port(), 10s);
   ASSERT_EQ(client.write_raw(""), "");
@@ -313,7 +313,7 @@ TEST(RequestHardening, IdleKeepAliveConnectionIsClosedQuietly) {
 }
 
 TEST(RequestHardening, BodyThatStopsArrivingIs408) {
-  sim::simulator sim{sim::simulator_options{}};
+  sim::simulator sim{harness_options()};
   running_proxy proxy(sim, [](server::proxy_config& c) { c.timeouts.client_body = 300ms; });
   http_test_client client(proxy.port());
   const auto r = client.send_raw(
@@ -328,7 +328,7 @@ TEST(RequestHardening, BodyThatStopsArrivingIs408) {
 // One memory budget for all request bodies.
 
 TEST(RequestHardening, BodiesOverTheMemoryBudgetAre503UntilItIsFreed) {
-  sim::simulator sim{sim::simulator_options{}};
+  sim::simulator sim{harness_options()};
   running_proxy proxy(sim, [](server::proxy_config& c) {
     c.max_body = 48 * 1024;
     c.max_buffered_bodies = 64 * 1024;
@@ -361,7 +361,7 @@ TEST(RequestHardening, BodiesOverTheMemoryBudgetAre503UntilItIsFreed) {
 }
 
 TEST(RequestHardening, ChunkedBodyOutgrowingTheBudgetIs503) {
-  sim::simulator sim{sim::simulator_options{}};
+  sim::simulator sim{harness_options()};
   running_proxy proxy(sim, [](server::proxy_config& c) {
     c.max_body = 1 << 20;
     c.max_buffered_bodies = 1 << 20;
@@ -384,7 +384,7 @@ TEST(RequestHardening, ChunkedBodyOutgrowingTheBudgetIs503) {
 // A client that leaves while the backend is attested.
 
 TEST(RequestHardening, ClientLeavingDuringTheAttestationIsNotForwarded) {
-  sim::simulator_options o;
+  sim::simulator_options o = harness_options();
   o.domains[0].faults.attestation_delay = 400ms;
   sim::simulator sim(o);
   running_proxy proxy(sim);

@@ -42,7 +42,7 @@ TEST(ProxySoak, ThousandConcurrentStreamsCompleteAndDescriptorsReturnToBaseline)
   constexpr int streams = 1000;
   const std::size_t before_start = open_descriptors();
   {
-    sim::simulator_options o;
+    sim::simulator_options o = harness_options();
     o.stream_tokens = 20;
     o.token_delay = 20ms;
     sim::simulator sim(o);

@@ -29,7 +29,45 @@ TEST(SimCli, DefaultsAreOneDomainOneInstance) {
   EXPECT_EQ(c.options.domains[0].models, std::vector<std::string>{"sim-model"});
   EXPECT_EQ(c.options.domains[0].instances, 1u);
   EXPECT_EQ(c.options.stream_tokens, 16u);
+  EXPECT_EQ(c.options.gpus, 8u);  // like NEAR's hosts
   EXPECT_TRUE(c.instance_faults.empty());
+}
+
+TEST(SimCli, GpusAndGpuAndNrasFaults) {
+  const sim_config c = parse_sim_args({"--out", "d", "--gpus", "2", "--instances", "2", "--nras-port", "8120",
+                                       "--fault", "gpu_fewer", "--fault", "1:gpu_bad_signature", "--fault",
+                                       "nras_verdict_false", "--fault", "nras_expired=true"});
+  EXPECT_EQ(c.options.gpus, 2u);
+  EXPECT_EQ(c.options.nras_port, 8120);
+  EXPECT_TRUE(c.options.domains[0].faults.gpu_fewer);
+  EXPECT_FALSE(c.options.domains[0].faults.gpu_bad_signature);
+  EXPECT_TRUE(c.instance_faults.at(1).gpu_bad_signature);
+  EXPECT_TRUE(c.instance_faults.at(1).gpu_fewer);
+  EXPECT_TRUE(c.options.nras.verdict_false);
+  EXPECT_TRUE(c.options.nras.expired);
+  EXPECT_FALSE(c.options.nras.down);
+  EXPECT_EQ(describe_nras_faults(c.options.nras), "nras_verdict_false, nras_expired");
+  EXPECT_EQ(describe_faults(c.instance_faults.at(1)), "gpu_bad_signature, gpu_fewer");
+  EXPECT_EQ(parse_sim_args({"--out", "d", "--gpus", "0"}).options.gpus, 0u);
+  EXPECT_THROW(parse_sim_args({"--out", "d", "--gpus", "17"}), std::invalid_argument);
+  // One NRAS per deployment: not per instance.
+  EXPECT_THROW(parse_sim_args({"--out", "d", "--instances", "2", "--fault", "1:nras_down"}), std::invalid_argument);
+
+  backend_faults f;
+  for (const char* name : {"gpu_wrong_nonce", "gpu_bad_signature", "gpu_foreign_root", "gpu_missing_payload",
+                           "gpu_fewer", "gpu_payload_nonce"}) {
+    apply_fault(f, name);
+    EXPECT_NE(describe_faults(f).find(name), std::string::npos) << name;
+    EXPECT_NE(sim_help().find(name), std::string::npos) << name;
+  }
+  nras_faults n;
+  for (const char* name : {"nras_down", "nras_verdict_false", "nras_wrong_nonce", "nras_expired"}) {
+    EXPECT_TRUE(apply_nras_fault(n, name));
+    EXPECT_NE(describe_nras_faults(n).find(name), std::string::npos) << name;
+    EXPECT_NE(sim_help().find(name), std::string::npos) << name;
+  }
+  EXPECT_FALSE(apply_nras_fault(n, "hang"));
+  EXPECT_THROW(apply_nras_fault(n, "nras_down=maybe"), std::invalid_argument);
 }
 
 TEST(SimCli, ParsesEveryFlag) {
@@ -120,6 +158,13 @@ TEST(SimCli, StartsWritesFilesAndPrintsTheProxyCommand) {
   ASSERT_EQ(code, 0) << err.str();
   const std::string text = out.str();
   EXPECT_NE(text.find("verified-proxy --port 8080 --root-ca "), std::string::npos) << text;
+  EXPECT_NE(text.find("--nvidia-root-ca " + (std::filesystem::absolute(dir) / "nvidia-root-ca.pem").string()),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("--nras-url http://127.0.0.1:"), std::string::npos) << text;
+  EXPECT_NE(text.find("/v3/attest/gpu --nras-jwks-url http://127.0.0.1:"), std::string::npos) << text;
+  EXPECT_NE(text.find("/.well-known/jwks.json --nras-key-pin "), std::string::npos) << text;
+  EXPECT_NE(text.find("GPUs        8 per CVM"), std::string::npos) << text;
   EXPECT_NE(text.find("--connect-to " + connect_to), std::string::npos) << text;
   EXPECT_NE(text.find("--allow-domain sim.completions.near.ai"), std::string::npos) << text;
   EXPECT_NE(text.find("instance 1  SPKI"), std::string::npos) << text;
@@ -128,8 +173,21 @@ TEST(SimCli, StartsWritesFilesAndPrintsTheProxyCommand) {
 
   EXPECT_NE(read_file(dir / "root-ca.pem").value_or("").find("BEGIN CERTIFICATE"), std::string::npos);
   EXPECT_NE(read_file(dir / "upstream-ca.pem").value_or("").find("BEGIN CERTIFICATE"), std::string::npos);
+  EXPECT_NE(read_file(dir / "nvidia-root-ca.pem").value_or("").find("BEGIN CERTIFICATE"), std::string::npos);
   const std::string args = read_file(dir / "proxy-args.txt").value_or("");
   EXPECT_NE(args.find("--no-cache\n"), std::string::npos) << args;
+  EXPECT_NE(args.find("--nvidia-root-ca\n"), std::string::npos) << args;
+  EXPECT_NE(args.find("--nras-key-pin\n"), std::string::npos) << args;
+  // The policy pins the GPUs the deployment mints (NRAS optional until the proxy asks it).
+  const json::value policy = json::parse(read_file(dir / "policy.json").value_or("{}"));
+  const json::object& gpu = policy.at("gpu").as_object();
+  EXPECT_EQ(gpu.at("required"), true);
+  EXPECT_EQ(gpu.at("nras"), "optional");
+  EXPECT_EQ(gpu.at("hwmodels"), json::array{"GH100 A01 GSP BROM"});
+  EXPECT_EQ(gpu.at("measurements").as_array().at(0).at("driver_version"), "570.172.08");
+  EXPECT_EQ(gpu.at("measurements").as_array().at(0).at("vbios_version"), "96.00.CF.00.02");
+  EXPECT_EQ(gpu.at("measurements").as_array().at(0).at("measurement_record_sha256").as_string().size(), 64u);
+  EXPECT_EQ(gpu.at("accept_unchecked_revocation"), true);
   const json::value m = json::parse(read_file(dir / "measurements.json").value_or("{}"));
   EXPECT_EQ(m.at("mrtd").as_string().size(), 96u);
   EXPECT_EQ(m.at("compose_hash").as_string().size(), 64u);

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -29,6 +30,7 @@
 #include "collateral/pcs_source.hpp"
 #include "core/hex.hpp"
 #include "crypto/digest.hpp"
+#include "gpu/evidence.hpp"
 #include "net/http_client.hpp"
 #include "policy/policy.hpp"
 #include "server/attestation_gate.hpp"
@@ -114,6 +116,8 @@ class SimulatorTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     simulator_options o;
+    // One GPU per CVM: these tests are about the TDX side; tests/sim/gpu_test.cpp checks 8.
+    o.gpus = 1;
     o.stream_tokens = stream_tokens;
     domain_options one;
     one.domain = solo;
@@ -127,15 +131,22 @@ class SimulatorTest : public ::testing::Test {
     // One directory per process: ctest runs test cases of this suite in parallel processes.
     dir_ = new std::filesystem::path(std::filesystem::path(::testing::TempDir()) /
                                      ("vp-sim-test-" + std::to_string(::getpid())));
-    flags_ = new std::vector<std::string>(sim_->write_proxy_files(*dir_));
+    // Only the upstream CA here: write_proxy_files() also names the NRAS key pin, whose
+    // RSA intermediate key costs a large part of a second (made in WritesTheProxyFlags).
+    std::filesystem::create_directories(*dir_);
+    std::ofstream(*dir_ / "upstream-ca.pem") << sim_->upstream_ca_pem();
     anchor_ =
         new std::shared_ptr<const tdx::trust_anchor>(tdx::load_trust_anchor(as_bytes(sim_->root_ca_pem())).value());
+    auto gpu_root = gpu::load_trust_anchor(sim_->nvidia_root_ca_pem());
+    ASSERT_TRUE(gpu_root) << gpu_root.error();
+    gpu_anchor_ = new std::shared_ptr<const gpu::trust_anchor>(
+        std::make_shared<const gpu::trust_anchor>(std::move(*gpu_root)));
     tls_ = new upstream::tls_client_context(upstream::tls_client_options{true, (*dir_ / "upstream-ca.pem").string()});
   }
   static void TearDownTestSuite() {
     delete tls_;
     delete anchor_;
-    delete flags_;
+    delete gpu_anchor_;
     std::filesystem::remove_all(*dir_);
     delete dir_;
     delete sim_;
@@ -156,7 +167,7 @@ class SimulatorTest : public ::testing::Test {
         std::make_shared<collateral::pcs_source>(client, collateral::pcs_source_options{{sim_->pccs_url()}, 0}, *anchor_,
                                                  wall_clock()),
         *anchor_, std::make_shared<const policy::workload_policy>(policy::parse_policy("{}").value()), wall_clock(),
-        upstream::attest_options{});
+        upstream::attest_options{}, *gpu_anchor_);
     upstream::connect_options copts;
     copts.connect_timeout = 5s;
     copts.tls_timeout = 5s;
@@ -219,15 +230,15 @@ class SimulatorTest : public ::testing::Test {
 
   static simulator* sim_;
   static std::filesystem::path* dir_;
-  static std::vector<std::string>* flags_;
   static std::shared_ptr<const tdx::trust_anchor>* anchor_;
+  static std::shared_ptr<const gpu::trust_anchor>* gpu_anchor_;
   static upstream::tls_client_context* tls_;
 };
 
 simulator* SimulatorTest::sim_ = nullptr;
 std::filesystem::path* SimulatorTest::dir_ = nullptr;
-std::vector<std::string>* SimulatorTest::flags_ = nullptr;
 std::shared_ptr<const tdx::trust_anchor>* SimulatorTest::anchor_ = nullptr;
+std::shared_ptr<const gpu::trust_anchor>* SimulatorTest::gpu_anchor_ = nullptr;
 upstream::tls_client_context* SimulatorTest::tls_ = nullptr;
 
 std::string chat_body(bool stream) {
@@ -604,7 +615,7 @@ TEST_F(SimulatorTest, ConnectionCloseIsHonoured) {
 }
 
 TEST_F(SimulatorTest, WritesTheProxyFlags) {
-  const std::vector<std::string>& f = *flags_;
+  const std::vector<std::string> f = sim_->write_proxy_files(*dir_ / "flags");
   const auto value_of = [&](std::string_view flag) -> std::vector<std::string> {
     std::vector<std::string> out;
     for (std::size_t i = 0; i + 1 < f.size(); ++i) {
@@ -617,6 +628,13 @@ TEST_F(SimulatorTest, WritesTheProxyFlags) {
   EXPECT_TRUE(std::filesystem::exists(value_of("--upstream-ca")[0]));
   EXPECT_EQ(value_of("--pccs-url"), std::vector<std::string>{sim_->pccs_url()});
   EXPECT_EQ(value_of("--endpoints-url"), std::vector<std::string>{sim_->endpoints_url()});
+  ASSERT_EQ(value_of("--nvidia-root-ca").size(), 1u);
+  EXPECT_TRUE(value_of("--nvidia-root-ca")[0].ends_with("/nvidia-root-ca.pem"));
+  EXPECT_TRUE(std::filesystem::exists(value_of("--nvidia-root-ca")[0]));
+  EXPECT_EQ(value_of("--nras-url"), std::vector<std::string>{sim_->nras_url()});
+  EXPECT_EQ(value_of("--nras-jwks-url"), std::vector<std::string>{sim_->nras_jwks_url()});
+  EXPECT_EQ(value_of("--nras-key-pin"), std::vector<std::string>{sim_->nras_key_pin()});
+  EXPECT_TRUE(sim_->nras_url().starts_with("http://127.0.0.1:") && sim_->nras_url().ends_with("/v3/attest/gpu"));
   EXPECT_EQ(value_of("--connect-to"), (std::vector<std::string>{sim_->connect_to(solo), sim_->connect_to(pair)}));
   EXPECT_EQ(value_of("--allow-domain"), (std::vector<std::string>{solo, pair}));
   EXPECT_EQ(f.back(), "--no-cache");
