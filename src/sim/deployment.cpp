@@ -126,8 +126,10 @@ const test::nvidia_test_pki& deployment::gpu_pki() const {
 }
 
 const test::fake_nras_signer& deployment::nras_signer() const {
-  std::call_once(nras_once_, [this] { nras_signer_ = std::make_unique<test::fake_nras_signer>(); });
-  return *nras_signer_;
+  // One fake NVIDIA for the process: its RSA intermediate takes ~0.1 s to generate, and
+  // every simulator of a test run would otherwise pay it again.
+  static const test::fake_nras_signer shared;
+  return shared;
 }
 
 const gpu_pins& deployment::gpu_pinned() const {

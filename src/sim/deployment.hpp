@@ -114,9 +114,8 @@ class deployment {
   pccs_content pccs_;
   workload_identity workload_;
   tdx::td_report td_template_;
-  mutable std::once_flag gpu_pki_once_, nras_once_, pins_once_;
+  mutable std::once_flag gpu_pki_once_, pins_once_;
   mutable std::unique_ptr<test::nvidia_test_pki> gpu_pki_;
-  mutable std::unique_ptr<test::fake_nras_signer> nras_signer_;
   mutable gpu_pins pins_;
 };
 

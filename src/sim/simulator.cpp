@@ -289,10 +289,8 @@ std::string simulator::policy_json() const {
     sets.emplace_back(std::move(set));
     json::object gpu;
     gpu["required"] = true;
-    // "optional" while the proxy does not yet ask NRAS itself: a required NRAS verdict
-    // would fail every request. Switch to "required" once the proxy calls --nras-url (the
-    // fake NRAS here answers it).
-    gpu["nras"] = "optional";
+    // As the built-in nearai policy: NVIDIA's verdict (here the fake NRAS's) is required.
+    gpu["nras"] = "required";
     gpu["hwmodels"] = one(g.hwmodel);
     gpu["measurements"] = std::move(sets);
     // Nobody can check a synthetic chain's revocation: there is no OCSP for it (§1.5).

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "app/verify_report_command.hpp"
+#include "appraise/appraisal.hpp"
 #include "collateral/bundle.hpp"
 #include "collateral/pcs_source.hpp"
 #include "core/hex.hpp"
@@ -40,6 +41,7 @@ struct evidence {
   std::string nonce_hex;
   std::string spki_hex;
   std::string collateral_json;
+  std::string nras_answer;  ///< NVIDIA's (the fake NRAS's) answer about the GPUs ("" for none)
 };
 
 evidence capture(const sim::simulator& sim, const temp_file& upstream_ca) {
@@ -66,6 +68,11 @@ evidence capture(const sim::simulator& sim, const temp_file& upstream_ca) {
     auto collateral = co_await source.get(collateral::platform_key{platform->fmspc, platform->pck_ca});
     if (!collateral || !collateral->raw) co_return false;
     out.collateral_json = tdx::to_collateral_v3_json(*collateral->raw);
+    const auto needed = appraise::needs(*doc, appraise::mode::connection);
+    if (!needed.nras.empty()) {
+      auto answer = co_await client->post(sim.nras_url(), needed.nras.front().payload, "application/json");
+      if (answer && answer->status == 200) out.nras_answer = answer->body;
+    }
     co_return true;
   };
   EXPECT_EQ(run_bounded(io, 10s, work()), std::optional<bool>(true));
@@ -75,14 +82,18 @@ evidence capture(const sim::simulator& sim, const temp_file& upstream_ca) {
 /// verify-report --json on `e`, with the simulator's policy and roots (null when its output is not JSON).
 json::value verify_report_json(const sim::simulator& sim, const evidence& e, std::string& raw) {
   const temp_file report(e.report, ".json"), collateral(e.collateral_json, ".json"), policy(sim.policy_json(), ".json"),
-      root(sim.root_ca_pem()), nvidia_root(sim.nvidia_root_ca_pem());
+      root(sim.root_ca_pem()), nvidia_root(sim.nvidia_root_ca_pem()), nras_answer(e.nras_answer, ".json"),
+      nras_keys(sim.nras_jwks_json(), ".json");
   std::ostringstream out, err;
   const system_clock clock;
-  const int code = app::verify_report_command(
-      {"--report", report.path(), "--nonce", e.nonce_hex, "--spki-sha256", e.spki_hex, "--collateral",
-       collateral.path(), "--policy", policy.path(), "--root-ca", root.path(), "--nvidia-root-ca", nvidia_root.path(),
-       "--json"},
-      out, err, clock);
+  std::vector<std::string> args = {"--report", report.path(), "--nonce", e.nonce_hex, "--spki-sha256", e.spki_hex,
+                                   "--collateral", collateral.path(), "--policy", policy.path(), "--root-ca",
+                                   root.path(), "--nvidia-root-ca", nvidia_root.path(), "--json"};
+  if (!e.nras_answer.empty()) {
+    args.insert(args.end(), {"--nras-response", nras_answer.path(), "--nras-jwks", nras_keys.path(), "--nras-key-pin",
+                             sim.nras_key_pin()});
+  }
+  const int code = app::verify_report_command(args, out, err, clock);
   EXPECT_NE(code, 2) << err.str();
   raw = out.str();
   boost::system::error_code ec;
@@ -170,6 +181,7 @@ TEST(OnePipelineGpus, VerifyReportPassesTheGpusAHealthySimulatorServes) {
   EXPECT_TRUE(v.at("ok").as_bool()) << raw;
   EXPECT_EQ(factor_status(v, "gpu_evidence"), "pass") << raw;
   EXPECT_EQ(factor_status(v, "gpu_measurements"), "pass") << raw;
+  EXPECT_EQ(factor_status(v, "gpu_nras"), "pass") << raw;
   EXPECT_NE(raw.find("8 HOPPER GPUs"), std::string::npos) << raw;
 }
 

@@ -29,8 +29,8 @@ TEST(GpuEndToEnd, HealthyCvmWithEightGpusIsServed) {
   EXPECT_EQ(r.status, 200u) << r.body;
   EXPECT_EQ(sim.attestation_count(domain), 1u);
   EXPECT_EQ(sim.request_count(domain), 1u);
-  // The proxy does not consult NRAS (yet): the policy leaves it optional.
-  EXPECT_EQ(sim.nras_attest_count(), 0u);
+  // NVIDIA's (the fake NRAS's) verdict was asked for, once, and the policy required it.
+  EXPECT_EQ(sim.nras_attest_count(), 1u);
 }
 
 TEST(GpuEndToEnd, CvmWithoutGpusIsServedUnderItsOwnPolicy) {
@@ -92,6 +92,66 @@ TEST(GpuEndToEnd, MissingPayloadPassesAPolicyThatDoesNotRequireGpus) {
   running_proxy proxy(sim, {}, lenient);
   const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
   EXPECT_EQ(r.status, 200u) << r.body;
+}
+
+struct nras_fault_case {
+  const char* name;
+  sim::nras_faults faults;
+  const char* check;  ///< the NRAS check the message names (docs/gpu-signatures-e2ee.md §2.3)
+};
+
+class NrasFaults : public ::testing::TestWithParam<nras_fault_case> {};
+
+TEST_P(NrasFaults, AreRefusedAsGpuNrasAndNothingIsForwarded) {
+  sim::simulator_options o = one_backend();
+  o.gpus = harness_gpus;
+  o.nras = GetParam().faults;
+  sim::simulator sim(o);
+  running_proxy proxy(sim);
+  const auto r = http_exchange(proxy.port(), chat_request("sim-model", false, "SECRET-PROMPT-MARKER"));
+  EXPECT_EQ(r.status, 502u) << r.body;
+  EXPECT_EQ(error_code_of(r), "gpu_nras") << r.body;
+  EXPECT_NE(error_message_of(r).find(GetParam().check), std::string::npos) << error_message_of(r);
+  EXPECT_EQ(sim.nras_attest_count(), 1u) << "NVIDIA's verdict was asked for once";
+  EXPECT_EQ(sim.request_count(domain), 0u) << "nothing of the client's request reached the backend";
+  for (const auto& c : sim.connections(domain)) EXPECT_EQ(c.received.find("SECRET-PROMPT-MARKER"), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Switches, NrasFaults,
+    ::testing::Values(nras_fault_case{"nras_down", {.down = true}, "503"},
+                      nras_fault_case{"nras_verdict_false", {.verdict_false = true}, "J5"},
+                      nras_fault_case{"nras_wrong_nonce", {.wrong_nonce = true}, "J4"},
+                      nras_fault_case{"nras_expired", {.expired = true}, "J3"}),
+    [](const auto& test_info) { return std::string(test_info.param.name); });
+
+TEST(GpuEndToEnd, AnNrasOutageIsRetryableAndNotRemembered) {
+  sim::simulator_options o = one_backend();
+  o.gpus = harness_gpus;
+  o.nras.down = true;
+  sim::simulator sim(o);
+  running_proxy proxy(sim);  // --negative-ttl 30 s: a verdict about the backend would be remembered
+  auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
+  ASSERT_EQ(r.status, 502u) << r.body;
+  EXPECT_EQ(error_code_of(r), "gpu_nras");
+  EXPECT_EQ(r.header("x-should-retry"), std::nullopt) << "our source being down is worth a retry";
+  // NVIDIA is back: the next request attests again and is served.
+  sim.set_nras_faults({});
+  r = http_exchange(proxy.port(), chat_request("sim-model", false));
+  EXPECT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(sim.attestation_count(domain), 2u);
+}
+
+TEST(GpuEndToEnd, NrasKeysAreFetchedOnceForManyAttestations) {
+  sim::simulator_options o = one_backend();
+  o.gpus = harness_gpus;
+  o.domains[0].instances = 3;  // three CVMs, three keys, three attestations
+  sim::simulator sim(o);
+  running_proxy proxy(sim, [](server::proxy_config& c) { c.pool_max_idle_per_domain = 0; });
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(http_exchange(proxy.port(), chat_request("sim-model", false)).status, 200u);
+  EXPECT_EQ(sim.attestation_count(domain), 3u);
+  EXPECT_EQ(sim.nras_attest_count(), 3u);
+  EXPECT_EQ(sim.nras_jwks_count(), 1u);
 }
 
 }  // namespace

@@ -88,6 +88,10 @@ class running_proxy {
     for (const auto& domain : domains) {
       config.connect_to.push_back(*proxy::parse_connect_to(sim.connect_to(domain), error));
     }
+    // --nras-url / --nras-jwks-url / --nras-key-pin: the simulator's fake NVIDIA service.
+    config.nras.attest_url = sim.nras_url();
+    config.nras.jwks_url = sim.nras_jwks_url();
+    config.nras.key_pins = {sim.nras_key_pin()};
     if (tweak) tweak(config);
     std::shared_ptr<const tdx::trust_anchor> anchor = tdx::load_trust_anchor(as_bytes(sim.root_ca_pem())).value();
     // --nvidia-root-ca: the simulated GPUs chain to the simulator's synthetic NVIDIA root.

@@ -182,7 +182,7 @@ TEST(SimCli, StartsWritesFilesAndPrintsTheProxyCommand) {
   const json::value policy = json::parse(read_file(dir / "policy.json").value_or("{}"));
   const json::object& gpu = policy.at("gpu").as_object();
   EXPECT_EQ(gpu.at("required"), true);
-  EXPECT_EQ(gpu.at("nras"), "optional");
+  EXPECT_EQ(gpu.at("nras"), "required");
   EXPECT_EQ(gpu.at("hwmodels"), json::array{"GH100 A01 GSP BROM"});
   EXPECT_EQ(gpu.at("measurements").as_array().at(0).at("driver_version"), "570.172.08");
   EXPECT_EQ(gpu.at("measurements").as_array().at(0).at("vbios_version"), "96.00.CF.00.02");
