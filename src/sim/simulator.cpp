@@ -201,6 +201,8 @@ const std::string& simulator::root_ca_pem() const { return impl_->where->root_ca
 const std::string& simulator::upstream_ca_pem() const { return impl_->where->upstream_ca_pem(); }
 const std::string& simulator::nvidia_root_ca_pem() const { return impl_->where->gpu_pki().root_pem(); }
 
+const test::nvidia_test_pki& simulator::nvidia_pki() const { return impl_->where->gpu_pki(); }
+
 std::string simulator::nras_url() const {
   return "http://127.0.0.1:" + std::to_string(impl_->nras_port) + std::string(nras_attest_path);
 }

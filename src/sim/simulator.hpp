@@ -42,6 +42,8 @@
 #include <utility>
 #include <vector>
 
+#include "testpki/nvidia_pki.hpp"
+
 #include "sim/options.hpp"
 
 namespace vp::sim {
@@ -71,6 +73,8 @@ class simulator {
   const std::string& upstream_ca_pem() const;
   /// The root every simulated GPU's certificate chain ends at (--nvidia-root-ca), PEM.
   const std::string& nvidia_root_ca_pem() const;
+  /// The synthetic NVIDIA PKI the GPUs' chains come from (tests mint CRLs with it).
+  const test::nvidia_test_pki& nvidia_pki() const;
 
   /// "http://127.0.0.1:PORT/v3/attest/gpu", for --nras-url.
   std::string nras_url() const;

@@ -612,6 +612,35 @@ std::string nvidia_test_pki::certificate_chain_pem(const gpu_spec& g, std::size_
          certificate_pem(ca.identity.get()) + certificate_pem(ca.root.get());
 }
 
+bytes nvidia_test_pki::crl(crl_issuer issuer, const std::vector<bytes>& revoked, unix_time this_update,
+                           unix_time next_update, bool foreign_key) const {
+  const ca_set& ca = foreign_key ? s_->foreign : s_->ca;
+  X509* issuer_cert = issuer == crl_issuer::root       ? ca.root.get()
+                      : issuer == crl_issuer::identity ? ca.identity.get()
+                                                       : ca.provisioner.get();
+  EVP_PKEY* issuer_key = issuer == crl_issuer::root       ? ca.root_key.get()
+                         : issuer == crl_issuer::identity ? ca.identity_key.get()
+                                                          : ca.provisioner_key.get();
+  crypto::x509_crl_ptr out{check_ptr(X509_CRL_new(), "X509_CRL_new")};
+  check(X509_CRL_set_version(out.get(), X509_CRL_VERSION_2) == 1, "X509_CRL_set_version");
+  check(X509_CRL_set_issuer_name(out.get(), X509_get_subject_name(issuer_cert)) == 1, "CRL issuer");
+  const asn1_time_ptr from = make_time(this_update);
+  check(X509_CRL_set1_lastUpdate(out.get(), from.get()) == 1, "CRL thisUpdate");
+  check(X509_CRL_set1_nextUpdate(out.get(), make_time(next_update).get()) == 1, "CRL nextUpdate");
+  for (const auto& der : revoked) {
+    const crypto::x509_ptr cert = crypto::parse_der_certificate(der);
+    check(cert != nullptr, "revoked certificate DER");
+    x509_revoked_ptr entry{check_ptr(X509_REVOKED_new(), "X509_REVOKED_new")};
+    check(X509_REVOKED_set_serialNumber(entry.get(), X509_get_serialNumber(cert.get())) == 1, "revoked serial");
+    check(X509_REVOKED_set_revocationDate(entry.get(), from.get()) == 1, "revocation date");
+    check(X509_CRL_add0_revoked(out.get(), entry.get()) == 1, "X509_CRL_add0_revoked");
+    entry.release();  // owned by the CRL now
+  }
+  check(X509_CRL_sort(out.get()) == 1, "X509_CRL_sort");
+  check(X509_CRL_sign(out.get(), issuer_key, EVP_sha384()) > 0, "X509_CRL_sign");
+  return crypto::crl_der(out.get());
+}
+
 std::string nvidia_test_pki::leaf_serial_decimal(std::size_t gpu_index) const {
   device& d = s_->device_for(gpu_index);
   X509* leaf = s_->leaf_for(d, default_fwid(gpu_index));  // the serial depends on the key only

@@ -124,6 +124,16 @@ class nvidia_test_pki {
   /// The leaf's FWID when gpu_spec::fwid is empty.
   static bytes default_fwid(std::size_t gpu_index);
 
+  /// Which CA signs a CRL (§1.5): the root's covers "NVIDIA GH100 Identity" (NVIDIA's
+  /// l1-root.crl), the Identity's covers the Provisioner ICA (l2-gh100.crl), the
+  /// Provisioner's covers BROM certificates (NVIDIA publishes none: OCSP only).
+  enum class crl_issuer { root, identity, provisioner };
+  /// A DER CRL (v2, SHA-384) of `issuer` listing the certificates `revoked` (DER, taken
+  /// from this PKI's chains), valid [this_update, next_update]; `foreign_key` signs it
+  /// with the foreign PKI's key of the same name (a forged CRL).
+  bytes crl(crl_issuer issuer, const std::vector<bytes>& revoked, unix_time this_update, unix_time next_update,
+            bool foreign_key = false) const;
+
  private:
   struct state;
   std::unique_ptr<state> s_;

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "crypto/x509.hpp"
 #include "policy/policy.hpp"
 #include "server/proxy_harness.hpp"
 #include "support/http_test_client.hpp"
@@ -92,6 +93,33 @@ TEST(GpuEndToEnd, MissingPayloadPassesAPolicyThatDoesNotRequireGpus) {
   running_proxy proxy(sim, {}, lenient);
   const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
   EXPECT_EQ(r.status, 200u) << r.body;
+}
+
+TEST(GpuEndToEnd, ARevokedGpuCertificateIsRefusedAsGpuRevocation) {
+  sim::simulator_options o = one_backend();
+  o.gpus = harness_gpus;
+  sim::simulator sim(o);
+  // The simulator's Provisioner ICA, revoked by its issuer's current CRL (NVIDIA's l2-gh100.crl).
+  const auto chain = crypto::pem_certificate_ders(sim.nvidia_pki().certificate_chain_pem({}, 0)).value();
+  const auto now = system_clock().now();
+  using issuer = test::nvidia_test_pki::crl_issuer;
+  auto crls = std::make_shared<std::vector<crypto::x509_crl_ptr>>();
+  crls->push_back(crypto::parse_crl(sim.nvidia_pki().crl(issuer::identity, {chain.at(2)}, now - std::chrono::hours(1),
+                                                          now + std::chrono::hours(24))));
+  running_proxy proxy(sim, {}, nullptr, {std::string(domain)}, crls);
+  const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
+  EXPECT_EQ(r.status, 502u) << r.body;
+  EXPECT_EQ(error_code_of(r), "gpu_revocation") << r.body;
+  EXPECT_NE(error_message_of(r).find("NVIDIA GH100 Provisioner ICA 1"), std::string::npos) << r.body;
+  EXPECT_EQ(sim.request_count(domain), 0u);
+
+  // The same CRL without the revocation: the ICA and nothing else is checked, which the
+  // simulator's policy accepts.
+  crls = std::make_shared<std::vector<crypto::x509_crl_ptr>>();
+  crls->push_back(crypto::parse_crl(
+      sim.nvidia_pki().crl(issuer::identity, {}, now - std::chrono::hours(1), now + std::chrono::hours(24))));
+  running_proxy accepting(sim, {}, nullptr, {std::string(domain)}, crls);
+  EXPECT_EQ(http_exchange(accepting.port(), chat_request("sim-model", false)).status, 200u);
 }
 
 struct nras_fault_case {

@@ -77,7 +77,8 @@ class running_proxy {
  public:
   explicit running_proxy(const sim::simulator& sim, const std::function<void(server::proxy_config&)>& tweak = {},
                          std::shared_ptr<const policy::workload_policy> policy_override = nullptr,
-                         const std::vector<std::string>& domains = {"sim.completions.near.ai"})
+                         const std::vector<std::string>& domains = {"sim.completions.near.ai"},
+                         std::shared_ptr<const std::vector<crypto::x509_crl_ptr>> gpu_crls = nullptr)
       : upstream_ca_(sim.upstream_ca_pem()), policy_(sim.policy_json(), ".json") {
     server::proxy_config config;
     config.listen_port = 0;
@@ -101,9 +102,9 @@ class running_proxy {
     collateral.no_cache = true;
     auto source = app::make_collateral_source(ioc_.get_executor(), collateral, anchor, *clock_);
     auto policy = policy_override ? policy_override : app::load_workload_policy(policy_.path()).policy;
-    server_ = std::make_unique<server::proxy_server>(
-        ioc_.get_executor(), config,
-        server::proxy_dependencies{source, anchor, clock_, policy, std::move(gpu_anchor)});
+    server::proxy_dependencies dependencies{source, anchor, clock_, policy, std::move(gpu_anchor)};
+    dependencies.gpu_crls = std::move(gpu_crls);  // --gpu-crl-dir
+    server_ = std::make_unique<server::proxy_server>(ioc_.get_executor(), config, std::move(dependencies));
     server_->start();
     thread_ = std::thread([this] { net::run_contained(ioc_, "test proxy event loop"); });
   }
