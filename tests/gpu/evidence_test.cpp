@@ -8,6 +8,8 @@
 
 #include <boost/json.hpp>
 
+#include <stdexcept>
+
 #include <thread>
 
 #include "attest/nearai_captures.hpp"
@@ -17,6 +19,7 @@
 #include "crypto/x509.hpp"
 #include "gpu/chain_cache.hpp"
 #include "support/testdata.hpp"
+#include "testpki/nvidia_pki.hpp"
 #include "testpki/nvidia_pki.hpp"
 
 namespace vp::gpu {
@@ -487,6 +490,79 @@ TEST_F(GpuChainCache, ConcurrentVerificationsAgree) {
     for (std::size_t i = 0; i < s.size(); ++i) EXPECT_EQ(s[i], i % 2 == 0 ? good_outcome : bad_outcome) << i;
   }
   EXPECT_LE(chain_cache::size(), 6u);
+}
+
+}  // namespace
+}  // namespace vp::gpu
+
+// The same checks on synthetic evidence (src/testpki/nvidia_pki), which a fresh clone has
+// too: what real evidence cannot be altered into without breaking its signature first.
+namespace vp::gpu {
+namespace {
+
+struct synthetic_case {
+  nvidia_payload payload;
+  const trust_anchor& anchor;
+};
+
+synthetic_case synthetic(const test::gpu_spec& last_gpu, std::size_t gpus = 2) {
+  test::payload_spec spec;
+  spec.nonce.fill(0x5a);
+  spec.gpus.resize(gpus);
+  spec.gpus.back() = last_gpu;
+  auto payload = parse_payload(synthetic_pki().payload(spec));
+  if (!payload) throw std::runtime_error("synthetic evidence does not parse");
+  return {std::move(*payload), synthetic_root()};
+}
+
+const unix_time synthetic_now = test::utc_date(2026, 6, 29);
+
+TEST(GpuSynthetic, HealthyEvidencePasses) {
+  const auto s = synthetic({});
+  const auto r = verify(s.payload, s.payload.nonce, s.anchor, synthetic_now, 2);
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(r->size(), 2u);
+}
+
+TEST(GpuSynthetic, MissingDriverVersionFailsVersions) {
+  test::gpu_spec g;
+  g.driver_version = "";
+  const auto s = synthetic(g);
+  const auto r = verify(s.payload, s.payload.nonce, s.anchor, synthetic_now, 2);
+  EXPECT_EQ(failed_check(r), "versions");
+  EXPECT_EQ(r.error().gpu, std::optional<std::size_t>(1));
+}
+
+TEST(GpuSynthetic, AChainIsCheckedAtTheAppraisalTime) {
+  // The synthetic leaves, like NVIDIA's, are valid from 2020-10-17.
+  const auto s = synthetic({});
+  const auto r = verify(s.payload, s.payload.nonce, s.anchor, test::utc_date(2019, 1, 1), 2);
+  EXPECT_EQ(failed_check(r), "chain");
+  EXPECT_NE(r.error().message.find("not valid at the appraisal time"), std::string::npos) << r.error().message;
+}
+
+TEST(GpuSynthetic, FwidThatIsNotTheCertifiedOneFails) {
+  test::gpu_spec g;
+  g.fwid_mismatch = true;  // signed, but not the FWID the leaf certificate names
+  const auto s = synthetic(g);
+  EXPECT_EQ(failed_check(verify(s.payload, s.payload.nonce, s.anchor, synthetic_now, 2)), "fwid");
+}
+
+TEST(GpuSynthetic, SpdmVersionsAndCodesAreChecked) {
+  const auto s = synthetic({});
+  const bytes& good = s.payload.entries[0].evidence;
+  ASSERT_TRUE(parse_spdm(good));
+  // Request version, request code, response version (37), response code (38).
+  for (const std::size_t at : {std::size_t{0}, std::size_t{1}, std::size_t{37}, std::size_t{38}}) {
+    bytes changed = good;
+    changed[at] ^= 0x01;
+    const auto r = parse_spdm(changed);
+    ASSERT_FALSE(r) << "byte " << at;
+    EXPECT_NE(r.error().find(at == 0 || at == 37 ? "version" : "code"), std::string::npos) << r.error();
+  }
+  bytes not_all_blocks = good;
+  not_all_blocks[3] = 0x01;
+  EXPECT_FALSE(parse_spdm(not_all_blocks));
 }
 
 }  // namespace
