@@ -465,6 +465,8 @@ struct device {
   std::string device_id;          ///< "NVIDIA:GH100:<16 hex>"
   /// fwid → leaf certificate (the leaf carries the FWID, so each FWID has its own).
   std::map<bytes, crypto::x509_ptr> leaves;
+  crypto::evp_pkey_ptr p256_key;  ///< gpu_spec::p256_leaf, made on first use
+  crypto::x509_ptr p256_leaf;
 
   device(std::size_t index, const ca_set& ca, const ca_set& foreign) {
     const sha256_digest id = derive("vp-test GH100 device", index);
@@ -526,6 +528,26 @@ struct nvidia_test_pki::state {
     auto& d = devices[index];
     if (!d) d = std::make_unique<device>(index, ca, foreign);
     return *d;
+  }
+
+  /// A leaf for a P-256 key, otherwise like the device's own (gpu_spec::p256_leaf).
+  X509* p256_leaf_for(device& d, const bytes& fwid) {
+    const std::lock_guard lock{mu};
+    if (!d.p256_leaf) {
+      d.p256_key = crypto::evp_pkey_ptr{check_ptr(EVP_EC_gen("P-256"), "EVP_EC_gen")};
+      cert_request r;
+      r.serial = serial_bytes(ski_of(d.p256_key.get()), 20);
+      r.subject = {{"serialNumber", to_hex_upper(r.serial)},
+                   {"C", "US"},
+                   {"O", "NVIDIA Corporation"},
+                   {"CN", "GH100 A01 GSP FMC LF"}};
+      r.not_before = utc_date(2020, 10, 17);
+      r.role = cert_role::leaf;
+      r.device_id = d.device_id;
+      r.tcb_info = tcb_info_der(d.brom_key.get(), fwid);
+      d.p256_leaf = issue(r, d.p256_key.get(), d.brom.get(), d.brom_key.get());
+    }
+    return d.p256_leaf.get();
   }
 
   X509* leaf_for(device& d, const bytes& fwid) {
@@ -607,7 +629,8 @@ std::string nvidia_test_pki::certificate_chain_pem(const gpu_spec& g, std::size_
   device& d = s_->device_for(gpu_index);
   const bytes fwid = g.fwid.empty() ? default_fwid(gpu_index) : g.fwid;
   const ca_set& ca = g.foreign_root ? s_->foreign : s_->ca;
-  return certificate_pem(s_->leaf_for(d, fwid)) +
+  X509* leaf = g.p256_leaf ? s_->p256_leaf_for(d, fwid) : s_->leaf_for(d, fwid);
+  return certificate_pem(leaf) +
          certificate_pem(g.foreign_root ? d.foreign_brom.get() : d.brom.get()) + certificate_pem(ca.provisioner.get()) +
          certificate_pem(ca.identity.get()) + certificate_pem(ca.root.get());
 }

@@ -67,6 +67,9 @@ struct gpu_spec {
   std::optional<gpu_nonce> spdm_nonce;
   /// Chain to another root (other keys) with the same names, serials and extensions.
   bool foreign_root = false;
+  /// The leaf certificate certifies a P-256 key (properly issued by the BROM): NVIDIA's
+  /// device keys are P-384 (§1.4 L6). The evidence is still signed with the P-384 key.
+  bool p256_leaf = false;
 };
 
 /// The decoded `nvidia_payload` (§1.1).

@@ -548,6 +548,15 @@ TEST(GpuSynthetic, FwidThatIsNotTheCertifiedOneFails) {
   EXPECT_EQ(failed_check(verify(s.payload, s.payload.nonce, s.anchor, synthetic_now, 2)), "fwid");
 }
 
+TEST(GpuSynthetic, ALeafThatIsNotP384Fails) {
+  test::gpu_spec g;
+  g.p256_leaf = true;
+  const auto s = synthetic(g);
+  const auto r = verify(s.payload, s.payload.nonce, s.anchor, synthetic_now, 2);
+  EXPECT_EQ(failed_check(r), "chain");
+  EXPECT_NE(r.error().message.find("P-384"), std::string::npos) << r.error().message;
+}
+
 TEST(GpuSynthetic, SpdmVersionsAndCodesAreChecked) {
   const auto s = synthetic({});
   const bytes& good = s.payload.entries[0].evidence;
