@@ -535,17 +535,7 @@ struct nvidia_test_pki::state {
     const std::lock_guard lock{mu};
     if (!d.p256_leaf) {
       d.p256_key = crypto::evp_pkey_ptr{check_ptr(EVP_EC_gen("P-256"), "EVP_EC_gen")};
-      cert_request r;
-      r.serial = serial_bytes(ski_of(d.p256_key.get()), 20);
-      r.subject = {{"serialNumber", to_hex_upper(r.serial)},
-                   {"C", "US"},
-                   {"O", "NVIDIA Corporation"},
-                   {"CN", "GH100 A01 GSP FMC LF"}};
-      r.not_before = utc_date(2020, 10, 17);
-      r.role = cert_role::leaf;
-      r.device_id = d.device_id;
-      r.tcb_info = tcb_info_der(d.brom_key.get(), fwid);
-      d.p256_leaf = issue(r, d.p256_key.get(), d.brom.get(), d.brom_key.get());
+      d.p256_leaf = issue_leaf(d, d.p256_key.get(), fwid);
     }
     return d.p256_leaf.get();
   }
@@ -553,22 +543,25 @@ struct nvidia_test_pki::state {
   X509* leaf_for(device& d, const bytes& fwid) {
     const std::lock_guard lock{mu};
     auto& leaf = d.leaves[fwid];
-    if (!leaf) {
-      // NVIDIA's leaf serial is its SKI with the first byte made positive (observed
-      // 9FD988… → 5FD988…), repeated in the subject's serialNumber attribute.
-      cert_request r;
-      r.serial = serial_bytes(ski_of(d.leaf_key.get()), 20);
-      r.subject = {{"serialNumber", to_hex_upper(r.serial)},
-                   {"C", "US"},
-                   {"O", "NVIDIA Corporation"},
-                   {"CN", "GH100 A01 GSP FMC LF"}};
-      r.not_before = utc_date(2020, 10, 17);
-      r.role = cert_role::leaf;
-      r.device_id = d.device_id;
-      r.tcb_info = tcb_info_der(d.brom_key.get(), fwid);
-      leaf = issue(r, d.leaf_key.get(), d.brom.get(), d.brom_key.get());
-    }
+    if (!leaf) leaf = issue_leaf(d, d.leaf_key.get(), fwid);
     return leaf.get();
+  }
+
+  /// The device's leaf certificate for `key`, carrying `fwid`.
+  static crypto::x509_ptr issue_leaf(const device& d, EVP_PKEY* key, const bytes& fwid) {
+    // NVIDIA's leaf serial is its SKI with the first byte made positive (observed
+    // 9FD988… → 5FD988…), repeated in the subject's serialNumber attribute.
+    cert_request r;
+    r.serial = serial_bytes(ski_of(key), 20);
+    r.subject = {{"serialNumber", to_hex_upper(r.serial)},
+                 {"C", "US"},
+                 {"O", "NVIDIA Corporation"},
+                 {"CN", "GH100 A01 GSP FMC LF"}};
+    r.not_before = utc_date(2020, 10, 17);
+    r.role = cert_role::leaf;
+    r.device_id = d.device_id;
+    r.tcb_info = tcb_info_der(d.brom_key.get(), fwid);
+    return issue(r, key, d.brom.get(), d.brom_key.get());
   }
 };
 
