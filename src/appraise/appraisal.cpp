@@ -3,10 +3,10 @@
 #include <boost/json/parse.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <set>
 
 #include "core/hex.hpp"
+#include "core/text.hpp"
 #include "core/time.hpp"
 
 namespace vp::appraise {
@@ -14,12 +14,6 @@ namespace vp::appraise {
 namespace {
 
 using policy::factor_status;
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 policy::factor make_factor(std::string name, factor_status status, std::string detail) {
   return policy::factor{std::move(name), status, std::move(detail)};
@@ -276,7 +270,7 @@ class entity_appraisal {
     } else {
       const auto accepted = [&](const gpu::verified_gpu& g) {
         return std::any_of(rules.measurements.begin(), rules.measurements.end(), [&](const auto& m) {
-          return m.driver_version == g.driver_version && iequals(m.vbios_version, g.vbios_version) &&
+          return m.driver_version == g.driver_version && text::ascii_iequals(m.vbios_version, g.vbios_version) &&
                  m.measurement_record_sha256 == g.measurement_record_sha256;
         });
       };

@@ -39,6 +39,12 @@ std::string printable_excerpt(std::string_view s, std::size_t max) { return exce
 
 std::string quoted_excerpt(std::string_view s, std::size_t max) { return excerpt(s, max, true); }
 
+bool ascii_iequals(std::string_view a, std::string_view b) noexcept {
+  const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) { return lower(x) == lower(y); });
+}
+
 std::string milliseconds_text(std::chrono::milliseconds ms) { return std::to_string(ms.count()) + " ms"; }
 
 std::string elapsed_since(std::chrono::steady_clock::time_point start) {

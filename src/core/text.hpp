@@ -30,4 +30,8 @@ std::string milliseconds_text(std::chrono::milliseconds ms);
 /// milliseconds_text of the time since `start` on the steady clock.
 std::string elapsed_since(std::chrono::steady_clock::time_point start);
 
+/// ASCII case-insensitive equality (identifiers such as advisory IDs and version strings
+/// that producers spell in either case); bytes outside A-Z compare as they are.
+bool ascii_iequals(std::string_view a, std::string_view b) noexcept;
+
 }  // namespace vp::text

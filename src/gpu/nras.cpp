@@ -12,6 +12,7 @@
 
 #include "core/base64.hpp"
 #include "core/hex.hpp"
+#include "core/text.hpp"
 #include "crypto/digest.hpp"
 #include "crypto/ecdsa.hpp"
 #include "crypto/x509.hpp"
@@ -55,12 +56,6 @@ std::optional<unix_time> time_at(const json::object& o, std::string_view key) {
     return from_unix_seconds(static_cast<std::int64_t>(*u));
   }
   return std::nullopt;
-}
-
-bool equal_ascii_case_insensitive(std::string_view a, std::string_view b) {
-  const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) { return lower(x) == lower(y); });
 }
 
 std::string quoted(std::string_view s) {
@@ -255,7 +250,7 @@ result<gpu_claims> check_binding(const json::object& c, std::size_t i, const loc
     return fail("driver version " + quoted(*driver) + " is not the local " + quoted(local.driver_version));
   }
   // §1.2: NRAS prints the VBIOS version in upper case; the local formatting may not.
-  if (vbios->empty() || !equal_ascii_case_insensitive(*vbios, local.vbios_version)) {
+  if (vbios->empty() || !text::ascii_iequals(*vbios, local.vbios_version)) {
     return fail("VBIOS version " + quoted(*vbios) + " is not the local " + quoted(local.vbios_version));
   }
   if (std::find(opts.accepted_hwmodels.begin(), opts.accepted_hwmodels.end(), std::string_view(*hwmodel)) ==

@@ -482,12 +482,7 @@ namespace {
 
 // Advisory IDs are compared ASCII case-insensitively: Intel writes "INTEL-SA-00837", and a
 // deny list entry spelt "intel-sa-00837" must not silently deny nothing.
-bool same_advisory(std::string_view a, std::string_view b) {
-  const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) {
-           return lower(x) == lower(y);
-         });
-}
+bool same_advisory(std::string_view a, std::string_view b) { return text::ascii_iequals(a, b); }
 
 factor advisories_factor(const workload_policy& policy, const tdx::verified_quote& q) {
   std::string denied;

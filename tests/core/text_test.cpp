@@ -38,3 +38,17 @@ TEST(Text, QuotedExcerptCannotEndEarly) {
 
 }  // namespace
 }  // namespace vp::text
+
+namespace vp::text {
+namespace {
+
+TEST(AsciiIequals, OnlyAsciiLettersFoldCase) {
+  EXPECT_TRUE(ascii_iequals("INTEL-SA-00837", "intel-sa-00837"));
+  EXPECT_TRUE(ascii_iequals("96.00.CF.00.02", "96.00.cf.00.02"));
+  EXPECT_FALSE(ascii_iequals("96.00.CF.00.02", "96.00.CF.00.0"));
+  EXPECT_FALSE(ascii_iequals("a-b", "a_b"));
+  EXPECT_FALSE(ascii_iequals("\xc3\x89", "\xc3\xa9")) << "no folding beyond ASCII";
+}
+
+}  // namespace
+}  // namespace vp::text
