@@ -43,12 +43,15 @@ asio::awaitable<nras_client::answer> nras_client::attest(std::string payload) {
 }
 
 asio::awaitable<std::shared_ptr<const gpu::nras::jwks>> nras_client::keys(bool refresh) {
+  auto work = [this] { return fetch_keys(); };  // named: no temporaries in a co_await operand
+  // A fetch under way is joined: the attestations that start while the first key set is
+  // being fetched must wait for it, not go on without keys.
+  if (key_flight_.in_flight(0)) co_return co_await key_flight_.run(0, work, keys_);
   const auto now = clock_.now();
+  // While NRAS is unreachable, one key fetch per cool-down, not one per attestation.
   const bool cooling = key_fetches_ > 0 && now - keys_fetched_ < refresh_cooldown;
   const bool stale = !keys_ || now - keys_fetched_ > keys_max_age;
-  // While NRAS is unreachable, one key fetch per cool-down, not one per attestation.
-  if ((!stale || cooling) && !(refresh && !cooling)) co_return keys_;
-  auto work = [this] { return fetch_keys(); };  // named: no temporaries in a co_await operand
+  if (cooling || !(stale || refresh)) co_return keys_;
   co_return co_await key_flight_.run(0, work, keys_);
 }
 

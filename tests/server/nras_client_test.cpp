@@ -6,7 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <atomic>
 
@@ -111,6 +115,23 @@ TEST_F(NrasClient, KeysAreFetchedOnceAndRefreshedAtMostOncePerCooldown) {
   clock.advance(nras_client::keys_max_age + 1s);
   run(client.keys(false));
   EXPECT_EQ(client.key_fetches(), 3u);
+}
+
+TEST_F(NrasClient, ConcurrentFirstCallersShareOneFetchAndAllGetTheKeys) {
+  auto client = make_client();
+  auto both = [&]() -> asio::awaitable<bool> {
+    std::shared_ptr<const gpu::nras::jwks> second;
+    auto waiter = [&]() -> asio::awaitable<void> { second = co_await client.keys(false); };
+    asio::co_spawn(ioc, waiter(), asio::detached);  // starts while the first fetch is under way
+    auto first = co_await client.keys(false);
+    while (!second) {
+      asio::steady_timer t(ioc, 1ms);
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    co_return first && first == second;
+  };
+  EXPECT_TRUE(run(both()));
+  EXPECT_EQ(client.key_fetches(), 1u);
 }
 
 TEST_F(NrasClient, AFailedKeyFetchKeepsTheLastGoodSetAndSaysWhy) {
