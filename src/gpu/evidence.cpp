@@ -20,6 +20,7 @@
 
 #include "core/hex.hpp"
 #include "core/base64.hpp"
+#include "core/byte_reader.hpp"
 #include "crypto/digest.hpp"
 #include "crypto/ecdsa.hpp"
 #include "crypto/x509.hpp"
@@ -87,41 +88,6 @@ std::optional<sha256_digest> nonce_of(std::string_view hex) {
   return out;
 }
 
-// Little-endian readers over a bounds-checked cursor.
-class reader {
- public:
-  explicit reader(byte_view data) : data_(data) {}
-  std::size_t offset() const { return at_; }
-  std::size_t left() const { return data_.size() - at_; }
-  bool take(std::size_t n, byte_view& out) {
-    if (n > left()) return false;
-    out = data_.subspan(at_, n);
-    at_ += n;
-    return true;
-  }
-  bool u8(std::uint8_t& out) {
-    byte_view b;
-    if (!take(1, b)) return false;
-    out = b[0];
-    return true;
-  }
-  bool u16(std::uint16_t& out) {
-    byte_view b;
-    if (!take(2, b)) return false;
-    out = static_cast<std::uint16_t>(b[0] | (b[1] << 8));
-    return true;
-  }
-  bool u24(std::uint32_t& out) {
-    byte_view b;
-    if (!take(3, b)) return false;
-    out = static_cast<std::uint32_t>(b[0] | (b[1] << 8) | (b[2] << 16));
-    return true;
-  }
-
- private:
-  byte_view data_;
-  std::size_t at_ = 0;
-};
 
 std::string at(std::size_t offset) { return " at offset " + std::to_string(offset); }
 
@@ -452,7 +418,7 @@ boost::system::result<spdm_evidence, std::string> parse_spdm(byte_view evidence)
   std::copy(request.begin() + 4, request.begin() + 36, out.request_nonce.begin());
 
   // MEASUREMENTS response (§10.11.2).
-  reader r(evidence.subspan(spdm_request_size, evidence.size() - spdm_request_size - spdm_signature_size));
+  byte_reader r(evidence.subspan(spdm_request_size, evidence.size() - spdm_request_size - spdm_signature_size));
   const auto where = [&] { return at(spdm_request_size + r.offset()); };
   std::uint8_t version = 0, code = 0, param1 = 0, param2 = 0, blocks = 0;
   std::uint32_t record_length = 0;
@@ -465,7 +431,7 @@ boost::system::result<spdm_evidence, std::string> parse_spdm(byte_view evidence)
   byte_view record;
   if (!r.take(record_length, record)) return "measurement record length " + std::to_string(record_length) + where();
   out.measurement_record.assign(record.begin(), record.end());
-  reader blocks_reader(record);
+  byte_reader blocks_reader(record);
   for (unsigned i = 0; i < blocks; ++i) {
     const std::size_t block_at = spdm_request_size + 8 + blocks_reader.offset();
     std::uint8_t index = 0, spec = 0, value_type = 0;
@@ -482,20 +448,20 @@ boost::system::result<spdm_evidence, std::string> parse_spdm(byte_view evidence)
     }
     out.blocks.push_back(measurement_block{index, value_type, bytes(value.begin(), value.end())});
   }
-  if (blocks_reader.left() != 0) {
-    return std::to_string(blocks_reader.left()) + " bytes after the last measurement block";
+  if (blocks_reader.remaining() != 0) {
+    return std::to_string(blocks_reader.remaining()) + " bytes after the last measurement block";
   }
 
   byte_view responder_nonce, opaque;
   std::uint16_t opaque_length = 0;
   if (!r.take(32, responder_nonce) || !r.u16(opaque_length)) return "truncated response" + where();
   if (!r.take(opaque_length, opaque)) return "opaque data length " + std::to_string(opaque_length) + where();
-  if (r.left() != 0) return std::to_string(r.left()) + " bytes between the opaque data and the signature";
+  if (r.remaining() != 0) return std::to_string(r.remaining()) + " bytes between the opaque data and the signature";
 
   // OpaqueData: {type u16, size u16, data} TLVs; unknown types are skipped (new firmware
   // adds them), the ones read here must appear at most once.
-  reader tlvs(opaque);
-  while (tlvs.left() > 0) {
+  byte_reader tlvs(opaque);
+  while (tlvs.remaining() > 0) {
     std::uint16_t type = 0, size = 0;
     byte_view data;
     if (!tlvs.u16(type) || !tlvs.u16(size) || !tlvs.take(size, data)) return std::string("truncated opaque data TLV");

@@ -5,66 +5,23 @@
 #include <cstring>
 #include <string>
 
+#include "core/byte_reader.hpp"
 #include "core/hex.hpp"
 
 namespace vp::tdx {
 namespace {
 
-/// A bounds-checked little-endian cursor. Every read either succeeds completely or
-/// leaves `ok()` false; callers test once per structure.
-class reader {
- public:
-  explicit reader(byte_view data) : data_(data) {}
-
-  std::size_t offset() const { return pos_; }
-  std::size_t remaining() const { return data_.size() - pos_; }
-
-  bool take(std::size_t n, byte_view& out) {
-    if (n > remaining()) return false;
-    out = data_.subspan(pos_, n);
-    pos_ += n;
-    return true;
-  }
-
-  template <std::size_t N>
-  bool take(std::array<std::uint8_t, N>& out) {
-    byte_view v;
-    if (!take(N, v)) return false;
-    std::copy(v.begin(), v.end(), out.begin());
-    return true;
-  }
-
-  bool u16(std::uint16_t& out) {
-    byte_view v;
-    if (!take(2, v)) return false;
-    out = static_cast<std::uint16_t>(v[0] | (v[1] << 8));
-    return true;
-  }
-
-  bool u32(std::uint32_t& out) {
-    byte_view v;
-    if (!take(4, v)) return false;
-    out = static_cast<std::uint32_t>(v[0]) | (static_cast<std::uint32_t>(v[1]) << 8) |
-          (static_cast<std::uint32_t>(v[2]) << 16) | (static_cast<std::uint32_t>(v[3]) << 24);
-    return true;
-  }
-
- private:
-  byte_view data_;
-  std::size_t pos_ = 0;
-};
-
 error malformed(std::string what) { return make_error(errc::malformed_quote, std::move(what)); }
 error unsupported(std::string what) { return make_error(errc::unsupported_quote, std::move(what)); }
 
 // §1.1: the 48-byte header.
-bool read_header(reader& r, quote_header& h) {
+bool read_header(byte_reader& r, quote_header& h) {
   return r.u16(h.version) && r.u16(h.attestation_key_type) && r.u32(h.tee_type) && r.u16(h.qe_svn) &&
          r.u16(h.pce_svn) && r.take(h.qe_vendor_id) && r.take(h.user_data);
 }
 
 // §1.3: TD report body; offsets are relative to the body start.
-bool read_td_report(reader& r, bool td15, td_report& td) {
+bool read_td_report(byte_reader& r, bool td15, td_report& td) {
   bool ok = r.take(td.tee_tcb_svn) && r.take(td.mr_seam) && r.take(td.mr_signer_seam) &&
             r.take(td.seam_attributes) && r.take(td.td_attributes) && r.take(td.xfam) && r.take(td.mr_td) &&
             r.take(td.mr_config_id) && r.take(td.mr_owner) && r.take(td.mr_owner_config);
@@ -82,7 +39,7 @@ bool read_td_report(reader& r, bool td15, td_report& td) {
 
 // §1.4: SGX enclave report body (the QE report), 384 bytes.
 enclave_report decode_enclave_report(byte_view raw) {
-  reader r(raw);
+  byte_reader r(raw);
   enclave_report rep;
   byte_view skip;
   // The reads cannot fail: `raw` is exactly enclave_report_size bytes.
@@ -105,7 +62,7 @@ enclave_report decode_enclave_report(byte_view raw) {
 
 result<quote> parse_quote(byte_view data) {
   quote q;
-  reader r(data);
+  byte_reader r(data);
   if (!read_header(r, q.header)) {
     return malformed("quote is " + std::to_string(data.size()) + " bytes, shorter than its 48-byte header");
   }
@@ -161,7 +118,7 @@ result<quote> parse_quote(byte_view data) {
   // and dcap-qvl ignore them (real quotes carry zero padding), and so do we.
   q.trailing_bytes = r.remaining();
 
-  reader s(sig_data);
+  byte_reader s(sig_data);
   std::uint16_t cert_type = 0;
   std::uint32_t cert_size = 0;
   if (!s.take(64, q.signature) || !s.take(64, q.attestation_key) || !s.u16(cert_type) || !s.u32(cert_size)) {
@@ -177,7 +134,7 @@ result<quote> parse_quote(byte_view data) {
                      " bytes but the signature data holds " + std::to_string(sig_data.size() - 134));
   }
 
-  reader c(qe_cert_data);
+  byte_reader c(qe_cert_data);
   std::uint16_t auth_size = 0;
   if (!c.take(enclave_report_size, q.qe_report_bytes) || !c.take(64, q.qe_report_signature) || !c.u16(auth_size) ||
       !c.take(auth_size, q.qe_auth_data)) {
