@@ -19,6 +19,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/url/parse.hpp>
 
 #include <openssl/ssl.h>
 
@@ -29,11 +30,14 @@
 #include <string_view>
 
 #include "core/hex.hpp"
+#include "e2ee/fields.hpp"
 #include "net/bounded_parser.hpp"
 #include "net/spawn.hpp"
+#include "sim/e2ee_server.hpp"
 #include "sim/openai.hpp"
 #include "sim/plain_server.hpp"
 #include "sim/report.hpp"
+#include "sim/signatures.hpp"
 
 namespace vp::sim {
 
@@ -51,6 +55,7 @@ constexpr auto handshake_timeout = 10s;
 constexpr auto idle_timeout = 300s;
 constexpr std::size_t max_request_body = 64u << 20;
 constexpr std::string_view attestation_path = "/v1/attestation/report";
+constexpr std::string_view signature_path_prefix = "/v1/signature/";
 
 /// ALPN: select http/1.1 when the client offers it (as NEAR's nginx does).
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
@@ -112,6 +117,44 @@ class recording_buffer {
 
 std::string path_of(std::string_view target) { return std::string(target.substr(0, target.find('?'))); }
 
+std::optional<std::string> header_value(const http::request<http::string_body>& request, std::string_view name) {
+  const auto it = request.find(name);
+  if (it == request.end()) return std::nullopt;
+  return std::string(it->value());
+}
+
+e2ee_headers e2ee_headers_of(const http::request<http::string_body>& request) {
+  return {header_value(request, "X-Signing-Algo"), header_value(request, "X-Client-Pub-Key"),
+          header_value(request, "X-Encryption-Version"), header_value(request, "X-Encrypt-All-Fields")};
+}
+
+openai_answer error_answer(unsigned status, std::string_view message, std::string_view type, std::string_view code) {
+  openai_answer a;
+  a.status = status;
+  a.body = openai_error_body(message, type, code);
+  return a;
+}
+
+/// The endpoints whose answers inference-proxy signs and this simulator seals (§3.1, §4.5).
+bool signed_endpoint(e2ee::endpoint e) {
+  return e == e2ee::endpoint::chat_completions || e == e2ee::endpoint::completions || e == e2ee::endpoint::embeddings;
+}
+
+/// The response entity a signature's response hash covers (§3.3): the body, or every event.
+std::string entity_of(const openai_answer& answer) {
+  if (!answer.streaming()) return answer.body;
+  std::string all;
+  for (const auto& event : answer.events) all += event;
+  return all;
+}
+
+/// An answer ready to send, and what the model saw.
+struct prepared_answer {
+  openai_answer answer;
+  std::string model_body;
+  bool signable = false;  ///< a 200 of a signed endpoint: signed once it completed
+};
+
 /// A trailer field larger than any field Beast can store (basic_fields caps values at 64 KiB).
 std::string huge_trailer_field() { return "X-Sim-Huge-Trailer: " + std::string(70'000, 'x') + "\r\n"; }
 
@@ -151,6 +194,10 @@ std::string chunked_with_huge_trailer(http::response<http::string_body> response
 struct backend_server::state {
   struct instance {
     signing_identity keys;
+    /// Another key pair: the signer of signature_foreign_key, the recipient of
+    /// e2ee_undecryptable_response, the key of unbound_signing_key.
+    signing_identity foreign_keys;
+    signature_store signatures;
     instance_workload workload;
     std::shared_ptr<live_identity> identity;
     backend_faults faults;
@@ -169,8 +216,9 @@ struct backend_server::state {
   std::size_t requests = 0;
   std::size_t unsolicited = 0;
   std::vector<std::shared_ptr<connection_record>> records;
-  std::vector<header_fields> headers;
-  std::vector<std::string> bodies;
+  std::size_t signature_lookups = 0;
+  std::chrono::milliseconds signature_delay{0};
+  std::vector<backend_exchange> exchanges;
 
   instance& at(std::size_t i) {
     if (i >= instances.size()) {
@@ -265,20 +313,23 @@ struct backend_server::state {
         if (f.unsolicited_after_attestation) bytes += injected_response();
         if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(bytes), tuple); ec) co_return;
       } else {
-        const backend_faults f = on_request(index, request);
+        const std::size_t exchange = on_request(index, request);
+        const backend_faults f = faults_of(index);
         if (f.hang) {
           co_await sleep(std::chrono::steady_clock::duration::max());  // ends when the server stops
           co_return;
         }
         if (f.answer_delay.count() > 0) co_await sleep(f.answer_delay);
-        const answer_context context{options.domain, index, options.models, settings.stream_tokens};
         // HEAD is GET without the body (RFC 9110 §9.3.2).
         const bool head = request.method() == http::verb::head;
-        const openai_answer answer =
-            answer_openai(head ? "GET" : request.method_string(), target, request.body(), context);
+        const prepared_answer prepared = prepare_answer(request, target, index, f);
+        const openai_answer& answer = prepared.answer;
+        note_answer(exchange, prepared);
         begin_response();
         if (f.close_delimited) {
-          co_await write_close_delimited(stream, answer, index, record);
+          if (co_await write_close_delimited(stream, answer, index, record)) {
+            finish_answer(index, exchange, prepared, request.body(), f);
+          }
           co_return;
         }
         if (answer.streaming() && !head) {
@@ -286,6 +337,8 @@ struct backend_server::state {
                                      f.huge_trailer_on_answers, record)) {
             co_return;
           }
+          // inference-proxy signs a stream only once it ended with [DONE] (§3.3).
+          finish_answer(index, exchange, prepared, request.body(), f);
         } else {
           http::response<http::string_body> response{http::status::ok, request.version()};
           response.result(answer.status);
@@ -298,6 +351,7 @@ struct backend_server::state {
           if (f.extra_bytes_after_response) bytes += "GARBAGE-AFTER-THE-RESPONSE\r\n";
           if (f.second_response_appended) bytes += injected_response();
           if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(bytes), tuple); ec) co_return;
+          finish_answer(index, exchange, prepared, request.body(), f);
           if (f.unsolicited_while_idle.count() > 0) {
             co_await sleep(f.unsolicited_while_idle);
             const std::string unasked = injected_response();
@@ -314,21 +368,24 @@ struct backend_server::state {
     }
   }
 
-  /// Counts and records a non-attestation request, rotates the instance's certificate
-  /// when due, and returns the instance's faults.
-  backend_faults on_request(std::size_t index, const http::request<http::string_body>& request) {
+  /// Counts and records a non-attestation request and rotates the instance's certificate
+  /// when due. Returns the index of its backend_exchange.
+  std::size_t on_request(std::size_t index, const http::request<http::string_body>& request) {
     bool rotate = false;
-    backend_faults f;
+    std::size_t exchange = 0;
     {
       const std::lock_guard lock(mutex);
       ++requests;
-      header_fields fields;
-      for (const auto& field : request) fields.emplace_back(std::string(field.name_string()), std::string(field.value()));
-      headers.push_back(std::move(fields));
-      bodies.push_back(request.body());
+      backend_exchange x;
+      x.instance = index;
+      x.method = std::string(request.method_string());
+      x.target = std::string(request.target());
+      for (const auto& field : request) x.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+      x.body = request.body();
+      exchange = exchanges.size();
+      exchanges.push_back(std::move(x));
       instance& inst = instances[index];
-      f = inst.faults;
-      if (f.rotate_every != 0 && ++inst.requests_since_rotation >= f.rotate_every) {
+      if (inst.faults.rotate_every != 0 && ++inst.requests_since_rotation >= inst.faults.rotate_every) {
         inst.requests_since_rotation = 0;
         rotate = true;
       }
@@ -339,7 +396,151 @@ struct backend_server::state {
       const std::lock_guard lock(mutex);
       instances[index].identity = std::move(fresh);
     }
-    return f;
+    return exchange;
+  }
+
+  /// The answer to an ordinary request: a signature lookup, or the OpenAI answer — for the
+  /// signed endpoints opened and sealed per the request's E2EE headers (§4.1).
+  prepared_answer prepare_answer(const http::request<http::string_body>& request, std::string_view target,
+                                 std::size_t index, const backend_faults& f) {
+    const bool head = request.method() == http::verb::head;
+    const std::string method = head ? std::string("GET") : std::string(request.method_string());
+    const std::string path = path_of(target);
+    const answer_context context{options.domain, index, options.models, settings.stream_tokens};
+    prepared_answer out;
+    if (path.starts_with(signature_path_prefix)) {
+      out.answer = signature_answer(method, target, path.substr(signature_path_prefix.size()), index, f);
+      return out;
+    }
+    const auto endpoint = e2ee::endpoint_for(method, path);
+    if (!endpoint || !signed_endpoint(*endpoint)) {
+      out.model_body = request.body();
+      out.answer = answer_openai(method, target, request.body(), context);
+      return out;
+    }
+    const instance& inst = instances[index];  // keys are immutable after construction
+    const auto wanted = parse_e2ee_headers(e2ee_headers_of(request));
+    if (!wanted) {
+      out.answer = error_answer(400, wanted.error(), "invalid_request_error", "invalid_encryption_headers");
+      return out;
+    }
+    std::optional<e2ee_session> session;
+    std::string plaintext = request.body();
+    if (*wanted) {
+      auto opened = e2ee_session::open(*endpoint, **wanted, inst.keys, inst.foreign_keys);
+      if (!opened) {
+        out.answer = error_answer(400, opened.error(), "invalid_request_error", "invalid_encryption_headers");
+        return out;
+      }
+      auto decrypted = opened->decrypt_request(request.body());
+      if (!decrypted) {
+        out.answer = error_answer(400, decrypted.error().message, "invalid_request_error", "decryption_failed");
+        return out;
+      }
+      plaintext = std::move(*decrypted);
+      session.emplace(std::move(*opened));
+    }
+    out.model_body = plaintext;
+    out.answer = answer_openai(method, target, plaintext, context);
+    if (out.answer.status != 200) return out;  // errors are neither sealed nor signed
+    out.signable = true;
+    if (!session) return out;
+
+    const field_sealing faulty = f.e2ee_undecryptable_response ? field_sealing::foreign
+                                 : f.e2ee_plaintext_response   ? field_sealing::plaintext
+                                                               : field_sealing::honest;
+    const auto failed = [&out](const e2ee_error& e) {
+      out.answer = error_answer(500, "verified-proxy-sim: " + e.message, "server_error", "encryption_failed");
+      out.signable = false;
+    };
+    if (!out.answer.streaming()) {
+      auto sealed = session->seal_response(out.answer.body, faulty);
+      if (!sealed) {
+        failed(sealed.error());
+      } else {
+        out.answer.body = std::move(*sealed);
+      }
+      return out;
+    }
+    // The fault hits the last chunk before [DONE]: a client that checks the first one misses it.
+    const std::size_t last_data = out.answer.events.size() - 2;
+    for (std::size_t i = 0; i < out.answer.events.size(); ++i) {
+      auto sealed = session->seal_event(out.answer.events[i], i == last_data ? faulty : field_sealing::honest);
+      if (!sealed) {
+        failed(sealed.error());
+        out.answer.events.clear();
+        return out;
+      }
+      out.answer.events[i] = std::move(*sealed);
+    }
+    return out;
+  }
+
+  /// GET /v1/signature/{chat_id}?signing_algo=ecdsa|ed25519 (§3.1), on the instance that
+  /// answered the completion.
+  openai_answer signature_answer(std::string_view method, std::string_view target, std::string_view chat_id,
+                                 std::size_t index, const backend_faults& f) {
+    if (method != "GET") {
+      return error_answer(405, "Use GET for /v1/signature", "invalid_request_error", "method_not_allowed");
+    }
+    attest::signing_algorithm algo = attest::signing_algorithm::ecdsa;
+    const auto url = boost::urls::parse_origin_form(target);
+    if (!url) return error_answer(400, "Invalid request target", "invalid_request_error", "bad_request");
+    for (const auto& param : url->params()) {
+      if (param.key != "signing_algo") continue;
+      const std::string value = param.has_value ? std::string(param.value) : std::string();
+      if (value == "ecdsa") {
+        algo = attest::signing_algorithm::ecdsa;
+      } else if (value == "ed25519") {
+        algo = attest::signing_algorithm::ed25519;
+      } else {
+        return error_answer(400, "Unsupported signing algorithm: " + value, "invalid_request_error", "bad_request");
+      }
+    }
+    std::optional<chat_signature> found;
+    {
+      const std::lock_guard lock(mutex);
+      ++signature_lookups;
+      if (!f.signature_missing) found = instances[index].signatures.find(chat_id, std::chrono::steady_clock::now());
+    }
+    if (!found) return error_answer(404, "Chat id not found or expired", "invalid_request_error", "not_found");
+    openai_answer a;
+    a.body = signature_document_json(*found, algo);
+    return a;
+  }
+
+  void note_answer(std::size_t exchange, const prepared_answer& prepared) {
+    const std::lock_guard lock(mutex);
+    backend_exchange& x = exchanges[exchange];
+    x.status = prepared.answer.status;
+    x.chat_id = prepared.answer.id;
+    x.model_body = prepared.model_body;
+  }
+
+  /// The answer went out completely: records its entity and, for a signed endpoint, signs
+  /// "{model}:{sha256(request as received)}:{sha256(entity as sent)}" with both keys
+  /// (§3.2, §3.3) and stores it, visible after the signature delay.
+  void finish_answer(std::size_t index, std::size_t exchange, const prepared_answer& prepared,
+                     std::string_view request_body, const backend_faults& f) {
+    std::string entity = entity_of(prepared.answer);
+    std::optional<chat_signature> signature;
+    if (prepared.signable && !prepared.answer.id.empty()) {
+      std::string hashed = entity;
+      if (f.signature_other_bytes && !hashed.empty()) hashed.front() ^= 0x01;
+      const instance& inst = instances[index];  // keys are immutable after construction
+      // The report's model_name: inference-proxy signs with its configured MODEL_NAME.
+      const std::string model = options.models.empty() ? std::string() : options.models.front();
+      signature = sign_chat(f.signature_foreign_key ? inst.foreign_keys : inst.keys,
+                            signed_text(model, request_body, hashed));
+    }
+    const std::lock_guard lock(mutex);
+    backend_exchange& x = exchanges[exchange];
+    x.response_entity = std::move(entity);
+    if (signature) {
+      instances[index].signatures.put(prepared.answer.id, std::move(*signature),
+                                      std::chrono::steady_clock::now() + signature_delay);
+      x.signed_answer = true;
+    }
   }
 
   backend_faults faults_of(std::size_t index) {
@@ -373,17 +574,12 @@ struct backend_server::state {
       response.prepare_payload();
       return response;
     }
-    std::array<std::uint8_t, 32> nonce{};
-    if (query->nonce) {
-      nonce = *query->nonce;
-    } else {
-      const signing_identity random = random_signing_identity();  // 32 random bytes
-      std::copy(random.ed25519_key.begin(), random.ed25519_key.end(), nonce.begin());
-    }
+    const std::array<std::uint8_t, 32> nonce = query->nonce ? *query->nonce : random_report_nonce();
     report_subject subject;
     subject.where = where;
     subject.workload = &inst->workload;
     subject.keys = &inst->keys;
+    subject.foreign_keys = &inst->foreign_keys;
     subject.model_name = options.models.empty() ? std::string() : options.models.front();
     subject.spki_sha256 = identity.id.spki_sha256;
     subject.cert_pem = identity.id.cert_pem;
@@ -440,7 +636,8 @@ struct backend_server::state {
 
   /// Writes an answer whose body ends with the connection (no Content-Length, not
   /// chunked), then closes: the framing an HTTP/1.0-style server uses.
-  asio::awaitable<void> write_close_delimited(tls_stream& stream, const openai_answer& answer, std::size_t index,
+  /// Returns true when the whole answer went out.
+  asio::awaitable<bool> write_close_delimited(tls_stream& stream, const openai_answer& answer, std::size_t index,
                                               connection_record& record) {
     const auto tuple = asio::as_tuple(asio::use_awaitable);
     http::response<http::empty_body> response{http::status::ok, 11};
@@ -448,18 +645,19 @@ struct backend_server::state {
     set_common_headers(response, answer.content_type, index);
     response.keep_alive(false);
     http::response_serializer<http::empty_body> serializer{response};
-    if (auto [ec, n] = co_await http::async_write_header(stream, serializer, tuple); ec) co_return;
+    if (auto [ec, n] = co_await http::async_write_header(stream, serializer, tuple); ec) co_return false;
     if (answer.streaming()) {
       for (const auto& event : answer.events) {
         if (settings.token_delay.count() > 0) co_await sleep(settings.token_delay);
-        if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(event), tuple); ec) co_return;
+        if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(event), tuple); ec) co_return false;
         const std::lock_guard lock(mutex);
         ++record.stream_events_sent;
       }
     } else if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(answer.body), tuple); ec) {
-      co_return;
+      co_return false;
     }
     co_await close_gracefully(stream);
+    co_return true;
   }
 
   template <class Duration>
@@ -489,9 +687,11 @@ backend_server::backend_server(asio::io_context& ioc, const deployment& where, d
   if (options.instances == 0) throw std::invalid_argument("verified-proxy-sim: a domain needs at least one instance");
   state_->where = &where;
   state_->settings = settings;
+  state_->signature_delay = settings.signature_delay;
   for (std::size_t i = 0; i < options.instances; ++i) {
     state::instance inst;
     inst.keys = random_signing_identity();
+    inst.foreign_keys = random_signing_identity();
     inst.workload = make_instance_workload(where.workload(), options.domain, i);
     inst.identity = std::make_shared<live_identity>(where.issue_tls_identity(options.domain));
     inst.faults = options.faults;
@@ -562,12 +762,31 @@ std::vector<connection_record> backend_server::connections() const {
 
 std::vector<header_fields> backend_server::request_headers() const {
   const std::lock_guard lock(state_->mutex);
-  return state_->headers;
+  std::vector<header_fields> out;
+  for (const auto& x : state_->exchanges) out.push_back(x.headers);
+  return out;
 }
 
 std::vector<std::string> backend_server::request_bodies() const {
   const std::lock_guard lock(state_->mutex);
-  return state_->bodies;
+  std::vector<std::string> out;
+  for (const auto& x : state_->exchanges) out.push_back(x.body);
+  return out;
+}
+
+std::vector<backend_exchange> backend_server::exchanges() const {
+  const std::lock_guard lock(state_->mutex);
+  return state_->exchanges;
+}
+
+std::size_t backend_server::signature_lookup_count() const {
+  const std::lock_guard lock(state_->mutex);
+  return state_->signature_lookups;
+}
+
+void backend_server::set_signature_delay(std::chrono::milliseconds delay) {
+  const std::lock_guard lock(state_->mutex);
+  state_->signature_delay = delay;
 }
 
 }  // namespace vp::sim

@@ -6,6 +6,13 @@
 // its live SPKI and the caller's nonce (sim/report.hpp), and everything else with
 // OpenAI-shaped answers (sim/openai.hpp), subject to its fault switches.
 //
+// For POST /v1/chat/completions, /v1/completions and /v1/embeddings the instance speaks
+// NEAR's E2EE as inference-proxy does (sim/e2ee_server.hpp): requests with X-Signing-Algo
+// and X-Client-Pub-Key are opened with the instance's key of that algorithm and answered
+// sealed to the client's key. Every completed 200 answer of those endpoints is signed with
+// both of the instance's keys over the exact bytes received and sent (sim/signatures.hpp),
+// for GET /v1/signature/{chat_id} on the same instance.
+//
 // Every connection is recorded: each plaintext byte received, in order, and how many had
 // arrived when the first response began, so a test can prove that nothing of a client's
 // request reached the backend before the attestation answer.
@@ -35,6 +42,8 @@ struct backend_settings {
   /// GPUs per instance; instance i owns the deployment's GPUs first_gpu_index + i·gpus … +gpus−1.
   std::size_t gpus = 0;
   std::size_t first_gpu_index = 0;
+  /// See simulator_options::signature_delay.
+  std::chrono::milliseconds signature_delay{0};
 };
 
 using header_fields = std::vector<std::pair<std::string, std::string>>;
@@ -69,6 +78,12 @@ class backend_server {
   std::vector<connection_record> connections() const;
   std::vector<header_fields> request_headers() const;  ///< of the non-attestation requests
   std::vector<std::string> request_bodies() const;
+  /// Every non-attestation request and what became of it, in arrival order.
+  std::vector<backend_exchange> exchanges() const;
+  /// GET /v1/signature/… requests received (also counted in request_count).
+  std::size_t signature_lookup_count() const;
+  /// Replaces the signature delay (for signatures of answers that end from now on).
+  void set_signature_delay(std::chrono::milliseconds delay);
 
   struct state;
 

@@ -84,6 +84,7 @@ openai_answer completion(bool chat, const json::object& request, const answer_co
   const std::string id = std::string(chat ? "chatcmpl-sim-" : "cmpl-sim-") + std::to_string(++answer_counter);
   const std::int64_t created = unix_now();
   openai_answer a;
+  a.id = id;
 
   if (!wants_stream(request)) {
     json::object choice;
@@ -144,12 +145,16 @@ openai_answer embeddings(const json::object& request, const answer_context& cont
     for (std::size_t d = 0; d < 8; ++d) vector.emplace_back(static_cast<double>((i + 1) * (d + 1)) / 64.0);
     data.emplace_back(json::object{{"object", "embedding"}, {"index", i}, {"embedding", std::move(vector)}});
   }
+  openai_answer a;
+  // inference-proxy names answers without an engine id itself, "emb" for embeddings
+  // (docs/gpu-signatures-e2ee.md §3.3): the signature is looked up by it.
+  a.id = "emb-sim-" + std::to_string(++answer_counter);
   json::object body;
+  body["id"] = a.id;
   body["object"] = "list";
   body["data"] = std::move(data);
   body["model"] = model_of(request, context);
   body["usage"] = json::object{{"prompt_tokens", 4 * inputs}, {"total_tokens", 4 * inputs}};
-  openai_answer a;
   a.body = json::serialize(body);
   return a;
 }

@@ -27,12 +27,16 @@ struct openai_answer {
   /// Streaming ("stream": true): each complete SSE event ("data: {…}\n\n"), the last one
   /// "data: [DONE]\n\n". Empty for non-streaming answers.
   std::vector<std::string> events;
+  /// The answer's `id` (every chunk of a stream carries the same): unique per process,
+  /// "chatcmpl-sim-N", "cmpl-sim-N" or "emb-sim-N"; the key of its signature (§3.3). ""
+  /// for errors and the model list.
+  std::string id;
   bool streaming() const { return !events.empty(); }
 };
 
 /// The answer to `method` `target` with request body `body`:
 ///   POST /v1/chat/completions, POST /v1/completions (stream_tokens chunks when "stream":true),
-///   POST /v1/embeddings, GET /v1/models; non-streaming completions echo the request's
+///   POST /v1/embeddings (with an `id`, which OpenAI's lacks: the signature's key), GET /v1/models; non-streaming completions echo the request's
 ///   last message (or prompt) in `sim_prompt_echo`; 400 for a body that is not a JSON object,
 ///   404 for any other path, 405 for a known path with another method.
 openai_answer answer_openai(std::string_view method, std::string_view target, std::string_view body,

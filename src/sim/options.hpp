@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vp::sim {
@@ -97,6 +98,25 @@ struct backend_faults {
   unsigned rotate_every = 0;
   std::chrono::milliseconds answer_delay{0};       ///< "slow": wait before each non-attestation answer
   std::chrono::milliseconds attestation_delay{0};  ///< wait before the attestation answer
+  /// Response-signature faults (docs/gpu-signatures-e2ee.md §3). Each signature verifies
+  /// on its own terms; only the checks of §3.3 and §3.6 catch it.
+  /// Signed by another key pair (both algorithms), and the signature document names that
+  /// key's address: only the comparison with the attested signer catches it.
+  bool signature_foreign_key = false;
+  /// The signed text's response hash is over other bytes (the entity sent, one byte flipped).
+  bool signature_other_bytes = false;
+  /// GET /v1/signature/{chat_id} always answers 404 "Chat id not found or expired".
+  bool signature_missing = false;
+  /// E2EE faults (§4.7 rule 4), on the first choice (or data item) of a JSON answer and of
+  /// the LAST content chunk of a stream (a client that checks the first chunk only misses it):
+  /// its covered field (message/delta content, text, embedding) stays in plaintext while
+  /// every other covered field is sealed.
+  bool e2ee_plaintext_response = false;
+  /// That field is sealed to another key instead: valid ciphertext that does not open.
+  bool e2ee_undecryptable_response = false;
+  /// The report's signing_public_key is another key pair's; signing_address (what
+  /// report_data binds) stays the real one (§4.7 rule 1: nothing may be encrypted to it).
+  bool unbound_signing_key = false;
 };
 
 /// How the simulated NVIDIA Remote Attestation Service (docs/gpu-signatures-e2ee.md §2)
@@ -142,6 +162,10 @@ struct simulator_options {
   unsigned stream_tokens = 16;
   /// Wait before each SSE chunk.
   std::chrono::milliseconds token_delay{0};
+  /// A completion's signature becomes visible to GET /v1/signature/{chat_id} this long
+  /// after its response ended (inference-proxy stores it after the last byte is sent, so
+  /// an immediate lookup can 404, §3.3).
+  std::chrono::milliseconds signature_delay{0};
   /// 0 = ephemeral port.
   std::uint16_t pccs_port = 0, endpoints_port = 0;
   /// Backends listen on ephemeral ports unless this is set; then domain i listens on
@@ -166,6 +190,30 @@ struct connection_record {
   /// SSE events written on this connection ([DONE] included): a client that goes away
   /// mid-stream must make the proxy stop the upstream generation.
   std::size_t stream_events_sent = 0;
+};
+
+/// One non-attestation request a backend received and what it made of it (in arrival
+/// order): the bytes a signature's request hash covers, the chat id of the answer and the
+/// entity bytes its response hash covers.
+struct backend_exchange {
+  std::size_t instance = 0;
+  std::string method;
+  std::string target;
+  std::vector<std::pair<std::string, std::string>> headers;  ///< as received
+  std::string body;  ///< as received: ciphertext in the covered fields under E2EE
+  /// What the model answered from: the decrypted body (= body without E2EE; "" when the
+  /// request was refused before).
+  std::string model_body;
+  unsigned status = 0;  ///< 0 until the answer began
+  /// The answer's id (the JSON `id`, or the first chunk's): the signature's key. "" for
+  /// answers without one (errors, /v1/models, signature lookups).
+  std::string chat_id;
+  /// The response entity as sent (after E2EE; a stream: every event, [DONE] included);
+  /// complete once `signed_answer` is true.
+  std::string response_entity;
+  /// The answer completed and a signature for chat_id was stored (visible after the
+  /// signature delay).
+  bool signed_answer = false;
 };
 
 }  // namespace vp::sim

@@ -70,7 +70,38 @@ std::optional<report_query> parse_report_query(std::string_view target, std::str
   return q;
 }
 
-signing_identity random_signing_identity() { return {random_bytes(20), random_bytes(32)}; }
+signing_identity random_signing_identity() {
+  auto ecdsa = crypto::secp256k1::generate();
+  auto ed25519 = crypto::ed25519::generate();
+  if (!ecdsa || !ed25519) throw std::runtime_error("verified-proxy-sim: cannot generate signing keys");
+  const auto address = crypto::secp256k1::ethereum_address(ecdsa->public_key);
+  if (!address) throw std::runtime_error("verified-proxy-sim: cannot derive the signing address");
+  signing_identity id;
+  id.ecdsa = *ecdsa;
+  id.ed25519 = *ed25519;
+  id.ecdsa_address.assign(address->begin(), address->end());
+  id.ed25519_key.assign(ed25519->public_key.begin(), ed25519->public_key.end());
+  return id;
+}
+
+byte_view signing_identity::address(attest::signing_algorithm algo) const {
+  return algo == attest::signing_algorithm::ecdsa ? byte_view(ecdsa_address) : byte_view(ed25519_key);
+}
+
+byte_view signing_identity::public_key(attest::signing_algorithm algo) const {
+  return algo == attest::signing_algorithm::ecdsa ? byte_view(ecdsa.public_key) : byte_view(ed25519.public_key);
+}
+
+byte_view signing_identity::secret(attest::signing_algorithm algo) const {
+  return algo == attest::signing_algorithm::ecdsa ? byte_view(ecdsa.secret) : byte_view(ed25519.seed);
+}
+
+std::array<std::uint8_t, 32> random_report_nonce() {
+  const bytes random = random_bytes(32);
+  std::array<std::uint8_t, 32> nonce{};
+  std::copy(random.begin(), random.end(), nonce.begin());
+  return nonce;
+}
 
 std::optional<std::string> make_nvidia_payload(const report_subject& subject, const std::array<std::uint8_t, 32>& nonce,
                                                const backend_faults& faults) {
@@ -105,8 +136,7 @@ std::optional<std::string> make_nvidia_payload(const report_subject& subject, co
 
 std::string make_report(const report_subject& subject, const report_query& query,
                         const std::array<std::uint8_t, 32>& nonce, const backend_faults& faults) {
-  const bool ecdsa = query.signing_algo == attest::signing_algorithm::ecdsa;
-  const bytes& identity = ecdsa ? subject.keys->ecdsa_address : subject.keys->ed25519_key;
+  const byte_view identity = subject.keys->address(query.signing_algo);
 
   // wrong_fingerprint: a report relayed from a machine with another TLS key binds and
   // names that key, consistently; only the live SPKI of this connection tells.
@@ -156,6 +186,11 @@ std::string make_report(const report_subject& subject, const report_query& query
   report["request_nonce"] = to_hex(nonce);
   report["signing_address"] = attest::format_signing_address(query.signing_algo, identity);
   report["signing_algo"] = attest::to_string(query.signing_algo);
+  // NEAR sends the key beside the address (§4.2, §4.3); nothing in the quote binds it, so
+  // unbound_signing_key can swap it for another while report_data keeps the real address.
+  const signing_identity& key_owner =
+      faults.unbound_signing_key && subject.foreign_keys != nullptr ? *subject.foreign_keys : *subject.keys;
+  report["signing_public_key"] = to_hex(key_owner.public_key(query.signing_algo));
   if (query.include_tls_fingerprint) report["tls_cert_fingerprint"] = to_hex(fingerprint);
 
   json::object full;

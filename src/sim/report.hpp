@@ -13,6 +13,8 @@
 
 #include "attest/near_report.hpp"
 #include "core/bytes.hpp"
+#include "crypto/ed25519.hpp"
+#include "crypto/secp256k1.hpp"
 #include "sim/deployment.hpp"
 #include "sim/options.hpp"
 #include "sim/workload.hpp"
@@ -33,20 +35,36 @@ struct report_query {
 /// bytes", "Unsupported signing algorithm: …").
 std::optional<report_query> parse_report_query(std::string_view target, std::string& error);
 
-/// The signing identities of one instance (random bytes: nothing here signs).
+/// The signing keys of one instance: inference-proxy holds both and signs every
+/// completion with each (docs/gpu-signatures-e2ee.md §3.1); the report names the one asked for.
 struct signing_identity {
-  bytes ecdsa_address;  ///< 20 bytes
-  bytes ed25519_key;    ///< 32 bytes
+  crypto::secp256k1::keypair ecdsa;
+  crypto::ed25519::keypair ed25519;
+  bytes ecdsa_address;  ///< 20 bytes: Keccak-256(X‖Y)[12:32] of ecdsa.public_key
+  bytes ed25519_key;    ///< 32 bytes: ed25519.public_key, which is also its address
+
+  /// What report_data binds for `algo`: the 20-byte address or the 32-byte key.
+  byte_view address(attest::signing_algorithm algo) const;
+  /// signing_public_key: X‖Y (64 bytes, no 0x04) or the Ed25519 key.
+  byte_view public_key(attest::signing_algorithm algo) const;
+  /// The secret the E2EE server side opens requests with: the secp256k1 secret or the
+  /// Ed25519 seed (32 bytes).
+  byte_view secret(attest::signing_algorithm algo) const;
 };
 
-/// A random signing identity.
+/// Fresh key pairs of both algorithms. Throws std::runtime_error if the CSPRNG fails.
 signing_identity random_signing_identity();
+
+/// 32 random bytes (the nonce of a report asked for without one).
+std::array<std::uint8_t, 32> random_report_nonce();
 
 /// Everything a report describes about one instance.
 struct report_subject {
   const deployment* where = nullptr;
   const instance_workload* workload = nullptr;
   const signing_identity* keys = nullptr;
+  /// Another key pair of the instance: the unbound_signing_key fault's signing_public_key.
+  const signing_identity* foreign_keys = nullptr;
   std::string model_name;
   sha256_digest spki_sha256{};  ///< of the certificate the connection presents
   std::string cert_pem;         ///< the instance's certificate chain (info.app_cert)

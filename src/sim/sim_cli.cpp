@@ -127,6 +127,12 @@ void apply_fault(backend_faults& f, std::string_view spec) {
   else if (name == "gpu_missing_payload") f.gpu_missing_payload = parse_bool(name, value);
   else if (name == "gpu_fewer") f.gpu_fewer = parse_bool(name, value);
   else if (name == "gpu_payload_nonce") f.gpu_payload_nonce = parse_bool(name, value);
+  else if (name == "signature_foreign_key") f.signature_foreign_key = parse_bool(name, value);
+  else if (name == "signature_other_bytes") f.signature_other_bytes = parse_bool(name, value);
+  else if (name == "signature_missing") f.signature_missing = parse_bool(name, value);
+  else if (name == "e2ee_plaintext_response") f.e2ee_plaintext_response = parse_bool(name, value);
+  else if (name == "e2ee_undecryptable_response") f.e2ee_undecryptable_response = parse_bool(name, value);
+  else if (name == "unbound_signing_key") f.unbound_signing_key = parse_bool(name, value);
   else if (name == "unsolicited_while_idle") f.unsolicited_while_idle = millis("unsolicited_while_idle");
   else if (name == "rotate_every") {
     if (!value) throw std::invalid_argument("--fault rotate_every needs a request count (rotate_every=N)");
@@ -180,6 +186,12 @@ std::string describe_faults(const backend_faults& f) {
   add(f.gpu_missing_payload, "gpu_missing_payload");
   add(f.gpu_fewer, "gpu_fewer");
   add(f.gpu_payload_nonce, "gpu_payload_nonce");
+  add(f.signature_foreign_key, "signature_foreign_key");
+  add(f.signature_other_bytes, "signature_other_bytes");
+  add(f.signature_missing, "signature_missing");
+  add(f.e2ee_plaintext_response, "e2ee_plaintext_response");
+  add(f.e2ee_undecryptable_response, "e2ee_undecryptable_response");
+  add(f.unbound_signing_key, "unbound_signing_key");
   add(f.unsolicited_while_idle.count() != 0,
       "unsolicited_while_idle=" + std::to_string(f.unsolicited_while_idle.count()) + "ms");
   add(f.rotate_every != 0, "rotate_every=" + std::to_string(f.rotate_every));
@@ -214,12 +226,14 @@ std::string sim_help() {
          "testing verified-proxy offline: a PCCS with signed collateral, an /endpoints server and TLS backends\n"
          "that mint TDX quotes (from a test PKI) binding their TLS key, a signing address and the caller's nonce,\n"
          "with the signed evidence of their NVIDIA GPUs (a synthetic NVIDIA PKI) for the same nonce, and a fake\n"
-         "NVIDIA Remote Attestation Service (NRAS).\n"
+         "NVIDIA Remote Attestation Service (NRAS). The backends speak NEAR's end-to-end encryption (X-Signing-Algo,\n"
+         "X-Client-Pub-Key) and sign every completion with both keys (GET /v1/signature/{chat_id}).\n"
          "Everything is signed by keys generated at start-up: never trust its root CAs outside tests.\n"
          "\n"
          "Usage:\n"
          "  verified-proxy-sim --out DIR [--domain NAME[=MODEL,MODEL]]... [--instances N] [--models M,M]\n"
-         "                     [--gpus N] [--stream-tokens N] [--token-delay-ms N] [--fault [INDEX:]NAME[=VALUE]]...\n"
+         "                     [--gpus N] [--stream-tokens N] [--token-delay-ms N] [--signature-delay-ms N]\n"
+         "                     [--fault [INDEX:]NAME[=VALUE]]...\n"
          "                     [--pccs-port P] [--endpoints-port P] [--backend-port P] [--nras-port P]\n"
          "\n"
          "Flags:\n"
@@ -233,6 +247,8 @@ std::string sim_help() {
          "                            GPUs; 0: reports carry no GPU evidence\n"
          "  --stream-tokens N         SSE chunks per streaming answer (default 16)\n"
          "  --token-delay-ms N        delay before each SSE chunk (default 0)\n"
+         "  --signature-delay-ms N    a completion's signature can be fetched N ms after its answer ended\n"
+         "                            (default 0; NEAR stores it after the last byte, so a lookup can 404 at first)\n"
          "  --pccs-port P             PCCS port (default: ephemeral)\n"
          "  --endpoints-port P        /endpoints port (default: ephemeral)\n"
          "  --backend-port P          first backend port; domain i listens on P+i (default: ephemeral)\n"
@@ -267,6 +283,14 @@ std::string sim_help() {
          "      gpu_missing_payload     the report has no nvidia_payload at all (fails a policy requiring GPUs)\n"
          "      gpu_fewer               evidence for one GPU fewer than info.vm_config.num_gpus\n"
          "      gpu_payload_nonce       the payload (nonce and SPDM requests) answers another nonce\n"
+         "    Response signatures and end-to-end encryption:\n"
+         "      signature_foreign_key   completions are signed by another key pair (the document names its address)\n"
+         "      signature_other_bytes   the signed response hash is over other bytes (one byte flipped)\n"
+         "      signature_missing       GET /v1/signature/{id} always answers 404\n"
+         "      e2ee_plaintext_response  one covered answer field (content, text, embedding) is left in plaintext\n"
+         "                              (a JSON answer's first choice, a stream's last chunk)\n"
+         "      e2ee_undecryptable_response  that field is sealed to another key instead (it does not open)\n"
+         "      unbound_signing_key     the report's signing_public_key is another key's (the address stays real)\n"
          "    NRAS, for the whole deployment (one NRAS; an INDEX: prefix is an error):\n"
          "      nras_down               POST /v3/attest/gpu answers 503\n"
          "      nras_verdict_false      the overall result is false (validly signed)\n"
@@ -289,6 +313,7 @@ sim_config parse_sim_args(const std::vector<std::string>& args) {
       ("models", po::value<std::string>(), "")
       ("stream-tokens", po::value<unsigned>(), "")
       ("token-delay-ms", po::value<unsigned>(), "")
+      ("signature-delay-ms", po::value<unsigned>(), "")
       ("fault", po::value<std::vector<std::string>>(), "")
       ("pccs-port", po::value<std::uint16_t>(), "")
       ("endpoints-port", po::value<std::uint16_t>(), "")
@@ -362,6 +387,9 @@ sim_config parse_sim_args(const std::vector<std::string>& args) {
   if (vm.count("stream-tokens") != 0) c.options.stream_tokens = vm["stream-tokens"].as<unsigned>();
   if (vm.count("token-delay-ms") != 0) {
     c.options.token_delay = std::chrono::milliseconds(vm["token-delay-ms"].as<unsigned>());
+  }
+  if (vm.count("signature-delay-ms") != 0) {
+    c.options.signature_delay = std::chrono::milliseconds(vm["signature-delay-ms"].as<unsigned>());
   }
   if (vm.count("pccs-port") != 0) c.options.pccs_port = vm["pccs-port"].as<std::uint16_t>();
   if (vm.count("endpoints-port") != 0) c.options.endpoints_port = vm["endpoints-port"].as<std::uint16_t>();

@@ -161,7 +161,7 @@ simulator::simulator(simulator_options options) : impl_(std::make_unique<impl>()
   impl_->nras_port = start_plain_server(*impl_->ioc, o.nras_port, [&where, &nras](const plain_request& r) {
     return nras_answer(where, nras, r);
   });
-  backend_settings settings{o.stream_tokens, o.token_delay, o.gpus, 0};
+  backend_settings settings{o.stream_tokens, o.token_delay, o.gpus, 0, o.signature_delay};
   for (std::size_t i = 0; i < o.domains.size(); ++i) {
     const std::uint16_t port =
         o.first_backend_port == 0 ? 0 : static_cast<std::uint16_t>(o.first_backend_port + i);
@@ -344,6 +344,18 @@ std::vector<std::vector<std::pair<std::string, std::string>>> simulator::request
 
 std::vector<std::string> simulator::request_bodies(std::string_view domain) const {
   return impl_->backend(domain).request_bodies();
+}
+
+std::vector<backend_exchange> simulator::exchanges(std::string_view domain) const {
+  return impl_->backend(domain).exchanges();
+}
+
+std::size_t simulator::signature_lookup_count(std::string_view domain) const {
+  return impl_->backend(domain).signature_lookup_count();
+}
+
+void simulator::set_signature_delay(std::chrono::milliseconds delay) {
+  for (auto& b : impl_->backends) b->set_signature_delay(delay);
 }
 
 simulator::measurements simulator::measured() const {

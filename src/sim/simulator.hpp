@@ -8,9 +8,10 @@
 //   - an /endpoints server (plain HTTP): {"endpoints":[{"domain":…,"models":[…]},…]};
 //   - per domain, one TLS listener in front of N instances picked round-robin per
 //     connection (sim/backend_server.hpp): attestation reports binding each instance's
-//     own TLS key and the caller's nonce, with the signed evidence of the instance's own
+//     own TLS key, signing keys (secp256k1 and Ed25519) and the caller's nonce, with the signed evidence of the instance's own
 //     GPUs (simulator_options::gpus, a synthetic NVIDIA PKI) for the same nonce,
-//     OpenAI-shaped answers, fault switches;
+//     OpenAI-shaped answers (NEAR's E2EE when asked for, every completion signed with
+//     both keys for GET /v1/signature/{chat_id}), fault switches;
 //   - a fake NVIDIA Remote Attestation Service (plain HTTP, docs/gpu-signatures-e2ee.md
 //     §2): POST /v3/attest/gpu with an nvidia_payload answers NRAS's detached EAT for it,
 //     GET /.well-known/jwks.json its signing keys, whose x5c chains to an intermediate
@@ -130,6 +131,14 @@ class simulator {
   /// Headers (name, value as received) of the non-attestation requests, in order — to check forwarding.
   std::vector<std::vector<std::pair<std::string, std::string>>> request_headers(std::string_view domain) const;
   std::vector<std::string> request_bodies(std::string_view domain) const;
+  /// Every non-attestation request of `domain` and what became of it, in arrival order:
+  /// the raw body and headers, what the model answered from (decrypted), the answer's
+  /// chat id, the exact response entity sent and whether it was signed.
+  std::vector<backend_exchange> exchanges(std::string_view domain) const;
+  /// GET /v1/signature/… requests `domain` received.
+  std::size_t signature_lookup_count(std::string_view domain) const;
+  /// Replaces the signature delay of every domain (simulator_options::signature_delay).
+  void set_signature_delay(std::chrono::milliseconds delay);
 
   /// The workload measurements the minted quotes carry (for writing a policy that pins
   /// this deployment), lower-case hex. Every instance shares them except rtmr3, which

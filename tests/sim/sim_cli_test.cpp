@@ -60,6 +60,16 @@ TEST(SimCli, GpusAndGpuAndNrasFaults) {
     EXPECT_NE(describe_faults(f).find(name), std::string::npos) << name;
     EXPECT_NE(sim_help().find(name), std::string::npos) << name;
   }
+  for (const char* name : {"signature_foreign_key", "signature_other_bytes", "signature_missing",
+                           "e2ee_plaintext_response", "e2ee_undecryptable_response", "unbound_signing_key"}) {
+    backend_faults one;
+    apply_fault(one, name);
+    EXPECT_EQ(describe_faults(one), name);
+    EXPECT_NE(sim_help().find(name), std::string::npos) << name;
+  }
+  EXPECT_EQ(parse_sim_args({"--out", "d", "--signature-delay-ms", "250"}).options.signature_delay,
+            std::chrono::milliseconds(250));
+  EXPECT_EQ(parse_sim_args({"--out", "d"}).options.signature_delay, std::chrono::milliseconds(0));
   nras_faults n;
   for (const char* name : {"nras_down", "nras_verdict_false", "nras_wrong_nonce", "nras_expired"}) {
     EXPECT_TRUE(apply_nras_fault(n, name));
