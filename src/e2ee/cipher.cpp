@@ -87,7 +87,7 @@ bool hkdf_sha256(byte_view ikm, std::string_view info, std::uint8_t* out, std::s
   evp_kdf_ctx_ptr ctx{EVP_KDF_CTX_new(kdf)};
   if (!ctx) return false;
   char digest[] = "SHA256";
-  OSSL_PARAM params[] = {
+  const OSSL_PARAM params[] = {
       OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<std::uint8_t*>(ikm.data()), ikm.size()),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()), info.size()),
@@ -152,12 +152,14 @@ crypto::evp_pkey_ptr secp256k1_public_key_xy(byte_view xy) {
   return secp256k1_public_key(point);
 }
 
-/// A secp256k1 key pair from a valid scalar and its public point.
-crypto::evp_pkey_ptr secp256k1_key_pair(const BIGNUM* k, byte_view point) {
+/// A secp256k1 private key from a valid scalar, with its public point when the caller
+/// has it (ECDH needs only the scalar, and computing the point is a scalar multiplication).
+crypto::evp_pkey_ptr secp256k1_private_key(const BIGNUM* k, std::optional<byte_view> point) {
   param_bld_ptr bld{OSSL_PARAM_BLD_new()};
   if (!bld || OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "secp256k1", 0) != 1 ||
       OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_PRIV_KEY, k) != 1 ||
-      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) != 1) {
+      (point && OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point->data(),
+                                                 point->size()) != 1)) {
     return nullptr;
   }
   params_ptr params{OSSL_PARAM_BLD_to_param(bld.get())};
@@ -170,6 +172,11 @@ crypto::evp_pkey_ptr secp256k1_key_pair(const BIGNUM* k, byte_view point) {
   return crypto::evp_pkey_ptr{raw};
 }
 
+crypto::evp_pkey_ptr secp256k1_private_key(byte_view secret) {
+  const secret_bn_ptr k = valid_scalar(secret);
+  return k ? secp256k1_private_key(k.get(), std::nullopt) : nullptr;
+}
+
 /// x(own · peer): the raw 32-byte X coordinate, as k256's `raw_secret_bytes` (§4.3).
 bool ecdh_x(EVP_PKEY* own, EVP_PKEY* peer, wiped_secret<32>& out) {
   crypto::evp_pkey_ctx_ptr ctx{EVP_PKEY_CTX_new_from_pkey(nullptr, own, nullptr)};
@@ -178,18 +185,69 @@ bool ecdh_x(EVP_PKEY* own, EVP_PKEY* peer, wiped_secret<32>& out) {
          EVP_PKEY_derive(ctx.get(), out.data(), &size) == 1 && size == out.size();
 }
 
-/// The ECIES key K for our secret scalar and the peer's key.
-bool ecies_key(byte_view own_secret, EVP_PKEY* peer, wiped_secret<symmetric_key_size>& key,
-               std::array<std::uint8_t, secp256k1_point_size>* own_point) {
-  const secret_bn_ptr k = valid_scalar(own_secret);
-  if (!k) return false;
-  const auto point = public_point_of(k.get());
-  if (!point) return false;
-  const crypto::evp_pkey_ptr own = secp256k1_key_pair(k.get(), *point);
+bool ecies_key(EVP_PKEY* own, EVP_PKEY* peer, wiped_secret<symmetric_key_size>& key) {
   wiped_secret<32> shared;
-  if (!own || !ecdh_x(own.get(), peer, shared)) return false;
-  if (own_point != nullptr) *own_point = *point;
-  return hkdf_sha256({shared.data(), shared.size()}, ecies_hkdf_info, key.data(), key.size());
+  return ecdh_x(own, peer, shared) &&
+         hkdf_sha256({shared.data(), shared.size()}, ecies_hkdf_info, key.data(), key.size());
+}
+
+std::optional<bytes> seal_ecies_to(EVP_PKEY* peer, byte_view ephemeral_secret, byte_view nonce,
+                                   std::string_view plaintext) {
+  if (nonce.size() != gcm_nonce_size) return std::nullopt;
+  const secret_bn_ptr k = valid_scalar(ephemeral_secret);
+  if (!k) return std::nullopt;
+  const auto ephemeral_point = public_point_of(k.get());
+  if (!ephemeral_point) return std::nullopt;
+  const crypto::evp_pkey_ptr ephemeral = secp256k1_private_key(k.get(), byte_view(*ephemeral_point));
+  wiped_secret<symmetric_key_size> key;
+  if (!ephemeral || !ecies_key(ephemeral.get(), peer, key)) return std::nullopt;
+
+  bytes out(ecies_overhead + plaintext.size());
+  std::copy(ephemeral_point->begin(), ephemeral_point->end(), out.begin());
+  std::copy(nonce.begin(), nonce.end(), out.begin() + secp256k1_point_size);
+  std::uint8_t* ct = out.data() + secp256k1_point_size + gcm_nonce_size;
+
+  evp_cipher_ctx_ptr ctx{EVP_CIPHER_CTX_new()};
+  int len = 0;
+  int final_len = 0;
+  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce.data()) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), ct, &len, reinterpret_cast<const unsigned char*>(plaintext.data()),
+                        static_cast<int>(plaintext.size())) != 1 ||
+      EVP_EncryptFinal_ex(ctx.get(), ct + len, &final_len) != 1 ||
+      static_cast<std::size_t>(len + final_len) != plaintext.size() ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, gcm_tag_size, ct + plaintext.size()) != 1) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::optional<std::string> open_ecies_with(EVP_PKEY* own, byte_view sealed) {
+  if (own == nullptr || sealed.size() < ecies_overhead) return std::nullopt;
+  const crypto::evp_pkey_ptr ephemeral = secp256k1_public_key(sealed.first(secp256k1_point_size));
+  if (!ephemeral) return std::nullopt;
+  wiped_secret<symmetric_key_size> key;
+  if (!ecies_key(own, ephemeral.get(), key)) return std::nullopt;
+
+  const byte_view nonce = sealed.subspan(secp256k1_point_size, gcm_nonce_size);
+  const byte_view body = sealed.subspan(secp256k1_point_size + gcm_nonce_size);
+  const byte_view ciphertext = body.first(body.size() - gcm_tag_size);
+  const byte_view tag = body.last(gcm_tag_size);
+  std::array<std::uint8_t, gcm_tag_size> tag_copy{};
+  std::copy(tag.begin(), tag.end(), tag_copy.begin());
+
+  std::string plaintext(ciphertext.size(), '\0');
+  auto* pt = reinterpret_cast<unsigned char*>(plaintext.data());
+  evp_cipher_ctx_ptr ctx{EVP_CIPHER_CTX_new()};
+  int len = 0;
+  int final_len = 0;
+  if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce.data()) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), pt, &len, ciphertext.data(), static_cast<int>(ciphertext.size())) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, gcm_tag_size, tag_copy.data()) != 1 ||
+      EVP_DecryptFinal_ex(ctx.get(), pt + len, &final_len) != 1 ||
+      static_cast<std::size_t>(len + final_len) != plaintext.size()) {
+    return std::nullopt;
+  }
+  return plaintext;
 }
 
 // ---- X25519 (libsodium)
@@ -208,6 +266,29 @@ bool v2_key(const std::uint8_t* own_x25519_secret, const std::uint8_t* peer_x255
 bool ed25519_to_x25519_public(byte_view ed25519, std::array<std::uint8_t, x25519_size>& out) {
   return ed25519.size() == crypto_sign_PUBLICKEYBYTES &&
          crypto_sign_ed25519_pk_to_curve25519(out.data(), ed25519.data()) == 0;
+}
+
+/// seal_v2 to a recipient already converted to X25519.
+std::optional<bytes> seal_v2_to(const std::array<std::uint8_t, x25519_size>& recipient_x,
+                                byte_view ephemeral_x25519_secret, byte_view nonce, std::string_view plaintext) {
+  if (ephemeral_x25519_secret.size() != crypto_scalarmult_SCALARBYTES || nonce.size() != xchacha_nonce_size) {
+    return std::nullopt;
+  }
+  bytes out(v2_overhead + plaintext.size());
+  if (crypto_scalarmult_base(out.data(), ephemeral_x25519_secret.data()) != 0) return std::nullopt;
+  wiped_secret<symmetric_key_size> key;
+  if (!v2_key(ephemeral_x25519_secret.data(), recipient_x.data(), key)) return std::nullopt;
+  std::copy(nonce.begin(), nonce.end(), out.begin() + x25519_size);
+
+  unsigned long long written = 0;
+  if (crypto_aead_xchacha20poly1305_ietf_encrypt(out.data() + x25519_size + xchacha_nonce_size, &written,
+                                                 reinterpret_cast<const unsigned char*>(plaintext.data()),
+                                                 plaintext.size(), nullptr, 0, nullptr, nonce.data(),
+                                                 key.data()) != 0 ||
+      written != plaintext.size() + xchacha_tag_size) {
+    return std::nullopt;
+  }
+  return out;
 }
 
 bool random_bytes(std::uint8_t* out, std::size_t size) {
@@ -288,28 +369,9 @@ boost::system::result<recipient, std::string> bind_recipient(attest::signing_alg
 
 std::optional<bytes> seal_v2(byte_view recipient_ed25519, byte_view ephemeral_x25519_secret, byte_view nonce,
                              std::string_view plaintext) {
-  if (!sodium_ready() || ephemeral_x25519_secret.size() != crypto_scalarmult_SCALARBYTES ||
-      nonce.size() != xchacha_nonce_size) {
-    return std::nullopt;
-  }
   std::array<std::uint8_t, x25519_size> recipient_x{};
-  if (!ed25519_to_x25519_public(recipient_ed25519, recipient_x)) return std::nullopt;
-
-  bytes out(v2_overhead + plaintext.size());
-  if (crypto_scalarmult_base(out.data(), ephemeral_x25519_secret.data()) != 0) return std::nullopt;
-  wiped_secret<symmetric_key_size> key;
-  if (!v2_key(ephemeral_x25519_secret.data(), recipient_x.data(), key)) return std::nullopt;
-  std::copy(nonce.begin(), nonce.end(), out.begin() + x25519_size);
-
-  unsigned long long written = 0;
-  if (crypto_aead_xchacha20poly1305_ietf_encrypt(out.data() + x25519_size + xchacha_nonce_size, &written,
-                                                 reinterpret_cast<const unsigned char*>(plaintext.data()),
-                                                 plaintext.size(), nullptr, 0, nullptr, nonce.data(),
-                                                 key.data()) != 0 ||
-      written != plaintext.size() + xchacha_tag_size) {
-    return std::nullopt;
-  }
-  return out;
+  if (!sodium_ready() || !ed25519_to_x25519_public(recipient_ed25519, recipient_x)) return std::nullopt;
+  return seal_v2_to(recipient_x, ephemeral_x25519_secret, nonce, plaintext);
 }
 
 std::optional<std::string> open_v2(byte_view own_x25519_secret, byte_view sealed) {
@@ -346,59 +408,16 @@ std::optional<std::array<std::uint8_t, 32>> ed25519_seed_to_x25519(byte_view see
 
 std::optional<bytes> seal_ecies(byte_view recipient_xy, byte_view ephemeral_secret, byte_view nonce,
                                 std::string_view plaintext) {
-  if (nonce.size() != gcm_nonce_size) return std::nullopt;
   const crypto::evp_pkey_ptr peer = secp256k1_public_key_xy(recipient_xy);
   if (!peer) return std::nullopt;
-  wiped_secret<symmetric_key_size> key;
-  std::array<std::uint8_t, secp256k1_point_size> ephemeral_point{};
-  if (!ecies_key(ephemeral_secret, peer.get(), key, &ephemeral_point)) return std::nullopt;
-
-  bytes out(ecies_overhead + plaintext.size());
-  std::copy(ephemeral_point.begin(), ephemeral_point.end(), out.begin());
-  std::copy(nonce.begin(), nonce.end(), out.begin() + secp256k1_point_size);
-  std::uint8_t* ct = out.data() + secp256k1_point_size + gcm_nonce_size;
-
-  evp_cipher_ctx_ptr ctx{EVP_CIPHER_CTX_new()};
-  int len = 0;
-  int final_len = 0;
-  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce.data()) != 1 ||
-      EVP_EncryptUpdate(ctx.get(), ct, &len, reinterpret_cast<const unsigned char*>(plaintext.data()),
-                        static_cast<int>(plaintext.size())) != 1 ||
-      EVP_EncryptFinal_ex(ctx.get(), ct + len, &final_len) != 1 ||
-      static_cast<std::size_t>(len + final_len) != plaintext.size() ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, gcm_tag_size, ct + plaintext.size()) != 1) {
-    return std::nullopt;
-  }
-  return out;
+  return seal_ecies_to(peer.get(), ephemeral_secret, nonce, plaintext);
 }
 
 std::optional<std::string> open_ecies(byte_view own_secret, byte_view sealed) {
   if (sealed.size() < ecies_overhead) return std::nullopt;
-  const crypto::evp_pkey_ptr ephemeral = secp256k1_public_key(sealed.first(secp256k1_point_size));
-  if (!ephemeral) return std::nullopt;
-  wiped_secret<symmetric_key_size> key;
-  if (!ecies_key(own_secret, ephemeral.get(), key, nullptr)) return std::nullopt;
-
-  const byte_view nonce = sealed.subspan(secp256k1_point_size, gcm_nonce_size);
-  const byte_view body = sealed.subspan(secp256k1_point_size + gcm_nonce_size);
-  const byte_view ciphertext = body.first(body.size() - gcm_tag_size);
-  const byte_view tag = body.last(gcm_tag_size);
-  std::array<std::uint8_t, gcm_tag_size> tag_copy{};
-  std::copy(tag.begin(), tag.end(), tag_copy.begin());
-
-  std::string plaintext(ciphertext.size(), '\0');
-  auto* pt = reinterpret_cast<unsigned char*>(plaintext.data());
-  evp_cipher_ctx_ptr ctx{EVP_CIPHER_CTX_new()};
-  int len = 0;
-  int final_len = 0;
-  if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce.data()) != 1 ||
-      EVP_DecryptUpdate(ctx.get(), pt, &len, ciphertext.data(), static_cast<int>(ciphertext.size())) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, gcm_tag_size, tag_copy.data()) != 1 ||
-      EVP_DecryptFinal_ex(ctx.get(), pt + len, &final_len) != 1 ||
-      static_cast<std::size_t>(len + final_len) != plaintext.size()) {
-    return std::nullopt;
-  }
-  return plaintext;
+  const crypto::evp_pkey_ptr own = secp256k1_private_key(own_secret);
+  if (!own) return std::nullopt;
+  return open_ecies_with(own.get(), sealed);
 }
 
 // ---- field_cipher
@@ -411,6 +430,17 @@ struct field_cipher::keys {
   bytes own_public;
   /// The peer's key as seal_v2 / seal_ecies take it: Ed25519 (32) or X‖Y (64).
   bytes peer_public;
+  /// ecies: both keys imported once, not per field.
+  crypto::evp_pkey_ptr own_key;
+  crypto::evp_pkey_ptr peer_key;
+  /// v2: the peer's key converted to X25519 once, not per field.
+  std::array<std::uint8_t, x25519_size> peer_x25519{};
+
+  bool import_ecies_keys() {
+    own_key = secp256k1_private_key(own_secret);
+    peer_key = secp256k1_public_key_xy(peer_public);
+    return own_key && peer_key;
+  }
 
   keys() = default;
   keys(const keys&) = delete;
@@ -441,6 +471,7 @@ std::optional<field_cipher> field_cipher::for_client(const recipient& model) {
       return std::nullopt;
     }
     k->own_public.assign(pk.begin(), pk.end());
+    if (!ed25519_to_x25519_public(k->peer_public, k->peer_x25519)) return std::nullopt;
   } else {
     wiped_secret<secp256k1_scalar_size> secret;
     if (!random_secp256k1_secret(secret)) return std::nullopt;
@@ -449,6 +480,7 @@ std::optional<field_cipher> field_cipher::for_client(const recipient& model) {
     if (!point) return std::nullopt;
     std::copy(secret.b.begin(), secret.b.end(), k->own_secret.begin());
     k->own_public.assign(point->begin() + 1, point->end());
+    if (!k->import_ecies_keys()) return std::nullopt;
   }
   return field_cipher(std::move(k));
 }
@@ -470,11 +502,10 @@ boost::system::result<field_cipher, std::string> field_cipher::for_server(scheme
       return std::string("the model's Ed25519 seed gives no key pair");
     }
     k->own_public.assign(pk.begin(), pk.end());
-    std::array<std::uint8_t, x25519_size> unused{};
     if (client_key->size() != crypto_sign_PUBLICKEYBYTES) {
       return std::string("X-Client-Pub-Key is not 64 hex (an Ed25519 public key)");
     }
-    if (!ed25519_to_x25519_public(*client_key, unused)) {
+    if (!ed25519_to_x25519_public(*client_key, k->peer_x25519)) {
       return std::string("X-Client-Pub-Key is not a valid Ed25519 public key");
     }
     k->peer_public = std::move(*client_key);
@@ -493,6 +524,7 @@ boost::system::result<field_cipher, std::string> field_cipher::for_server(scheme
   }
   if (!secp256k1_public_key_xy(xy)) return std::string("X-Client-Pub-Key is not a secp256k1 point");
   k->peer_public.assign(xy.begin(), xy.end());
+  if (!k->import_ecies_keys()) return std::string("the secp256k1 keys could not be imported");
   return field_cipher(std::move(k));
 }
 
@@ -505,12 +537,12 @@ std::optional<std::string> field_cipher::encrypt(std::string_view plaintext) con
       std::array<std::uint8_t, xchacha_nonce_size> nonce{};
       randombytes_buf(ephemeral.data(), ephemeral.size());
       randombytes_buf(nonce.data(), nonce.size());
-      sealed = seal_v2(k_->peer_public, {ephemeral.data(), ephemeral.size()}, nonce, plaintext);
+      sealed = seal_v2_to(k_->peer_x25519, {ephemeral.data(), ephemeral.size()}, nonce, plaintext);
     } else {
       wiped_secret<secp256k1_scalar_size> ephemeral;
       std::array<std::uint8_t, gcm_nonce_size> nonce{};
       if (!random_secp256k1_secret(ephemeral) || !random_bytes(nonce.data(), nonce.size())) return std::nullopt;
-      sealed = seal_ecies(k_->peer_public, {ephemeral.data(), ephemeral.size()}, nonce, plaintext);
+      sealed = seal_ecies_to(k_->peer_key.get(), {ephemeral.data(), ephemeral.size()}, nonce, plaintext);
     }
     if (!sealed) return std::nullopt;
     return to_hex(*sealed);
@@ -523,7 +555,7 @@ std::optional<std::string> field_cipher::decrypt(std::string_view field_hex) con
   try {
     const auto sealed = from_hex(field_hex);
     if (!sealed) return std::nullopt;
-    return k_->kind == scheme::v2 ? open_v2(k_->own_secret, *sealed) : open_ecies(k_->own_secret, *sealed);
+    return k_->kind == scheme::v2 ? open_v2(k_->own_secret, *sealed) : open_ecies_with(k_->own_key.get(), *sealed);
   } catch (const std::exception&) {
     return std::nullopt;
   }
