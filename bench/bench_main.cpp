@@ -56,6 +56,12 @@ int main(int argc, char** argv) {
   cpu_time(reporter, "8 GPUs, local checks, cold chain cache", "BM_GpuVerify8_Cold");
   cpu_time(reporter, "8 GPUs, local checks, warm chain cache", "BM_GpuVerify8_Warm");
   cpu_time(reporter, "8-GPU NRAS answer (9 ES384 tokens)", "BM_NrasVerify8");
+  std::printf(
+      "\nE2EE (field-level, §4.6): target < 20 us CPU per streamed event (SSE bytes in, decrypted event out;\n"
+      "one X25519 or secp256k1 ECDH per event, since every chunk has its own ephemeral key).\n");
+  cpu_time(reporter, "one streamed chat chunk, v2 (ed25519)", "BM_E2eeSseEvent");
+  cpu_time(reporter, "one streamed chat chunk, ecies (ecdsa)", "BM_E2eeSseEventEcies");
+  cpu_time(reporter, "sealing a typical chat request (4 messages)", "BM_E2eeEncryptRequest");
   std::printf("\nProxy vs direct connection to the same (simulated) backend, same run, lower is better:\n");
   ratio(reporter, "keep-alive chat request, proxy / direct", "BM_Proxy_Chat/real_time", "BM_Direct_Chat/real_time");
   ratio(reporter, "keep-alive streamed chat (16 SSE events), proxy / direct", "BM_Proxy_Stream/real_time",

@@ -6,6 +6,7 @@
 #include "app/serve_command.hpp"
 #include "app/verify_quote_command.hpp"
 #include "app/verify_report_command.hpp"
+#include "app/verify_signature_command.hpp"
 #include "core/clock.hpp"
 
 namespace vp::app {
@@ -21,6 +22,8 @@ constexpr const char* help =
     "  verified-proxy [serve] [flags]      run the proxy (default; `make run`), see `verified-proxy serve --help`\n"
     "  verified-proxy verify-quote --quote FILE [--collateral FILE|DIR] [--root-ca PEM] [--at UNIX_SECONDS]\n"
     "  verified-proxy verify-report --report FILE --nonce HEX --spki-sha256 HEX --collateral FILE|DIR [--policy FILE]\n"
+    "  verified-proxy verify-signature --signature FILE [--request FILE] [--response FILE] [--report FILE]\n"
+    "                                  [--model NAME] [--json]\n"
     "  verified-proxy collateral fetch --fmspc HEX [--ca platform|processor] --out DIR [--pccs-url URL]...\n"
     "  verified-proxy --help | --version\n"
     "\n"
@@ -28,6 +31,7 @@ constexpr const char* help =
     "  serve              Run the verifying proxy on 127.0.0.1:8080 (the default command).\n"
     "  verify-quote       Verify an Intel TDX DCAP quote (Intel's QVL rules) and print JSON.\n"
     "  verify-report      Verify a saved NEAR AI attestation report offline (quotes, binding, workload policy).\n"
+    "  verify-signature   Check a saved response signature offline (signer, request/response hashes, model).\n"
     "  collateral fetch   Write an offline collateral bundle for one platform from Intel PCS / a PCCS.\n"
     "\n"
     "Run `verified-proxy COMMAND --help` for the flags of a command.\n";
@@ -50,6 +54,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   const system_clock clock;
   if (args[0] == "verify-quote") return verify_quote_command(rest, out, err, clock);
   if (args[0] == "verify-report") return verify_report_command(rest, out, err, clock);
+  if (args[0] == "verify-signature") return verify_signature_command(rest, out, err);
   if (args[0] == "collateral") return collateral_command(rest, out, err, clock);
   err << "verified-proxy: unknown command '" << args[0] << "'\n\n" << help;
   return exit_usage;

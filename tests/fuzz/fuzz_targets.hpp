@@ -67,6 +67,13 @@ void gpu_payload_input(const std::uint8_t* data, std::size_t size);
 /// that a verdict has one claim set per local GPU, bound to it.
 void nras_input(const std::uint8_t* data, std::size_t size);
 
+/// A /v1/signature/{chat_id} body and, the same bytes, a signed text (§3.1-§3.2):
+/// signature::parse_signed_text, parse_signature_document, then signature::verify.
+/// Asserts that an accepted text prints back as itself (one spelling per value), that a
+/// document's sizes match its algorithm, and that a signature that verifies also meets the
+/// expectations its own text states and fails a changed one.
+void signature_input(const std::uint8_t* data, std::size_t size);
+
 /// Seeds built in code (no files), shaped like what each target parses so that mutations
 /// reach past the first checks: synthetic direct and gateway reports (event log, info and
 /// tcb_info both in place and as JSON strings, v1 and v2 runtime digests), event logs and
@@ -86,6 +93,9 @@ std::vector<std::string> http_response_seeds();
 /// answers, its JWKS and the two joined.
 std::vector<std::string> gpu_payload_seeds();
 std::vector<std::string> nras_seeds();
+/// ecdsa and ed25519 documents signed with fixed test keys (model and hashes texts), the
+/// gateway's "unavailable" answer, and bare signed texts.
+std::vector<std::string> signature_seeds();
 
 /// For a libFuzzer program's LLVMFuzzerInitialize: when $VP_FUZZ_SEED_DIR names a
 /// directory (tests/fuzz/run sets it to the run's fresh corpus directory), writes

@@ -22,6 +22,7 @@
 #include "policy/policy.hpp"
 #include "proxy/forwarding.hpp"
 #include "proxy/routing.hpp"
+#include "signature/response_signature.hpp"
 #include "support/testdata.hpp"
 
 namespace vp::fuzz {
@@ -179,7 +180,7 @@ std::string mutate_gpu_entry(const std::string& seed, std::mt19937& rng) {
 TEST(FuzzTargets, SurviveEmptyAndTinyInputs) {
   const std::uint8_t byte = 0;
   for (target_fn t : {quote_input, collateral_input, report_input, event_log_input, policy_input, routing_input,
-                      http_request_input, http_response_input, gpu_payload_input, nras_input}) {
+                      http_request_input, http_response_input, gpu_payload_input, nras_input, signature_input}) {
     t(&byte, 0);
     t(&byte, 1);
     t(nullptr, 0);
@@ -294,6 +295,25 @@ TEST(FuzzTargets, HttpResponseParsingSurvivesMutations) {
 
 TEST(FuzzTargets, RoutingParsersSurviveMutations) {
   run_mutations(routing_seeds(), routing_input, 3000, true, [](const std::string&) { return false; });
+}
+
+TEST(FuzzTargets, SignatureSeedsVerify) {
+  // The signed seeds must verify, or the mutations never reach the expectations.
+  const auto seeds = signature_seeds();
+  std::size_t verified = 0;
+  for (const auto& s : seeds) {
+    const auto doc = signature::parse_signature_document(s);
+    if (doc && signature::verify(*doc, {}).ok()) ++verified;
+  }
+  EXPECT_EQ(verified, 4u);
+  run_seeds(seeds, signature_input);
+}
+
+TEST(FuzzTargets, SignatureChecksSurviveMutations) {
+  const std::size_t accepted =
+      run_mutations(signature_seeds(), signature_input, 3000, true,
+                    [](const std::string& s) { return signature::parse_signature_document(s).has_value(); });
+  EXPECT_GT(accepted, 100u);
 }
 
 TEST(FuzzTargets, GpuSeedsAreWellFormed) {
