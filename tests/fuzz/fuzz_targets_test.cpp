@@ -179,7 +179,8 @@ std::string mutate_gpu_entry(const std::string& seed, std::mt19937& rng) {
 TEST(FuzzTargets, SurviveEmptyAndTinyInputs) {
   const std::uint8_t byte = 0;
   for (target_fn t : {quote_input, collateral_input, report_input, event_log_input, policy_input, routing_input,
-                      http_request_input, http_response_input, gpu_payload_input, nras_input}) {
+                      http_request_input, http_response_input, gpu_payload_input, nras_input, sse_input,
+                      e2ee_fields_input}) {
     t(&byte, 0);
     t(&byte, 1);
     t(nullptr, 0);
@@ -294,6 +295,16 @@ TEST(FuzzTargets, HttpResponseParsingSurvivesMutations) {
 
 TEST(FuzzTargets, RoutingParsersSurviveMutations) {
   run_mutations(routing_seeds(), routing_input, 3000, true, [](const std::string&) { return false; });
+}
+
+TEST(FuzzTargets, SseReaderSurvivesMutations) {
+  run_seeds(sse_seeds(), sse_input);
+  run_mutations(sse_seeds(), sse_input, 3000);
+}
+
+TEST(FuzzTargets, E2eeFieldTransformsSurviveMutations) {
+  run_seeds(e2ee_fields_seeds(), e2ee_fields_input);
+  run_mutations(e2ee_fields_seeds(), e2ee_fields_input, 300, true, [](const std::string&) { return false; });
 }
 
 TEST(FuzzTargets, GpuSeedsAreWellFormed) {
