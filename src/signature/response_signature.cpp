@@ -271,7 +271,7 @@ verification verify_unchecked(const signature_document& doc, const expectations&
   }
   if (v.ok()) {
     v.message = std::string(attest::to_string(doc.signing_algo)) + " signature by " + v.signer + " over " +
-                (v.text->format == text_format::model ? "model " + excerpt(v.text->model) + "'s text"
+                (v.text->format == text_format::model ? "the text of model " + excerpt(v.text->model)
                                                       : std::string("a hashes-only text")) +
                 "; " + checked_summary(v, expected.signer.has_value());
   }

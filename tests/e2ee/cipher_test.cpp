@@ -256,8 +256,8 @@ TEST(E2eeBindRecipient, EcdsaKeyMustHashToTheAddress) {
   using attest::signing_algorithm;
   const bytes address = hex(ecies_model_address);
   const bytes xy = hex(ecies_model_xy);
-  bytes point{0x04};
-  point.insert(point.end(), xy.begin(), xy.end());
+  bytes point(1 + xy.size(), 0x04);
+  std::copy(xy.begin(), xy.end(), point.begin() + 1);
   EXPECT_EQ(bound(signing_algorithm::ecdsa, ecies_model_address, to_hex(point)).public_key(), xy);
 
   EXPECT_TRUE(binding_fails(signing_algorithm::ecdsa, address, std::nullopt, "missing"));

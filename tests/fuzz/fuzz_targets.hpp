@@ -74,6 +74,17 @@ void nras_input(const std::uint8_t* data, std::size_t size);
 /// expectations its own text states and fails a changed one.
 void signature_input(const std::uint8_t* data, std::size_t size);
 
+/// A backend's SSE stream (docs/gpu-signatures-e2ee.md §4.6; the first byte picks the read
+/// size) through e2ee::sse_event_reader and parse_sse_event. Asserts that the events do
+/// not depend on the read size, that events and pending bytes are exactly the stream, and
+/// the reader's bound.
+void sse_input(const std::uint8_t* data, std::size_t size);
+
+/// A JSON body through the E2EE field transforms of every endpoint (§4.5): the client's
+/// decrypt_response on it as received, and server-seal then client-open (which must give
+/// the body back exactly), for whole responses and chunks; the same for requests.
+void e2ee_fields_input(const std::uint8_t* data, std::size_t size);
+
 /// Seeds built in code (no files), shaped like what each target parses so that mutations
 /// reach past the first checks: synthetic direct and gateway reports (event log, info and
 /// tcb_info both in place and as JSON strings, v1 and v2 runtime digests), event logs and
@@ -96,6 +107,11 @@ std::vector<std::string> nras_seeds();
 /// ecdsa and ed25519 documents signed with fixed test keys (model and hashes texts), the
 /// gateway's "unavailable" answer, and bare signed texts.
 std::vector<std::string> signature_seeds();
+
+/// SSE streams in every line-ending style; request and response bodies with every
+/// covered field (some sealed with the test key).
+std::vector<std::string> sse_seeds();
+std::vector<std::string> e2ee_fields_seeds();
 
 /// For a libFuzzer program's LLVMFuzzerInitialize: when $VP_FUZZ_SEED_DIR names a
 /// directory (tests/fuzz/run sets it to the run's fresh corpus directory), writes

@@ -180,7 +180,8 @@ std::string mutate_gpu_entry(const std::string& seed, std::mt19937& rng) {
 TEST(FuzzTargets, SurviveEmptyAndTinyInputs) {
   const std::uint8_t byte = 0;
   for (target_fn t : {quote_input, collateral_input, report_input, event_log_input, policy_input, routing_input,
-                      http_request_input, http_response_input, gpu_payload_input, nras_input, signature_input}) {
+                      http_request_input, http_response_input, gpu_payload_input, nras_input, signature_input,
+                      sse_input, e2ee_fields_input}) {
     t(&byte, 0);
     t(&byte, 1);
     t(nullptr, 0);
@@ -314,6 +315,16 @@ TEST(FuzzTargets, SignatureChecksSurviveMutations) {
       run_mutations(signature_seeds(), signature_input, 3000, true,
                     [](const std::string& s) { return signature::parse_signature_document(s).has_value(); });
   EXPECT_GT(accepted, 100u);
+}
+
+TEST(FuzzTargets, SseReaderSurvivesMutations) {
+  run_seeds(sse_seeds(), sse_input);
+  run_mutations(sse_seeds(), sse_input, 3000);
+}
+
+TEST(FuzzTargets, E2eeFieldTransformsSurviveMutations) {
+  run_seeds(e2ee_fields_seeds(), e2ee_fields_input);
+  run_mutations(e2ee_fields_seeds(), e2ee_fields_input, 300, true, [](const std::string&) { return false; });
 }
 
 TEST(FuzzTargets, GpuSeedsAreWellFormed) {

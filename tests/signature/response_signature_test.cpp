@@ -83,10 +83,10 @@ std::string malformed_code(const json::object& o) {
 }
 
 expectations everything_expected(signing_algorithm algo) {
+  const auto ed_public = ed25519_key().public_key;
   expectations e;
-  e.signer = expected_signer{algo, algo == signing_algorithm::ecdsa
-                                       ? ecdsa_address_of(ecdsa_key())
-                                       : bytes(ed25519_key().public_key.begin(), ed25519_key().public_key.end())};
+  e.signer = expected_signer{algo, algo == signing_algorithm::ecdsa ? ecdsa_address_of(ecdsa_key())
+                                                                    : bytes(ed_public.begin(), ed_public.end())};
   e.request_hash = digest_of(request_body);
   e.response_hash = digest_of(response_body);
   e.model = std::string(model_name);
@@ -216,9 +216,9 @@ TEST(SignatureDocument, MalformedDocumentsAreRefused) {
   EXPECT_EQ(parse_signature_document(std::string(70000, ' ') + "{}").error().code, "signature_malformed");
 
   const auto base = signed_document(model_text(), signing_algorithm::ecdsa);
-  const auto with = [&](std::string_view key, json::value value) {
+  const auto with = [&](std::string_view key, const auto& value) {
     json::object o = base;
-    o[key] = std::move(value);
+    o[key] = value;
     return malformed_code(o);
   };
   const std::string sig(base.at("signature").as_string());
@@ -352,7 +352,7 @@ TEST_P(VerifySynthetic, TamperedDocumentsFail) {
 
 INSTANTIATE_TEST_SUITE_P(Algorithms, VerifySynthetic,
                          testing::Values(signing_algorithm::ecdsa, signing_algorithm::ed25519),
-                         [](const auto& info) { return std::string(attest::to_string(info.param)); });
+                         [](const auto& test_info) { return std::string(attest::to_string(test_info.param)); });
 
 TEST(VerifySignature, EcdsaVOtherThan27Or28IsMalformed) {
   auto doc = parsed(signed_document(model_text(), signing_algorithm::ecdsa));
