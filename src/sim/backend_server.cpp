@@ -515,32 +515,26 @@ struct backend_server::state {
     x.status = prepared.answer.status;
     x.chat_id = prepared.answer.id;
     x.model_body = prepared.model_body;
+    x.response_entity = entity_of(prepared.answer);
   }
 
-  /// The answer went out completely: records its entity and, for a signed endpoint, signs
+  /// The answer went out completely: for a signed endpoint, signs
   /// "{model}:{sha256(request as received)}:{sha256(entity as sent)}" with both keys
   /// (§3.2, §3.3) and stores it, visible after the signature delay.
   void finish_answer(std::size_t index, std::size_t exchange, const prepared_answer& prepared,
                      std::string_view request_body, const backend_faults& f) {
-    std::string entity = entity_of(prepared.answer);
-    std::optional<chat_signature> signature;
-    if (prepared.signable && !prepared.answer.id.empty()) {
-      std::string hashed = entity;
-      if (f.signature_other_bytes && !hashed.empty()) hashed.front() ^= 0x01;
-      const instance& inst = instances[index];  // keys are immutable after construction
-      // The report's model_name: inference-proxy signs with its configured MODEL_NAME.
-      const std::string model = options.models.empty() ? std::string() : options.models.front();
-      signature = sign_chat(f.signature_foreign_key ? inst.foreign_keys : inst.keys,
-                            signed_text(model, request_body, hashed));
-    }
+    if (!prepared.signable || prepared.answer.id.empty()) return;
+    std::string hashed = entity_of(prepared.answer);
+    if (f.signature_other_bytes && !hashed.empty()) hashed.front() ^= 0x01;
+    const instance& inst = instances[index];  // keys are immutable after construction
+    // The report's model_name: inference-proxy signs with its configured MODEL_NAME.
+    const std::string model = options.models.empty() ? std::string() : options.models.front();
+    chat_signature signature =
+        sign_chat(f.signature_foreign_key ? inst.foreign_keys : inst.keys, signed_text(model, request_body, hashed));
     const std::lock_guard lock(mutex);
-    backend_exchange& x = exchanges[exchange];
-    x.response_entity = std::move(entity);
-    if (signature) {
-      instances[index].signatures.put(prepared.answer.id, std::move(*signature),
-                                      std::chrono::steady_clock::now() + signature_delay);
-      x.signed_answer = true;
-    }
+    instances[index].signatures.put(prepared.answer.id, std::move(signature),
+                                    std::chrono::steady_clock::now() + signature_delay);
+    exchanges[exchange].signed_answer = true;
   }
 
   backend_faults faults_of(std::size_t index) {

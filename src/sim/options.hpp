@@ -208,11 +208,12 @@ struct backend_exchange {
   /// The answer's id (the JSON `id`, or the first chunk's): the signature's key. "" for
   /// answers without one (errors, /v1/models, signature lookups).
   std::string chat_id;
-  /// The response entity as sent (after E2EE; a stream: every event, [DONE] included);
-  /// complete once `signed_answer` is true.
+  /// The response entity the backend sends (after E2EE; a stream: every event, [DONE]
+  /// included), recorded before it goes out.
   std::string response_entity;
-  /// The answer completed and a signature for chat_id was stored (visible after the
-  /// signature delay).
+  /// The answer went out completely and a signature for chat_id was stored (visible after
+  /// the signature delay). Set after the last byte was written: a client that read the
+  /// answer may look before it is; a request on the same connection is served after it.
   bool signed_answer = false;
 };
 
