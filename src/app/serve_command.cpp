@@ -71,6 +71,20 @@ po::options_description serve_options() {
        "CA certificates for backend TLS instead of the system store")
       ("no-webpki", "do not validate backend certificates against CAs; rely on attestation alone");
 
+  po::options_description integrity("End-to-end encryption and response signatures", help_width, help_width / 2);
+  integrity.add_options()
+      ("e2ee", po::value<std::string>()->value_name("MODE")->default_value("on"),
+       "on: encrypt the prompt fields of chat, completions, embeddings, images, rerank and score requests to the "
+       "attested model key and decrypt the answers; other requests use the attested TLS only. required: also refuse "
+       "requests with a body that cannot be encrypted. off: attested TLS only")
+      ("verify-signatures", po::value<std::string>()->value_name("MODE")->default_value("check"),
+       "check: verify each answer's signature by the attested key over the exact bytes, report it (log, "
+       "X-Signature-Status trailer); enforce: withhold answers (and a stream's [DONE]) until it verifies; off")
+      ("signing-algo", po::value<std::string>()->value_name("ALGO")->default_value("ed25519"),
+       "the backend key the attestation binds: ed25519 (E2EE v2) or ecdsa (E2EE with ECIES)")
+      ("signature-wait", po::value<std::string>()->value_name("DURATION")->default_value("3s"),
+       "how long a signature the backend has not stored yet (404) is asked for again");
+
   po::options_description nvidia("NVIDIA attestation service (GPU evidence)", help_width, help_width / 2);
   nvidia.add_options()
       ("no-nras", "never send GPU evidence to NVIDIA's attestation service (gpu_nras is skipped; a policy that "
@@ -111,7 +125,7 @@ po::options_description serve_options() {
   po::options_description general("General", help_width, help_width / 2);
   general.add_options()("help,h", "show this help");
   po::options_description all(help_width, help_width / 2);
-  all.add(general).add(listen).add(routing).add(trust).add(nvidia).add(timing).add(coll);
+  all.add(general).add(listen).add(routing).add(trust).add(integrity).add(nvidia).add(timing).add(coll);
   return all;
 }
 
@@ -270,6 +284,21 @@ std::optional<serve_settings> parse_serve_settings(const std::vector<std::string
     if (!p.upstream_tls.webpki && !p.upstream_tls.ca_file.empty()) {
       throw po::error("--upstream-ca and --no-webpki contradict each other");
     }
+    const auto e2ee = proxy::parse_e2ee_mode(vm["e2ee"].as<std::string>());
+    if (!e2ee) throw po::error("--e2ee must be on, off or required");
+    p.e2ee = *e2ee;
+    const auto signatures = proxy::parse_signature_mode(vm["verify-signatures"].as<std::string>());
+    if (!signatures) throw po::error("--verify-signatures must be off, check or enforce");
+    p.verify_signatures = *signatures;
+    const std::string algo = vm["signing-algo"].as<std::string>();
+    if (algo == "ed25519") {
+      p.signing_algo = attest::signing_algorithm::ed25519;
+    } else if (algo == "ecdsa") {
+      p.signing_algo = attest::signing_algorithm::ecdsa;
+    } else {
+      throw po::error("--signing-algo must be ed25519 or ecdsa");
+    }
+    p.signature_wait = duration_flag(vm, "signature-wait");
     p.timeouts.connect = duration_flag(vm, "connect-timeout");
     p.timeouts.tls = duration_flag(vm, "tls-timeout");
     p.timeouts.attestation = duration_flag(vm, "attestation-timeout");
@@ -326,6 +355,9 @@ int serve_command(const std::vector<std::string>& args, std::ostream& out, std::
     log::info("GPU evidence: root " + (settings->nvidia_root_ca.empty() ? std::string("NVIDIA Device Identity CA")
                                                                         : settings->nvidia_root_ca));
     log::info("workload policy: " + workload.description);
+    log::info("end-to-end encryption " + std::string(proxy::to_string(p.e2ee)) + "; response signatures " +
+              std::string(proxy::to_string(p.verify_signatures)) + "; attested signing key " +
+              std::string(attest::to_string(p.signing_algo)));
     std::string allowed;
     for (const auto& a : p.allow_domains) allowed += (allowed.empty() ? "" : ", ") + a;
     log::info("backends: " + allowed + " via " + p.endpoints_url + "; TLS certificates " +

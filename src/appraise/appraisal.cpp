@@ -65,6 +65,8 @@ class entity_appraisal {
     out_.entity.connection_facing = a.json_pointer == connection_facing_pointer(document.form);
     out_.entity.keys.signing_algo = a.signing_algo;
     out_.entity.keys.signing_address = a.signing_address;
+    out_.entity.keys.signing_public_key = a.signing_public_key;
+    out_.entity.model_name = a.model_name;
   }
 
   entity_result run() && {

@@ -113,6 +113,9 @@ struct evidence_set {
 struct backend_keys {
   attest::signing_algorithm signing_algo = attest::signing_algorithm::ecdsa;
   bytes signing_address;
+  /// The report's signing_public_key as received: NOT bound by the quote until it is
+  /// shown to correspond to signing_address (e2ee::bind_recipient does).
+  std::optional<bytes> signing_public_key;
   bool bound = false;
 };
 
@@ -131,6 +134,8 @@ struct attested_entity {
   /// NVIDIA's verdict on them, when its answer verified.
   std::optional<gpu::nras::verdict> nras;
   backend_keys keys;
+  /// The CVM's MODEL_NAME as reported (not bound by the quote): response signatures name it.
+  std::optional<std::string> model_name;
 
   bool ok() const;
 };

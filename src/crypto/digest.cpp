@@ -32,4 +32,25 @@ sha384_digest sha384(std::initializer_list<byte_view> parts) {
   return digest<48>(EVP_sha384(), parts);
 }
 
+sha256_stream::sha256_stream() : ctx_(EVP_MD_CTX_new()) {
+  if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1) std::abort();
+}
+sha256_stream::sha256_stream(sha256_stream&&) noexcept = default;
+sha256_stream& sha256_stream::operator=(sha256_stream&&) noexcept = default;
+sha256_stream::~sha256_stream() = default;
+
+void sha256_stream::update(byte_view data) {
+  if (!data.empty() && EVP_DigestUpdate(ctx_.get(), data.data(), data.size()) != 1) std::abort();
+}
+
+sha256_digest sha256_stream::finish() {
+  sha256_digest out{};
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(ctx_.get(), out.data(), &len) != 1 || len != out.size() ||
+      EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1) {
+    std::abort();
+  }
+  return out;
+}
+
 }  // namespace vp::crypto

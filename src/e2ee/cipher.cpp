@@ -1,6 +1,5 @@
 #include "e2ee/cipher.hpp"
 
-#include <cryptopp/keccak.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -18,6 +17,7 @@
 
 #include "core/hex.hpp"
 #include "crypto/ossl.hpp"
+#include "crypto/secp256k1.hpp"
 
 namespace vp::e2ee {
 
@@ -67,16 +67,6 @@ struct wiped_secret {
 bool sodium_ready() {
   static const bool ready = sodium_init() >= 0;
   return ready;
-}
-
-// Keccak-256 (the original 0x01 padding, as Ethereum addresses use) straight from Crypto++
-// here, to be replaced by crypto::keccak256 (src/crypto/keccak.hpp) once that lands.
-std::array<std::uint8_t, 32> keccak256_of(byte_view data) {
-  std::array<std::uint8_t, 32> out{};
-  CryptoPP::Keccak_256 hash;
-  hash.Update(data.data(), data.size());
-  hash.Final(out.data());
-  return out;
 }
 
 /// HKDF-SHA256 extract-and-expand without a salt: RFC 5869 §2.2 then uses HashLen zero
@@ -357,8 +347,8 @@ boost::system::result<recipient, std::string> bind_recipient(attest::signing_alg
   if (xy.size() != secp256k1_xy_size) {
     return std::string("ecdsa signing_public_key is not 64 bytes (or 65 with 0x04)");
   }
-  const auto digest = keccak256_of(xy);
-  if (!equal_bytes(byte_view(digest).subspan(32 - ethereum_address_size), signing_address)) {
+  const auto address = crypto::secp256k1::ethereum_address(xy);
+  if (!address || !equal_bytes(*address, signing_address)) {
     return std::string("ecdsa signing_public_key does not hash to the attested signing_address");
   }
   if (!secp256k1_public_key_xy(xy)) {

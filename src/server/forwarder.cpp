@@ -26,10 +26,14 @@
 #include <variant>
 #include <vector>
 
+#include "core/hex.hpp"
+#include "core/text.hpp"
+#include "crypto/digest.hpp"
 #include "net/bounded_parser.hpp"
 #include "net/http_read.hpp"
 #include "net/spawn.hpp"
 #include "proxy/forwarding.hpp"
+#include "proxy/response_inspector.hpp"
 
 namespace vp::server {
 
@@ -68,9 +72,12 @@ void copy_fields(const http::fields& from, http::fields& to,
 
 /// The request as the backend receives it: the client's method, target, end-to-end
 /// fields and body; Host = the backend's domain; framing recomputed. The body is a view of
-/// the client's (never a copy: request bodies are the largest thing the proxy holds).
+/// the client's (never a copy: request bodies are the largest thing the proxy holds), or
+/// of the plan's sealed body. A plan that seals replaces every E2EE field of the client's,
+/// and one that checks signatures asks for the entity without content-coding.
 using outgoing_request = http::request<http::span_body<const char>>;
-outgoing_request upstream_request(const client_request& in, const upstream::upstream_connection& up) {
+outgoing_request upstream_request(const client_request& in, const upstream::upstream_connection& up,
+                                  const proxy::integrity_plan* plan) {
   outgoing_request out;
   out.version(11);
   if (in.method() == http::verb::unknown) {
@@ -80,11 +87,23 @@ outgoing_request upstream_request(const client_request& in, const upstream::upst
   }
   out.target(in.target());
   copy_fields(in.base(), out.base(), proxy::forward_request_field);
+  if (plan != nullptr) {
+    for (const auto& [name, value] : plan->fields) out.erase(name);
+    if (plan->e2ee == proxy::e2ee_applied::sealed) {
+      for (auto it = out.begin(); it != out.end();) {
+        it = proxy::is_e2ee_request_field(std::string_view(it->name_string().data(), it->name_string().size()))
+                 ? out.erase(it)
+                 : std::next(it);
+      }
+    }
+    for (const auto& [name, value] : plan->fields) out.insert(name, value);
+  }
   out.set(http::field::host, up.host_header());
-  out.body() = boost::span<const char>(in.body().data(), in.body().size());
+  const std::string& body = plan != nullptr && plan->body ? *plan->body : in.body();
+  out.body() = boost::span<const char>(body.data(), body.size());
   const bool body_method =
       in.method() == http::verb::post || in.method() == http::verb::put || in.method() == http::verb::patch;
-  if (!in.body().empty() || body_method) out.content_length(in.body().size());
+  if (!body.empty() || body_method) out.content_length(body.size());
   out.keep_alive(true);
   return out;
 }
@@ -155,49 +174,94 @@ asio::awaitable<void> stop_watch(beast::tcp_stream& client, const std::shared_pt
 /// How the response body is framed towards the client.
 enum class framing {
   none,     ///< no body (HEAD, 204, 304)
-  length,   ///< Content-Length, as the backend declared it
+  length,   ///< Content-Length, as the backend declared it (or of the decrypted answer)
   chunked,  ///< re-framed chunked: the length is not known ahead (SSE)
   close,    ///< an HTTP/1.0 client reads to the end of the connection
 };
 
+/// How the response head frames the body: as the backend did, with the length of an
+/// answer the proxy holds whole, or as a stream of unknown length.
+enum class head_framing { as_backend, held, stream };
+
+/// The trailer (and, for held answers, header) field carrying the signature verdict.
+constexpr std::string_view signature_status_field = "X-Signature-Status";
+
+bool iequals_prefix(std::string_view value, std::string_view prefix) {
+  return value.size() >= prefix.size() && text::ascii_iequals(value.substr(0, prefix.size()), prefix);
+}
+
 /// One request's exchange, in the order it happens: send the request, read the response
-/// head, write the head to the client, relay the body. Each stage either hands over to the
-/// next or ends the exchange with its relay_result.
+/// head, write the head to the client, relay the body — as it is, or through the response
+/// inspector (decryption, hashing) for a signed or sealed endpoint's answer, followed by
+/// the signature lookup. Each stage either hands over to the next or ends the exchange
+/// with its relay_result.
 class exchange {
  public:
   exchange(beast::tcp_stream& client, beast::flat_buffer& client_buffer, upstream::upstream_connection& up,
-           const client_request& request, const timeouts& deadlines, bool keep_client)
+           const client_request& request, const timeouts& deadlines, bool keep_client,
+           const relay_integrity* integrity)
       : client_(client),
         client_buffer_(client_buffer),
         up_(up),
         up_tcp_(beast::get_lowest_layer(up.stream())),
         request_(request),
         deadlines_(deadlines),
-        keep_client_(keep_client) {}
+        keep_client_(keep_client),
+        integrity_(integrity) {
+    if (integrity_ != nullptr) report_.e2ee = integrity_->plan.label;
+  }
 
   asio::awaitable<relay_result> run() {
     if (auto refused = co_await send_request()) co_return std::move(*refused);
     watch_ = std::make_shared<client_watch>(client_.get_executor());
     start_watch(client_, client_buffer_, up_, watch_);
     if (auto ended = co_await read_head()) co_return co_await after_watch(std::move(*ended));
-    if (auto ended = co_await write_head()) co_return co_await after_watch(std::move(*ended));
-    auto ended = co_await relay_body();
+    if (auto refusal = inspect_answer()) co_return co_await after_watch(std::move(*refusal));
+    if (inspector_ && !streaming_) {
+      auto ended = co_await relay_held();
+      co_return co_await after_watch(std::move(ended));
+    }
+    const auto framed = inspector_ ? head_framing::stream : head_framing::as_backend;
+    if (auto ended = co_await write_head(framed)) co_return co_await after_watch(std::move(*ended));
+    // No co_await inside ?: (GCC 12 miscompiles it).
+    relay_result ended;
+    if (inspector_) {
+      ended = co_await relay_stream();
+    } else {
+      ended = co_await relay_body();
+    }
     co_return co_await after_watch(std::move(ended));
   }
 
  private:
   using response_parser = net::bounded_response_parser<http::buffer_body>;
 
+  const proxy::integrity_plan* plan() const { return integrity_ != nullptr ? &integrity_->plan : nullptr; }
+  bool checks_signature() const { return integrity_ != nullptr && integrity_->plan.verify_signature; }
+  bool enforces_signature() const {
+    return checks_signature() && integrity_->signatures == proxy::signature_mode::enforce;
+  }
+
   relay_result refused(proxy::error_response answer, std::string detail,
                        relay_refused::resend may_resend = relay_refused::resend::never) {
     up_.mark_not_reusable();
-    return relay_refused{std::move(answer), may_resend, std::move(detail)};
+    relay_refused out{std::move(answer), may_resend, std::move(detail)};
+    if (integrity_ != nullptr) out.integrity = report_;
+    return out;
   }
 
   /// The upstream connection carries an unfinished exchange: never reused.
   relay_result cut_short(relay_cut_short::cause why, std::string detail) {
     up_.mark_not_reusable();
-    return relay_cut_short{why, head_written_ ? status_ : 0, body_bytes_, std::move(detail)};
+    relay_cut_short out{why, head_written_ ? status_ : 0, body_bytes_, std::move(detail)};
+    if (integrity_ != nullptr) out.integrity = report_;
+    return out;
+  }
+
+  relay_result completed() {
+    relay_completed out{status_, body_bytes_, mode_ == framing::chunked || mode_ == framing::close, client_keeps_};
+    out.integrity = report_;
+    return out;
   }
 
   /// Stops watching the client before the exchange ends. A client that went away while
@@ -205,6 +269,7 @@ class exchange {
   /// watch cancelled it).
   asio::awaitable<relay_result> after_watch(relay_result ended) {
     co_await stop_watch(client_, watch_);
+    if (delivered_ && std::holds_alternative<relay_completed>(ended)) co_return ended;
     if (watch_->client_gone && !std::holds_alternative<relay_cut_short>(ended)) {
       co_return cut_short(relay_cut_short::cause::client_gone, head_written_
                                                                   ? "client closed the connection after the response"
@@ -230,7 +295,12 @@ class exchange {
       co_return refused(proxy::backend_unreachable(up_.host() + " left the connection unusable before the request"),
                         "connection unusable before the request was written", relay_refused::resend::safe);
     }
-    auto outgoing = upstream_request(request_, up_);
+    auto outgoing = upstream_request(request_, up_, plan());
+    if (integrity_ != nullptr) {
+      // The signed request hash is over the bytes the model CVM receives (§3.3).
+      const auto& body = outgoing.body();
+      report_.request_sha256 = to_hex(crypto::sha256(as_bytes(std::string_view(body.data(), body.size()))));
+    }
     up_tcp_.expires_after(deadlines_.response_headers);
     auto [ec, n] = co_await http::async_write(up_.stream(), outgoing, asio::as_tuple(asio::use_awaitable));
     if (!ec) co_return std::nullopt;
@@ -273,32 +343,77 @@ class exchange {
       co_return refused(proxy::backend_unreachable(up_.host() + " switched protocols, which the proxy does not relay"),
                         "101 switching protocols");
     }
+    status_ = parser_->get().result_int();
     co_return std::nullopt;
   }
+
+  /// Whether the answer goes through the inspector: a signed or sealed endpoint's success
+  /// with a body. Error answers are the backend's plaintext messages, relayed as they are.
+  /// A sealed exchange whose answer the proxy cannot read (content-coded despite
+  /// Accept-Encoding: identity) is refused: its covered fields could not be checked.
+  std::optional<relay_result> inspect_answer() {
+    const auto* p = plan();
+    if (p == nullptr || !p->endpoint || (!p->cipher && !p->verify_signature)) return std::nullopt;
+    if (status_ < 200 || status_ >= 300 || status_ == 204 || request_.method() == http::verb::head) {
+      return std::nullopt;
+    }
+    const auto& head = parser_->get();
+    const std::string_view coding = sv(head[http::field::content_encoding]);
+    if (!coding.empty() && !text::ascii_iequals(coding, "identity")) {
+      if (p->cipher) {
+        return refused(proxy::verification_failed("e2ee_decryption_failed",
+                                                  up_.host() + " sent its answer with Content-Encoding " +
+                                                      text::quoted_excerpt(coding, 40) +
+                                                      " although asked for identity, so its fields cannot be checked"),
+                       "content-coded answer to a sealed request");
+      }
+      report_.signature = signature_outcome{signature_status::unavailable, "signature_unavailable",
+                                            "the answer is content-coded, so its bytes are not the signed ones",
+                                            std::nullopt};
+      return std::nullopt;
+    }
+    streaming_ = iequals_prefix(sv(head[http::field::content_type]), "text/event-stream");
+    proxy::response_inspector::options o;
+    o.endpoint = *p->endpoint;
+    o.cipher = p->cipher.get();
+    o.streaming = streaming_;
+    o.hold_done = streaming_ && enforces_signature();
+    inspector_.emplace(o);
+    return std::nullopt;
+  }
+
+  static std::string_view sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
 
   /// The response head as the client receives it: the backend's status and end-to-end
   /// fields, framing chosen for the client. From here on, failures can only cut the
   /// response short.
-  asio::awaitable<std::optional<relay_result>> write_head() {
+  asio::awaitable<std::optional<relay_result>> write_head(head_framing framed, std::uint64_t held_length = 0) {
     auto& upstream_head = parser_->get();
-    status_ = upstream_head.result_int();
     const bool body_forbidden = request_.method() == http::verb::head || status_ == 204 || status_ == 304;
     http::response<http::empty_body> head;
     head.version(request_.version() == 10 ? 10 : 11);
     head.result(upstream_head.result_int());
     head.reason(upstream_head.reason());
     copy_fields(upstream_head.base(), head.base(), proxy::forward_response_field);
+    if (integrity_ != nullptr) {
+      for (const auto& [name, value] : integrity_->response_fields) head.set(name, value);
+    }
     if (body_forbidden) {
       // A HEAD answer's Content-Length describes the GET body: pass it on unchanged.
       if (auto cl = upstream_head.find(http::field::content_length); cl != upstream_head.end()) {
         head.set(http::field::content_length, cl->value());
       }
-    } else if (const auto length = parser_->content_length()) {
+    } else if (framed == head_framing::held) {
+      head.content_length(held_length);
+      mode_ = framing::length;
+      if (report_.signature) head.set(signature_status_field, to_string(report_.signature->status));
+    } else if (const auto length = parser_->content_length(); length && framed == head_framing::as_backend) {
       head.content_length(*length);
       mode_ = framing::length;
     } else if (head.version() == 11) {
       head.chunked(true);
       mode_ = framing::chunked;
+      if (framed == head_framing::stream && checks_signature()) head.set(http::field::trailer, signature_status_field);
     } else {
       mode_ = framing::close;
     }
@@ -318,50 +433,229 @@ class exchange {
     return cut_short(relay_cut_short::cause::client_gone, "writing to the client failed: " + ec.message());
   }
 
+  /// Body bytes to the client in its framing (nothing for an empty span).
+  asio::awaitable<std::optional<relay_result>> write_client(const char* data, std::size_t size) {
+    if (size == 0) co_return std::nullopt;
+    const auto tuple = asio::as_tuple(asio::use_awaitable);
+    client_.expires_after(deadlines_.idle);
+    error_code wec;
+    if (mode_ == framing::chunked) {
+      std::tie(wec, std::ignore) = co_await asio::async_write(client_, http::make_chunk(asio::buffer(data, size)), tuple);
+    } else {
+      std::tie(wec, std::ignore) = co_await asio::async_write(client_, asio::buffer(data, size), tuple);
+    }
+    client_.expires_never();
+    if (wec) co_return client_write_failed(wec);
+    co_return std::nullopt;
+  }
+
+  /// The end of a chunked body: the last chunk, with the signature verdict as a trailer
+  /// when the head declared one.
+  asio::awaitable<std::optional<relay_result>> write_last_chunk() {
+    if (mode_ != framing::chunked) co_return std::nullopt;
+    const auto tuple = asio::as_tuple(asio::use_awaitable);
+    client_.expires_after(deadlines_.idle);
+    error_code ec;
+    if (inspector_ && checks_signature()) {
+      http::fields trailer;
+      const signature_status status = report_.signature ? report_.signature->status : signature_status::unavailable;
+      trailer.set(signature_status_field, to_string(status));
+      // Named: a chunk_last holding fields must not be a temporary in the co_await operand
+      // (GCC 12 destroys those twice).
+      const auto last = http::make_chunk_last(trailer);
+      std::tie(ec, std::ignore) = co_await asio::async_write(client_, last, tuple);
+    } else {
+      std::tie(ec, std::ignore) = co_await asio::async_write(client_, http::make_chunk_last(), tuple);
+    }
+    client_.expires_never();
+    if (ec) co_return client_write_failed(ec);
+    co_return std::nullopt;
+  }
+
+  /// One read of the body from the backend into `chunk`: the bytes got, and the error
+  /// that ended reading (none while the body goes on).
+  asio::awaitable<std::pair<std::size_t, error_code>> read_body_some(std::array<char, relay_chunk>& chunk) {
+    parser_->get().body().data = chunk.data();
+    parser_->get().body().size = chunk.size();
+    up_tcp_.expires_after(deadlines_.idle);
+    auto [ec, n] = co_await http::async_read_some(up_.stream(), up_.buffer(), *parser_, asio::as_tuple(asio::use_awaitable));
+    if (ec == http::error::need_buffer) ec = {};
+    // Servers often end a close-delimited body without TLS close_notify; accepted only when
+    // the client reads to the close as well (it could not tell a truncation either).
+    if (ec == asio::ssl::error::stream_truncated && mode_ == framing::close) ec = {};
+    co_return std::pair<std::size_t, error_code>{chunk.size() - parser_->get().body().size, ec};
+  }
+
+  std::string upstream_failure(const error_code& ec) const {
+    return is_timeout(ec) ? "backend idle for " + std::to_string(deadlines_.idle.count()) + " ms mid-response"
+                          : "backend failed mid-response: " +
+                                (parser_->violation() ? parser_->violation()->reason : ec.message());
+  }
+
   /// The body, each read written out at once.
   asio::awaitable<relay_result> relay_body() {
-    const auto tuple = asio::as_tuple(asio::use_awaitable);
     std::array<char, relay_chunk> chunk{};
     while (!parser_->is_done()) {
-      parser_->get().body().data = chunk.data();
-      parser_->get().body().size = chunk.size();
-      up_tcp_.expires_after(deadlines_.idle);
-      auto [ec, n] = co_await http::async_read_some(up_.stream(), up_.buffer(), *parser_, tuple);
-      if (ec == http::error::need_buffer) ec = {};
-      // Servers often end a close-delimited body without TLS close_notify.
-      if (ec == asio::ssl::error::stream_truncated && mode_ == framing::close) ec = {};
-      const std::size_t got = chunk.size() - parser_->get().body().size;
+      auto [got, ec] = co_await read_body_some(chunk);
       if (got > 0) {
         body_bytes_ += got;
-        client_.expires_after(deadlines_.idle);
-        error_code wec;
-        if (mode_ == framing::chunked) {
-          std::tie(wec, std::ignore) =
-              co_await asio::async_write(client_, http::make_chunk(asio::buffer(chunk.data(), got)), tuple);
-        } else {
-          std::tie(wec, std::ignore) = co_await asio::async_write(client_, asio::buffer(chunk.data(), got), tuple);
-        }
-        client_.expires_never();
-        if (wec) co_return client_write_failed(wec);
+        if (auto failed = co_await write_client(chunk.data(), got)) co_return std::move(*failed);
       }
-      if (ec) {
-        co_return cut_short(relay_cut_short::cause::upstream_failed,
-                            is_timeout(ec) ? "backend idle for " + std::to_string(deadlines_.idle.count()) +
-                                                 " ms mid-response"
-                                           : "backend failed mid-response: " +
-                                                 (parser_->violation() ? parser_->violation()->reason : ec.message()));
-      }
+      if (ec) co_return cut_short(relay_cut_short::cause::upstream_failed, upstream_failure(ec));
     }
-    if (mode_ == framing::chunked) {
-      client_.expires_after(deadlines_.idle);
-      auto [ec, n] = co_await asio::async_write(client_, http::make_chunk_last(), tuple);
-      client_.expires_never();
-      if (ec) co_return client_write_failed(ec);
-    }
+    if (auto failed = co_await write_last_chunk()) co_return std::move(*failed);
     up_tcp_.expires_never();
     if (!parser_->get().keep_alive()) up_.mark_not_reusable();
-    co_return relay_completed{status_, body_bytes_, mode_ == framing::chunked || mode_ == framing::close,
-                              client_keeps_};
+    co_return completed();
+  }
+
+  void note_inspected() {
+    report_.response_sha256 = to_hex(inspector_->response_hash());
+    report_.chat_id = inspector_->chat_id();
+    report_.fields_opened = inspector_->fields_opened();
+    up_tcp_.expires_never();
+    if (!parser_->get().keep_alive()) up_.mark_not_reusable();
+  }
+
+  /// The answer's signature, looked up on this connection and checked against the attested
+  /// key, the model, and the hashes of the bytes written and read.
+  asio::awaitable<signature_outcome> lookup_signature() {
+    const auto unavailable = [](std::string why) {
+      return signature_outcome{signature_status::unavailable, "signature_unavailable", std::move(why), std::nullopt};
+    };
+    if (!integrity_->backend.bound) co_return unavailable("the backend has no attested signing key");
+    if (!report_.chat_id) co_return unavailable("the answer carries no id to look its signature up by");
+    signature_lookup lookup;
+    lookup.chat_id = *report_.chat_id;
+    lookup.signing_algo = integrity_->backend.signing_algo;
+    lookup.authorization = integrity_->authorization;
+    lookup.expected.signer = signature::expected_signer{integrity_->backend.signing_algo, integrity_->backend.signing_address};
+    lookup.expected.request_hash = hash_of(report_.request_sha256);
+    lookup.expected.response_hash = inspector_->response_hash();
+    lookup.expected.model = integrity_->backend.model_name;
+    lookup.wait = integrity_->signature_wait;
+    lookup.timeout = std::min(deadlines_.response_headers, std::chrono::milliseconds(30'000));
+    co_return co_await check_signature(up_, std::move(lookup), integrity_->reconnect);
+  }
+
+  static sha256_digest hash_of(const std::string& hex) {
+    sha256_digest out{};
+    if (auto raw = from_hex(hex); raw && raw->size() == out.size()) std::copy(raw->begin(), raw->end(), out.begin());
+    return out;
+  }
+
+  /// A JSON answer, held whole: read, hashed, decrypted; under enforce given only once its
+  /// signature verified, else given and then checked. Nothing has reached the client yet,
+  /// so a failure is a clean 502.
+  asio::awaitable<relay_result> relay_held() {
+    std::array<char, relay_chunk> chunk{};
+    std::string scratch;
+    while (!parser_->is_done()) {
+      auto [got, ec] = co_await read_body_some(chunk);
+      if (got > 0 && !inspector_->feed(std::string_view(chunk.data(), got), scratch)) break;
+      if (ec) {
+        co_return refused(proxy::backend_unreachable(up_.host() + " broke off its answer: " + upstream_failure(ec)),
+                          upstream_failure(ec));
+      }
+    }
+    std::string answer;
+    if (inspector_->failed() || !inspector_->finish(answer)) {
+      const auto& f = *inspector_->failed();
+      co_return refused(proxy::verification_failed(f.code, up_.host() + ": " + f.message), f.code + ": " + f.message);
+    }
+    note_inspected();
+    if (enforces_signature()) {
+      report_.signature = co_await lookup_signature();
+      if (report_.signature->status != signature_status::valid) {
+        const std::string code = report_.signature->status == signature_status::invalid ? "signature_invalid"
+                                                                                          : "signature_unavailable";
+        co_return refused(proxy::verification_failed(code, "the answer of " + up_.host() +
+                                                               " is withheld: its signature is " +
+                                                               std::string(to_string(report_.signature->status)) +
+                                                               " (" + report_.signature->failed_check +
+                                                               "): " + report_.signature->detail),
+                          code + ": " + report_.signature->detail);
+      }
+    }
+    if (auto ended = co_await write_head(head_framing::held, answer.size())) co_return std::move(*ended);
+    body_bytes_ = answer.size();
+    if (auto failed = co_await write_client(answer.data(), answer.size())) co_return std::move(*failed);
+    if (checks_signature() && !report_.signature) {
+      // The client has the whole answer: its leaving now must not cut the lookup (the
+      // watch would shut the upstream down), and is no longer a reason to call the
+      // exchange cut short.
+      co_await stop_watch(client_, watch_);
+      delivered_ = true;
+      report_.signature = co_await lookup_signature();
+    }
+    co_return completed();
+  }
+
+  /// The stream's end when the proxy cannot vouch for it: an SSE error event naming the
+  /// check, and no [DONE].
+  asio::awaitable<std::optional<relay_result>> write_error_event(std::string_view code, std::string_view message) {
+    const std::string event =
+        "event: error\ndata: " + proxy::make_error_body(message, "verification_error", code) + "\n\n";
+    co_return co_await write_client(event.data(), event.size());
+  }
+
+  /// A stream through the inspector: each event given (decrypted) the moment it is
+  /// complete; at its end the signature lookup, then [DONE] (withheld until it verified
+  /// under enforce) and the verdict as the X-Signature-Status trailer. A field that does
+  /// not decrypt ends the stream with an error event: nothing unverifiable is passed on.
+  asio::awaitable<relay_result> relay_stream() {
+    std::array<char, relay_chunk> chunk{};
+    std::string out;
+    const auto broken = [&](const proxy::response_inspector::failure& f) -> asio::awaitable<relay_result> {
+      if (auto failed = co_await write_error_event(f.code, f.message)) co_return std::move(*failed);
+      co_return cut_short(relay_cut_short::cause::upstream_failed, f.code + ": " + f.message);
+    };
+    while (!parser_->is_done()) {
+      auto [got, ec] = co_await read_body_some(chunk);
+      if (got > 0) {
+        out.clear();
+        if (!inspector_->feed(std::string_view(chunk.data(), got), out)) {
+          const auto f = *inspector_->failed();
+          co_return co_await broken(f);
+        }
+        body_bytes_ += out.size();
+        if (auto failed = co_await write_client(out.data(), out.size())) co_return std::move(*failed);
+      }
+      if (ec) co_return cut_short(relay_cut_short::cause::upstream_failed, upstream_failure(ec));
+    }
+    out.clear();
+    if (!inspector_->finish(out)) {
+      const auto f = *inspector_->failed();
+      co_return co_await broken(f);
+    }
+    body_bytes_ += out.size();
+    if (auto failed = co_await write_client(out.data(), out.size())) co_return std::move(*failed);
+    note_inspected();
+    if (checks_signature()) {
+      if (inspector_->saw_done()) {
+        report_.signature = co_await lookup_signature();
+      } else {
+        report_.signature = signature_outcome{signature_status::unavailable, "signature_unavailable",
+                                              "the stream ended without data: [DONE]; only complete streams are signed",
+                                              std::nullopt};
+      }
+    }
+    if (enforces_signature()) {
+      if (report_.signature->status == signature_status::valid) {
+        const std::string done = inspector_->release_done();
+        body_bytes_ += done.size();
+        if (auto failed = co_await write_client(done.data(), done.size())) co_return std::move(*failed);
+      } else {
+        const std::string code =
+            report_.signature->status == signature_status::invalid ? "signature_invalid" : "signature_unavailable";
+        // Named, not a temporary in the co_await operand (GCC 12 destroys those twice).
+        const std::string message = "the stream's signature is " + std::string(to_string(report_.signature->status)) +
+                                    " (" + report_.signature->failed_check + "): " + report_.signature->detail;
+        if (auto failed = co_await write_error_event(code, message)) co_return std::move(*failed);
+      }
+    }
+    if (auto failed = co_await write_last_chunk()) co_return std::move(*failed);
+    co_return completed();
   }
 
   beast::tcp_stream& client_;
@@ -371,12 +665,18 @@ class exchange {
   const client_request& request_;
   const timeouts& deadlines_;
   const bool keep_client_;
+  const relay_integrity* integrity_;
 
   std::shared_ptr<client_watch> watch_;
   std::optional<response_parser> parser_;
+  std::optional<proxy::response_inspector> inspector_;
+  bool streaming_ = false;
+  integrity_report report_;
   framing mode_ = framing::none;
   unsigned status_ = 0;
   bool head_written_ = false;
+  /// The client has the complete answer (what follows is the proxy's own business).
+  bool delivered_ = false;
   bool client_keeps_ = false;
   std::uint64_t body_bytes_ = 0;
 };
@@ -385,10 +685,10 @@ class exchange {
 
 asio::awaitable<relay_result> relay(beast::tcp_stream& client, beast::flat_buffer& client_buffer,
                                     upstream::upstream_connection& upstream, const client_request& request,
-                                    const timeouts& deadlines, bool keep_client) {
+                                    const timeouts& deadlines, bool keep_client, const relay_integrity* integrity) {
   std::string unexpected;
   try {
-    exchange one(client, client_buffer, upstream, request, deadlines, keep_client);
+    exchange one(client, client_buffer, upstream, request, deadlines, keep_client, integrity);
     co_return co_await one.run();
   } catch (const std::exception& e) {
     unexpected = e.what();

@@ -11,17 +11,53 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
+#include <utility>
 #include <variant>
+#include <vector>
 
 #include "proxy/error_body.hpp"
+#include "proxy/integrity.hpp"
 #include "server/proxy_config.hpp"
+#include "server/signature_check.hpp"
 #include "upstream/attested_connection.hpp"
 
 namespace vp::server {
 
 using client_request = boost::beast::http::request<boost::beast::http::string_body>;
+
+/// What the relay does beyond relaying, for end-to-end integrity: the request's plan (the
+/// sealed body, the E2EE fields), and what the answer's signature is checked against.
+struct relay_integrity {
+  proxy::integrity_plan plan;
+  proxy::signature_mode signatures = proxy::signature_mode::check;
+  /// The attested identity of the connection's CVM: the signer every signature must be by.
+  proxy::backend_identity backend;
+  /// The client's Authorization, for the signature lookup.
+  std::optional<std::string> authorization;
+  std::chrono::milliseconds signature_wait{3000};
+  /// Another connection to the same attested key, for a signature lookup after the backend
+  /// closed the connection (null: the signature is then unavailable).
+  reconnect_fn reconnect;
+  /// Fields added to every response head the client gets (the verified backend, X-E2EE).
+  std::vector<std::pair<std::string, std::string>> response_fields;
+};
+
+/// What the relay established about one exchange's integrity.
+struct integrity_report {
+  std::string e2ee = "none";  ///< the X-E2EE value
+  std::size_t fields_opened = 0;
+  std::optional<std::string> chat_id;
+  /// SHA-256 (hex) of the request body written and of the answer's entity as read.
+  std::string request_sha256;
+  std::string response_sha256;
+  /// nullopt: the signature was not checked (off, not a signed endpoint, not a 2xx answer).
+  std::optional<signature_outcome> signature;
+};
 
 /// The whole response reached the client.
 struct relay_completed {
@@ -29,6 +65,7 @@ struct relay_completed {
   std::uint64_t body_bytes = 0;
   bool streamed = false;         ///< relayed chunked / close-delimited (SSE, unknown length)
   bool client_reusable = false;  ///< the client connection is positioned for its next request
+  integrity_report integrity{};
 };
 
 /// The backend failed before a byte of the response reached the client: `answer` is what
@@ -47,6 +84,8 @@ struct relay_refused {
   proxy::error_response answer;
   resend may_resend = resend::never;
   std::string detail;  ///< why, for the log
+  /// Set when the answer was withheld for integrity (a failed decryption or signature).
+  std::optional<integrity_report> integrity{};
 };
 
 /// The exchange ended without a complete response and nothing more can be written to the
@@ -58,6 +97,7 @@ struct relay_cut_short {
   unsigned status = 0;  ///< 0 when no response head reached the client
   std::uint64_t body_bytes = 0;
   std::string detail;  ///< why, for the log
+  std::optional<integrity_report> integrity{};
 };
 
 using relay_result = std::variant<relay_completed, relay_refused, relay_cut_short>;
@@ -65,9 +105,15 @@ using relay_result = std::variant<relay_completed, relay_refused, relay_cut_shor
 /// Sends `request` on `upstream` and relays the response to `client`. Bytes the client
 /// sends meanwhile (a pipelined request) are appended to `client_buffer`. `keep_client`:
 /// whether the proxy intends to keep the client connection open (false while shutting
-/// down). Never throws.
+/// down). `integrity` (nullptr: relay as is) may seal the request, decrypt the answer
+/// and check its signature: for a signed endpoint's 2xx answer every entity byte read is
+/// hashed; a JSON answer is held whole (decrypted, and under enforce given only once its
+/// signature verified); a stream is decrypted event by event, its `data: [DONE]` withheld
+/// under enforce until the signature verified, and its chunked framing ends with an
+/// X-Signature-Status trailer. Never throws.
 boost::asio::awaitable<relay_result> relay(boost::beast::tcp_stream& client, boost::beast::flat_buffer& client_buffer,
                                            upstream::upstream_connection& upstream, const client_request& request,
-                                           const timeouts& deadlines, bool keep_client);
+                                           const timeouts& deadlines, bool keep_client,
+                                           const relay_integrity* integrity = nullptr);
 
 }  // namespace vp::server

@@ -8,8 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "attest/near_report.hpp"
 #include "net/tls_options.hpp"
 #include "proxy/forwarding.hpp"
+#include "proxy/integrity.hpp"
 
 namespace vp::server {
 
@@ -82,6 +84,16 @@ struct proxy_config {
   /// keep-alive connections are closed to make room, the longest idle first; when every
   /// one is busy, a new client is answered 503 too_many_connections and closed.
   std::size_t max_client_connections = 4096;
+  /// --e2ee: seal the covered fields of every request to the attested key (on), or also
+  /// refuse what cannot be sealed (required), or only rely on the attested TLS (off).
+  proxy::e2ee_mode e2ee = proxy::e2ee_mode::on;
+  /// --verify-signatures: check each signed answer's signature (check), withhold answers
+  /// whose signature does not verify (enforce), or not look (off).
+  proxy::signature_mode verify_signatures = proxy::signature_mode::check;
+  /// --signing-algo: the key the attestation asks report_data to bind (E2EE v2 needs ed25519).
+  attest::signing_algorithm signing_algo = attest::signing_algorithm::ed25519;
+  /// --signature-wait: how long a signature lookup answered 404 is retried.
+  std::chrono::milliseconds signature_wait{3000};
   /// On SIGINT / SIGTERM: how long in-flight requests may finish before being cut.
   std::chrono::seconds shutdown_grace{10};
 };

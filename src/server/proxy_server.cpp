@@ -26,6 +26,7 @@
 #include <utility>
 #include <variant>
 
+#include "core/hex.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
 #include "net/bounded_parser.hpp"
@@ -34,6 +35,7 @@
 #include "proxy/forwarding.hpp"
 #include "proxy/memory_budget.hpp"
 #include "proxy/routing.hpp"
+#include "proxy/signature_ledger.hpp"
 #include "server/descriptor_budget.hpp"
 #include "server/attestation_gate.hpp"
 #include "server/endpoints_directory.hpp"
@@ -225,7 +227,7 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
                      : std::make_shared<near_attester>(
                            dependencies.collateral, dependencies.anchor, dependencies.policy, *dependencies.time_source,
                            upstream::attest_options{config.timeouts.attestation, config.max_attestation_report,
-                                                    std::nullopt},
+                                                    std::nullopt, config.signing_algo},
                            dependencies.gpu_anchor,
                            config.nras.enabled
                                ? std::make_shared<nras_client>(
@@ -273,6 +275,11 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
   std::function<void()> on_stopped;
   std::size_t requests = 0;
   std::size_t upstream_connections = 0;
+  std::size_t signatures_valid = 0;
+  std::size_t signatures_invalid = 0;
+  std::size_t signatures_unavailable = 0;
+  std::size_t e2ee_sealed = 0;
+  proxy::signature_ledger signatures;
 
   std::size_t open_connections() const { return sessions.size() - cut_sessions; }
   void session_ended();
@@ -367,6 +374,14 @@ class session {
     std::string note;                ///< for the log line of a connection failure
   };
   asio::awaitable<acquired> acquire(const routed& route, bool allow_pooled);
+  /// The end-to-end plan of `request` on `conn` (proxy::plan_request over the attested
+  /// identity of conn's CVM), or the refusal.
+  boost::system::result<relay_integrity, proxy::error_response> integrity_for(const client_request& request,
+                                                                             const std::string& path,
+                                                                             const std::string& domain,
+                                                                             const upstream::upstream_connection& conn);
+  /// Counts and remembers an exchange's signature verdict; the words for the log line.
+  std::string note_integrity(const std::string& domain, const integrity_report& report);
   /// Routing step: X-Backend-Domain, the local endpoints, or the body's model through the
   /// discovery list. The allowlist is applied by the caller.
   asio::awaitable<route_decision> route(const client_request& request, const std::string& path);
@@ -582,6 +597,20 @@ asio::awaitable<session::route_decision> session::route(const client_request& re
     out.to = routed{std::move(**by_header), std::nullopt};
     co_return out;
   }
+  if (const auto id = proxy::signature_lookup_id(path); !id.empty() && request.method() == http::verb::get) {
+    if (auto answer = st_->signatures.answer(id)) {
+      out.local_body = std::move(*answer);
+      out.note = "signature answered locally with the proxy's verdict";
+    } else {
+      auto e = proxy::request_refused(404,
+                                      "the proxy has relayed no answer with id '" + text::printable_excerpt(id, 128) +
+                                          "' (name the backend with X-Backend-Domain to ask it directly)",
+                                      "signature_not_found");
+      out.refusal = std::move(e);
+      out.note = "(signature not seen)";
+    }
+    co_return out;
+  }
   if (path == "/v1/models" && request.method() == http::verb::get) {
     auto list = co_await st_->directory.get();
     if (!list) {
@@ -664,6 +693,85 @@ asio::awaitable<session::acquired> session::acquire(const routed& route, bool al
   co_return out;
 }
 
+boost::system::result<relay_integrity, proxy::error_response> session::integrity_for(
+    const client_request& request, const std::string& path, const std::string& domain,
+    const upstream::upstream_connection& conn) {
+  relay_integrity out;
+  out.signatures = st_->config.verify_signatures;
+  out.signature_wait = st_->config.signature_wait;
+  const auto appraisal = st_->gate.appraisal_of(domain, conn.spki_sha256());
+  const appraise::attested_entity* entity = appraisal ? appraisal->connection_entity() : nullptr;
+  if (entity != nullptr) {
+    out.backend = proxy::backend_identity{entity->keys.signing_algo, entity->keys.signing_address,
+                                          entity->keys.signing_public_key, entity->keys.bound, entity->model_name};
+  }
+  bool client_encrypts = false;
+  for (const auto& f : request.base()) {
+    const std::string_view name(f.name_string().data(), f.name_string().size());
+    if (text::ascii_iequals(name, "X-Client-Pub-Key") || text::ascii_iequals(name, "X-Signing-Algo")) {
+      client_encrypts = true;
+    }
+  }
+  const std::string method = sv(request.method_string());
+  const std::string content_type = sv(request[http::field::content_type]);
+  const proxy::request_facts facts{method, path, content_type, request.body(), client_encrypts};
+  auto plan = proxy::plan_request(facts, st_->config.e2ee, st_->config.verify_signatures,
+                                  entity != nullptr ? &out.backend : nullptr);
+  if (!plan) return plan.error();
+  out.plan = std::move(*plan);
+  if (auto auth = request.find(http::field::authorization); auth != request.end()) {
+    out.authorization = std::string(auth->value());
+  }
+  // A backend that closed the connection after its answer is asked on a new one, taken
+  // only if it presents the same attested key (the SPKI the signer is bound to).
+  out.reconnect = [self = st_, domain,
+                   spki = conn.spki_sha256()]() -> asio::awaitable<boost::system::result<upstream::upstream_connection,
+                                                                                           std::string>> {
+    upstream::connect_options options{self->config.timeouts.connect, self->config.timeouts.tls, std::nullopt};
+    if (const auto* rule = proxy::find_connect_to(self->config.connect_to, domain, self->config.upstream_port)) {
+      options.connect_to = upstream::dial_address{rule->address, rule->address_port};
+    }
+    ++self->upstream_connections;
+    auto connected =
+        co_await upstream::connect_upstream(self->executor, self->tls, domain, self->config.upstream_port, options);
+    if (!connected) co_return "reconnecting failed: " + connected.error().message;
+    if (connected->spki_sha256() != spki || !self->gate.is_fresh(domain, spki)) {
+      co_return std::string(
+          "the backend closed the connection, and a new one reached another key (another instance, which did not "
+          "sign this answer)");
+    }
+    co_return std::move(*connected);
+  };
+  out.response_fields = {{"X-Verified-Backend", domain},
+                         {"X-Verified-Backend-Key", "sha256:" + to_hex(conn.spki_sha256())},
+                         {"X-E2EE", out.plan.label}};
+  return out;
+}
+
+std::string session::note_integrity(const std::string& domain, const integrity_report& report) {
+  std::string words;
+  if (report.e2ee != "none") {
+    words += ", e2ee " + report.e2ee;
+    if (report.fields_opened > 0) words += " (" + std::to_string(report.fields_opened) + " fields decrypted)";
+  }
+  if (!report.signature) return words;
+  const signature_outcome& s = *report.signature;
+  switch (s.status) {
+    case signature_status::valid: ++st_->signatures_valid; break;
+    case signature_status::invalid: ++st_->signatures_invalid; break;
+    case signature_status::unavailable: ++st_->signatures_unavailable; break;
+  }
+  words += ", signature " + std::string(to_string(s.status));
+  if (s.status != signature_status::valid) words += ": " + s.failed_check + ": " + s.detail;
+  if (report.chat_id) {
+    st_->signatures.record(*report.chat_id,
+                           proxy::signature_record{domain, s.document.value_or(""), std::string(to_string(s.status)),
+                                                   s.failed_check, s.detail, report.e2ee, report.request_sha256,
+                                                   report.response_sha256});
+  }
+  return words;
+}
+
 asio::awaitable<bool> session::handle(client_request request) {
   const auto started = steady::now();
   ++st_->requests;
@@ -708,14 +816,34 @@ asio::awaitable<bool> session::handle(client_request request) {
     const bool pooled = got.pooled;
     const std::string& how = got.how;
 
-    auto result = co_await relay(client_, buffer_, *conn, request, st_->config.timeouts, !st_->stopping);
+    // What protects this request end to end depends on the key this very connection's
+    // CVM attested: decided per connection, never carried over from another one.
+    auto integrity = integrity_for(request, path, route.domain, *conn);
+    if (!integrity) {
+      const auto& e = integrity.error();
+      log::warn(arrow + " " + std::to_string(e.status) + " " + e.code + " in " + text::elapsed_since(started) +
+                " (nothing forwarded)");
+      if (conn->reusable() && !st_->stopping) st_->pool.put(std::move(*conn));
+      co_return co_await write_error(e, keep);
+    }
+    if (integrity->plan.e2ee == proxy::e2ee_applied::sealed) ++st_->e2ee_sealed;
+
+    auto result =
+        co_await relay(client_, buffer_, *conn, request, st_->config.timeouts, !st_->stopping, &*integrity);
     if (const auto* done = std::get_if<relay_completed>(&result)) {
       if (conn->reusable() && st_->gate.is_fresh(route.domain, conn->spki_sha256()) && !st_->stopping) {
         st_->pool.put(std::move(*conn));
       }
-      log::info(arrow + " " + std::to_string(done->status) + " in " + text::elapsed_since(started) + " (" +
-                (done->streamed ? "streamed " : "") + std::to_string(done->body_bytes) + " bytes, connection " + how +
-                ")");
+      const std::string checked = note_integrity(route.domain, done->integrity);
+      const bool doubtful = done->integrity.signature && done->integrity.signature->status != signature_status::valid;
+      const std::string line = arrow + " " + std::to_string(done->status) + " in " + text::elapsed_since(started) +
+                               " (" + (done->streamed ? "streamed " : "") + std::to_string(done->body_bytes) +
+                               " bytes, connection " + how + checked + ")";
+      if (doubtful) {
+        log::warn(line);
+      } else {
+        log::info(line);
+      }
       co_return done->client_reusable;
     }
     if (const auto* refused = std::get_if<relay_refused>(&result)) {
@@ -724,14 +852,16 @@ asio::awaitable<bool> session::handle(client_request request) {
         log::debug(arrow + ": " + refused->detail + "; retrying on a new connection");
         continue;
       }
+      const std::string checked = refused->integrity ? note_integrity(route.domain, *refused->integrity) : "";
       log::warn(arrow + " " + std::to_string(refused->answer.status) + " in " + text::elapsed_since(started) + ": " +
-                refused->detail);
+                refused->detail + checked);
       co_return co_await write_error(refused->answer, keep);
     }
     const auto& cut = std::get<relay_cut_short>(result);
+    const std::string checked = cut.integrity ? note_integrity(route.domain, *cut.integrity) : "";
     log::warn(arrow + " " + (cut.status ? std::to_string(cut.status) + " " : std::string()) + "cut short after " +
               std::to_string(cut.body_bytes) + " bytes in " + text::elapsed_since(started) + ": " +
-              (cut_reason_ ? std::string(cut_reason_) : cut.detail));
+              (cut_reason_ ? std::string(cut_reason_) : cut.detail) + checked);
     co_return false;
   }
 }
@@ -938,8 +1068,9 @@ void proxy_server::stop(std::function<void()> done) {
 
 proxy_statistics proxy_server::statistics() const {
   const auto& st = *state_;
-  return {st.gate.attestation_count(), st.requests, st.upstream_connections, st.pool.idle_count(), st.sessions.size(),
-          st.idle_sessions.size()};
+  return {st.gate.attestation_count(), st.requests,          st.upstream_connections, st.pool.idle_count(),
+          st.sessions.size(),          st.idle_sessions.size(), st.signatures_valid,     st.signatures_invalid,
+          st.signatures_unavailable,   st.e2ee_sealed};
 }
 
 }  // namespace vp::server

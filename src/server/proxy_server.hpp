@@ -50,6 +50,11 @@ struct proxy_statistics {
   std::size_t idle_upstream = 0;       ///< verified connections in the pool
   std::size_t client_connections = 0;  ///< open client connections
   std::size_t idle_client_connections = 0;  ///< of which waiting for a request
+  /// Answers of signed endpoints by their signature's verdict.
+  std::size_t signatures_valid = 0;
+  std::size_t signatures_invalid = 0;
+  std::size_t signatures_unavailable = 0;
+  std::size_t e2ee_sealed = 0;  ///< requests whose fields the proxy sealed to the attested key
 };
 
 class proxy_server {

@@ -191,6 +191,10 @@ std::string chunked_with_huge_trailer(http::response<http::string_body> response
 
 }  // namespace
 
+/// A proxy's signature lookup follows each signed answer: tests that count or inspect the
+/// requests a client sent look past them (signature_lookup_count counts them).
+bool is_signature_lookup(std::string_view target) { return target.starts_with("/v1/signature/"); }
+
 struct backend_server::state {
   struct instance {
     signing_identity keys;
@@ -327,9 +331,11 @@ struct backend_server::state {
         note_answer(exchange, prepared);
         begin_response();
         if (f.close_delimited) {
+          // Signed once the last byte is out, before the close (as inference-proxy does).
           if (co_await write_close_delimited(stream, answer, index, record)) {
             finish_answer(index, exchange, prepared, request.body(), f);
           }
+          co_await close_gracefully(stream);
           co_return;
         }
         if (answer.streaming() && !head) {
@@ -375,7 +381,7 @@ struct backend_server::state {
     std::size_t exchange = 0;
     {
       const std::lock_guard lock(mutex);
-      ++requests;
+      if (!is_signature_lookup(request.target())) ++requests;
       backend_exchange x;
       x.instance = index;
       x.method = std::string(request.method_string());
@@ -385,7 +391,8 @@ struct backend_server::state {
       exchange = exchanges.size();
       exchanges.push_back(std::move(x));
       instance& inst = instances[index];
-      if (inst.faults.rotate_every != 0 && ++inst.requests_since_rotation >= inst.faults.rotate_every) {
+      if (inst.faults.rotate_every != 0 && !is_signature_lookup(request.target()) &&
+          ++inst.requests_since_rotation >= inst.faults.rotate_every) {
         inst.requests_since_rotation = 0;
         rotate = true;
       }
@@ -629,7 +636,7 @@ struct backend_server::state {
   }
 
   /// Writes an answer whose body ends with the connection (no Content-Length, not
-  /// chunked), then closes: the framing an HTTP/1.0-style server uses.
+  /// chunked): the framing an HTTP/1.0-style server uses; the caller closes.
   /// Returns true when the whole answer went out.
   asio::awaitable<bool> write_close_delimited(tls_stream& stream, const openai_answer& answer, std::size_t index,
                                               connection_record& record) {
@@ -650,7 +657,6 @@ struct backend_server::state {
     } else if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(answer.body), tuple); ec) {
       co_return false;
     }
-    co_await close_gracefully(stream);
     co_return true;
   }
 
@@ -757,14 +763,18 @@ std::vector<connection_record> backend_server::connections() const {
 std::vector<header_fields> backend_server::request_headers() const {
   const std::lock_guard lock(state_->mutex);
   std::vector<header_fields> out;
-  for (const auto& x : state_->exchanges) out.push_back(x.headers);
+  for (const auto& x : state_->exchanges) {
+    if (!is_signature_lookup(x.target)) out.push_back(x.headers);
+  }
   return out;
 }
 
 std::vector<std::string> backend_server::request_bodies() const {
   const std::lock_guard lock(state_->mutex);
   std::vector<std::string> out;
-  for (const auto& x : state_->exchanges) out.push_back(x.body);
+  for (const auto& x : state_->exchanges) {
+    if (!is_signature_lookup(x.target)) out.push_back(x.body);
+  }
   return out;
 }
 

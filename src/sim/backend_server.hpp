@@ -72,15 +72,16 @@ class backend_server {
   const instance_workload& workload(std::size_t instance) const;
 
   std::size_t attestation_count() const;  ///< attestation requests received
-  std::size_t request_count() const;      ///< other requests received
+  std::size_t request_count() const;      ///< other requests received, signature lookups aside
   std::size_t connection_count() const;   ///< TCP connections accepted
   std::size_t unsolicited_count() const;  ///< unasked responses sent by unsolicited_while_idle
   std::vector<connection_record> connections() const;
-  std::vector<header_fields> request_headers() const;  ///< of the non-attestation requests
+  /// Of the requests request_count counts.
+  std::vector<header_fields> request_headers() const;
   std::vector<std::string> request_bodies() const;
   /// Every non-attestation request and what became of it, in arrival order.
   std::vector<backend_exchange> exchanges() const;
-  /// GET /v1/signature/… requests received (also counted in request_count).
+  /// GET /v1/signature/… requests received (not in request_count; in exchanges).
   std::size_t signature_lookup_count() const;
   /// Replaces the signature delay (for signatures of answers that end from now on).
   void set_signature_delay(std::chrono::milliseconds delay);

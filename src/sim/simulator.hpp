@@ -120,7 +120,8 @@ class simulator {
   std::string spki_sha256_hex(std::string_view domain, std::size_t instance) const;
   /// Attestation requests received.
   std::size_t attestation_count(std::string_view domain) const;
-  /// Other requests received (including those a fault leaves unanswered).
+  /// Other requests received (including those a fault leaves unanswered), signature lookups
+  /// aside (signature_lookup_count).
   std::size_t request_count(std::string_view domain) const;
   /// TCP connections accepted.
   std::size_t connection_count(std::string_view domain) const;
@@ -128,7 +129,8 @@ class simulator {
   std::size_t unsolicited_count(std::string_view domain) const;
   /// Every connection so far, in accept order.
   std::vector<connection_record> connections(std::string_view domain) const;
-  /// Headers (name, value as received) of the non-attestation requests, in order — to check forwarding.
+  /// Headers (name, value as received) of the requests request_count counts, in order — to
+  /// check forwarding.
   std::vector<std::vector<std::pair<std::string, std::string>>> request_headers(std::string_view domain) const;
   std::vector<std::string> request_bodies(std::string_view domain) const;
   /// Every non-attestation request of `domain` and what became of it, in arrival order:

@@ -301,8 +301,9 @@ std::optional<attestation_nonce> random_nonce() {
   return n;
 }
 
-std::string attestation_target(const attestation_nonce& nonce) {
-  return "/v1/attestation/report?include_tls_fingerprint=true&nonce=" + to_hex(nonce) + "&signing_algo=ecdsa";
+std::string attestation_target(const attestation_nonce& nonce, attest::signing_algorithm algo) {
+  return "/v1/attestation/report?include_tls_fingerprint=true&nonce=" + to_hex(nonce) +
+         "&signing_algo=" + std::string(attest::to_string(algo));
 }
 
 namespace {
@@ -330,7 +331,7 @@ asio::awaitable<result<fetched_report>> fetch_report_impl(upstream_connection& c
 
   // Exactly what the report needs and nothing of any client (no Authorization, no
   // cookies, no body): a backend that is not yet verified learns nothing from us.
-  http::request<http::empty_body> request{http::verb::get, attestation_target(*nonce), 11};
+  http::request<http::empty_body> request{http::verb::get, attestation_target(*nonce, options.signing_algo), 11};
   request.set(http::field::host, conn.host_header());
   request.set(http::field::user_agent, "verified-proxy");
   request.set(http::field::accept, "application/json");

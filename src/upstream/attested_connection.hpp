@@ -191,8 +191,9 @@ using attestation_nonce = std::array<std::uint8_t, 32>;
 std::optional<attestation_nonce> random_nonce();
 
 /// The request target for `nonce`:
-/// /v1/attestation/report?include_tls_fingerprint=true&nonce=<64 hex>&signing_algo=ecdsa
-std::string attestation_target(const attestation_nonce& nonce);
+/// /v1/attestation/report?include_tls_fingerprint=true&nonce=<64 hex>&signing_algo=<algo>
+std::string attestation_target(const attestation_nonce& nonce,
+                               attest::signing_algorithm algo = attest::signing_algorithm::ed25519);
 
 struct attest_options {
   /// From writing the request to the complete body.
@@ -200,6 +201,9 @@ struct attest_options {
   std::size_t max_body = attest::max_report_body_size;
   /// The nonce to send; nullopt = random_nonce() (tests pin it).
   std::optional<attestation_nonce> nonce;
+  /// The key report_data is asked to bind: the one responses are signed with and E2EE
+  /// encrypts to. Ed25519 by default: E2EE v2 (docs/gpu-signatures-e2ee.md §4.2) needs it.
+  attest::signing_algorithm signing_algo = attest::signing_algorithm::ed25519;
 };
 
 /// The answer to the attestation request, as received, and the nonce it was asked with.

@@ -93,6 +93,11 @@ class running_proxy {
     config.nras.attest_url = sim.nras_url();
     config.nras.jwks_url = sim.nras_jwks_url();
     config.nras.key_pins = {sim.nras_key_pin()};
+    // The relay's tests look at the bytes as the client sent them and as the backend
+    // answered, one request per exchange: E2EE rewrites both and a signature lookup follows
+    // each answer. The tests of those (integrity_end_to_end_test.cpp) set the modes.
+    config.e2ee = proxy::e2ee_mode::off;
+    config.verify_signatures = proxy::signature_mode::off;
     if (tweak) tweak(config);
     std::shared_ptr<const tdx::trust_anchor> anchor = tdx::load_trust_anchor(as_bytes(sim.root_ca_pem())).value();
     // --nvidia-root-ca: the simulated GPUs chain to the simulator's synthetic NVIDIA root.

@@ -264,7 +264,7 @@ TEST_F(SimulatorTest, HappyPathVerifiesThenAnswersOnTheSameConnection) {
   EXPECT_EQ(v.quote.status, tdx::tcb_status::up_to_date);
   EXPECT_EQ(to_hex(v.tls_cert_fingerprint), sim_->spki_sha256_hex(solo, 0));
   EXPECT_EQ(to_hex(a.connection->value().spki_sha256()), sim_->spki_sha256_hex(solo, 0));
-  EXPECT_EQ(v.signing_address.size(), 20u);
+  EXPECT_EQ(v.signing_address.size(), 32u);  // ed25519: the attestation's default
   EXPECT_EQ(a.verdict().attestation.model_name, std::optional<std::string>("sim-model"));
 
   ASSERT_EQ(a.exchanges.size(), 5u);

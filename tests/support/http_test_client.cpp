@@ -26,6 +26,10 @@ std::optional<std::string_view> client_response::header(std::string_view name) c
   return find_header(headers, name);
 }
 
+std::optional<std::string_view> client_response::trailer(std::string_view name) const {
+  return find_header(trailers, name);
+}
+
 struct http_test_client::impl {
   std::uint16_t port;
   std::chrono::milliseconds timeout;
@@ -88,6 +92,13 @@ struct http_test_client::impl {
       }
     }
     out.complete = true;
+    // Beast appends a chunked body's trailer fields to the message after its header fields.
+    std::size_t index = 0;
+    for (const auto& f : parser.get()) {
+      if (index++ >= out.headers.size()) {
+        out.trailers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+      }
+    }
     out.keep_alive = parser.get().keep_alive();
     if (!out.keep_alive) close();
     return out;

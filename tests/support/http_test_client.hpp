@@ -17,6 +17,8 @@ namespace vp::test {
 struct client_response {
   unsigned status = 0;
   std::vector<std::pair<std::string, std::string>> headers;
+  /// A chunked body's trailer fields.
+  std::vector<std::pair<std::string, std::string>> trailers;
   std::string body;
   /// Body pieces as they were read, with their arrival times.
   std::vector<std::pair<std::chrono::steady_clock::time_point, std::string>> pieces;
@@ -26,6 +28,7 @@ struct client_response {
   std::string error;  ///< transport error, "" if none
 
   std::optional<std::string_view> header(std::string_view name) const;
+  std::optional<std::string_view> trailer(std::string_view name) const;
 };
 
 struct client_request {

@@ -283,7 +283,7 @@ void expect_only_attestation_request(const attempt& a) {
   const auto& r = a.seen_at_verdict.front();
   EXPECT_EQ(r.method, "GET");
   EXPECT_TRUE(r.target.starts_with("/v1/attestation/report?include_tls_fingerprint=true&nonce=")) << r.target;
-  EXPECT_TRUE(r.target.ends_with("&signing_algo=ecdsa")) << r.target;
+  EXPECT_TRUE(r.target.ends_with("&signing_algo=ed25519")) << r.target;
   EXPECT_EQ(r.request_on_connection, 1u);
   EXPECT_FALSE(r.header("Authorization").has_value());
   EXPECT_EQ(r.header("Host"), std::optional<std::string_view>(domain));
@@ -671,6 +671,9 @@ TEST(UpstreamAttestation, TargetCarriesTheNonceInHex) {
   n[0] = 0xab;
   n[31] = 0x01;
   EXPECT_EQ(attestation_target(n),
+            "/v1/attestation/report?include_tls_fingerprint=true&nonce=ab" + std::string(60, '0') +
+                "01&signing_algo=ed25519");
+  EXPECT_EQ(attestation_target(n, attest::signing_algorithm::ecdsa),
             "/v1/attestation/report?include_tls_fingerprint=true&nonce=ab" + std::string(60, '0') +
                 "01&signing_algo=ecdsa");
   const auto r1 = random_nonce();

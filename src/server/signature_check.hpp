@@ -1,0 +1,68 @@
+#pragma once
+// After a signed endpoint's answer: GET /v1/signature/{chat_id} on the very connection
+// that carried it (a direct hostname fronts several CVMs, and only this one signed this
+// answer: docs/gpu-signatures-e2ee.md §3.3), retried while the backend has not stored it
+// yet (it does so after the last chunk), and verified against the attested key and the
+// hashes of the exact bytes written and read.
+
+#include <boost/asio/awaitable.hpp>
+
+#include <boost/system/result.hpp>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "signature/response_signature.hpp"
+#include "upstream/attested_connection.hpp"
+
+namespace vp::server {
+
+enum class signature_status {
+  valid,        ///< signed by the attested key over exactly these bytes
+  invalid,      ///< a signature came, and it is not that
+  unavailable,  ///< none could be had (no id, 404 until the wait ran out, the backend failed)
+};
+/// "valid" / "invalid" / "unavailable", as X-Signature-Status says.
+std::string_view to_string(signature_status s) noexcept;
+
+struct signature_outcome {
+  signature_status status = signature_status::unavailable;
+  /// The failed check ("" when valid): signature::verification's, or "signature_unavailable".
+  std::string failed_check;
+  /// One line for the log and the local /v1/signature answer (never any content).
+  std::string detail;
+  /// The backend's JSON answer, when one came.
+  std::optional<std::string> document;
+};
+
+struct signature_lookup {
+  std::string chat_id;
+  attest::signing_algorithm signing_algo = attest::signing_algorithm::ed25519;
+  /// The client's Authorization, sent with the lookup as NEAR requires.
+  std::optional<std::string> authorization;
+  signature::expectations expected;
+  /// How long a 404 is retried: the backend stores the signature after the last chunk.
+  std::chrono::milliseconds wait{3000};
+  /// Each lookup exchange.
+  std::chrono::milliseconds timeout{10'000};
+};
+
+/// A new connection to the key that served the answer, for when the backend closed the one
+/// that carried it (the message says why there is none). Never another key: only the CVM
+/// that served the answer signed it.
+using reconnect_fn =
+    std::function<boost::asio::awaitable<boost::system::result<upstream::upstream_connection, std::string>>()>;
+
+/// Looks the signature up on `conn` and verifies it. When a connection cannot carry the
+/// lookup (the backend closed it, after the answer or after a 404), `reconnect` gives
+/// another (at most twice); without it the signature is unavailable. Never throws.
+boost::asio::awaitable<signature_outcome> check_signature(upstream::upstream_connection& conn,
+                                                          signature_lookup lookup, reconnect_fn reconnect = {});
+
+/// The outcome of checking `document` (the JSON of a signature lookup) against `expected`.
+signature_outcome judge_signature(std::string document, const signature::expectations& expected);
+
+}  // namespace vp::server
