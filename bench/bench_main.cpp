@@ -37,6 +37,13 @@ void ratio(const recording_reporter& rep, const char* what, const char* a, const
   std::printf("  %-58s %8.2fx  (%.0f us vs %.0f us)\n", what, ia->second / ib->second, ia->second, ib->second);
 }
 
+void difference(const recording_reporter& rep, const char* what, const char* a, const char* b) {
+  const auto ia = rep.times.find(a);
+  const auto ib = rep.times.find(b);
+  if (ia == rep.times.end() || ib == rep.times.end()) return;
+  std::printf("  %-58s %+8.0f us  (%.0f us vs %.0f us)\n", what, ia->second - ib->second, ia->second, ib->second);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -70,5 +77,14 @@ int main(int argc, char** argv) {
         "BM_Direct_NewConnection/real_time");
   ratio(reporter, "attest every request (reference-like) / proxy keep-alive", "BM_Proxy_AttestEveryRequest/real_time",
         "BM_Proxy_Chat/real_time");
+  std::printf(
+      "\nEnd-to-end integrity (the defaults: E2EE on, signatures checked) against the plain relay, same run:\n");
+  ratio(reporter, "chat request, E2EE + signature / relay", "BM_ProxyE2ee_Chat/real_time", "BM_Proxy_Chat/real_time");
+  ratio(reporter, "streamed chat, E2EE + signature / relay", "BM_ProxyE2ee_Stream/real_time",
+        "BM_Proxy_Stream/real_time");
+  ratio(reporter, "streamed chat, E2EE + signature / direct", "BM_ProxyE2ee_Stream/real_time",
+        "BM_Direct_Stream/real_time");
+  difference(reporter, "signature lookup + check after a stream (added latency)", "BM_ProxySigned_Stream/real_time",
+             "BM_Proxy_Stream/real_time");
   return 0;
 }

@@ -85,10 +85,17 @@ struct environment {
   environment()
       : sim(options()),
         proxy(sim),
-        per_request_proxy(sim, [](server::proxy_config& c) {
-          c.attestation_ttl = std::chrono::seconds(0);
-          c.pool_max_idle_per_domain = 0;
-        }) {}
+        per_request_proxy(sim,
+                          [](server::proxy_config& c) {
+                            c.attestation_ttl = std::chrono::seconds(0);
+                            c.pool_max_idle_per_domain = 0;
+                          }),
+        sealing_proxy(sim,
+                      [](server::proxy_config& c) {
+                        c.e2ee = proxy::e2ee_mode::on;
+                        c.verify_signatures = proxy::signature_mode::check;
+                      }),
+        signing_proxy(sim, [](server::proxy_config& c) { c.verify_signatures = proxy::signature_mode::check; }) {}
 
   static sim::simulator_options options() {
     sim::simulator_options o;
@@ -107,6 +114,10 @@ struct environment {
   sim::simulator sim;
   test::running_proxy proxy;
   test::running_proxy per_request_proxy;
+  /// What a user gets by default: E2EE on, every answer's signature looked up and checked.
+  test::running_proxy sealing_proxy;
+  /// Signatures checked, no E2EE: the cost of the lookup alone.
+  test::running_proxy signing_proxy;
 };
 
 void check(const test::client_response& r, benchmark::State& state) {
@@ -146,6 +157,27 @@ void BM_Proxy_Stream(benchmark::State& state) {
   for (auto _ : state) check(client.send(request), state);
 }
 BENCHMARK(BM_Proxy_Stream)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+void stream_through(test::running_proxy& proxy, benchmark::State& state, bool stream) {
+  test::http_test_client client(proxy.port());
+  const auto request = test::chat_request("sim-model", stream);
+  check(client.send(request), state);
+  for (auto _ : state) check(client.send(request), state);
+}
+
+// The defaults (E2EE on, signatures checked): the request sealed, every event decrypted,
+// the signature looked up on the connection and verified before the stream's last chunk.
+void BM_ProxyE2ee_Chat(benchmark::State& state) { stream_through(environment::get().sealing_proxy, state, false); }
+BENCHMARK(BM_ProxyE2ee_Chat)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+void BM_ProxyE2ee_Stream(benchmark::State& state) { stream_through(environment::get().sealing_proxy, state, true); }
+BENCHMARK(BM_ProxyE2ee_Stream)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// Only the signature check after each completion (no E2EE): its added latency.
+void BM_ProxySigned_Stream(benchmark::State& state) {
+  stream_through(environment::get().signing_proxy, state, true);
+}
+BENCHMARK(BM_ProxySigned_Stream)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // A new TLS connection per request: the baseline for what the reference proxy does.
 void BM_Direct_NewConnection(benchmark::State& state) {
