@@ -16,6 +16,7 @@
 #include "e2ee/cipher.hpp"
 #include "e2ee/fields.hpp"
 #include "e2ee/sse.hpp"
+#include "support/e2ee_session.hpp"
 
 namespace {
 
@@ -23,33 +24,8 @@ using namespace vp;
 using namespace vp::e2ee;
 namespace json = boost::json;
 
-// Public test keys (§4.9): RFC 8032 test 1 and the inference-proxy secp256k1 test secret.
-constexpr std::string_view ed25519_seed = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
-constexpr std::string_view ed25519_pub = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
-constexpr std::string_view secp256k1_secret = "ac0974bec39a17e36ba4a6b4d238ff944bacb35e5dc4af0f3347e5873179670f";
-constexpr std::string_view secp256k1_xy =
-    "dbdac57b8af58ecca52cf3a2ba18c9930e9ab24735d700005695ef5d55cd9fde9aba1e3ef0930f669356198f2059bd9eed082ef49bae5d5d"
-    "5b713f6ba7d58215";
-constexpr std::string_view secp256k1_address = "3ed6ccba6214d782c3f654458e5ece22392c01fd";
-
-struct session {
-  field_cipher client;
-  field_cipher server;
-};
-
-session make_session(scheme kind) {
-  const bool v2 = kind == scheme::v2;
-  const bytes address = from_hex(v2 ? ed25519_pub : secp256k1_address).value();
-  const bytes key = from_hex(v2 ? ed25519_pub : secp256k1_xy).value();
-  auto model = bind_recipient(v2 ? attest::signing_algorithm::ed25519 : attest::signing_algorithm::ecdsa, address,
-                              byte_view(key));
-  if (!model) throw std::runtime_error(model.error());
-  auto client = field_cipher::for_client(*model);
-  auto server = field_cipher::for_server(kind, from_hex(v2 ? ed25519_seed : secp256k1_secret).value(),
-                                         client.value().public_key_hex());
-  if (!server) throw std::runtime_error(server.error());
-  return session{std::move(*client), std::move(*server)};
-}
+using session = test::e2ee_session;
+session make_session(scheme kind) { return test::make_e2ee_session(kind); }
 
 /// One streamed token as NEAR's inference-proxy sends it: a chunk whose delta.content is
 /// sealed to the client, framed as an SSE event.

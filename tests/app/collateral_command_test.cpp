@@ -18,6 +18,7 @@
 #include "collateral/bundle.hpp"
 #include "core/file.hpp"
 #include "support/fake_pccs.hpp"
+#include "support/command_test.hpp"
 #include "support/testdata.hpp"
 
 namespace vp::app {
@@ -30,11 +31,7 @@ using test::pcs_route;
 
 constexpr const char* capture_name = "gateway-2026-04-24";  // model UpToDate, gateway OutOfDate
 
-struct outcome {
-  int code;
-  std::string out;
-  std::string err;
-};
+using outcome = test::command_outcome;
 
 class CollateralCommand : public testing::Test {
  protected:
@@ -60,16 +57,12 @@ class CollateralCommand : public testing::Test {
   }
 
   outcome collateral(const std::vector<std::string>& args) {
-    std::ostringstream out, err;
     const fixed_clock clock(from_unix_seconds(0));  // every test passes --at
-    const int code = collateral_command(args, out, err, clock);
-    return {code, out.str(), err.str()};
+    return test::run_command(collateral_command, args, clock);
   }
   outcome verify(const std::vector<std::string>& args) {
-    std::ostringstream out, err;
     const fixed_clock clock(from_unix_seconds(0));
-    const int code = verify_quote_command(args, out, err, clock);
-    return {code, out.str(), err.str()};
+    return test::run_command(verify_quote_command, args, clock);
   }
   /// verify-quote succeeded with the capture's TCB status for this quote.
   void expect_verified(const outcome& r, const std::string& tcb_status) {

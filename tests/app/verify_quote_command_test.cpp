@@ -11,6 +11,7 @@
 #include "app/cli.hpp"
 #include "app/verify_quote_command.hpp"
 #include "core/hex.hpp"
+#include "support/command_test.hpp"
 #include "support/testdata.hpp"
 
 namespace vp::app {
@@ -18,17 +19,11 @@ namespace {
 
 namespace json = boost::json;
 
-struct outcome {
-  int code;
-  std::string out;
-  std::string err;
-};
+using outcome = test::command_outcome;
 
 outcome run_verify(const std::vector<std::string>& args, std::int64_t now = 1752919234) {
-  std::ostringstream out, err;
   const fixed_clock clock(from_unix_seconds(now));
-  const int code = verify_quote_command(args, out, err, clock);
-  return {code, out.str(), err.str()};
+  return test::run_command(verify_quote_command, args, clock);
 }
 
 std::string shared(const std::string& rel) { return (*test::shared_testdata_dir() / rel).string(); }

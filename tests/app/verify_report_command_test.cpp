@@ -17,6 +17,7 @@
 #include "core/hex.hpp"
 #include "policy/policy.hpp"
 #include "policy/synthetic_cvm.hpp"
+#include "support/command_test.hpp"
 #include "support/testdata.hpp"
 #include "testpki/test_pki.hpp"
 
@@ -26,41 +27,13 @@ namespace {
 namespace json = boost::json;
 using test::nearai::str;
 
-struct outcome {
-  int code;
-  std::string out;
-  std::string err;
-};
+using outcome = test::command_outcome;
 
 outcome run_report(const std::vector<std::string>& args, std::int64_t now = 1700000000) {
-  std::ostringstream out, err;
   const fixed_clock clock(from_unix_seconds(now));
-  const int code = verify_report_command(args, out, err, clock);
-  return {code, out.str(), err.str()};
+  return test::run_command(verify_report_command, args, clock);
 }
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = std::filesystem::temp_directory_path() /
-            ("vp-verify-report-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string write(const std::string& name, const std::string& content) const {
-    const auto p = path_ / name;
-    std::ofstream(p, std::ios::binary) << content;
-    return p.string();
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  static inline int counter_ = 0;
-  std::filesystem::path path_;
-};
 
 std::string shared(const std::filesystem::path& rel) { return (*test::shared_testdata_dir() / rel).string(); }
 
@@ -97,7 +70,7 @@ TEST_P(VerifyReportCapture, PassesWithItsOwnNonceSpkiAndCollateralAtCaptureTime)
   VP_REQUIRE_SHARED_TESTDATA();
   const auto c = test::nearai::load_capture(GetParam());
   auto args = capture_args(c);
-  TempDir dir;
+  test::temp_dir dir;
   if (c.name == "gateway-2026-04-24") {
     // Its gateway CVM ran on an OutOfDate platform (Intel published the missed level on
     // 2024-11-13): the built-in policy's 30-day grace window rejects it, as it must…
@@ -166,7 +139,7 @@ std::pair<std::string, std::string> first_failure_of(const std::vector<std::stri
 TEST_P(VerifyReportCapture, NvidiasAnswerIsCheckedAgainstTheCapturedKeysNonceAndTime) {
   VP_REQUIRE_SHARED_TESTDATA();
   const auto c = test::nearai::load_capture(GetParam());
-  TempDir dir;
+  test::temp_dir dir;
   // The built-in policy, with the longer TCB window gateway-2026-04-24's gateway needs
   // (see above) so that the GPU factors are reached.
   std::string policy_text(policy::nearai_policy_json());
@@ -241,7 +214,7 @@ TEST(VerifyReportCommand, ModelOnlyPolicyRefusesTheGatewayAttestationItCannotJud
   const auto c = test::nearai::load_capture("gateway-2026-06-29");
   json::object model_only = json::parse(policy::nearai_policy_json()).as_object();
   model_only.erase("gateway");
-  TempDir dir;
+  test::temp_dir dir;
   auto args = capture_args(c);
   args.push_back("--policy");
   args.push_back(dir.write("model-only.json", json::serialize(model_only)));
@@ -303,7 +276,7 @@ class VerifyReportSynthetic : public testing::Test {
     ASSERT_TRUE(collateral::write_collateral_file(collateral_, pki().collateral({})));
     root_ = dir_.write("root.pem", pki().root_pem());
   }
-  TempDir dir_;
+  test::temp_dir dir_;
   std::string collateral_;
   std::string root_;
 };
@@ -380,7 +353,7 @@ TEST_F(VerifyReportSynthetic, WrongCollateralIsAQuoteFailure) {
 }
 
 TEST(VerifyReportCommand, UsageErrorsExitTwo) {
-  TempDir dir;
+  test::temp_dir dir;
   const std::string report = dir.write("r.json", "{}");
   const std::string hex64(64, 'a');
   const std::vector<std::string> base = {"--report", report, "--nonce", hex64, "--spki-sha256", hex64,

@@ -18,6 +18,7 @@
 #include "crypto/digest.hpp"
 #include "crypto/ed25519.hpp"
 #include "crypto/secp256k1.hpp"
+#include "support/command_test.hpp"
 #include "support/testdata.hpp"
 
 namespace vp::app {
@@ -25,40 +26,12 @@ namespace {
 
 namespace json = boost::json;
 
-struct outcome {
-  int code;
-  std::string out;
-  std::string err;
-};
+using outcome = test::command_outcome;
 
 outcome run_signature(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  const int code = verify_signature_command(args, out, err);
-  return {code, out.str(), err.str()};
+  return test::run_command(verify_signature_command, args);
 }
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = std::filesystem::temp_directory_path() /
-            ("vp-verify-signature-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string write(const std::string& name, const std::string& content) const {
-    const auto p = path_ / name;
-    std::ofstream(p, std::ios::binary) << content;
-    return p.string();
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  static inline int counter_ = 0;
-  std::filesystem::path path_;
-};
 
 json::object parse_or_fail(const std::string& text) {
   boost::system::error_code ec;
@@ -126,7 +99,7 @@ TEST(VerifySignatureCommand, DocsExampleWithOnlyTheSignatureChecksNothingElse) {
 
 TEST(VerifySignatureCommand, OneChangedResponseByteIsRejected) {
   VP_REQUIRE_SHARED_TESTDATA();
-  TempDir dir;
+  test::temp_dir dir;
   std::string response = test::read_shared("signatures/docs-2026-06-ecdsa/response_body.sse");
   response[response.find("data:")] = 'D';
   auto args = docs_example_args();
@@ -143,7 +116,7 @@ TEST(VerifySignatureCommand, OneChangedResponseByteIsRejected) {
 
 TEST(VerifySignatureCommand, OneChangedRequestByteIsRejected) {
   VP_REQUIRE_SHARED_TESTDATA();
-  TempDir dir;
+  test::temp_dir dir;
   std::string request = test::read_shared("signatures/docs-2026-06-ecdsa/request_body.json");
   request[request.find("true")] = 'T';
   auto args = docs_example_args();
@@ -237,7 +210,7 @@ class VerifySignatureSynthetic : public testing::Test {
     return parse_or_fail(r.out);
   }
 
-  TempDir dir_;
+  test::temp_dir dir_;
   int n_ = 0;
 };
 
@@ -348,7 +321,7 @@ TEST_F(VerifySignatureSynthetic, UnreadableReportIsRejectedAfterTheSignature) {
 }
 
 TEST(VerifySignatureCommand, UsageErrorsExitTwo) {
-  TempDir dir;
+  test::temp_dir dir;
   const std::string sig = dir.write("sig.json", "{}");
   EXPECT_EQ(run_signature({}).code, exit_usage);
   EXPECT_EQ(run_signature({"--request", sig}).code, exit_usage);
