@@ -48,14 +48,18 @@ struct attested_signer {
   std::string json_pointer;
   std::string failed_check;  ///< empty when `signer` is set
   std::string message;
+  /// The model CVM's model_name (§3.2: the signed text must name it).
+  std::optional<std::string> model_name{};
 };
 
 attested_signer signer_of(const attest::near_attestation& a) {
-  return {signature::expected_signer{a.signing_algo, a.signing_address}, a.json_pointer, {}, {}};
+  std::optional<std::string> model;
+  if (a.role == attest::attestation_role::model) model = a.model_name;
+  return {signature::expected_signer{a.signing_algo, a.signing_address}, a.json_pointer, {}, {}, std::move(model)};
 }
 
 attested_signer no_signer(std::string check, std::string message) {
-  return {std::nullopt, {}, std::move(check), std::move(message)};
+  return {std::nullopt, {}, std::move(check), std::move(message), std::nullopt};
 }
 
 std::string label(const std::string& pointer) { return pointer.empty() ? std::string("(top level)") : pointer; }
@@ -162,7 +166,7 @@ void print_text(std::ostream& out, const outcome& o) {
         << '\n';
     out << check_line("request hash", v.request_hash_matches, "no --request") << '\n';
     out << check_line("response hash", v.response_hash_matches, "no --response") << '\n';
-    out << check_line("model", v.model_matches, "no --model") << '\n';
+    out << check_line("model", v.model_matches, "no --model, and no model_name in a --report") << '\n';
     if (o.report_given) out << "  (the report's quotes were not verified here: run verify-report on it)\n";
   }
   out << (o.ok() ? "Result: VALID: " : "Result: INVALID: " + o.failed_check + ": ") << o.message << '\n';
@@ -228,7 +232,8 @@ int verify_signature_command(const std::vector<std::string>& args, std::ostream&
       ("report", po::value<std::string>()->value_name("FILE"),
        "a NEAR AI attestation report (direct or gateway form) whose attested key must be the signer; its quotes are "
        "NOT verified here (use verify-report)")
-      ("model", po::value<std::string>()->value_name("NAME"), "the model you asked for (compared with the text's)")
+      ("model", po::value<std::string>()->value_name("NAME"),
+       "the model you asked for (compared with the text's; default with --report: the attested model_name)")
       ("json", "print one JSON object instead of lines");
   po::variables_map vm;
   try {
@@ -286,6 +291,8 @@ int verify_signature_command(const std::vector<std::string>& args, std::ostream&
         o.attested = select_signer(*report, *o.doc);
       }
       expected.signer = o.attested.signer;
+      // Without --model, the text must name the model the attested CVM reports it serves.
+      if (!expected.model && o.attested.model_name) expected.model = o.attested.model_name;
     }
     o.verification = signature::verify(*o.doc, expected);
     o.failed_check = o.verification.failed_check;

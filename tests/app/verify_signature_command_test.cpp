@@ -352,3 +352,28 @@ TEST(VerifySignatureCommand, HelpThroughTheCommandLine) {
 
 }  // namespace
 }  // namespace vp::app
+
+namespace vp::app {
+namespace {
+
+TEST(VerifySignatureCommand, WithAReportTheTextMustNameItsModel) {
+  VP_REQUIRE_SHARED_TESTDATA();
+  test::temp_dir dir;
+  const std::string report = test::read_shared("nearai/direct-2026-03-22-ecdsa/report.json");
+  auto parsed = json::parse(report).as_object();
+  const std::string signature = test::read_shared("signatures/docs-2026-06-ecdsa/signature.json");
+  const std::string sig_file = dir.write("signature.json", signature);
+  // The attested model_name is the one the text names: verified.
+  const auto named = run_signature({"--signature", sig_file, "--report", dir.write("attested.json", report), "--json"});
+  EXPECT_EQ(named.code, 0) << named.out << named.err;
+  EXPECT_EQ(json::parse(named.out).at("model_matches"), true);
+  // The same key reporting another model: the text does not name it.
+  parsed["model_name"] = "other/model";
+  const auto other =
+      run_signature({"--signature", sig_file, "--report", dir.write("report.json", json::serialize(parsed)), "--json"});
+  EXPECT_EQ(other.code, 1) << other.out << other.err;
+  EXPECT_EQ(json::parse(other.out).at("failed_check"), "model_mismatch");
+}
+
+}  // namespace
+}  // namespace vp::app
