@@ -34,7 +34,7 @@ bench: build
 	$(BUILD_DIR)/bench/vp_bench $(ARGS)
 
 # libFuzzer targets need clang; built in their own tree.
-FUZZ_TARGETS := quote collateral report event_log policy routing http_request http_response gpu_payload nras signature sse e2ee_fields
+FUZZ_TARGETS := quote collateral report event_log policy routing http_request http_response gpu_payload nras signature sse e2ee_fields answer
 fuzz: deps
 	@VP_WITH_CLANG=1 scripts/install-deps
 	cmake -S . -B $(BUILD_DIR)-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

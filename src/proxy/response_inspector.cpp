@@ -69,7 +69,7 @@ bool response_inspector::handle_event(std::string raw, std::string& out) {
   if (*event.data == "[DONE]") {
     saw_done_ = true;
     if (o_.hold_done) {
-      held_done_ = std::move(raw);
+      held_done_ += raw;
     } else {
       out += raw;
     }

@@ -61,7 +61,7 @@ class response_inspector {
   std::uint64_t bytes_in() const { return bytes_in_; }
   /// The stream delivered `data: [DONE]` (only those streams are signed).
   bool saw_done() const { return saw_done_; }
-  /// The withheld [DONE] event's bytes (empty unless hold_done and saw_done()).
+  /// The withheld [DONE] events' bytes (empty unless hold_done and saw_done()).
   std::string release_done() { return std::move(held_done_); }
   /// Covered fields decrypted so far.
   std::size_t fields_opened() const { return fields_opened_; }

@@ -15,8 +15,11 @@
 #include "core/hex.hpp"
 #include "e2ee/cipher.hpp"
 #include "e2ee/fields.hpp"
+#include "crypto/digest.hpp"
 #include "e2ee/sse.hpp"
 #include "fuzz/fuzz_targets.hpp"
+#include "proxy/response_inspector.hpp"
+#include "support/e2ee_session.hpp"
 
 namespace vp::fuzz {
 namespace {
@@ -33,23 +36,10 @@ namespace json = boost::json;
     if (!(cond)) e2ee_property_failed(__LINE__, #cond);     \
   } while (0)
 
-struct session {
-  e2ee::field_cipher client;
-  e2ee::field_cipher server;
-};
+using session = test::e2ee_session;
 
 const session& test_session() {
-  static const session s = [] {
-    const bytes pub = *from_hex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
-    const bytes seed = *from_hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
-    auto model = e2ee::bind_recipient(attest::signing_algorithm::ed25519, pub, std::nullopt);
-    if (!model) std::abort();
-    auto client = e2ee::field_cipher::for_client(*model);
-    if (!client) std::abort();
-    auto server = e2ee::field_cipher::for_server(e2ee::scheme::v2, seed, client->public_key_hex());
-    if (!server) std::abort();
-    return session{std::move(*client), std::move(*server)};
-  }();
+  static const session s = test::make_e2ee_session(e2ee::scheme::v2);
   return s;
 }
 
@@ -164,6 +154,49 @@ void e2ee_fields_input(const std::uint8_t* data, std::size_t size) {
       VP_E2EE_FUZZ_ASSERT(opened.has_value() && *opened == *n);
     }
   }
+}
+
+void answer_input(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return;
+  const std::uint8_t mode = data[0];
+  const std::string_view answer(reinterpret_cast<const char*>(data + 1), size - 1);
+  const bool streaming = (mode & 1) != 0;
+  const bool decrypting = (mode & 2) != 0;
+  const bool hold_done = (mode & 4) != 0;
+  const std::size_t step = 1 + (mode >> 3);
+  proxy::response_inspector inspector(
+      {e2ee::endpoint::chat_completions, decrypting ? &test_session().client : nullptr, streaming, hold_done});
+  std::string out;
+  bool ok = true;
+  for (std::size_t at = 0; ok && at < answer.size(); at += step) ok = inspector.feed(answer.substr(at, step), out);
+  if (ok) ok = inspector.finish(out);
+  VP_E2EE_FUZZ_ASSERT(ok == !inspector.failed().has_value());
+  if (!ok) return;
+  VP_E2EE_FUZZ_ASSERT(inspector.bytes_in() == answer.size());
+  VP_E2EE_FUZZ_ASSERT(inspector.response_hash() == crypto::sha256(as_bytes(answer)));
+  if (!decrypting) {
+    // Only [DONE] events are withheld: nothing else is held back, dropped or changed.
+    const std::string done = inspector.release_done();
+    VP_E2EE_FUZZ_ASSERT(out.size() + done.size() == answer.size());
+    if (done.empty()) VP_E2EE_FUZZ_ASSERT(out == answer);
+  }
+  if (const auto& id = inspector.chat_id()) VP_E2EE_FUZZ_ASSERT(!id->empty() && id->size() <= 128);
+}
+
+std::vector<std::string> answer_seeds() {
+  const session& s = test_session();
+  const std::string sealed = s.server.encrypt("hello").value_or("");
+  const std::string chunk = R"({"id":"chatcmpl-1","choices":[{"index":0,"delta":{"content":")" + sealed + R"("}}]})";
+  const std::string plain_chunk = R"({"id":"chatcmpl-1","choices":[{"index":0,"delta":{"content":"hi"}}]})";
+  const std::string whole = R"({"id":"chatcmpl-2","choices":[{"index":0,"message":{"content":")" + sealed + R"("}}]})";
+  return {
+      std::string(1, '\x00') + R"({"id":"chatcmpl-3","choices":[{"index":0,"message":{"content":"hi"}}]})",
+      std::string(1, '\x02') + whole,
+      std::string(1, '\x01') + "data: " + plain_chunk + "\n\n: keep-alive\n\ndata: [DONE]\n\n",
+      std::string(1, '\x05') + "data: " + plain_chunk + "\r\n\r\ndata: [DONE]\r\n\r\n",
+      std::string(1, '\x03') + "data: " + chunk + "\n\nevent: error\ndata: {}\n\ndata: [DONE]\n\n",
+      std::string(1, '\x1f') + "data: " + chunk + "\n\ndata: [DONE]\n\n",
+  };
 }
 
 std::vector<std::string> sse_seeds() {

@@ -85,6 +85,12 @@ void sse_input(const std::uint8_t* data, std::size_t size);
 /// the body back exactly), for whole responses and chunks; the same for requests.
 void e2ee_fields_input(const std::uint8_t* data, std::size_t size);
 
+/// A backend's answer through proxy::response_inspector (the first byte picks JSON or SSE,
+/// whether it is decrypted, whether [DONE] is withheld, and the read size). Asserts that
+/// the hash is of exactly the bytes fed, and that without decryption the client gets the
+/// bytes unchanged (a withheld [DONE] included once released).
+void answer_input(const std::uint8_t* data, std::size_t size);
+
 /// Seeds built in code (no files), shaped like what each target parses so that mutations
 /// reach past the first checks: synthetic direct and gateway reports (event log, info and
 /// tcb_info both in place and as JSON strings, v1 and v2 runtime digests), event logs and
@@ -112,6 +118,8 @@ std::vector<std::string> signature_seeds();
 /// covered field (some sealed with the test key).
 std::vector<std::string> sse_seeds();
 std::vector<std::string> e2ee_fields_seeds();
+/// Plain and sealed JSON answers and streams, with every mode byte.
+std::vector<std::string> answer_seeds();
 
 /// For a libFuzzer program's LLVMFuzzerInitialize: when $VP_FUZZ_SEED_DIR names a
 /// directory (tests/fuzz/run sets it to the run's fresh corpus directory), writes

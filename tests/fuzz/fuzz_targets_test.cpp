@@ -181,7 +181,7 @@ TEST(FuzzTargets, SurviveEmptyAndTinyInputs) {
   const std::uint8_t byte = 0;
   for (target_fn t : {quote_input, collateral_input, report_input, event_log_input, policy_input, routing_input,
                       http_request_input, http_response_input, gpu_payload_input, nras_input, signature_input,
-                      sse_input, e2ee_fields_input}) {
+                      sse_input, e2ee_fields_input, answer_input}) {
     t(&byte, 0);
     t(&byte, 1);
     t(nullptr, 0);
@@ -315,6 +315,11 @@ TEST(FuzzTargets, SignatureChecksSurviveMutations) {
       run_mutations(signature_seeds(), signature_input, 3000, true,
                     [](const std::string& s) { return signature::parse_signature_document(s).has_value(); });
   EXPECT_GT(accepted, 100u);
+}
+
+TEST(FuzzTargets, AnswerInspectorSurvivesMutations) {
+  run_seeds(answer_seeds(), answer_input);
+  run_mutations(answer_seeds(), answer_input, 2000);
 }
 
 TEST(FuzzTargets, SseReaderSurvivesMutations) {
