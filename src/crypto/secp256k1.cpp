@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <secp256k1.h>
+#include <secp256k1_ecdh.h>
 #include <secp256k1_recovery.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@ namespace vp::crypto::secp256k1 {
 namespace {
 
 constexpr std::size_t digest_size = 32;
+constexpr std::size_t secret_size = 32;
 constexpr std::size_t compact_size = 64;
 constexpr std::size_t recoverable_size = 65;
 /// Ethereum's v = 27 + recovery id (EIP-191 personal_sign as k256 / ethers write it).
@@ -65,6 +67,24 @@ std::optional<public_xy> serialize_xy(const secp256k1_pubkey& key) {
   return xy;
 }
 
+/// Parses a raw X‖Y; false unless it is 64 bytes and a point on the curve (the parser
+/// checks the curve equation).
+bool parse_xy(byte_view xy, secp256k1_pubkey& out) {
+  if (xy.size() != std::tuple_size_v<public_xy>) return false;
+  unsigned char uncompressed[65];
+  uncompressed[0] = 0x04;
+  std::copy(xy.begin(), xy.end(), uncompressed + 1);
+  return secp256k1_ec_pubkey_parse(context(), &out, uncompressed, sizeof uncompressed) == 1;
+}
+
+/// secp256k1_ecdh's default hashes SHA-256(compressed point); NEAR's ECIES (§4.3, the
+/// vector of §4.9) feeds HKDF with k256's SharedSecret::raw_secret_bytes, which is the bare
+/// X coordinate, so the "hash" here is a copy of x.
+int copy_x(unsigned char* output, const unsigned char* x32, const unsigned char* /*y32*/, void* /*data*/) {
+  std::copy(x32, x32 + 32, output);
+  return 1;
+}
+
 }  // namespace
 
 std::optional<address> ethereum_address(byte_view xy) {
@@ -98,12 +118,9 @@ std::optional<public_xy> recover(byte_view digest, byte_view rsv) {
 }
 
 bool verify(byte_view xy, byte_view digest, byte_view rs) {
-  if (xy.size() != std::tuple_size_v<public_xy> || digest.size() != digest_size) return false;
-  unsigned char uncompressed[65];
-  uncompressed[0] = 0x04;
-  std::copy(xy.begin(), xy.end(), uncompressed + 1);
+  if (digest.size() != digest_size) return false;
   secp256k1_pubkey key;
-  if (secp256k1_ec_pubkey_parse(context(), &key, uncompressed, sizeof uncompressed) != 1) return false;
+  if (!parse_xy(xy, key)) return false;
   secp256k1_ecdsa_signature sig;
   if (!parse_low_s(rs, sig)) return false;
   return secp256k1_ecdsa_verify(context(), &sig, digest.data(), &key) == 1;
@@ -123,16 +140,36 @@ std::optional<keypair> generate() {
 }
 
 std::optional<keypair> from_secret(byte_view secret) {
-  keypair key;
-  if (secret.size() != key.secret.size()) return std::nullopt;
-  if (secp256k1_ec_seckey_verify(context(), secret.data()) != 1) return std::nullopt;
-  secp256k1_pubkey pub;
-  if (secp256k1_ec_pubkey_create(context(), &pub, secret.data()) != 1) return std::nullopt;
-  auto xy = serialize_xy(pub);
+  const auto xy = public_key_of(secret);
   if (!xy) return std::nullopt;
+  keypair key;
   std::copy(secret.begin(), secret.end(), key.secret.begin());
   key.public_key = *xy;
   return key;
+}
+
+std::optional<public_xy> public_key_of(byte_view secret) {
+  if (secret.size() != secret_size || secp256k1_ec_seckey_verify(context(), secret.data()) != 1) return std::nullopt;
+  secp256k1_pubkey pub;
+  if (secp256k1_ec_pubkey_create(context(), &pub, secret.data()) != 1) return std::nullopt;
+  return serialize_xy(pub);
+}
+
+bool is_public_key(byte_view xy) {
+  secp256k1_pubkey unused;
+  return parse_xy(xy, unused);
+}
+
+bool ecdh_x(byte_view secret, byte_view peer_xy, std::span<std::uint8_t, 32> out) {
+  secp256k1_pubkey peer;
+  // secp256k1_ecdh refuses a zero or out-of-range scalar itself; the group has prime order
+  // and no cofactor, so a valid scalar times a valid point is never the point at infinity.
+  if (secret.size() != secret_size || !parse_xy(peer_xy, peer) ||
+      secp256k1_ecdh(context(), out.data(), &peer, secret.data(), copy_x, nullptr) != 1) {
+    OPENSSL_cleanse(out.data(), out.size());
+    return false;
+  }
+  return true;
 }
 
 std::optional<std::array<std::uint8_t, 65>> sign_recoverable(const keypair& key, byte_view digest) {

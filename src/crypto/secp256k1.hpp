@@ -2,10 +2,13 @@
 // secp256k1 ECDSA as Ethereum uses it (libsecp256k1, with its recovery module): EIP-191
 // personal_sign digests, 65-byte r‖s‖v signatures, addresses = Keccak-256(X‖Y)[12:32].
 // Public keys are raw X‖Y (64 bytes, no 0x04 prefix), as NEAR reports carry them.
+// Also the point operations of NEAR's ECIES (docs/gpu-signatures-e2ee.md §4.3): public
+// keys of secrets, point validation and the raw-X ECDH.
 
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 
 #include "core/bytes.hpp"
@@ -40,6 +43,18 @@ struct keypair {
 std::optional<keypair> generate();
 /// The key pair of a 32-byte secret; nullopt unless it is a valid scalar.
 std::optional<keypair> from_secret(byte_view secret);
+
+/// The X‖Y of a 32-byte secret; nullopt unless it is a valid scalar (0 < s < n). Unlike
+/// from_secret it keeps no copy of the secret. Never throws.
+std::optional<public_xy> public_key_of(byte_view secret);
+
+/// Whether `xy` (64 bytes) is a point on the curve. Never throws.
+bool is_public_key(byte_view xy);
+
+/// The X coordinate of secret · peer (ECDH without the usual hashing: §4.3 takes k256's
+/// raw_secret_bytes) into `out`. false, with `out` zeroed, unless `secret` is a valid
+/// 32-byte scalar and `peer_xy` a 64-byte point on the curve. Never throws.
+bool ecdh_x(byte_view secret, byte_view peer_xy, std::span<std::uint8_t, 32> out);
 
 /// Deterministic (RFC 6979), low-s signature r‖s‖(27 + recovery id) over the 32-byte
 /// `digest`. nullopt only if `digest` is not 32 bytes.

@@ -6,8 +6,8 @@
 //   ecies (ecdsa): E(65, uncompressed) ‖ nonce(12) ‖ AES-256-GCM(K, nonce, plaintext) ‖ tag(16)
 //                  K = HKDF-SHA256(no salt, x(ECDH(e, recipient)), "ecdsa_encryption")
 // with a fresh ephemeral key and nonce per field. v1 (NaCl box) is not implemented.
-// Pure and synchronous: libsodium (Ed25519→X25519, X25519, XChaCha20-Poly1305) and OpenSSL
-// (HKDF, secp256k1 ECDH, AES-GCM).
+// Pure and synchronous: libsodium (Ed25519→X25519, X25519, XChaCha20-Poly1305),
+// libsecp256k1 (secp256k1 points and ECDH) and OpenSSL (HKDF, AES-GCM).
 
 #include <boost/system/result.hpp>
 

@@ -180,5 +180,92 @@ TEST(Secp256k1, GeneratedKeysWork) {
   EXPECT_EQ(recover(digest, sign_recoverable(*a, digest).value()), a->public_key);
 }
 
+TEST(Secp256k1, PublicKeyOfMatchesFromSecretAndRefusesInvalidScalars) {
+  const auto key = from_secret(hex(hardhat0_secret)).value();
+  EXPECT_EQ(public_key_of(hex(hardhat0_secret)), key.public_key);
+  EXPECT_FALSE(public_key_of(bytes(32, 0)));
+  EXPECT_FALSE(public_key_of(hex(order_hex)));
+  EXPECT_FALSE(public_key_of(bytes(31, 1)));
+  EXPECT_FALSE(public_key_of(bytes(33, 1)));
+}
+
+TEST(Secp256k1, IsPublicKeyAcceptsOnlyRawPointsOnTheCurve) {
+  const auto key = from_secret(hex(hardhat0_secret)).value();
+  EXPECT_TRUE(is_public_key(key.public_key));
+  auto off_curve = key.public_key;
+  off_curve[63] ^= 0x01;
+  EXPECT_FALSE(is_public_key(off_curve));
+  EXPECT_FALSE(is_public_key(public_xy{}));
+  EXPECT_FALSE(is_public_key(byte_view(key.public_key).first(63)));
+  bytes with_prefix{0x04};
+  with_prefix.insert(with_prefix.end(), key.public_key.begin(), key.public_key.end());
+  EXPECT_FALSE(is_public_key(with_prefix));  // X‖Y only, as NEAR reports carry it
+}
+
+TEST(Secp256k1, EcdhXMatchesTheEciesVector) {
+  VP_REQUIRE_SHARED_TESTDATA();
+  // §4.9: x(model · E) = x(e · model) is the vector's "ECDH x", the unhashed X coordinate.
+  const auto vectors = boost::json::parse(test::read_shared("e2ee/vectors.json"));
+  const auto& ecies = vectors.at("vectors").at("ecies_secp256k1").as_object();
+  const bytes model_secret = hex(ecies.at("model_secret").as_string());
+  const bytes ephemeral_secret = hex(ecies.at("ephemeral_secret").as_string());
+  const bytes ephemeral_point = hex(ecies.at("ephemeral_pub_uncompressed").as_string());
+  ASSERT_EQ(ephemeral_point.size(), 65u);
+  const byte_view ephemeral_xy = byte_view(ephemeral_point).subspan(1);
+  EXPECT_EQ(to_hex(public_key_of(ephemeral_secret).value()), to_hex(ephemeral_xy));
+
+  std::array<std::uint8_t, 32> model_side{};
+  std::array<std::uint8_t, 32> ephemeral_side{};
+  ASSERT_TRUE(ecdh_x(model_secret, ephemeral_xy, model_side));
+  ASSERT_TRUE(ecdh_x(ephemeral_secret, public_key_of(model_secret).value(), ephemeral_side));
+  EXPECT_EQ(to_hex(model_side), ecies.at("ecdh_x").as_string());
+  EXPECT_EQ(to_hex(ephemeral_side), ecies.at("ecdh_x").as_string());
+}
+
+TEST(Secp256k1, EcdhXAgreesBothWaysAndIsTheXOfTheSharedPoint) {
+  const auto a = generate().value();
+  const auto b = generate().value();
+  std::array<std::uint8_t, 32> ab{};
+  std::array<std::uint8_t, 32> ba{};
+  ASSERT_TRUE(ecdh_x(a.secret, b.public_key, ab));
+  ASSERT_TRUE(ecdh_x(b.secret, a.public_key, ba));
+  EXPECT_EQ(ab, ba);
+  // The X of a·B computed independently (libsecp256k1's tweak-multiply), not a hash of it.
+  secp256k1_pubkey point;
+  unsigned char uncompressed[65] = {0x04};
+  std::copy(b.public_key.begin(), b.public_key.end(), uncompressed + 1);
+  ASSERT_EQ(secp256k1_ec_pubkey_parse(secp256k1_context_static, &point, uncompressed, sizeof uncompressed), 1);
+  ASSERT_EQ(secp256k1_ec_pubkey_tweak_mul(secp256k1_context_static, &point, a.secret.data()), 1);
+  std::size_t len = sizeof uncompressed;
+  ASSERT_EQ(secp256k1_ec_pubkey_serialize(secp256k1_context_static, uncompressed, &len, &point,
+                                          SECP256K1_EC_UNCOMPRESSED),
+            1);
+  EXPECT_EQ(to_hex(ab), to_hex(byte_view(uncompressed + 1, 32)));
+  // Another peer, another secret.
+  const auto c = generate().value();
+  std::array<std::uint8_t, 32> ac{};
+  ASSERT_TRUE(ecdh_x(a.secret, c.public_key, ac));
+  EXPECT_NE(ab, ac);
+}
+
+TEST(Secp256k1, EcdhXRefusesInvalidPointsAndScalarsAndZeroesTheOutput) {
+  const auto a = from_secret(hex(hardhat0_secret)).value();
+  const auto b = generate().value();
+  auto off_curve = b.public_key;
+  off_curve[63] ^= 0x01;
+  std::array<std::uint8_t, 32> out{};
+  const auto refused = [&](byte_view secret, byte_view peer) {
+    out.fill(0xaa);
+    const bool ok = ecdh_x(secret, peer, out);
+    return !ok && out == std::array<std::uint8_t, 32>{};
+  };
+  EXPECT_TRUE(refused(a.secret, off_curve));
+  EXPECT_TRUE(refused(a.secret, public_xy{}));
+  EXPECT_TRUE(refused(a.secret, byte_view(b.public_key).first(63)));
+  EXPECT_TRUE(refused(bytes(32, 0), b.public_key));
+  EXPECT_TRUE(refused(hex(order_hex), b.public_key));
+  EXPECT_TRUE(refused(byte_view(a.secret).first(31), b.public_key));
+}
+
 }  // namespace
 }  // namespace vp::crypto::secp256k1
