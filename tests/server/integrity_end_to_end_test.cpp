@@ -37,12 +37,6 @@ std::function<void(server::proxy_config&)> modes(proxy::e2ee_mode e2ee, proxy::s
   };
 }
 
-std::string header_of(const std::vector<std::pair<std::string, std::string>>& fields, std::string_view name) {
-  for (const auto& [n, v] : fields) {
-    if (text::ascii_iequals(n, name)) return v;
-  }
-  return {};
-}
 
 client_request completions_request(bool stream) {
   client_request r = chat_request("sim-model", stream);
@@ -74,21 +68,6 @@ void expect_backend_saw_only_ciphertext(const sim::simulator& sim, std::string_v
   EXPECT_FALSE(header_of(x.headers, "X-Client-Pub-Key").empty());
 }
 
-std::string str(const boost::json::value& v) { return v.is_string() ? std::string(v.as_string()) : "<not a string>"; }
-
-/// The proxy's statistics once `n` signature verdicts are in: under check, a JSON answer
-/// reaches the client before its signature is looked up.
-server::proxy_statistics after_verdicts(running_proxy& proxy, std::size_t n) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  for (;;) {
-    auto s = proxy.statistics();
-    if (s.signatures_valid + s.signatures_invalid + s.signatures_unavailable >= n ||
-        std::chrono::steady_clock::now() > deadline) {
-      return s;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-}
 
 /// The SSE events of a stream's body, as the client got them.
 std::vector<std::string> events_of(const std::string& body) {
@@ -120,7 +99,7 @@ TEST(IntegrityEndToEnd, ChatIsSealedToTheAttestedKeyAndItsSignatureVerifies) {
   EXPECT_TRUE(answer.at("choices").at(0).at("message").at("content").as_string().starts_with("Simulated answer"));
   expect_backend_saw_only_ciphertext(sim);
 
-  const auto stats = after_verdicts(proxy, 1);
+  const auto stats = proxy.statistics_after_verdicts(1);
   EXPECT_EQ(stats.e2ee_sealed, 1u);
   EXPECT_EQ(stats.signatures_valid, 1u);
   EXPECT_EQ(stats.signatures_invalid + stats.signatures_unavailable, 0u);
@@ -159,7 +138,7 @@ TEST(IntegrityEndToEnd, AStreamIsDecryptedEventByEventAndEndsWithTheSignatureTra
   expect_backend_saw_only_ciphertext(sim);
   // What the backend sent was ciphertext: no token in the clear.
   EXPECT_EQ(sim.exchanges(domain).front().response_entity.find("sim-token-0"), std::string::npos);
-  EXPECT_EQ(after_verdicts(proxy, 1).signatures_valid, 1u);
+  EXPECT_EQ(proxy.statistics_after_verdicts(1).signatures_valid, 1u);
 }
 
 TEST(IntegrityEndToEnd, CompletionsAndEmbeddingsAreSealedAndSigned) {
@@ -179,7 +158,7 @@ TEST(IntegrityEndToEnd, CompletionsAndEmbeddingsAreSealedAndSigned) {
   ASSERT_EQ(data.size(), 2u);
   EXPECT_TRUE(data[0].at("embedding").is_array());  // opened from its sealed JSON text
   EXPECT_EQ(sim.exchanges(domain).back().body.find(marker), std::string::npos);
-  EXPECT_EQ(after_verdicts(proxy, 3).signatures_valid, 3u);
+  EXPECT_EQ(proxy.statistics_after_verdicts(3).signatures_valid, 3u);
 }
 
 TEST(IntegrityEndToEnd, EcdsaBackendsGetEciesAndSecp256k1Signatures) {
@@ -191,7 +170,7 @@ TEST(IntegrityEndToEnd, EcdsaBackendsGetEciesAndSecp256k1Signatures) {
   EXPECT_EQ(r.header("X-E2EE"), std::optional<std::string_view>("ecies"));
   EXPECT_EQ(r.header("X-Signature-Status"), std::optional<std::string_view>("valid"));
   expect_backend_saw_only_ciphertext(sim, "ecdsa");
-  EXPECT_EQ(after_verdicts(proxy, 1).signatures_valid, 1u);
+  EXPECT_EQ(proxy.statistics_after_verdicts(1).signatures_valid, 1u);
 }
 
 TEST(IntegrityEndToEnd, ASignatureStoredLateIsWaitedFor) {
@@ -267,7 +246,7 @@ TEST_P(SignatureFaults, CheckReportsThemAndStillRelays) {
   EXPECT_EQ(stream.trailer("X-Signature-Status"), std::optional<std::string_view>(GetParam().status));
   const auto whole = http_exchange(proxy.port(), chat_request("sim-model", false));
   ASSERT_EQ(whole.status, 200u) << whole.body;
-  const auto stats = after_verdicts(proxy, 2);
+  const auto stats = proxy.statistics_after_verdicts(2);
   EXPECT_EQ(stats.signatures_valid, 0u);
   EXPECT_EQ(GetParam().status == "invalid" ? stats.signatures_invalid : stats.signatures_unavailable, 2u);
 

@@ -44,28 +44,7 @@ std::optional<std::filesystem::path> program_on_path(std::string_view name) {
   return std::nullopt;
 }
 
-std::string header_of(const std::vector<std::pair<std::string, std::string>>& fields, std::string_view name) {
-  for (const auto& [n, v] : fields) {
-    if (text::ascii_iequals(n, name)) return v;
-  }
-  return {};
-}
 
-std::string str(const boost::json::value& v) { return v.is_string() ? std::string(v.as_string()) : "<not a string>"; }
-
-/// The proxy's statistics once `n` signature verdicts are in: under check, a JSON answer
-/// reaches the client before its signature is looked up.
-server::proxy_statistics after_verdicts(running_proxy& proxy, std::size_t n) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  for (;;) {
-    auto s = proxy.statistics();
-    if (s.signatures_valid + s.signatures_invalid + s.signatures_unavailable >= n ||
-        std::chrono::steady_clock::now() > deadline) {
-      return s;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-}
 
 TEST(OpenAiNodeSdk, GetsPlaintextThroughTheProxyWhileTheBackendSeesCiphertextAndEverySignatureVerifies) {
   const auto node = program_on_path("node");
@@ -133,7 +112,7 @@ TEST(OpenAiNodeSdk, GetsPlaintextThroughTheProxyWhileTheBackendSeesCiphertextAnd
   }
   EXPECT_EQ(posts, 4u);
 
-  const auto stats = after_verdicts(proxy, 4);
+  const auto stats = proxy.statistics_after_verdicts(4);
   EXPECT_EQ(stats.signatures_valid, 4u);
   EXPECT_EQ(stats.signatures_invalid, 0u);
   EXPECT_EQ(stats.signatures_unavailable, 0u);

@@ -10,15 +10,21 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
+#include <chrono>
 #include <functional>
 #include <future>
 #include <memory>
 #include <stdexcept>
+#include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "app/collateral_options.hpp"
 #include "app/workload_policy.hpp"
 #include "core/bytes.hpp"
+#include "core/text.hpp"
 #include "gpu/evidence.hpp"
 #include "net/spawn.hpp"
 #include "server/proxy_server.hpp"
@@ -49,6 +55,20 @@ inline std::string error_message_of(const client_response& r) {
   if (!e.is_object()) return {};
   const auto* m = e.as_object().if_contains("message");
   return m && m->is_string() ? std::string(m->as_string()) : std::string();
+}
+
+/// The value of the field `name` (case-insensitive) in fields as a backend received them
+/// ("" when absent).
+inline std::string header_of(const std::vector<std::pair<std::string, std::string>>& fields, std::string_view name) {
+  for (const auto& [n, v] : fields) {
+    if (text::ascii_iequals(n, name)) return v;
+  }
+  return {};
+}
+
+/// A JSON string's value, or a marker that it is not one.
+inline std::string str(const boost::json::value& v) {
+  return v.is_string() ? std::string(v.as_string()) : "<not a string>";
 }
 
 /// GPUs per CVM in the end-to-end tests that are not about GPUs: one, so that every
@@ -125,6 +145,20 @@ class running_proxy {
     std::promise<server::proxy_statistics> p;
     boost::asio::post(ioc_, [&] { p.set_value(server_->statistics()); });
     return p.get_future().get();
+  }
+
+  /// The statistics once `n` signature verdicts are in (at most 10 s): under check, a JSON
+  /// answer reaches the client before its signature is looked up.
+  server::proxy_statistics statistics_after_verdicts(std::size_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (;;) {
+      auto s = statistics();
+      if (s.signatures_valid + s.signatures_invalid + s.signatures_unavailable >= n ||
+          std::chrono::steady_clock::now() > deadline) {
+        return s;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   }
 
   /// Graceful stop; returns once every client connection closed.
