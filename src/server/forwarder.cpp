@@ -190,6 +190,11 @@ bool iequals_prefix(std::string_view value, std::string_view prefix) {
   return value.size() >= prefix.size() && text::ascii_iequals(value.substr(0, prefix.size()), prefix);
 }
 
+/// "invalid (signer_mismatch): <detail>", for a refusal's message.
+std::string verdict_words(const signature_outcome& s) {
+  return std::string(to_string(s.status)) + " (" + s.failed_check + "): " + s.detail;
+}
+
 /// One request's exchange, in the order it happens: send the request, read the response
 /// head, write the head to the client, relay the body — as it is, or through the response
 /// inspector (decryption, hashing) for a signed or sealed endpoint's answer, followed by
@@ -299,7 +304,8 @@ class exchange {
     if (integrity_ != nullptr) {
       // The signed request hash is over the bytes the model CVM receives (§3.3).
       const auto& body = outgoing.body();
-      report_.request_sha256 = to_hex(crypto::sha256(as_bytes(std::string_view(body.data(), body.size()))));
+      request_hash_ = crypto::sha256(as_bytes(std::string_view(body.data(), body.size())));
+      report_.request_sha256 = to_hex(request_hash_);
     }
     up_tcp_.expires_after(deadlines_.response_headers);
     auto [ec, n] = co_await http::async_write(up_.stream(), outgoing, asio::as_tuple(asio::use_awaitable));
@@ -367,9 +373,7 @@ class exchange {
                                                       " although asked for identity, so its fields cannot be checked"),
                        "content-coded answer to a sealed request");
       }
-      report_.signature = signature_outcome{signature_status::unavailable, "signature_unavailable",
-                                            "the answer is content-coded, so its bytes are not the signed ones",
-                                            std::nullopt};
+      report_.signature = signature_unavailable("the answer is content-coded, so its bytes are not the signed ones");
       return std::nullopt;
     }
     streaming_ = iequals_prefix(sv(head[http::field::content_type]), "text/event-stream");
@@ -520,28 +524,19 @@ class exchange {
   /// The answer's signature, looked up on this connection and checked against the attested
   /// key, the model, and the hashes of the bytes written and read.
   asio::awaitable<signature_outcome> lookup_signature() {
-    const auto unavailable = [](std::string why) {
-      return signature_outcome{signature_status::unavailable, "signature_unavailable", std::move(why), std::nullopt};
-    };
-    if (!integrity_->backend.bound) co_return unavailable("the backend has no attested signing key");
-    if (!report_.chat_id) co_return unavailable("the answer carries no id to look its signature up by");
+    if (!integrity_->backend.bound) co_return signature_unavailable("the backend has no attested signing key");
+    if (!report_.chat_id) co_return signature_unavailable("the answer carries no id to look its signature up by");
     signature_lookup lookup;
     lookup.chat_id = *report_.chat_id;
     lookup.signing_algo = integrity_->backend.signing_algo;
     lookup.authorization = integrity_->authorization;
     lookup.expected.signer = signature::expected_signer{integrity_->backend.signing_algo, integrity_->backend.signing_address};
-    lookup.expected.request_hash = hash_of(report_.request_sha256);
+    lookup.expected.request_hash = request_hash_;
     lookup.expected.response_hash = inspector_->response_hash();
     lookup.expected.model = integrity_->backend.model_name;
     lookup.wait = integrity_->signature_wait;
     lookup.timeout = std::min(deadlines_.response_headers, std::chrono::milliseconds(30'000));
     co_return co_await check_signature(up_, std::move(lookup), integrity_->reconnect);
-  }
-
-  static sha256_digest hash_of(const std::string& hex) {
-    sha256_digest out{};
-    if (auto raw = from_hex(hex); raw && raw->size() == out.size()) std::copy(raw->begin(), raw->end(), out.begin());
-    return out;
   }
 
   /// A JSON answer, held whole: read, hashed, decrypted; under enforce given only once its
@@ -567,13 +562,10 @@ class exchange {
     if (enforces_signature()) {
       report_.signature = co_await lookup_signature();
       if (report_.signature->status != signature_status::valid) {
-        const std::string code = report_.signature->status == signature_status::invalid ? "signature_invalid"
-                                                                                          : "signature_unavailable";
+        const std::string code(refusal_code(*report_.signature));
         co_return refused(proxy::verification_failed(code, "the answer of " + up_.host() +
                                                                " is withheld: its signature is " +
-                                                               std::string(to_string(report_.signature->status)) +
-                                                               " (" + report_.signature->failed_check +
-                                                               "): " + report_.signature->detail),
+                                                               verdict_words(*report_.signature)),
                           code + ": " + report_.signature->detail);
       }
     }
@@ -635,9 +627,8 @@ class exchange {
       if (inspector_->saw_done()) {
         report_.signature = co_await lookup_signature();
       } else {
-        report_.signature = signature_outcome{signature_status::unavailable, "signature_unavailable",
-                                              "the stream ended without data: [DONE]; only complete streams are signed",
-                                              std::nullopt};
+        report_.signature =
+            signature_unavailable("the stream ended without data: [DONE]; only complete streams are signed");
       }
     }
     if (enforces_signature()) {
@@ -646,11 +637,9 @@ class exchange {
         body_bytes_ += done.size();
         if (auto failed = co_await write_client(done.data(), done.size())) co_return std::move(*failed);
       } else {
-        const std::string code =
-            report_.signature->status == signature_status::invalid ? "signature_invalid" : "signature_unavailable";
-        // Named, not a temporary in the co_await operand (GCC 12 destroys those twice).
-        const std::string message = "the stream's signature is " + std::string(to_string(report_.signature->status)) +
-                                    " (" + report_.signature->failed_check + "): " + report_.signature->detail;
+        // Named, not temporaries in the co_await operand (GCC 12 destroys those twice).
+        const std::string code(refusal_code(*report_.signature));
+        const std::string message = "the stream's signature is " + verdict_words(*report_.signature);
         if (auto failed = co_await write_error_event(code, message)) co_return std::move(*failed);
       }
     }
@@ -672,6 +661,8 @@ class exchange {
   std::optional<proxy::response_inspector> inspector_;
   bool streaming_ = false;
   integrity_report report_;
+  /// SHA-256 of the request body written (report_.request_sha256 in hex).
+  sha256_digest request_hash_{};
   framing mode_ = framing::none;
   unsigned status_ = 0;
   bool head_written_ = false;

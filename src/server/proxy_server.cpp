@@ -290,6 +290,8 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
   void count_event(std::string_view key);
   void report(std::string_view key, const log::rate_limiter::summary& s);
   void arm_log_flush();
+  /// A new TCP + TLS connection to `domain` (--connect-to applied), not yet attested.
+  asio::awaitable<upstream::result<upstream::upstream_connection>> connect(std::string domain);
 };
 
 // ---------------------------------------------------------------------------------------
@@ -658,13 +660,7 @@ asio::awaitable<session::acquired> session::acquire(const routed& route, bool al
       co_return out;
     }
   }
-  upstream::connect_options options{st_->config.timeouts.connect, st_->config.timeouts.tls, std::nullopt};
-  if (const auto* rule = proxy::find_connect_to(st_->config.connect_to, route.domain, st_->config.upstream_port)) {
-    options.connect_to = upstream::dial_address{rule->address, rule->address_port};
-  }
-  ++st_->upstream_connections;
-  auto connected =
-      co_await upstream::connect_upstream(st_->executor, st_->tls, route.domain, st_->config.upstream_port, options);
+  auto connected = co_await st_->connect(route.domain);
   if (!connected) {
     const auto& e = connected.error();
     out.refusal = proxy::refusal_response(upstream::to_failure(e));
@@ -727,13 +723,7 @@ boost::system::result<relay_integrity, proxy::error_response> session::integrity
   out.reconnect = [self = st_, domain,
                    spki = conn.spki_sha256()]() -> asio::awaitable<boost::system::result<upstream::upstream_connection,
                                                                                            std::string>> {
-    upstream::connect_options options{self->config.timeouts.connect, self->config.timeouts.tls, std::nullopt};
-    if (const auto* rule = proxy::find_connect_to(self->config.connect_to, domain, self->config.upstream_port)) {
-      options.connect_to = upstream::dial_address{rule->address, rule->address_port};
-    }
-    ++self->upstream_connections;
-    auto connected =
-        co_await upstream::connect_upstream(self->executor, self->tls, domain, self->config.upstream_port, options);
+    auto connected = co_await self->connect(domain);
     if (!connected) co_return "reconnecting failed: " + connected.error().message;
     if (connected->spki_sha256() != spki || !self->gate.is_fresh(domain, spki)) {
       co_return std::string(
@@ -868,6 +858,15 @@ asio::awaitable<bool> session::handle(client_request request) {
 
 // ---------------------------------------------------------------------------------------
 // The server.
+
+asio::awaitable<upstream::result<upstream::upstream_connection>> proxy_server::state::connect(std::string domain) {
+  upstream::connect_options options{config.timeouts.connect, config.timeouts.tls, std::nullopt};
+  if (const auto* rule = proxy::find_connect_to(config.connect_to, domain, config.upstream_port)) {
+    options.connect_to = upstream::dial_address{rule->address, rule->address_port};
+  }
+  ++upstream_connections;
+  co_return co_await upstream::connect_upstream(executor, tls, std::move(domain), config.upstream_port, options);
+}
 
 void proxy_server::state::session_ended() {
   if (stopping && sessions.empty()) {

@@ -27,10 +27,6 @@ namespace {
 /// A signature answer is a few hundred bytes.
 constexpr std::size_t max_signature_answer = 64 * 1024;
 
-signature_outcome unavailable(std::string detail) {
-  return signature_outcome{signature_status::unavailable, "signature_unavailable", std::move(detail), std::nullopt};
-}
-
 struct lookup_answer {
   unsigned status = 0;
   std::string body;
@@ -93,16 +89,16 @@ asio::awaitable<signature_outcome> check_signature_impl(upstream::upstream_conne
     if (!current->reusable() && reconnect && reconnects < 2) {
       ++reconnects;
       auto fresh = co_await reconnect();
-      if (!fresh) co_return unavailable("signature lookup: " + fresh.error());
+      if (!fresh) co_return signature_unavailable("signature lookup: " + fresh.error());
       replacement.emplace(std::move(*fresh));
       current = &*replacement;
     }
     auto answer = co_await one_lookup(*current, lookup);
-    if (!answer.error.empty()) co_return unavailable("signature lookup: " + answer.error);
+    if (!answer.error.empty()) co_return signature_unavailable("signature lookup: " + answer.error);
     if (answer.status == 200) co_return judge_signature(std::move(answer.body), lookup.expected);
     const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started);
     if (answer.status != 404 || waited + backoff > lookup.wait) {
-      co_return unavailable("signature lookup answered HTTP " + std::to_string(answer.status) + " after " +
+      co_return signature_unavailable("signature lookup answered HTTP " + std::to_string(answer.status) + " after " +
                             std::to_string(attempt) + " attempt" + (attempt == 1 ? "" : "s") + " (" +
                             text::milliseconds_text(waited) + ")");
     }
@@ -113,6 +109,14 @@ asio::awaitable<signature_outcome> check_signature_impl(upstream::upstream_conne
 }
 
 }  // namespace
+
+signature_outcome signature_unavailable(std::string why) {
+  return signature_outcome{signature_status::unavailable, "signature_unavailable", std::move(why), std::nullopt};
+}
+
+std::string_view refusal_code(const signature_outcome& outcome) noexcept {
+  return outcome.status == signature_status::invalid ? "signature_invalid" : "signature_unavailable";
+}
 
 std::string_view to_string(signature_status s) noexcept {
   switch (s) {
@@ -147,7 +151,7 @@ asio::awaitable<signature_outcome> check_signature(upstream::upstream_connection
     unexpected = "unknown exception";
   }
   conn.mark_not_reusable();
-  co_return unavailable("signature lookup: unexpected failure: " + unexpected);
+  co_return signature_unavailable("signature lookup: unexpected failure: " + unexpected);
 }
 
 }  // namespace vp::server

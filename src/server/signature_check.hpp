@@ -38,6 +38,13 @@ struct signature_outcome {
   std::optional<std::string> document;
 };
 
+/// The outcome when no signature could be had, and why (failed check "signature_unavailable").
+signature_outcome signature_unavailable(std::string why);
+
+/// The refusal code for an outcome that is not valid: "signature_invalid" or
+/// "signature_unavailable".
+std::string_view refusal_code(const signature_outcome& outcome) noexcept;
+
 struct signature_lookup {
   std::string chat_id;
   attest::signing_algorithm signing_algo = attest::signing_algorithm::ed25519;
