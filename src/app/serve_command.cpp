@@ -290,14 +290,9 @@ std::optional<serve_settings> parse_serve_settings(const std::vector<std::string
     const auto signatures = proxy::parse_signature_mode(vm["verify-signatures"].as<std::string>());
     if (!signatures) throw po::error("--verify-signatures must be off, check or enforce");
     p.verify_signatures = *signatures;
-    const std::string algo = vm["signing-algo"].as<std::string>();
-    if (algo == "ed25519") {
-      p.signing_algo = attest::signing_algorithm::ed25519;
-    } else if (algo == "ecdsa") {
-      p.signing_algo = attest::signing_algorithm::ecdsa;
-    } else {
-      throw po::error("--signing-algo must be ed25519 or ecdsa");
-    }
+    const auto algo = attest::signing_algorithm_named(vm["signing-algo"].as<std::string>());
+    if (!algo) throw po::error("--signing-algo must be ed25519 or ecdsa");
+    p.signing_algo = *algo;
     p.signature_wait = duration_flag(vm, "signature-wait");
     p.timeouts.connect = duration_flag(vm, "connect-timeout");
     p.timeouts.tls = duration_flag(vm, "tls-timeout");

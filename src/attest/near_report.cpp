@@ -75,10 +75,7 @@ result<std::optional<std::array<std::uint8_t, N>>> optional_fixed_hex(const json
 result<signing_algorithm> parse_signing_algo(const json::object& o, const std::string& pointer) {
   auto text = required_string(o, pointer, "signing_algo");
   if (!text) return text.error();
-  // Exact spellings only: the server emits these, and a lenient match would let a report
-  // claim an algorithm this verifier interprets differently from the server.
-  if (*text == "ecdsa") return signing_algorithm::ecdsa;
-  if (*text == "ed25519") return signing_algorithm::ed25519;
+  if (const auto algo = signing_algorithm_named(*text)) return *algo;
   return make_error(errc::unsupported_signing_algo, field_path(pointer, "signing_algo") + " is " + excerpt(*text) +
                                                         "; only \"ecdsa\" and \"ed25519\" are supported");
 }
@@ -88,22 +85,19 @@ result<signing_algorithm> parse_signing_algo(const json::object& o, const std::s
 // key without prefix. Lengths are exact: report_data binds exactly these bytes, and an
 // identity of another length would hash differently from what the server meant.
 result<bytes> parse_signing_address(std::string_view text, signing_algorithm algo, const std::string& path) {
+  if (auto decoded = decode_signing_address(algo, text)) return std::move(*decoded);
   if (algo == signing_algorithm::ecdsa) {
     if (text.size() != 42 || !text.starts_with("0x")) {
       return malformed(path + " (ecdsa) must be \"0x\" + 40 hex digits, got " + std::to_string(text.size()) +
                        " characters: " + excerpt(text));
     }
-    auto decoded = fixed_hex<20>(text.substr(2), path);
-    if (!decoded) return decoded.error();
-    return bytes(decoded->begin(), decoded->end());
+    return malformed(path + " is not hex: " + excerpt(text.substr(2)));
   }
   if (text.size() != 64) {
     return malformed(path + " (ed25519) must be 64 hex digits, got " + std::to_string(text.size()) +
                      " characters: " + excerpt(text));
   }
-  auto decoded = fixed_hex<32>(text, path);
-  if (!decoded) return decoded.error();
-  return bytes(decoded->begin(), decoded->end());
+  return malformed(path + " is not hex: " + excerpt(text));
 }
 
 // ecdsa: 128 hex = X‖Y (what inference-proxy emits); 130 hex starting "04" (the SEC1
@@ -348,6 +342,22 @@ std::string_view to_string(report_form f) noexcept {
     case report_form::gateway: return "gateway";
   }
   return "unknown";
+}
+
+std::optional<signing_algorithm> signing_algorithm_named(std::string_view text) noexcept {
+  if (text == "ecdsa") return signing_algorithm::ecdsa;
+  if (text == "ed25519") return signing_algorithm::ed25519;
+  return std::nullopt;
+}
+
+std::optional<bytes> decode_signing_address(signing_algorithm algo, std::string_view text) {
+  if (algo == signing_algorithm::ecdsa) {
+    if (text.size() != 42 || !text.starts_with("0x")) return std::nullopt;
+    text.remove_prefix(2);
+  } else if (text.size() != 64) {
+    return std::nullopt;
+  }
+  return from_hex(text);
 }
 
 std::string format_signing_address(signing_algorithm algo, byte_view address) {

@@ -69,6 +69,15 @@ std::string_view to_string(attestation_role r) noexcept;
 /// hex digits for ed25519.
 std::string format_signing_address(signing_algorithm algo, byte_view address);
 
+/// The algorithm named exactly "ecdsa" or "ed25519"; nullopt for any other spelling (a
+/// lenient match would let a peer claim an algorithm read otherwise than the server means).
+std::optional<signing_algorithm> signing_algorithm_named(std::string_view text) noexcept;
+
+/// The identity `text` spells as NEAR writes it (§1.6): ecdsa "0x" + 40 hex digits of
+/// either case (EIP-55 checksums are mixed case), ed25519 64 hex digits; exact lengths.
+/// nullopt for anything else.
+std::optional<bytes> decode_signing_address(signing_algorithm algo, std::string_view text);
+
 /// How a nested JSON value travelled: as JSON itself, or as a string holding JSON text
 /// (the gateway's event_log, §1.5; tcb_info in some dstack versions, §1.4).
 enum class json_encoding {

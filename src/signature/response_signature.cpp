@@ -100,14 +100,9 @@ boost::system::result<signature_document, document_error> parse_object(const jso
 
   auto algo = required_string(o, "signing_algo");
   if (!algo) return algo.error();
-  // Exact spellings, as near_report.cpp reads a report's signing_algo.
-  if (*algo == "ecdsa") {
-    doc.signing_algo = attest::signing_algorithm::ecdsa;
-  } else if (*algo == "ed25519") {
-    doc.signing_algo = attest::signing_algorithm::ed25519;
-  } else {
-    return malformed("signing_algo is " + excerpt(*algo) + "; only \"ecdsa\" and \"ed25519\" are defined");
-  }
+  const auto named = attest::signing_algorithm_named(*algo);
+  if (!named) return malformed("signing_algo is " + excerpt(*algo) + "; only \"ecdsa\" and \"ed25519\" are defined");
+  doc.signing_algo = *named;
   const bool ecdsa = doc.signing_algo == attest::signing_algorithm::ecdsa;
 
   auto signature = required_string(o, "signature");
@@ -123,14 +118,8 @@ boost::system::result<signature_document, document_error> parse_object(const jso
 
   auto address = required_string(o, "signing_address");
   if (!address) return address.error();
-  // Addresses as a report writes them (§1.6): "0x" + 40 hex of any case (EIP-55
-  // checksums are mixed case) for ecdsa, the bare 64-hex public key for ed25519.
-  std::optional<bytes> address_bytes;
-  if (ecdsa) {
-    if (address->starts_with("0x")) address_bytes = exact_hex(address->substr(2), ecdsa_address_size);
-  } else {
-    address_bytes = exact_hex(*address, ed25519_address_size);
-  }
+  // Addresses as a report writes them (§1.6).
+  auto address_bytes = attest::decode_signing_address(doc.signing_algo, *address);
   if (!address_bytes) {
     return malformed(std::string("signing_address (") + std::string(*algo) + ") must be " +
                      (ecdsa ? "\"0x\" + 40 hex digits" : "64 hex digits") + ", got " + excerpt(*address));

@@ -496,13 +496,11 @@ struct backend_server::state {
     for (const auto& param : url->params()) {
       if (param.key != "signing_algo") continue;
       const std::string value = param.has_value ? std::string(param.value) : std::string();
-      if (value == "ecdsa") {
-        algo = attest::signing_algorithm::ecdsa;
-      } else if (value == "ed25519") {
-        algo = attest::signing_algorithm::ed25519;
-      } else {
+      const auto named = attest::signing_algorithm_named(value);
+      if (!named) {
         return error_answer(400, "Unsupported signing algorithm: " + value, "invalid_request_error", "bad_request");
       }
+      algo = *named;
     }
     std::optional<chat_signature> found;
     {

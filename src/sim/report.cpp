@@ -50,14 +50,12 @@ std::optional<report_query> parse_report_query(std::string_view target, std::str
       std::copy(decoded->begin(), decoded->end(), nonce.begin());
       q.nonce = nonce;
     } else if (param.key == "signing_algo") {
-      if (value == "ecdsa") {
-        q.signing_algo = attest::signing_algorithm::ecdsa;
-      } else if (value == "ed25519") {
-        q.signing_algo = attest::signing_algorithm::ed25519;
-      } else {
+      const auto named = attest::signing_algorithm_named(value);
+      if (!named) {
         error = "Unsupported signing algorithm: " + value;
         return std::nullopt;
       }
+      q.signing_algo = *named;
     } else if (param.key == "include_tls_fingerprint") {
       if (value != "true" && value != "false") {
         error = "include_tls_fingerprint must be true or false";
