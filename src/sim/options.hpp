@@ -134,6 +134,37 @@ struct nras_faults {
   bool expired = false;
 };
 
+/// How the simulated gateway (cloud-api, docs/gpu-signatures-e2ee.md §5) misbehaves. Each
+/// breaks one guarantee a verifying client relies on; every other rule still holds.
+struct gateway_faults {
+  /// gateway_attestation binds another SPKI than the gateway's live TLS key (report_data and
+  /// tls_cert_fingerprint both name that other key).
+  bool unbound_tls_key = false;
+  /// The embedded model attestation was produced for another nonce than the client's.
+  bool model_other_nonce = false;
+  /// The embedded model attestation comes from a CVM that fails the model policy: measured
+  /// consistently, but as another app (workload_tampering::foreign_app_id).
+  bool model_fails_policy = false;
+  /// Requests are forwarded without the E2EE header fields: the model reads the sealed
+  /// fields as text and answers in plaintext.
+  bool strip_e2ee_headers = false;
+  /// Requests are answered by the gateway itself (the covered answer fields sealed to the
+  /// client's key, which it knows from X-Client-Pub-Key), and the signature lookup of such
+  /// an answer returns a "provider_tee" signature by a key no model attestation carries.
+  bool impersonate_model = false;
+  /// The next N requests carrying X-Model-Pub-Key are answered 502 NoPubKeyProvider (the
+  /// pinned replica went away); later ones are routed normally.
+  unsigned no_pub_key_provider = 0;
+};
+
+/// A simulated NEAR gateway in front of the simulator's model domains: its own CVM (another
+/// app id, its own measurements, TLS key and signing keys), answering the gateway form of
+/// /v1/attestation/report and relaying inference requests to the model CVMs.
+struct gateway_options {
+  std::string domain = "cloud-api.near.ai";
+  gateway_faults faults;
+};
+
 /// One simulated domain: one TLS listener on 127.0.0.1 in front of `instances` CVMs,
 /// picked round-robin per accepted connection, each with its own TLS key and signing key.
 struct domain_options {
@@ -156,6 +187,10 @@ struct simulator_options {
   std::size_t gpus = 8;
   /// Initial faults of the fake NRAS.
   nras_faults nras;
+  /// A gateway in front of `domains` (nullopt: none).
+  std::optional<gateway_options> gateway;
+  /// 0 = ephemeral port for the gateway.
+  std::uint16_t gateway_port = 0;
   /// 0 = ephemeral port for the fake NRAS.
   std::uint16_t nras_port = 0;
   /// SSE chunks of a streaming answer (then `data: [DONE]`).
@@ -215,6 +250,28 @@ struct backend_exchange {
   /// the signature delay). Set after the last byte was written: a client that read the
   /// answer may look before it is; a request on the same connection is served after it.
   bool signed_answer = false;
+};
+
+/// One request the gateway received from its client (signature lookups and attestation
+/// requests aside), in arrival order: what a client sent and what the gateway could read.
+struct gateway_exchange {
+  std::string method;
+  std::string target;
+  std::vector<std::pair<std::string, std::string>> headers;  ///< as received from the client
+  std::string body;                                          ///< as received from the client
+  /// Where it was relayed: the model domain and instance (empty domain: not relayed — a
+  /// 502 NoPubKeyProvider, impersonate_model, an unknown model).
+  std::string relayed_to_domain;
+  std::size_t relayed_to_instance = 0;
+  /// The header fields the gateway sent to the model CVM.
+  std::vector<std::pair<std::string, std::string>> relayed_headers;
+  unsigned status = 0;
+  /// The response entity sent to the client (a stream: every event), recorded before it
+  /// goes out.
+  std::string response_entity;
+  /// "provider_tee" (relayed byte-exactly, the model's signature is returned) or "gateway"
+  /// (the gateway signed what it sent itself); "" when unsigned.
+  std::string signature_kind;
 };
 
 }  // namespace vp::sim

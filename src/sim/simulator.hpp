@@ -97,14 +97,17 @@ class simulator {
   /// missing) and returns the proxy flags that point at this deployment, one argv element
   /// each: --root-ca PATH --upstream-ca PATH --nvidia-root-ca PATH --pccs-url URL
   /// --endpoints-url URL --nras-url URL --nras-jwks-url URL --nras-key-pin HEX, then per
-  /// domain --connect-to DOMAIN:443:127.0.0.1:PORT and --allow-domain DOMAIN, then
-  /// --no-cache. Throws std::runtime_error if a file cannot be written.
+  /// domain --connect-to DOMAIN:443:127.0.0.1:PORT and --allow-domain DOMAIN, with a
+  /// gateway --connect-to GATEWAY:443:127.0.0.1:PORT and --gateway-url URL (the proxy
+  /// allows the gateway host itself in --backend gateway), then --no-cache. Throws
+  /// std::runtime_error if a file cannot be written.
   std::vector<std::string> write_proxy_files(const std::filesystem::path& dir) const;
 
   /// A workload policy file (src/policy/policy.hpp format) that pins this deployment:
   /// its MRSEAM, MRTD, RTMR0-2, OS image, app id, KMS id and compose hash for model CVMs,
   /// and (with GPUs) a "gpu" section requiring the GPU evidence, its hardware model and
-  /// its measurement set (gpu_pinned()).
+  /// its measurement set (gpu_pinned()); with a gateway, a "gateway" section pinning
+  /// gateway_measured() the same way.
   /// The proxy's built-in `nearai` policy pins NEAR's production values and rejects the
   /// simulator's quotes; give the proxy this one (--policy).
   std::string policy_json() const;
@@ -159,6 +162,28 @@ class simulator {
     std::string hwmodel, driver_version, vbios_version, measurement_record_sha256;
   };
   gpu_measurements gpu_pinned() const;
+  // --- The gateway (simulator_options::gateway); each throws std::logic_error without one.
+  /// The gateway's logical host ("cloud-api.near.ai" by default).
+  const std::string& gateway_domain() const;
+  /// "https://" + gateway_domain(), for --gateway-url (reached through connect_to()).
+  std::string gateway_url() const;
+  std::uint16_t gateway_port() const;
+  /// Lower-case hex SHA-256 of the SPKI of the gateway's TLS certificate.
+  std::string gateway_spki_sha256_hex() const;
+  /// The gateway CVM's signing address for `algo` ("ed25519" / "ecdsa"), as its report
+  /// writes it.
+  std::string gateway_signing_address(std::string_view algo) const;
+  /// Replaces the gateway's faults (takes effect for the next request).
+  void set_gateway_faults(gateway_faults faults);
+  /// Attestation requests the gateway received (answered or refused).
+  std::size_t gateway_attestation_count() const;
+  /// GET /v1/signature/… requests the gateway received.
+  std::size_t gateway_signature_lookup_count() const;
+  /// Every other request the gateway received, in arrival order.
+  std::vector<gateway_exchange> gateway_exchanges() const;
+  /// The gateway CVM's workload measurements (another app id and compose than the models').
+  measurements gateway_measured() const;
+
   /// GPUs per CVM (simulator_options::gpus).
   std::size_t gpus() const;
 
