@@ -34,10 +34,9 @@ std::string check_name(const attest::error& e) {
 std::vector<const attest::near_attestation*> covered(const attest::near_report_document& document, mode m) {
   std::vector<const attest::near_attestation*> out;
   if (const auto* facing = document.find(connection_facing_pointer(document.form))) out.push_back(facing);
-  if (m == mode::offline_all) {
-    for (const auto& a : document.attestations) {
-      if (std::find(out.begin(), out.end(), &a) == out.end()) out.push_back(&a);
-    }
+  for (const auto& a : document.attestations) {
+    const bool relied_on = m == mode::offline_all || a.role == attest::attestation_role::model;
+    if (relied_on && std::find(out.begin(), out.end(), &a) == out.end()) out.push_back(&a);
   }
   return out;
 }
@@ -417,6 +416,13 @@ bool attested_entity::ok() const {
 const attested_entity* appraisal::connection_entity() const {
   for (const auto& e : entities) {
     if (e.connection_facing) return &e;
+  }
+  return nullptr;
+}
+
+const attested_entity* appraisal::model_entity() const {
+  for (const auto& e : entities) {
+    if (e.role == attest::attestation_role::model) return &e;
   }
   return nullptr;
 }

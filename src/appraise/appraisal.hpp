@@ -40,7 +40,9 @@ namespace vp::appraise {
 
 enum class mode {
   /// The proxy: the attestation bound to the live TLS connection is appraised and must
-  /// pass; nothing else in the document is relied on.
+  /// pass, and behind a gateway every model attestation too (the gateway only relays: the
+  /// prompt is read by a model CVM, docs/gpu-signatures-e2ee.md §5.1 steps 3-4). Nothing
+  /// else in the document is relied on.
   connection,
   /// verify-report: every attestation of the document; a model CVM behind a gateway is
   /// bound to the client's nonce and to the TLS fingerprint it attests itself.
@@ -156,6 +158,10 @@ struct appraisal {
   bool accepted() const { return !first_failure.has_value(); }
   /// The entity bound to the connection's TLS key (nullptr if the document had none).
   const attested_entity* connection_entity() const;
+  /// The model CVM that reads the prompt, whose keys E2EE seals to and whose signatures
+  /// vouch for the answer: the connection entity of a direct report, the first model
+  /// attestation behind a gateway (nullptr if the document had none).
+  const attested_entity* model_entity() const;
 };
 
 /// The JSON pointer of the attestation that binds the TLS key of the connection the

@@ -128,17 +128,82 @@ TEST_P(AppraiseCapture, GpuEvidenceIsRequiredByTheBuiltInPolicy) {
   EXPECT_NE(b.first_failure->message.find("503"), std::string::npos);
 }
 
-TEST_P(AppraiseCapture, ConnectionModeAppraisesOnlyTheConnectionFacingAttestation) {
+TEST_P(AppraiseCapture, ConnectionModeAppraisesWhatTheConnectionReaches) {
   VP_REQUIRE_SHARED_TESTDATA();
   const auto c = test::nearai::load_capture(GetParam());
   const auto doc = attest::parse_report_document(c.body);
   ASSERT_TRUE(doc);
+  const auto at = from_unix_seconds(c.verify_at);
+  const auto a = appraise(*doc, facts_of(c), evidence_for(*doc, mode::connection, c), &nearai,
+                          tdx::intel_sgx_root_ca(), at, mode::connection);
+  EXPECT_TRUE(a.entities.at(0).connection_facing);
+  EXPECT_EQ(a.accepted(), c.name != "gateway-2026-04-24");
+  ASSERT_NE(a.model_entity(), nullptr);
+  EXPECT_EQ(a.model_entity()->role, attest::attestation_role::model);
+  if (doc->form == attest::report_form::direct) {
+    ASSERT_EQ(a.entities.size(), 1u);
+    EXPECT_EQ(a.model_entity(), a.connection_entity());
+    EXPECT_EQ(needs(*doc, mode::connection).platforms.size(), 1u);
+    return;
+  }
+  // Behind the gateway: the gateway CVM the connection reaches, then the model CVM that
+  // reads the prompt, judged exactly as verify-report judges the whole document.
+  EXPECT_EQ(a.model_entity()->json_pointer, "/model_attestations/0");
+  EXPECT_EQ(needs(*doc, mode::connection).platforms.size(), needs(*doc, mode::offline_all).platforms.size());
+  EXPECT_EQ(needs(*doc, mode::connection).nras.size(), 1u);
+  const auto offline = appraise(*doc, facts_of(c), evidence_for(*doc, mode::offline_all, c), &nearai,
+                                tdx::intel_sgx_root_ca(), at, mode::offline_all);
+  ASSERT_EQ(a.entities.size(), offline.entities.size());
+  for (std::size_t i = 0; i < a.entities.size(); ++i) {
+    const auto& connected = a.entities[i];
+    const auto& judged = offline.entities[i];
+    EXPECT_EQ(connected.json_pointer, judged.json_pointer);
+    ASSERT_EQ(connected.factors.size(), judged.factors.size()) << connected.json_pointer;
+    for (std::size_t f = 0; f < connected.factors.size(); ++f) {
+      EXPECT_EQ(connected.factors[f].name, judged.factors[f].name);
+      EXPECT_EQ(connected.factors[f].status, judged.factors[f].status) << connected.factors[f].name;
+      EXPECT_EQ(connected.factors[f].detail, judged.factors[f].detail);
+    }
+  }
+  EXPECT_EQ(a.trusted_until, offline.trusted_until);
+}
+
+TEST_P(AppraiseCapture, ConnectionModeRefusesAGatewayWhoseModelFails) {
+  VP_REQUIRE_SHARED_TESTDATA();
+  const auto c = test::nearai::load_capture(GetParam());
+  if (!c.name.starts_with("gateway")) GTEST_SKIP() << "a direct report has no model behind a gateway";
+  if (c.name == "gateway-2026-04-24") GTEST_SKIP() << "its gateway CVM already fails (OutOfDate TCB)";
+  // The model CVM behind the gateway leaves its GPUs out: the gateway itself is fine, and
+  // the connection is still refused, naming the model attestation.
+  boost::json::value v = test::nearai::parse_json_or_fail(c.body);
+  v.at("model_attestations").as_array().at(0).as_object().erase("nvidia_payload");
+  const auto doc = attest::parse_report_document(boost::json::serialize(v));
+  ASSERT_TRUE(doc);
   const auto a = appraise(*doc, facts_of(c), evidence_for(*doc, mode::connection, c), &nearai,
                           tdx::intel_sgx_root_ca(), from_unix_seconds(c.verify_at), mode::connection);
-  ASSERT_EQ(a.entities.size(), 1u);
-  EXPECT_TRUE(a.entities[0].connection_facing);
-  EXPECT_EQ(needs(*doc, mode::connection).platforms.size(), 1u);
-  EXPECT_EQ(a.accepted(), c.name != "gateway-2026-04-24");
+  ASSERT_FALSE(a.accepted());
+  EXPECT_EQ(a.first_failure->code, "gpu_evidence");
+  EXPECT_EQ(a.first_failure->json_pointer, "/model_attestations/0");
+  EXPECT_TRUE(a.connection_entity()->ok());
+
+  // A model attestation naming a key its quote does not bind (a gateway substituting a key
+  // of its own for the model's) fails its binding: nothing may be sealed to that key.
+  const auto original = attest::parse_report_document(c.body);
+  ASSERT_TRUE(original);
+  auto evidence = evidence_for(*original, mode::connection, c);
+  auto document = *original;
+  auto& model = document.attestations.at(1);
+  ASSERT_EQ(model.json_pointer, "/model_attestations/0");
+  const auto b = appraise(document, facts_of(c), evidence, &nearai, tdx::intel_sgx_root_ca(),
+                          from_unix_seconds(c.verify_at), mode::connection);
+  ASSERT_TRUE(b.accepted());
+  model.signing_address[0] ^= 1;
+  const auto d = appraise(document, facts_of(c), evidence, &nearai, tdx::intel_sgx_root_ca(),
+                          from_unix_seconds(c.verify_at), mode::connection);
+  ASSERT_FALSE(d.accepted());
+  EXPECT_EQ(d.first_failure->code, "report_data_binding");
+  EXPECT_EQ(d.first_failure->json_pointer, "/model_attestations/0");
+  EXPECT_FALSE(d.model_entity()->keys.bound);
 }
 
 TEST_P(AppraiseCapture, BrokenEvidenceNamesTheFailedCheck) {
