@@ -10,8 +10,11 @@
 #include <iostream>
 #include <sstream>
 
+#include <boost/url/parse.hpp>
+
 #include "app/cli.hpp"
 #include "app/workload_policy.hpp"
+#include "proxy/routing.hpp"
 #include "net/spawn.hpp"
 #include "server/proxy_server.hpp"
 
@@ -40,6 +43,11 @@ po::options_description serve_options() {
 
   po::options_description routing("Routing", help_width, help_width / 2);
   routing.add_options()
+      ("backend", po::value<std::string>()->value_name("KIND")->default_value("direct"),
+       "direct: each model's own CVM domain from the discovery list (byte-exact, model-signed answers); gateway: "
+       "NEAR's gateway (--gateway-url), attested together with the model CVM behind it, prompts sealed to the model")
+      ("gateway-url", po::value<std::string>()->value_name("URL")->default_value("https://cloud-api.near.ai"),
+       "NEAR's gateway for --backend gateway (https, no path; --connect-to applies)")
       ("endpoints-url",
        po::value<std::string>()->value_name("URL")->default_value("https://completions.near.ai/endpoints"),
        "discovery list mapping models to backend domains")
@@ -73,10 +81,11 @@ po::options_description serve_options() {
 
   po::options_description integrity("End-to-end encryption and response signatures", help_width, help_width / 2);
   integrity.add_options()
-      ("e2ee", po::value<std::string>()->value_name("MODE")->default_value("on"),
-       "on: encrypt the prompt fields of chat, completions, embeddings, images, rerank and score requests to the "
-       "attested model key and decrypt the answers; other requests use the attested TLS only. required: also refuse "
-       "requests with a body that cannot be encrypted. off: attested TLS only")
+      ("e2ee", po::value<std::string>()->value_name("MODE"),
+       "on (default for --backend direct): encrypt the prompt fields of chat, completions, embeddings, images, rerank "
+       "and score requests to the attested model key and decrypt the answers; other requests use the attested TLS "
+       "only. required (default for --backend gateway): also refuse requests with a body that cannot be encrypted. "
+       "off: attested TLS only (not with --backend gateway)")
       ("verify-signatures", po::value<std::string>()->value_name("MODE")->default_value("check"),
        "check: verify each answer's signature by the attested key over the exact bytes, report it (log, "
        "X-Signature-Status trailer); enforce: withhold answers (and a stream's [DONE]) until it verifies; off")
@@ -200,6 +209,31 @@ std::string fit_connections_to_descriptors(server::proxy_config& config, const s
   return line;
 }
 
+std::optional<std::string> parse_gateway_url(std::string_view url, std::string& error) {
+  const auto parsed = boost::urls::parse_absolute_uri(url);
+  if (!parsed) {
+    error = "'" + std::string(url) + "' is not a URL (e.g. https://cloud-api.near.ai)";
+    return std::nullopt;
+  }
+  const boost::urls::url_view u = *parsed;
+  if (u.scheme_id() != boost::urls::scheme::https) {
+    error = "'" + std::string(url) + "' is not https: the gateway is attested on its TLS connection";
+    return std::nullopt;
+  }
+  if (u.has_port() || u.has_userinfo() || u.has_query() || u.has_fragment() ||
+      (!u.encoded_path().empty() && u.encoded_path() != "/" && u.encoded_path() != "/v1")) {
+    error = "'" + std::string(url) +
+            "' must be https://HOST (no port, path, user or query; --connect-to dials another address)";
+    return std::nullopt;
+  }
+  auto host = proxy::normalize_host(std::string_view(u.encoded_host().data(), u.encoded_host().size()));
+  if (!host) {
+    error = "'" + std::string(url) + "' does not name a DNS host";
+    return std::nullopt;
+  }
+  return host;
+}
+
 std::string serve_help() {
   std::ostringstream s;
   s << "Usage: verified-proxy [serve] [flags]\n\n"
@@ -250,6 +284,13 @@ std::optional<serve_settings> parse_serve_settings(const std::vector<std::string
     p.endpoints_refresh = seconds_flag(vm, "endpoints-refresh");
     if (vm.count("endpoints-ca") != 0) p.endpoints_ca = vm["endpoints-ca"].as<std::string>();
     if (vm.count("allow-domain") != 0) p.allow_domains = vm["allow-domain"].as<std::vector<std::string>>();
+    const auto backend = server::parse_backend_kind(vm["backend"].as<std::string>());
+    if (!backend) throw po::error("--backend must be direct or gateway");
+    p.backend = *backend;
+    std::string gateway_error;
+    const auto gateway_host = parse_gateway_url(vm["gateway-url"].as<std::string>(), gateway_error);
+    if (!gateway_host) throw po::error("--gateway-url: " + gateway_error);
+    p.gateway_host = *gateway_host;
     if (vm.count("connect-to") != 0) {
       for (const auto& spec : vm["connect-to"].as<std::vector<std::string>>()) {
         std::string error;
@@ -284,8 +325,15 @@ std::optional<serve_settings> parse_serve_settings(const std::vector<std::string
     if (!p.upstream_tls.webpki && !p.upstream_tls.ca_file.empty()) {
       throw po::error("--upstream-ca and --no-webpki contradict each other");
     }
-    const auto e2ee = proxy::parse_e2ee_mode(vm["e2ee"].as<std::string>());
+    const bool gateway = p.backend == server::backend_kind::gateway;
+    // Behind the gateway nothing the gateway can read is sent unless the user says so.
+    const auto e2ee = vm.count("e2ee") != 0 ? proxy::parse_e2ee_mode(vm["e2ee"].as<std::string>())
+                                             : (gateway ? proxy::e2ee_mode::required : proxy::e2ee_mode::on);
     if (!e2ee) throw po::error("--e2ee must be on, off or required");
+    if (gateway && *e2ee == proxy::e2ee_mode::off) {
+      throw po::error("--backend gateway with --e2ee off would let the gateway read every prompt; use --e2ee required "
+                      "(the default there) or on, or --backend direct");
+    }
     p.e2ee = *e2ee;
     const auto signatures = proxy::parse_signature_mode(vm["verify-signatures"].as<std::string>());
     if (!signatures) throw po::error("--verify-signatures must be off, check or enforce");
@@ -355,7 +403,15 @@ int serve_command(const std::vector<std::string>& args, std::ostream& out, std::
               std::string(attest::to_string(p.signing_algo)));
     std::string allowed;
     for (const auto& a : p.allow_domains) allowed += (allowed.empty() ? "" : ", ") + a;
-    log::info("backends: " + allowed + " via " + p.endpoints_url + "; TLS certificates " +
+    if (p.backend == server::backend_kind::gateway) {
+      log::info("backend: NEAR's gateway " + p.gateway_host +
+                " — each request's model is attested behind it with the client's API key (the gateway requires one "
+                "for reports); prompts sealed to the model CVM (e2ee " + std::string(proxy::to_string(p.e2ee)) + ")");
+    }
+    log::info("backends: " + allowed +
+              (p.backend == server::backend_kind::gateway ? ", " + p.gateway_host + " (models from its /v1/models)"
+                                                          : " via " + p.endpoints_url) +
+              "; TLS certificates " +
               (p.upstream_tls.webpki ? (p.upstream_tls.ca_file.empty() ? "checked against the system store"
                                                                        : "checked against " + p.upstream_tls.ca_file)
                                      : "NOT checked (--no-webpki: attestation alone)") +

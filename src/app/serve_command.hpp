@@ -31,6 +31,9 @@ struct serve_settings {
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 /// "1048576", "512KiB", "32MiB", "1GiB" (also K/M/G, KB/MB/GB as binary units); nullopt otherwise.
 std::optional<std::size_t> parse_size(std::string_view text);
+/// The host of a --gateway-url: "https://HOST", optionally ending in "/" or "/v1" (the
+/// base URL NEAR documents), lower-cased; nullopt with `error` set otherwise.
+std::optional<std::string> parse_gateway_url(std::string_view url, std::string& error);
 
 /// Parses the serve flags. Returns nullopt after printing help (`--help`: exit 0) or an
 /// error naming the flag (exit 2) to `err`; `exit_code` says which.

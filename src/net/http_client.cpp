@@ -319,7 +319,17 @@ struct http_client::impl {
 
     // Connect phase: one deadline across resolve + TCP + TLS.
     const auto connect_deadline = clock_type::now() + options.connect_timeout;
-    auto endpoints = co_await resolve(executor, t, connect_deadline, options.connect_timeout, fail);
+    request_target dialled = t;
+    if (options.dial) {
+      if (auto instead = options.dial(t.host, t.port)) {
+        dialled.host = std::move(instead->first);
+        dialled.port = instead->second;
+        error_code ip_ec;
+        (void)asio::ip::make_address(dialled.host, ip_ec);
+        dialled.host_is_ip = !ip_ec;
+      }
+    }
+    auto endpoints = co_await resolve(executor, dialled, connect_deadline, options.connect_timeout, fail);
     if (!endpoints) co_return endpoints.error();
 
     auto& tcp_layer = beast::get_lowest_layer(stream);

@@ -10,6 +10,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,6 +56,9 @@ struct http_client_options {
   /// PEM file with the CAs to trust for https:// instead of the system store ("" = system).
   std::string ca_file;
   std::string user_agent = "verified-proxy";
+  /// Where to dial instead of a URL's host and port (curl's --connect-to): SNI, the
+  /// certificate check and Host stay the URL's. Null, or nullopt for a host: the URL's.
+  std::function<std::optional<std::pair<std::string, std::uint16_t>>(std::string_view host, std::uint16_t port)> dial;
 };
 
 /// Throws only for unusable options (an unreadable ca_file) at construction: a startup

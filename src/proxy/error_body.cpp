@@ -1,6 +1,7 @@
 #include "proxy/error_body.hpp"
 
 #include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <boost/locale/utf.hpp>
@@ -111,6 +112,8 @@ error_response too_many_connections(std::size_t limit) {
 error_response refusal_response(const failure& f) {
   if (f.code.ends_with("_timeout")) return make(504, f.message, "timeout_error", f.code, true);
   if (f.code == "backend_unreachable") return backend_unreachable(f.message);
+  // The gateway's answer about the client's own credential: the client must fix it.
+  if (f.code == "attestation_unauthorized") return make(401, f.message, "authentication_error", f.code, false);
   // Our sources being down (collateral, NVIDIA's attestation service) is not a verdict
   // about the backend: a retry may succeed.
   const bool ours =
@@ -122,6 +125,19 @@ error_response gateway_timeout(std::string_view phase, std::string_view message)
   std::string code(phase);
   code += code.empty() ? "timeout" : "_timeout";
   return make(504, message, "timeout_error", code, true);
+}
+
+std::string error_code_of(std::string_view body) {
+  boost::system::error_code ec;
+  const boost::json::value parsed = boost::json::parse(body, ec);
+  if (ec || !parsed.is_object()) return {};
+  const auto* error = parsed.as_object().if_contains("error");
+  if (error == nullptr || !error->is_object()) return {};
+  for (const char* key : {"code", "type"}) {
+    const auto* value = error->as_object().if_contains(key);
+    if (value != nullptr && value->is_string() && !value->as_string().empty()) return std::string(value->as_string());
+  }
+  return {};
 }
 
 }  // namespace vp::proxy

@@ -103,4 +103,8 @@ error_response too_many_connections(std::size_t limit);
 /// "response_headers", "idle", …). Retryable.
 error_response gateway_timeout(std::string_view phase, std::string_view message);
 
+/// The `error.code` of an OpenAI-style error body (else its `error.type`), "" when the
+/// body is not one. Never throws on untrusted input.
+std::string error_code_of(std::string_view body);
+
 }  // namespace vp::proxy

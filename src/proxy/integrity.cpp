@@ -5,6 +5,7 @@
 
 #include <array>
 
+#include "core/hex.hpp"
 #include "core/text.hpp"
 
 namespace vp::proxy {
@@ -134,6 +135,29 @@ boost::system::result<integrity_plan, error_response> plan_request(const request
   plan.label = std::string(e2ee::to_string(cipher->kind()));
   plan.cipher = std::make_shared<const e2ee::field_cipher>(std::move(*cipher));
   return plan;
+}
+
+boost::system::result<void, error_response> pin_gateway_model(integrity_plan& plan, const backend_identity* model,
+                                                              std::optional<std::string_view> client_model_key) {
+  plan.fields.emplace_back("x-no-aliasing", "true");
+  std::optional<std::string> attested_key;
+  if (model != nullptr && model->bound) {
+    // Pinned only once shown to be the key report_data binds, exactly as E2EE requires.
+    std::optional<byte_view> public_key;
+    if (model->signing_public_key) public_key = byte_view(*model->signing_public_key);
+    if (auto bound = e2ee::bind_recipient(model->signing_algo, model->signing_address, public_key)) {
+      attested_key = to_hex(bound->public_key());
+    }
+  }
+  if (client_model_key && (!attested_key || !text::ascii_iequals(*client_model_key, *attested_key))) {
+    return bad_request("X-Model-Pub-Key " + text::quoted_excerpt(*client_model_key, 140) +
+                           (attested_key ? " is not the attested model key " + *attested_key
+                                         : std::string(" names a key, but the model attestation binds none")) +
+                           ": the gateway would route the request to a model CVM the proxy did not verify",
+                       "e2ee_model_key_unattested");
+  }
+  if (attested_key) plan.fields.emplace_back("X-Model-Pub-Key", std::move(*attested_key));
+  return {};
 }
 
 }  // namespace vp::proxy

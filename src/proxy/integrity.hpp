@@ -96,4 +96,14 @@ boost::system::result<integrity_plan, error_response> plan_request(const request
                                                                    signature_mode signatures,
                                                                    const backend_identity* backend);
 
+/// Behind NEAR's gateway (docs/gpu-signatures-e2ee.md §5.1 step 5, §4.1): adds to `plan`
+/// the fields that pin the request to the attested model — X-Model-Pub-Key with its
+/// bound key (the gateway routes only to a replica holding it and never forwards the
+/// field), and x-no-aliasing: true (the model served is the model attested). A client that
+/// encrypts itself and names a model key of its own (`client_model_key`) must name that
+/// key: 400 e2ee_model_key_unattested otherwise, since the gateway would route its
+/// ciphertext to a CVM nobody verified. A model key the quote does not bind is not pinned.
+boost::system::result<void, error_response> pin_gateway_model(integrity_plan& plan, const backend_identity* model,
+                                                              std::optional<std::string_view> client_model_key);
+
 }  // namespace vp::proxy

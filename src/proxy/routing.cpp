@@ -41,19 +41,32 @@ std::optional<std::string> normalize_host(std::string_view host) {
   return out;
 }
 
-std::optional<std::vector<endpoint>> parse_endpoints(std::string_view body, std::string& error,
-                                                     const endpoints_limits& limits) {
+namespace {
+
+/// The JSON document of a routing list (`what` names it in errors), within the body limit.
+std::optional<json::value> parse_list_document(std::string_view body, std::string_view what, std::string& error,
+                                               const endpoints_limits& limits) {
   if (body.size() > limits.max_body) {
-    error = "endpoints list is " + std::to_string(body.size()) + " bytes, over the limit of " +
+    error = std::string(what) + " is " + std::to_string(body.size()) + " bytes, over the limit of " +
             std::to_string(limits.max_body);
     return std::nullopt;
   }
   boost::system::error_code ec;
-  const json::value doc = json::parse(body, ec);
+  json::value doc = json::parse(body, ec);
   if (ec) {
-    error = "endpoints list is not JSON: " + ec.message();
+    error = std::string(what) + " is not JSON: " + ec.message();
     return std::nullopt;
   }
+  return doc;
+}
+
+}  // namespace
+
+std::optional<std::vector<endpoint>> parse_endpoints(std::string_view body, std::string& error,
+                                                     const endpoints_limits& limits) {
+  const auto parsed = parse_list_document(body, "endpoints list", error, limits);
+  if (!parsed) return std::nullopt;
+  const json::value& doc = *parsed;
   const json::object* root = doc.if_object();
   const json::value* list_value = root ? root->if_contains("endpoints") : nullptr;
   const json::array* list = list_value ? list_value->if_array() : nullptr;
@@ -96,6 +109,35 @@ std::optional<std::vector<endpoint>> parse_endpoints(std::string_view body, std:
     out.push_back(std::move(e));
   }
   return out;
+}
+
+std::optional<std::vector<endpoint>> parse_model_list(std::string_view body, std::string_view host,
+                                                      std::string& error, const endpoints_limits& limits) {
+  const auto parsed = parse_list_document(body, "model list", error, limits);
+  if (!parsed) return std::nullopt;
+  const json::object* root = parsed->if_object();
+  const json::value* data_value = root ? root->if_contains("data") : nullptr;
+  const json::array* data = data_value ? data_value->if_array() : nullptr;
+  if (data == nullptr) {
+    error = "model list has no \"data\" array";
+    return std::nullopt;
+  }
+  if (data->size() > limits.max_models) {
+    error = "model list names " + std::to_string(data->size()) + " models, over the limit of " +
+            std::to_string(limits.max_models);
+    return std::nullopt;
+  }
+  endpoint e{std::string(host), {}};
+  for (std::size_t i = 0; i < data->size(); ++i) {
+    const json::object* entry = (*data)[i].if_object();
+    const json::value* id = entry ? entry->if_contains("id") : nullptr;
+    if (id == nullptr || !id->is_string() || id->get_string().empty()) {
+      error = "model list data[" + std::to_string(i) + "] has no string \"id\"";
+      return std::nullopt;
+    }
+    e.models.emplace_back(id->get_string());
+  }
+  return std::vector<endpoint>{std::move(e)};
 }
 
 domain_allowlist::domain_allowlist(std::vector<std::string> patterns) : patterns_(std::move(patterns)) {

@@ -34,6 +34,12 @@ struct endpoints_limits {
 std::optional<std::vector<endpoint>> parse_endpoints(std::string_view body, std::string& error,
                                                      const endpoints_limits& limits = {});
 
+/// Parses an OpenAI model list, `{"object":"list","data":[{"id":…},…]}` (NEAR's gateway's
+/// GET /v1/models), as one endpoint: `host` serving every listed id. Entries without a
+/// string id make the whole list invalid; other fields are ignored.
+std::optional<std::vector<endpoint>> parse_model_list(std::string_view body, std::string_view host,
+                                                      std::string& error, const endpoints_limits& limits = {});
+
 /// Host patterns a request may be sent to: "*.completions.near.ai" matches exactly one
 /// extra label ("glm-5.completions.near.ai", not "a.b.completions.near.ai" nor
 /// "completions.near.ai"); a pattern without '*' matches that host only. Comparison is

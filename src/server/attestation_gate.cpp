@@ -63,9 +63,9 @@ near_attester::near_attester(std::shared_ptr<collateral::source> collateral,
       options_(options) {}
 
 asio::awaitable<attestation_result> near_attester::attest(upstream::upstream_connection& conn,
-                                                          std::optional<std::string> routed_model) {
+                                                          attestation_subject subject) {
   const std::string where = "attesting " + conn.host() + ": ";
-  auto fetched = co_await upstream::fetch_report(conn, options_);
+  auto fetched = co_await upstream::fetch_report(conn, options_, subject.gateway);
   if (!fetched) co_return attestation_result{nullptr, upstream::to_failure(fetched.error())};
 
   auto document = attest::parse_report_document(fetched->body);
@@ -109,7 +109,7 @@ asio::awaitable<attestation_result> near_attester::attest(upstream::upstream_con
       evidence.nras.push_back(std::move(entry));
     }
   }
-  appraise::connection_facts facts{fetched->nonce, conn.spki_sha256(), std::move(routed_model)};
+  appraise::connection_facts facts{fetched->nonce, conn.spki_sha256(), std::move(subject.routed_model)};
   auto appraisal = std::make_shared<const appraise::appraisal>(appraise::appraise(
       *document, facts, evidence, policy_.get(), *anchor_, clock_.now(), appraise::mode::connection));
   if (appraisal->nras_key_unknown && nras_) {
@@ -137,6 +137,10 @@ asio::awaitable<attestation_result> near_attester::attest(upstream::upstream_con
 attestation_gate::attestation_gate(asio::any_io_executor executor, const clock& clock,
                                    appraise::verdict_cache_options cache_options)
     : clock_(clock), cache_(cache_options), flights_(std::move(executor)) {}
+
+void attestation_gate::forget(std::string_view domain, const sha256_digest& spki) {
+  cache_.invalidate(domain, to_hex(spki));
+}
 
 bool attestation_gate::is_fresh(std::string_view domain, const sha256_digest& spki) const {
   return cache_.is_verified(domain, to_hex(spki), clock_.now());

@@ -47,13 +47,22 @@ struct attestation_result {
   upstream::attestation_nonce nonce{};
 };
 
+/// What the request that needs the attestation says about its backend.
+struct attestation_subject {
+  /// The model the request was routed by (nullopt: routed by X-Backend-Domain).
+  std::optional<std::string> routed_model;
+  /// Set when the connection leads to NEAR's gateway: the report request names the model
+  /// and carries the client's Authorization (docs/gpu-signatures-e2ee.md §5.1).
+  std::optional<upstream::gateway_report_query> gateway;
+};
+
 /// Attests the peer of a connection on that connection, before anything of a client is
 /// written on it. Never throws on what the backend sends.
 class attester {
  public:
   virtual ~attester() = default;
   virtual boost::asio::awaitable<attestation_result> attest(upstream::upstream_connection& conn,
-                                                            std::optional<std::string> routed_model) = 0;
+                                                            attestation_subject subject) = 0;
 };
 
 /// NEAR AI: GET /v1/attestation/report with a fresh nonce on the connection → the evidence
@@ -69,7 +78,7 @@ class near_attester final : public attester {
                 std::shared_ptr<nras_client> nras = nullptr,
                 std::shared_ptr<const std::vector<crypto::x509_crl_ptr>> gpu_crls = nullptr);
   boost::asio::awaitable<attestation_result> attest(upstream::upstream_connection& conn,
-                                                    std::optional<std::string> routed_model) override;
+                                                    attestation_subject subject) override;
 
  private:
   std::shared_ptr<collateral::source> collateral_;
@@ -108,6 +117,10 @@ class attestation_gate {
 
   /// The appraisal behind a fresh positive verdict (nullptr when there is none).
   std::shared_ptr<const appraise::appraisal> appraisal_of(std::string_view domain, const sha256_digest& spki) const;
+
+  /// Forgets the verdict about (domain, spki): the next admission attests again (a
+  /// gateway that no longer routes to the attested model key).
+  void forget(std::string_view domain, const sha256_digest& spki);
 
   /// Attestations performed.
   std::size_t attestation_count() const { return attestations_; }

@@ -18,10 +18,12 @@ constexpr std::chrono::seconds retry_after_failure{30};
 }  // namespace
 
 endpoints_directory::endpoints_directory(asio::any_io_executor executor, std::string url, std::chrono::seconds refresh,
-                                         net::http_client_options http_options)
+                                         net::http_client_options http_options, list_parser parse)
     : executor_(executor),
       url_(std::move(url)),
       refresh_(refresh),
+      parse_(parse ? std::move(parse)
+                   : [](std::string_view body, std::string& error) { return proxy::parse_endpoints(body, error); }),
       client_(std::make_unique<net::http_client>(executor, std::move(http_options))),
       flights_(std::make_shared<fetch_flights>(executor)),
       alive_(std::make_shared<bool>(true)) {}
@@ -65,7 +67,7 @@ asio::awaitable<bool> endpoints_directory::refresh() {
     error = response.error().message;
   } else if (response->status != 200) {
     error = url_ + " answered HTTP " + std::to_string(response->status);
-  } else if (auto parsed = proxy::parse_endpoints(response->body, error)) {
+  } else if (auto parsed = parse_(response->body, error)) {
     std::size_t models = 0;
     for (const auto& e : *parsed) models += e.models.size();
     log::info("endpoints: " + std::to_string(parsed->size()) + " domains, " + std::to_string(models) +

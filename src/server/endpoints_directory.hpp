@@ -8,7 +8,10 @@
 #include <boost/system/result.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -20,10 +23,14 @@ namespace vp::server {
 
 using endpoint_list = std::shared_ptr<const std::vector<proxy::endpoint>>;
 
+/// Reads a fetched list body; nullopt with `error` set when it is not a usable list.
+using list_parser = std::function<std::optional<std::vector<proxy::endpoint>>(std::string_view body, std::string& error)>;
+
 class endpoints_directory {
  public:
+  /// `parse`: null = NEAR's /endpoints format (proxy::parse_endpoints).
   endpoints_directory(boost::asio::any_io_executor executor, std::string url, std::chrono::seconds refresh,
-                      net::http_client_options http_options);
+                      net::http_client_options http_options, list_parser parse = nullptr);
   ~endpoints_directory();
   endpoints_directory(const endpoints_directory&) = delete;
   endpoints_directory& operator=(const endpoints_directory&) = delete;
@@ -49,6 +56,7 @@ class endpoints_directory {
   boost::asio::any_io_executor executor_;
   std::string url_;
   std::chrono::seconds refresh_;
+  list_parser parse_;
   std::unique_ptr<net::http_client> client_;
   endpoint_list list_;
   std::string last_error_;

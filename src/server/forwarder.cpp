@@ -185,6 +185,9 @@ enum class head_framing { as_backend, held, stream };
 
 /// The trailer (and, for held answers, header) field carrying the signature verdict.
 constexpr std::string_view signature_status_field = "X-Signature-Status";
+/// Behind a gateway, whose signature it was: "provider_tee" (the model CVM's), "gateway"
+/// (the gateway CVM's own), "none" in a trailer when no signature was had.
+constexpr std::string_view signature_kind_field = "X-Signature-Kind";
 
 bool iequals_prefix(std::string_view value, std::string_view prefix) {
   return value.size() >= prefix.size() && text::ascii_iequals(value.substr(0, prefix.size()), prefix);
@@ -221,6 +224,7 @@ class exchange {
     watch_ = std::make_shared<client_watch>(client_.get_executor());
     start_watch(client_, client_buffer_, up_, watch_);
     if (auto ended = co_await read_head()) co_return co_await after_watch(std::move(*ended));
+    if (auto ended = co_await unless_key_unrouted()) co_return co_await after_watch(std::move(*ended));
     if (auto refusal = inspect_answer()) co_return co_await after_watch(std::move(*refusal));
     if (inspector_ && !streaming_) {
       auto ended = co_await relay_held();
@@ -353,6 +357,44 @@ class exchange {
     co_return std::nullopt;
   }
 
+  /// Behind a gateway, a 502 whose error code is NoPubKeyProvider says that no replica
+  /// holds the pinned model key any more (§5.1 step 5): nothing was generated, so the
+  /// request is refused for a resend after a new attestation. Any other 502 is relayed as
+  /// it came (read whole here, a few KiB at most: an error message).
+  asio::awaitable<std::optional<relay_result>> unless_key_unrouted() {
+    if (integrity_ == nullptr || !integrity_->gateway || !integrity_->gateway->model_key_pinned || status_ != 502 ||
+        request_.method() == http::verb::head) {
+      co_return std::nullopt;
+    }
+    constexpr std::size_t max_error_body = 64 * 1024;
+    std::array<char, relay_chunk> chunk{};
+    std::string body;
+    while (!parser_->is_done() && body.size() <= max_error_body) {
+      auto [got, ec] = co_await read_body_some(chunk);
+      body.append(chunk.data(), got);
+      if (ec) co_return cut_short(relay_cut_short::cause::upstream_failed, upstream_failure(ec));
+    }
+    if (!parser_->is_done()) {
+      co_return refused(proxy::backend_unreachable(up_.host() + " answered 502 with an error body over " +
+                                                   std::to_string(max_error_body) + " bytes"),
+                        "oversized 502 body");
+    }
+    if (proxy::error_code_of(body) == "NoPubKeyProvider") {
+      co_return refused(proxy::verification_failed("model_key_unrouted",
+                                                   up_.host() + " no longer routes to a provider holding the attested "
+                                                                "model key (NoPubKeyProvider), after a new attestation "
+                                                                "too"),
+                        "NoPubKeyProvider: the gateway has no provider for the pinned model key",
+                        relay_refused::resend::after_reattestation);
+    }
+    up_tcp_.expires_never();
+    if (!parser_->get().keep_alive()) up_.mark_not_reusable();
+    if (auto ended = co_await write_head(head_framing::held, body.size())) co_return std::move(*ended);
+    body_bytes_ = body.size();
+    if (auto failed = co_await write_client(body.data(), body.size())) co_return std::move(*failed);
+    co_return completed();
+  }
+
   /// Whether the answer goes through the inspector: a signed or sealed endpoint's success
   /// with a body. Error answers are the backend's plaintext messages, relayed as they are.
   /// A sealed exchange whose answer the proxy cannot read (content-coded despite
@@ -410,14 +452,21 @@ class exchange {
     } else if (framed == head_framing::held) {
       head.content_length(held_length);
       mode_ = framing::length;
-      if (report_.signature) head.set(signature_status_field, to_string(report_.signature->status));
+      if (report_.signature) {
+        head.set(signature_status_field, to_string(report_.signature->status));
+        if (!report_.signature->kind.empty()) head.set(signature_kind_field, report_.signature->kind);
+      }
     } else if (const auto length = parser_->content_length(); length && framed == head_framing::as_backend) {
       head.content_length(*length);
       mode_ = framing::length;
     } else if (head.version() == 11) {
       head.chunked(true);
       mode_ = framing::chunked;
-      if (framed == head_framing::stream && checks_signature()) head.set(http::field::trailer, signature_status_field);
+      if (framed == head_framing::stream && checks_signature()) {
+        head.set(http::field::trailer, integrity_->gateway ? std::string(signature_status_field) + ", " +
+                                                                 std::string(signature_kind_field)
+                                                           : std::string(signature_status_field));
+      }
     } else {
       mode_ = framing::close;
     }
@@ -464,6 +513,10 @@ class exchange {
       http::fields trailer;
       const signature_status status = report_.signature ? report_.signature->status : signature_status::unavailable;
       trailer.set(signature_status_field, to_string(status));
+      if (integrity_->gateway) {
+        const std::string kind = report_.signature ? report_.signature->kind : std::string();
+        trailer.set(signature_kind_field, kind.empty() ? "none" : kind);
+      }
       // Named: a chunk_last holding fields must not be a temporary in the co_await operand
       // (GCC 12 destroys those twice).
       const auto last = http::make_chunk_last(trailer);
@@ -534,6 +587,16 @@ class exchange {
     lookup.expected.request_hash = request_hash_;
     lookup.expected.response_hash = inspector_->response_hash();
     lookup.expected.model = integrity_->backend.model_name;
+    if (const auto& gateway = integrity_->gateway) {
+      lookup.model = gateway->model;
+      gateway_signatures kinds;
+      if (const auto& own = gateway->own_signer; own && own->bound) {
+        // §5.2: the gateway signs what it received and what it sent; it names no model.
+        kinds.own = signature::expectations{signature::expected_signer{own->signing_algo, own->signing_address},
+                                            request_hash_, inspector_->response_hash(), std::nullopt};
+      }
+      lookup.gateway = std::move(kinds);
+    }
     lookup.wait = integrity_->signature_wait;
     lookup.timeout = std::min(deadlines_.response_headers, std::chrono::milliseconds(30'000));
     co_return co_await check_signature(up_, std::move(lookup), integrity_->reconnect);

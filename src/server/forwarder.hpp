@@ -45,6 +45,20 @@ struct relay_integrity {
   reconnect_fn reconnect;
   /// Fields added to every response head the client gets (the verified backend, X-E2EE).
   std::vector<std::pair<std::string, std::string>> response_fields;
+  /// Behind NEAR's gateway (docs/gpu-signatures-e2ee.md §5): `backend` is the attested
+  /// model CVM's identity, and this says what else the relay must know.
+  struct via_gateway {
+    /// The model the request was routed by: the signature lookup names it.
+    std::string model;
+    /// The attested gateway key, when the gateway's own signatures are acceptable (a
+    /// request not sealed end to end); nullopt: only the model's.
+    std::optional<proxy::backend_identity> own_signer;
+    /// The request pins the model key (X-Model-Pub-Key): a 502 NoPubKeyProvider answer
+    /// means no replica holds it any more and the request may go again after a new
+    /// attestation.
+    bool model_key_pinned = false;
+  };
+  std::optional<via_gateway> gateway;
 };
 
 /// What the relay established about one exchange's integrity.
@@ -80,6 +94,9 @@ struct relay_refused {
     /// The connection was unfit before the request was written (bytes nobody asked for,
     /// Connection: close after the attestation): nothing of the request was sent.
     safe,
+    /// The gateway has no provider for the pinned model key any more (nothing was
+    /// generated): resend once after attesting anew, which names the current key.
+    after_reattestation,
   };
   proxy::error_response answer;
   resend may_resend = resend::never;

@@ -5,7 +5,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "attest/near_report.hpp"
@@ -49,6 +51,14 @@ struct nras_options {
   std::string ca_file;
 };
 
+/// --backend: where a request routed by its model goes. direct: the model's own domain
+/// from the discovery list (*.completions.near.ai), attested as one model CVM. gateway:
+/// NEAR's gateway (cloud-api.near.ai, docs/gpu-signatures-e2ee.md §5), attested as the
+/// gateway CVM and, behind it, the model CVM that will read the prompt.
+enum class backend_kind { direct, gateway };
+std::string_view to_string(backend_kind b) noexcept;
+std::optional<backend_kind> parse_backend_kind(std::string_view text) noexcept;
+
 struct proxy_config {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;  ///< 0: an ephemeral port (tests)
@@ -59,6 +69,11 @@ struct proxy_config {
   std::string endpoints_ca;
 
   std::vector<std::string> allow_domains = {"*.completions.near.ai"};
+
+  backend_kind backend = backend_kind::direct;
+  /// --gateway-url's host. With backend_kind::gateway every request routed by model goes
+  /// there, the allowlist gains it (and only then), and GET /v1/models is its model list.
+  std::string gateway_host = "cloud-api.near.ai";
   std::size_t max_body = 32u << 20;
   /// Request bodies held in memory at once, over all clients (503 above).
   std::size_t max_buffered_bodies = 256u << 20;

@@ -170,11 +170,60 @@ asio::awaitable<void> answer_refused(tcp::socket socket, http::response<http::st
   co_await drain_before_close(stream, refusal_drain_bytes);
 }
 
+/// The hosts requests may go to: the configured patterns, and NEAR's gateway only when it
+/// is the backend (its name must not become a destination by default).
+std::vector<std::string> allowed_hosts(const proxy_config& config) {
+  auto out = config.allow_domains;
+  if (config.backend == backend_kind::gateway) out.push_back(config.gateway_host);
+  return out;
+}
+
+std::string host_port_text(const std::string& host, std::uint16_t port) {
+  return port == 443 ? host : host + ":" + std::to_string(port);
+}
+
+/// Where model ids come from: NEAR's discovery list, or in gateway mode the gateway's
+/// own model list (every model served through the gateway host).
+std::string model_list_url(const proxy_config& config) {
+  if (config.backend != backend_kind::gateway) return config.endpoints_url;
+  return "https://" + host_port_text(config.gateway_host, config.upstream_port) + "/v1/models";
+}
+
+net::http_client_options model_list_http_options(const proxy_config& config) {
+  const bool gateway = config.backend == backend_kind::gateway;
+  net::http_client_options options{config.timeouts.connect, config.timeouts.attestation, 1u << 20,
+                                   gateway ? config.upstream_tls.ca_file : config.endpoints_ca, "verified-proxy", {}};
+  // --connect-to applies to every connection to a host (curl semantics), the lists' too.
+  options.dial = [rules = config.connect_to](std::string_view host,
+                                             std::uint16_t port) -> std::optional<std::pair<std::string, std::uint16_t>> {
+    if (const auto* rule = proxy::find_connect_to(rules, host, port)) {
+      return std::pair<std::string, std::uint16_t>{rule->address, rule->address_port};
+    }
+    return std::nullopt;
+  };
+  return options;
+}
+
+list_parser model_list_parser(const proxy_config& config) {
+  if (config.backend != backend_kind::gateway) return nullptr;
+  return [host = config.gateway_host](std::string_view body, std::string& error) {
+    return proxy::parse_model_list(body, host, error);
+  };
+}
+
 std::string seconds_text(std::chrono::milliseconds ms) {
   return std::to_string(ms.count() / 1000) + "." + std::to_string(ms.count() % 1000 / 100) + " s";
 }
 
 }  // namespace
+
+std::string_view to_string(backend_kind b) noexcept { return b == backend_kind::gateway ? "gateway" : "direct"; }
+
+std::optional<backend_kind> parse_backend_kind(std::string_view text) noexcept {
+  if (text == "direct") return backend_kind::direct;
+  if (text == "gateway") return backend_kind::gateway;
+  return std::nullopt;
+}
 
 class session;
 
@@ -220,7 +269,7 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
         config(std::move(cfg)),
         dependencies(std::move(deps)),
         acceptor(ex),
-        allowlist(config.allow_domains),
+        allowlist(allowed_hosts(config)),
         tls(config.upstream_tls),
         attester(dependencies.attester
                      ? dependencies.attester
@@ -233,16 +282,15 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
                                ? std::make_shared<nras_client>(
                                      ex, config.nras,
                                      net::http_client_options{config.timeouts.connect, config.timeouts.attestation,
-                                                              gpu::nras::max_response_bytes, {}, "verified-proxy"},
+                                                              gpu::nras::max_response_bytes, {}, "verified-proxy", {}},
                                      *dependencies.time_source)
                                : nullptr,
                            dependencies.gpu_crls)),
         gate(ex, *dependencies.time_source,
              appraise::verdict_cache_options{config.attestation_ttl, config.negative_ttl, 1024, 64}),
         pool(config.pool_max_idle_per_domain, config.pool_idle_timeout),
-        directory(ex, config.endpoints_url, config.endpoints_refresh,
-                  net::http_client_options{config.timeouts.connect, config.timeouts.attestation, 1u << 20,
-                                           config.endpoints_ca, "verified-proxy"}),
+        directory(ex, model_list_url(config), config.endpoints_refresh, model_list_http_options(config),
+                  model_list_parser(config)),
         grace_timer(ex),
         log_flush_timer(ex) {}
 
@@ -344,6 +392,13 @@ class session {
   struct routed {
     std::string domain;
     std::optional<std::string> model;
+    /// The domain is NEAR's gateway: attested per model, with the client's credential.
+    bool gateway = false;
+    std::optional<std::string> authorization{};
+
+    /// What a verdict (and a pooled connection) is about: the domain's key, and behind a
+    /// gateway the model too — its report attests the gateway and that model's CVM.
+    std::string verdict_key() const { return gateway ? domain + " model=" + model.value_or("") : domain; }
   };
   using request_parser = net::bounded_request_parser<http::string_body>;
   /// Where a request goes: a backend, an answer of the proxy's own, or a refusal.
@@ -380,7 +435,7 @@ class session {
   /// identity of conn's CVM), or the refusal.
   boost::system::result<relay_integrity, proxy::error_response> integrity_for(const client_request& request,
                                                                              const std::string& path,
-                                                                             const std::string& domain,
+                                                                             const routed& route,
                                                                              const upstream::upstream_connection& conn);
   /// Counts and remembers an exchange's signature verdict; the words for the log line.
   std::string note_integrity(const std::string& domain, const integrity_report& report);
@@ -595,7 +650,11 @@ asio::awaitable<session::route_decision> session::route(const client_request& re
     out.note = "(bad X-Backend-Domain)";
     co_return out;
   }
-  if (*by_header) {
+  const bool gateway_mode = st_->config.backend == backend_kind::gateway;
+  // Behind the gateway a verdict is about one model: a request naming the gateway host
+  // is routed by its model like any other.
+  const bool header_names_gateway = *by_header && gateway_mode && **by_header == st_->config.gateway_host;
+  if (*by_header && !header_names_gateway) {
     out.to = routed{std::move(**by_header), std::nullopt};
     co_return out;
   }
@@ -627,8 +686,25 @@ asio::awaitable<session::route_decision> session::route(const client_request& re
   auto lookup = proxy::find_request_model(request.body());
   if (lookup.result != proxy::model_lookup::outcome::found) {
     auto [error, why] = model_refusal(lookup);
+    if (gateway_mode && lookup.result == proxy::model_lookup::outcome::missing) {
+      error = proxy::bad_request("--backend gateway attests the gateway together with the model CVM behind it, so "
+                                 "every request needs a JSON body with a \"model\" field (GET /v1/models lists "
+                                 "them)",
+                                 "missing_model");
+    }
     out.refusal = std::move(error);
     out.note = std::string(why);
+    co_return out;
+  }
+  const auto to_gateway = [&](std::string model) {
+    routed r{st_->config.gateway_host, std::move(model), true};
+    if (auto auth = request.find(http::field::authorization); auth != request.end()) {
+      r.authorization = sv(auth->value());
+    }
+    return r;
+  };
+  if (header_names_gateway) {
+    out.to = to_gateway(std::move(lookup.model));
     co_return out;
   }
   auto list = co_await st_->directory.get();
@@ -640,20 +716,24 @@ asio::awaitable<session::route_decision> session::route(const client_request& re
   const auto domain = proxy::domain_for_model(**list, lookup.model);
   if (!domain) {
     out.refusal = proxy::bad_request("model '" + lookup.model + "' is not served by any endpoint of " +
-                                         st_->config.endpoints_url + " (GET /v1/models lists them)",
+                                         model_list_url(st_->config) + " (GET /v1/models lists them)",
                                      "model_not_found");
     out.note = "(unknown model)";
     co_return out;
   }
-  out.to = routed{*domain, std::move(lookup.model)};
+  if (gateway_mode && *domain == st_->config.gateway_host) {
+    out.to = to_gateway(std::move(lookup.model));
+  } else {
+    out.to = routed{*domain, std::move(lookup.model)};
+  }
   co_return out;
 }
 
 asio::awaitable<session::acquired> session::acquire(const routed& route, bool allow_pooled) {
   acquired out;
+  const std::string key = route.verdict_key();
   if (allow_pooled) {
-    out.conn = st_->pool.take(route.domain,
-                              [&](const sha256_digest& spki) { return st_->gate.is_fresh(route.domain, spki); });
+    out.conn = st_->pool.take(key, [&](const sha256_digest& spki) { return st_->gate.is_fresh(key, spki); });
     if (out.conn) {
       out.pooled = true;
       out.how = "pooled";
@@ -668,12 +748,14 @@ asio::awaitable<session::acquired> session::acquire(const routed& route, bool al
     co_return out;
   }
   // Named, not temporaries in the co_await operand (GCC 12 destroys those twice).
-  auto attest = [attester = st_->attester, &conn_ref = *connected, model = route.model]() {
-    return attester->attest(conn_ref, model);
+  attestation_subject subject{route.model, std::nullopt};
+  if (route.gateway) subject.gateway = upstream::gateway_report_query{route.model.value_or(""), "near", route.authorization};
+  auto attest = [attester = st_->attester, &conn_ref = *connected, subject = std::move(subject)]() {
+    return attester->attest(conn_ref, subject);
   };
-  std::string domain_copy = route.domain;
+  std::string key_copy = key;
   const sha256_digest spki = connected->spki_sha256();
-  auto admitted = co_await st_->gate.admit(std::move(domain_copy), spki, std::move(attest));
+  auto admitted = co_await st_->gate.admit(std::move(key_copy), spki, std::move(attest));
   if (!admitted) {
     out.refusal = proxy::refusal_response(admitted.error());
     out.admission_refused = true;
@@ -681,7 +763,7 @@ asio::awaitable<session::acquired> session::acquire(const routed& route, bool al
   }
   if (client_hung_up()) {
     // Nobody is left to read the answer; the verified connection serves the next client.
-    if (connected->reusable() && !st_->stopping) st_->pool.put(std::move(*connected));
+    if (connected->reusable() && !st_->stopping) st_->pool.put(std::move(*connected), key);
     co_return out;
   }
   out.how = "new, attestation " + std::string(to_string(*admitted));
@@ -689,24 +771,35 @@ asio::awaitable<session::acquired> session::acquire(const routed& route, bool al
   co_return out;
 }
 
+namespace {
+
+proxy::backend_identity identity_of(const appraise::attested_entity& entity) {
+  return proxy::backend_identity{entity.keys.signing_algo, entity.keys.signing_address, entity.keys.signing_public_key,
+                                 entity.keys.bound, entity.model_name};
+}
+
+}  // namespace
+
 boost::system::result<relay_integrity, proxy::error_response> session::integrity_for(
-    const client_request& request, const std::string& path, const std::string& domain,
+    const client_request& request, const std::string& path, const routed& route,
     const upstream::upstream_connection& conn) {
   relay_integrity out;
   out.signatures = st_->config.verify_signatures;
   out.signature_wait = st_->config.signature_wait;
-  const auto appraisal = st_->gate.appraisal_of(domain, conn.spki_sha256());
-  const appraise::attested_entity* entity = appraisal ? appraisal->connection_entity() : nullptr;
-  if (entity != nullptr) {
-    out.backend = proxy::backend_identity{entity->keys.signing_algo, entity->keys.signing_address,
-                                          entity->keys.signing_public_key, entity->keys.bound, entity->model_name};
-  }
+  const std::string key = route.verdict_key();
+  const auto appraisal = st_->gate.appraisal_of(key, conn.spki_sha256());
+  // E2EE seals to, and signatures must be by, the CVM that reads the prompt: behind a
+  // gateway the model attestation's, not the gateway's (§5.1 steps 5-6).
+  const appraise::attested_entity* entity = appraisal ? appraisal->model_entity() : nullptr;
+  if (entity != nullptr) out.backend = identity_of(*entity);
   bool client_encrypts = false;
+  std::optional<std::string> client_model_key;
   for (const auto& f : request.base()) {
     const std::string_view name(f.name_string().data(), f.name_string().size());
     if (text::ascii_iequals(name, "X-Client-Pub-Key") || text::ascii_iequals(name, "X-Signing-Algo")) {
       client_encrypts = true;
     }
+    if (text::ascii_iequals(name, "X-Model-Pub-Key")) client_model_key = sv(f.value());
   }
   const std::string method = sv(request.method_string());
   const std::string content_type = sv(request[http::field::content_type]);
@@ -715,26 +808,47 @@ boost::system::result<relay_integrity, proxy::error_response> session::integrity
                                   entity != nullptr ? &out.backend : nullptr);
   if (!plan) return plan.error();
   out.plan = std::move(*plan);
+  if (route.gateway) {
+    const auto pinned = proxy::pin_gateway_model(out.plan, entity != nullptr ? &out.backend : nullptr,
+                                                 client_encrypts ? client_model_key : std::nullopt);
+    if (!pinned) return pinned.error();
+    relay_integrity::via_gateway via{route.model.value_or(""), std::nullopt, false};
+    for (const auto& [name, value] : out.plan.fields) {
+      if (text::ascii_iequals(name, "X-Model-Pub-Key")) via.model_key_pinned = true;
+    }
+    // What the gateway signs itself is only what it sent: acceptable for a request it
+    // could read anyway, never for one sealed to the model (§5.2).
+    const appraise::attested_entity* gateway = appraisal ? appraisal->connection_entity() : nullptr;
+    if (gateway != nullptr && gateway != entity && out.plan.e2ee == proxy::e2ee_applied::none) {
+      via.own_signer = identity_of(*gateway);
+    }
+    out.gateway = std::move(via);
+  }
   if (auto auth = request.find(http::field::authorization); auth != request.end()) {
     out.authorization = std::string(auth->value());
   }
   // A backend that closed the connection after its answer is asked on a new one, taken
   // only if it presents the same attested key (the SPKI the signer is bound to).
-  out.reconnect = [self = st_, domain,
+  out.reconnect = [self = st_, domain = route.domain, key,
                    spki = conn.spki_sha256()]() -> asio::awaitable<boost::system::result<upstream::upstream_connection,
                                                                                            std::string>> {
     auto connected = co_await self->connect(domain);
     if (!connected) co_return "reconnecting failed: " + connected.error().message;
-    if (connected->spki_sha256() != spki || !self->gate.is_fresh(domain, spki)) {
+    if (connected->spki_sha256() != spki || !self->gate.is_fresh(key, spki)) {
       co_return std::string(
           "the backend closed the connection, and a new one reached another key (another instance, which did not "
           "sign this answer)");
     }
     co_return std::move(*connected);
   };
-  out.response_fields = {{"X-Verified-Backend", domain},
+  out.response_fields = {{"X-Verified-Backend", route.domain},
                          {"X-Verified-Backend-Key", "sha256:" + to_hex(conn.spki_sha256())},
                          {"X-E2EE", out.plan.label}};
+  if (route.gateway && entity != nullptr) {
+    // The model CVM behind the gateway, by the signing identity its quote binds.
+    out.response_fields.emplace_back(
+        "X-Verified-Model-Key", attest::format_signing_address(entity->keys.signing_algo, entity->keys.signing_address));
+  }
   return out;
 }
 
@@ -752,6 +866,7 @@ std::string session::note_integrity(const std::string& domain, const integrity_r
     case signature_status::unavailable: ++st_->signatures_unavailable; break;
   }
   words += ", signature " + std::string(to_string(s.status));
+  if (!s.kind.empty()) words += " (" + s.kind + ")";
   if (s.status != signature_status::valid) words += ": " + s.failed_check + ": " + s.detail;
   if (report.chat_id) {
     st_->signatures.record(*report.chat_id,
@@ -808,12 +923,12 @@ asio::awaitable<bool> session::handle(client_request request) {
 
     // What protects this request end to end depends on the key this very connection's
     // CVM attested: decided per connection, never carried over from another one.
-    auto integrity = integrity_for(request, path, route.domain, *conn);
+    auto integrity = integrity_for(request, path, route, *conn);
     if (!integrity) {
       const auto& e = integrity.error();
       log::warn(arrow + " " + std::to_string(e.status) + " " + e.code + " in " + text::elapsed_since(started) +
                 " (nothing forwarded)");
-      if (conn->reusable() && !st_->stopping) st_->pool.put(std::move(*conn));
+      if (conn->reusable() && !st_->stopping) st_->pool.put(std::move(*conn), route.verdict_key());
       co_return co_await write_error(e, keep);
     }
     if (integrity->plan.e2ee == proxy::e2ee_applied::sealed) ++st_->e2ee_sealed;
@@ -821,8 +936,8 @@ asio::awaitable<bool> session::handle(client_request request) {
     auto result =
         co_await relay(client_, buffer_, *conn, request, st_->config.timeouts, !st_->stopping, &*integrity);
     if (const auto* done = std::get_if<relay_completed>(&result)) {
-      if (conn->reusable() && st_->gate.is_fresh(route.domain, conn->spki_sha256()) && !st_->stopping) {
-        st_->pool.put(std::move(*conn));
+      if (conn->reusable() && st_->gate.is_fresh(route.verdict_key(), conn->spki_sha256()) && !st_->stopping) {
+        st_->pool.put(std::move(*conn), route.verdict_key());
       }
       const std::string checked = note_integrity(route.domain, done->integrity);
       const bool doubtful = done->integrity.signature && done->integrity.signature->status != signature_status::valid;
@@ -840,6 +955,13 @@ asio::awaitable<bool> session::handle(client_request request) {
       using resend = relay_refused::resend;
       if (attempt == 0 && (refused->may_resend == resend::safe || (refused->may_resend == resend::if_pooled && pooled))) {
         log::debug(arrow + ": " + refused->detail + "; retrying on a new connection");
+        continue;
+      }
+      if (attempt == 0 && refused->may_resend == resend::after_reattestation) {
+        // The verdict named a model key the gateway no longer routes to: attest anew (the
+        // report then names the current replica's key) and send once more.
+        st_->gate.forget(route.verdict_key(), conn->spki_sha256());
+        log::info(arrow + ": " + refused->detail + "; attesting again and resending once");
         continue;
       }
       const std::string checked = refused->integrity ? note_integrity(route.domain, *refused->integrity) : "";
@@ -993,6 +1115,10 @@ asio::awaitable<void> proxy_server::state::accept_loop() {
 proxy_server::proxy_server(asio::any_io_executor executor, proxy_config config, proxy_dependencies dependencies) {
   if (!dependencies.collateral || !dependencies.anchor || !dependencies.time_source) {
     throw std::invalid_argument("proxy_server: collateral source, trust anchor and clock are required");
+  }
+  if (config.backend == backend_kind::gateway && config.e2ee == proxy::e2ee_mode::off) {
+    // The gateway would read every prompt: gateway mode exists to relay only ciphertext.
+    throw std::invalid_argument("--backend gateway needs end-to-end encryption (--e2ee required or on), not --e2ee off");
   }
   state_ = std::make_shared<state>(executor, std::move(config), std::move(dependencies));
 }

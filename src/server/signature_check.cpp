@@ -9,6 +9,9 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+
 #include <exception>
 
 #include "core/text.hpp"
@@ -40,8 +43,9 @@ asio::awaitable<lookup_answer> one_lookup(upstream::upstream_connection& conn, c
     out.error = "the connection that carried the answer cannot carry the lookup";
     co_return out;
   }
-  const std::string target =
-      "/v1/signature/" + lookup.chat_id + "?signing_algo=" + std::string(attest::to_string(lookup.signing_algo));
+  std::string target = "/v1/signature/" + lookup.chat_id + "?";
+  if (lookup.model) target += "model=" + boost::urls::encode(*lookup.model, boost::urls::unreserved_chars) + "&";
+  target += "signing_algo=" + std::string(attest::to_string(lookup.signing_algo));
   http::request<http::empty_body> request{http::verb::get, target, 11};
   request.set(http::field::host, conn.host_header());
   request.set(http::field::user_agent, "verified-proxy");
@@ -95,7 +99,9 @@ asio::awaitable<signature_outcome> check_signature_impl(upstream::upstream_conne
     }
     auto answer = co_await one_lookup(*current, lookup);
     if (!answer.error.empty()) co_return signature_unavailable("signature lookup: " + answer.error);
-    if (answer.status == 200) co_return judge_signature(std::move(answer.body), lookup.expected);
+    if (answer.status == 200) {
+      co_return judge_signature(std::move(answer.body), lookup.expected, lookup.gateway ? &*lookup.gateway : nullptr);
+    }
     const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started);
     if (answer.status != 404 || waited + backoff > lookup.wait) {
       co_return signature_unavailable("signature lookup answered HTTP " + std::to_string(answer.status) + " after " +
@@ -127,7 +133,8 @@ std::string_view to_string(signature_status s) noexcept {
   return "unavailable";
 }
 
-signature_outcome judge_signature(std::string document, const signature::expectations& expected) {
+signature_outcome judge_signature(std::string document, const signature::expectations& expected,
+                                  const gateway_signatures* gateway) {
   auto parsed = signature::parse_signature_document(document);
   if (!parsed) {
     signature_outcome out{parsed.error().code == "signature_unavailable" ? signature_status::unavailable
@@ -135,9 +142,30 @@ signature_outcome judge_signature(std::string document, const signature::expecta
                           parsed.error().code, parsed.error().message, std::move(document)};
     return out;
   }
-  const auto verdict = signature::verify(*parsed, expected);
+  const signature::expectations* want = &expected;
+  std::string kind;
+  if (gateway != nullptr) {
+    kind = parsed->signature_kind.value_or("provider_tee");
+    const auto refused = [&](std::string why) {
+      return signature_outcome{signature_status::invalid, "signer_mismatch", std::move(why), std::move(document),
+                               kind};
+    };
+    if (kind == "gateway") {
+      if (!gateway->own) {
+        return refused(
+            "the gateway signed this answer itself (signature_kind \"gateway\"), but the request was end-to-end "
+            "encrypted and must come back byte-exact under the model's own signature (\"provider_tee\")");
+      }
+      want = &*gateway->own;
+    } else if (kind != "provider_tee") {
+      kind = text::printable_excerpt(kind, 40);
+      return refused("signature_kind \"" + kind + "\" is neither \"provider_tee\" nor \"gateway\": no attested key to "
+                     "hold it to");
+    }
+  }
+  const auto verdict = signature::verify(*parsed, *want);
   return signature_outcome{verdict.ok() ? signature_status::valid : signature_status::invalid, verdict.failed_check,
-                           verdict.message, std::move(document)};
+                           verdict.message, std::move(document), std::move(kind)};
 }
 
 asio::awaitable<signature_outcome> check_signature(upstream::upstream_connection& conn, signature_lookup lookup,

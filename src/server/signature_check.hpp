@@ -36,6 +36,9 @@ struct signature_outcome {
   std::string detail;
   /// The backend's JSON answer, when one came.
   std::optional<std::string> document;
+  /// Behind a gateway, whose signature it was: "provider_tee" (the model CVM's) or
+  /// "gateway" (the gateway CVM's own); "" for a direct backend's.
+  std::string kind{};
 };
 
 /// The outcome when no signature could be had, and why (failed check "signature_unavailable").
@@ -45,8 +48,24 @@ signature_outcome signature_unavailable(std::string why);
 /// "signature_unavailable".
 std::string_view refusal_code(const signature_outcome& outcome) noexcept;
 
+/// How signatures are judged behind NEAR's gateway (docs/gpu-signatures-e2ee.md §5.1 step
+/// 6, §5.2): the document's signature_kind says whose key signed. "provider_tee" (or no
+/// kind) is judged against the lookup's `expected` (the attested model key, its text
+/// naming the model); "gateway" against `own`.
+struct gateway_signatures {
+  /// A "gateway" signature: the attested gateway key over "sha256(req):sha256(resp)".
+  /// nullopt: refused — the request was end-to-end encrypted and relayed byte-exactly, so
+  /// only the model's own signature vouches for what the model answered; one the gateway
+  /// made itself proves only what the gateway sent.
+  std::optional<signature::expectations> own;
+};
+
 struct signature_lookup {
   std::string chat_id;
+  /// Behind a gateway: the model the answer came from (the lookup's `model=` parameter),
+  /// and how its signature kinds are judged.
+  std::optional<std::string> model;
+  std::optional<gateway_signatures> gateway;
   attest::signing_algorithm signing_algo = attest::signing_algorithm::ed25519;
   /// The client's Authorization, sent with the lookup as NEAR requires.
   std::optional<std::string> authorization;
@@ -69,7 +88,9 @@ using reconnect_fn =
 boost::asio::awaitable<signature_outcome> check_signature(upstream::upstream_connection& conn,
                                                           signature_lookup lookup, reconnect_fn reconnect = {});
 
-/// The outcome of checking `document` (the JSON of a signature lookup) against `expected`.
-signature_outcome judge_signature(std::string document, const signature::expectations& expected);
+/// The outcome of checking `document` (the JSON of a signature lookup) against `expected`,
+/// or behind a gateway (`gateway` not null) against the expectations of its kind.
+signature_outcome judge_signature(std::string document, const signature::expectations& expected,
+                                  const gateway_signatures* gateway = nullptr);
 
 }  // namespace vp::server

@@ -29,7 +29,7 @@ std::optional<upstream::upstream_connection> upstream_pool::take(
   return out;
 }
 
-void upstream_pool::put(upstream::upstream_connection conn) {
+void upstream_pool::put(upstream::upstream_connection conn, std::string_view key) {
   if (!conn.reusable() || max_idle_ == 0) return;
   // Whatever follows a complete response on the connection (a body after a HEAD answer,
   // a second response) would be read as the answer to the next request, of any client.
@@ -37,7 +37,7 @@ void upstream_pool::put(upstream::upstream_connection conn) {
     conn.poison("after a response: " + *hazard);
     return;
   }
-  auto& list = idle_[conn.host()];
+  auto& list = idle_[key.empty() ? conn.host() : std::string(key)];
   // Expired entries sit at the front (oldest first).
   const auto now = steady::now();
   while (!list.empty() && now - list.front().since > idle_timeout_) list.pop_front();

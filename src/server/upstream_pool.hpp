@@ -21,17 +21,18 @@ class upstream_pool {
  public:
   upstream_pool(std::size_t max_idle_per_domain, std::chrono::steady_clock::duration idle_timeout);
 
-  /// The most recently returned idle connection to `domain` whose key passes `fresh`;
+  /// The most recently returned idle connection of `domain` (a pool key) whose key passes `fresh`;
   /// connections idle for longer than the timeout, whose key is no longer fresh, or that
   /// hold bytes nobody asked for (upstream_connection::reuse_hazard: poisoned, logged),
   /// are closed on the way.
   std::optional<upstream::upstream_connection> take(std::string_view domain,
                                                     const std::function<bool(const sha256_digest& spki)>& fresh);
 
-  /// Returns a connection positioned between messages. Closed instead unless reusable()
-  /// and free of reuse hazards (poisoned and logged then); the oldest idle connection of
-  /// the domain is closed when the domain is full.
-  void put(upstream::upstream_connection conn);
+  /// Returns a connection positioned between messages, to the pool of `key` (empty: its
+  /// host; a gateway's connections are pooled per model, each with its own verdict).
+  /// Closed instead unless reusable() and free of reuse hazards (poisoned and logged
+  /// then); the oldest idle connection of the key is closed when its pool is full.
+  void put(upstream::upstream_connection conn, std::string_view key = {});
 
   /// Closes every idle connection (shutdown).
   void clear();

@@ -14,6 +14,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
 
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
@@ -55,6 +57,7 @@ std::string_view to_string(errc e) noexcept {
     case errc::protocol: return "protocol";
     case errc::too_large: return "too_large";
     case errc::http_status: return "http_status";
+    case errc::unauthorized: return "unauthorized";
     case errc::internal: return "internal";
   }
   return "unknown";
@@ -301,14 +304,23 @@ std::optional<attestation_nonce> random_nonce() {
   return n;
 }
 
-std::string attestation_target(const attestation_nonce& nonce, attest::signing_algorithm algo) {
-  return "/v1/attestation/report?include_tls_fingerprint=true&nonce=" + to_hex(nonce) +
-         "&signing_algo=" + std::string(attest::to_string(algo));
+std::string attestation_target(const attestation_nonce& nonce, attest::signing_algorithm algo,
+                               const gateway_report_query* gateway) {
+  const std::string common = "include_tls_fingerprint=true&nonce=" + to_hex(nonce) +
+                             "&signing_algo=" + std::string(attest::to_string(algo));
+  if (gateway == nullptr) return "/v1/attestation/report?" + common;
+  // Model ids contain '/' and may contain anything else a client sends: every byte
+  // outside RFC 3986's unreserved set is percent-encoded, so a model cannot add query
+  // parameters of its own.
+  const auto encoded = [](std::string_view value) { return boost::urls::encode(value, boost::urls::unreserved_chars); };
+  return "/v1/attestation/report?model=" + encoded(gateway->model) + "&" + common +
+         "&provider=" + encoded(gateway->provider);
 }
 
 namespace {
 
-asio::awaitable<result<fetched_report>> fetch_report_impl(upstream_connection& conn, const attest_options& options) {
+asio::awaitable<result<fetched_report>> fetch_report_impl(upstream_connection& conn, const attest_options& options,
+                                                          const std::optional<gateway_report_query>& gateway) {
   const auto tuple = asio::as_tuple(asio::use_awaitable);
   const std::string prefix = "attesting " + conn.host() +
                              (conn.dialled() != host_port(conn.host(), conn.port()) ? " (at " + conn.dialled() + ")"
@@ -330,12 +342,19 @@ asio::awaitable<result<fetched_report>> fetch_report_impl(upstream_connection& c
   };
 
   // Exactly what the report needs and nothing of any client (no Authorization, no
-  // cookies, no body): a backend that is not yet verified learns nothing from us.
-  http::request<http::empty_body> request{http::verb::get, attestation_target(*nonce, options.signing_algo), 11};
+  // cookies, no body): a backend that is not yet verified learns nothing from us — but
+  // the gateway, which refuses reports without an API key (§5.1 step 2).
+  const std::string target = attestation_target(*nonce, options.signing_algo, gateway ? &*gateway : nullptr);
+  http::request<http::empty_body> request{http::verb::get, target, 11};
   request.set(http::field::host, conn.host_header());
   request.set(http::field::user_agent, "verified-proxy");
   request.set(http::field::accept, "application/json");
   request.set(http::field::connection, "keep-alive");
+  if (gateway) {
+    // No alias substitution: the model attested is the model asked for.
+    request.set("x-no-aliasing", "true");
+    if (gateway->authorization) request.set(http::field::authorization, *gateway->authorization);
+  }
   if (auto [ec, n] = co_await http::async_write(conn.stream(), request, tuple); ec) {
     if (ec == beast::error::timeout) co_return timed_out();
     co_return fail(errc::protocol, "sending the attestation request failed: " + ec.message());
@@ -355,6 +374,11 @@ asio::awaitable<result<fetched_report>> fetch_report_impl(upstream_connection& c
   tcp_layer.expires_never();
 
   auto response = parser->release();
+  if (gateway && (response.result_int() == 401 || response.result_int() == 403)) {
+    co_return fail(errc::unauthorized, "the gateway refused the API key for its attestation report (HTTP " +
+                                           std::to_string(response.result_int()) + "): " +
+                                           text::printable_excerpt(response.body()));
+  }
   if (response.result_int() != 200) {
     co_return fail(errc::http_status, "the attestation endpoint answered HTTP " +
                                           std::to_string(response.result_int()) + ": " +
@@ -371,10 +395,11 @@ asio::awaitable<result<fetched_report>> fetch_report_impl(upstream_connection& c
 
 }  // namespace
 
-asio::awaitable<result<fetched_report>> fetch_report(upstream_connection& conn, attest_options options) {
+asio::awaitable<result<fetched_report>> fetch_report(upstream_connection& conn, attest_options options,
+                                                     std::optional<gateway_report_query> gateway) {
   std::string unexpected;
   try {
-    co_return co_await fetch_report_impl(conn, options);
+    co_return co_await fetch_report_impl(conn, options, gateway);
   } catch (const std::exception& e) {
     unexpected = e.what();
   } catch (...) {
@@ -397,6 +422,8 @@ failure to_failure(const error& e) {
     // report we can use.
     case errc::too_large: return failure{"report_too_large", failure_phase::exchange, e.message, {}, true};
     case errc::http_status: return failure{"attestation_unavailable", failure_phase::exchange, e.message, {}, true};
+    // The client's credential, not the backend: never remembered as a verdict.
+    case errc::unauthorized: return failure{"attestation_unauthorized", failure_phase::exchange, e.message, {}, false};
     case errc::internal: break;
   }
   return failure{"internal_error", failure_phase::internal, e.message, {}, false};

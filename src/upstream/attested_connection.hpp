@@ -51,6 +51,7 @@ enum class errc {
   protocol,         ///< the backend broke HTTP: malformed or truncated response, closed connection
   too_large,        ///< the attestation report exceeds its body limit
   http_status,      ///< the attestation endpoint answered with a status other than 200
+  unauthorized,     ///< the gateway refused the client's API key for the report (401 / 403)
   internal,         ///< a local failure (random generator, resources, unexpected exception)
 };
 
@@ -190,10 +191,23 @@ using attestation_nonce = std::array<std::uint8_t, 32>;
 /// 32 bytes from OpenSSL's CSPRNG (RAND_bytes); nullopt if it fails.
 std::optional<attestation_nonce> random_nonce();
 
+/// What a report request to NEAR's gateway adds (docs/gpu-signatures-e2ee.md §5.1 step 2):
+/// the model whose CVM the gateway must attest behind itself, the provider tier
+/// ("near" excludes third-party fallbacks), and the client's Authorization — the gateway
+/// answers reports only to API keys, so this is the one request that carries a client's
+/// credential to a backend not yet verified (the gateway host is allowlisted for it).
+struct gateway_report_query {
+  std::string model;
+  std::string provider = "near";
+  std::optional<std::string> authorization;
+};
+
 /// The request target for `nonce`:
-/// /v1/attestation/report?include_tls_fingerprint=true&nonce=<64 hex>&signing_algo=<algo>
+/// /v1/attestation/report?include_tls_fingerprint=true&nonce=<64 hex>&signing_algo=<algo>,
+/// and for a gateway `model=<percent-encoded>&…&provider=<tier>` around it.
 std::string attestation_target(const attestation_nonce& nonce,
-                               attest::signing_algorithm algo = attest::signing_algorithm::ed25519);
+                               attest::signing_algorithm algo = attest::signing_algorithm::ed25519,
+                               const gateway_report_query* gateway = nullptr);
 
 struct attest_options {
   /// From writing the request to the complete body.
@@ -213,17 +227,21 @@ struct fetched_report {
 };
 
 /// Writes exactly one request on `conn` — GET attestation_target(nonce) with Host,
-/// User-Agent, Accept and Connection: keep-alive, nothing of any client — and reads the
+/// User-Agent, Accept and Connection: keep-alive, nothing of any client; for a gateway
+/// also its query, `x-no-aliasing: true` and the client's Authorization — and reads the
 /// response (options.timeout, options.max_body). Nothing here judges the report: that is
 /// the appraisal's (appraise/). On success the connection is positioned after the response
 /// and stays usable unless the peer asked to close or bytes follow the answer (see
 /// reusable()).
 ///
-/// Errors: timeout, protocol, too_large, http_status, internal.
-boost::asio::awaitable<result<fetched_report>> fetch_report(upstream_connection& conn, attest_options options = {});
+/// Errors: timeout, protocol, too_large, http_status, unauthorized, internal.
+boost::asio::awaitable<result<fetched_report>> fetch_report(upstream_connection& conn, attest_options options = {},
+                                                            std::optional<gateway_report_query> gateway = std::nullopt);
 
 /// The failure vocabulary's name for an upstream error: `<phase>_timeout`,
-/// `backend_unreachable`, `report_too_large`, `attestation_unavailable`, `internal_error`.
+/// `backend_unreachable`, `report_too_large`, `attestation_unavailable`,
+/// `attestation_unauthorized` (the client's key, not a verdict about the backend),
+/// `internal_error`.
 failure to_failure(const error& e);
 
 }  // namespace vp::upstream

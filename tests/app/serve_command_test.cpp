@@ -37,6 +37,37 @@ TEST(ServeCommand, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(s->proxy.negative_ttl, 30s);
   EXPECT_TRUE(s->proxy.upstream_tls.webpki);
   EXPECT_TRUE(s->root_ca.empty());
+  EXPECT_EQ(s->proxy.backend, server::backend_kind::direct);
+  EXPECT_EQ(s->proxy.gateway_host, "cloud-api.near.ai");
+  EXPECT_EQ(s->proxy.e2ee, proxy::e2ee_mode::on);
+}
+
+TEST(ServeCommand, GatewayModeDefaultsToRequiredEncryption) {
+  int code = -1;
+  const auto s = parse({"--backend", "gateway"}, code);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->proxy.backend, server::backend_kind::gateway);
+  EXPECT_EQ(s->proxy.e2ee, proxy::e2ee_mode::required);
+  const auto relaxed = parse({"--backend", "gateway", "--e2ee", "on", "--gateway-url", "https://GW.Example/v1"}, code);
+  ASSERT_TRUE(relaxed);
+  EXPECT_EQ(relaxed->proxy.e2ee, proxy::e2ee_mode::on);
+  EXPECT_EQ(relaxed->proxy.gateway_host, "gw.example");
+  std::string err;
+  EXPECT_FALSE(parse({"--backend", "gateway", "--e2ee", "off"}, code, &err));
+  EXPECT_EQ(code, exit_usage);
+  EXPECT_NE(err.find("gateway read every prompt"), std::string::npos) << err;
+}
+
+TEST(ServeCommand, GatewayUrlIsAnHttpsHostOnly) {
+  std::string error;
+  EXPECT_EQ(parse_gateway_url("https://cloud-api.near.ai", error), "cloud-api.near.ai");
+  EXPECT_EQ(parse_gateway_url("https://cloud-api.near.ai/", error), "cloud-api.near.ai");
+  for (const char* bad : {"http://cloud-api.near.ai", "cloud-api.near.ai", "https://cloud-api.near.ai:8443",
+                          "https://u@cloud-api.near.ai", "https://cloud-api.near.ai/other", "https://x?y=1",
+                          "https://10.0.0.1", ""}) {
+    EXPECT_FALSE(parse_gateway_url(bad, error)) << bad;
+    EXPECT_FALSE(error.empty());
+  }
 }
 
 TEST(ServeCommand, FlagsFillTheConfiguration) {
@@ -74,6 +105,8 @@ TEST(ServeCommand, BadFlagsAreUsageErrorsNamingTheFlag) {
                                                                 {"--endpoints-url", "ftp://x"},
                                                                 {"--no-webpki", "--upstream-ca", "ca.pem"},
                                                                 {"--log-level", "loud"},
+                                                                {"--backend", "chutes"},
+                                                                {"--gateway-url", "http://x.example"},
                                                                 {"--no-such-flag"}}) {
     int code = -1;
     std::string err;
@@ -91,7 +124,7 @@ TEST(ServeCommand, HelpListsEveryFlag) {
   for (const char* flag : {"--host", "--port", "--endpoints-url", "--allow-domain", "--max-body", "--attestation-ttl",
                            "--upstream-ca", "--no-webpki", "--connect-to", "--root-ca", "--pccs-url", "--collateral-dir",
                            "--connect-timeout", "--tls-timeout", "--attestation-timeout", "--response-timeout",
-                           "--idle-timeout", "--policy", "--max-connections"}) {
+                           "--idle-timeout", "--policy", "--max-connections", "--backend", "--gateway-url"}) {
     EXPECT_NE(out.str().find(flag), std::string::npos) << flag;
   }
 }

@@ -178,6 +178,28 @@ TEST(HttpClient, HttpsByHostNameSendsSniAndResolvesTheName) {
   EXPECT_EQ(requests[0].header("host"), "localhost:" + std::to_string(server.port()));
 }
 
+TEST(HttpClient, DialRedirectsTheConnectionWhileTheNameStaysTheUrls) {
+  test_http_server server([](const http_request_record&) { return ok("redirected"); },
+                          {.tls = true, .dns_names = {"gateway.invalid"}, .ip_addresses = {}});
+  auto options = trusting(server);
+  const std::uint16_t port = server.port();
+  options.dial = [port](std::string_view host,
+                        std::uint16_t url_port) -> std::optional<std::pair<std::string, std::uint16_t>> {
+    if (host == "gateway.invalid" && url_port == 443) return std::pair<std::string, std::uint16_t>{"127.0.0.1", port};
+    return std::nullopt;
+  };
+  // A name that never resolves (RFC 6761): only the dial rule can reach the server.
+  const auto r = fetch("https://gateway.invalid/v1/models", options);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->body, "redirected");
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].tls_server_name, "gateway.invalid");
+  EXPECT_EQ(requests[0].header("host"), "gateway.invalid");
+  // Another host is not redirected.
+  EXPECT_EQ(error_of(fetch("https://other.invalid/x", options)).what, kind::resolve);
+}
+
 TEST(HttpClient, HttpsWithAnotherCaFileIsATlsError) {
   test_http_server server([](const http_request_record&) { return ok("x"); }, {.tls = true});
   test_http_server other([](const http_request_record&) { return ok("y"); }, {.tls = true});

@@ -178,5 +178,21 @@ TEST(ErrorBody, InvalidUtf8IsReplaced) {
   EXPECT_EQ(str(parse_error(verification_failed("bad\xFF", "m").body), "code"), "bad" + fffd);
 }
 
+TEST(ErrorBody, ErrorCodeOfReadsCodeThenType) {
+  EXPECT_EQ(error_code_of(R"({"error":{"message":"m","type":"NoPubKeyProvider","code":"NoPubKeyProvider"}})"),
+            "NoPubKeyProvider");
+  EXPECT_EQ(error_code_of(R"({"error":{"message":"m","type":"server_error","code":null}})"), "server_error");
+  for (const char* not_one : {"", "not json", "[]", R"({"error":"x"})", R"({"error":{"code":5}})", R"({"detail":1})"}) {
+    EXPECT_EQ(error_code_of(not_one), "") << not_one;
+  }
+}
+
+TEST(ErrorBody, AnUnauthorizedReportRequestIsTheClientsToFix) {
+  const auto r = refusal_response(failure{"attestation_unauthorized", failure_phase::exchange, "401", {}, false});
+  EXPECT_EQ(r.status, 401u);
+  EXPECT_EQ(r.code, "attestation_unauthorized");
+  EXPECT_FALSE(r.retryable);
+}
+
 }  // namespace
 }  // namespace vp::proxy

@@ -4,6 +4,8 @@
 #include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
 
+#include <cctype>
+
 #include "core/hex.hpp"
 #include "crypto/ed25519.hpp"
 #include "crypto/secp256k1.hpp"
@@ -179,6 +181,57 @@ TEST(IntegrityPlan, ModesParseAndPrint) {
   EXPECT_TRUE(is_e2ee_request_field("x-client-pub-key"));
   EXPECT_TRUE(is_e2ee_request_field("X-Model-Pub-Key"));
   EXPECT_FALSE(is_e2ee_request_field("Authorization"));
+}
+
+TEST(GatewayPin, PinsTheBoundModelKeyAndRefusesAliases) {
+  const model_keys keys;
+  const auto model = keys.ed25519();
+  auto plan = plan_request(chat(), e2ee_mode::required, signature_mode::check, &model);
+  ASSERT_TRUE(plan);
+  ASSERT_TRUE(pin_gateway_model(*plan, &model, std::nullopt));
+  ASSERT_NE(field(*plan, "X-Model-Pub-Key"), nullptr);
+  EXPECT_EQ(*field(*plan, "X-Model-Pub-Key"), to_hex(keys.ed.public_key));
+  EXPECT_EQ(*field(*plan, "x-no-aliasing"), "true");
+}
+
+TEST(GatewayPin, PinsAnEcdsaModelByItsUncompressedKey) {
+  const model_keys keys;
+  const auto model = keys.ecdsa();
+  integrity_plan plan;
+  ASSERT_TRUE(pin_gateway_model(plan, &model, std::nullopt));
+  ASSERT_NE(field(plan, "X-Model-Pub-Key"), nullptr);
+  EXPECT_EQ(field(plan, "X-Model-Pub-Key")->size(), 128u);
+}
+
+TEST(GatewayPin, AKeyTheQuoteDoesNotBindIsNeverPinned) {
+  const model_keys keys;
+  auto model = keys.ecdsa();
+  model.signing_public_key->at(5) ^= 1;  // no longer hashes to the bound address
+  integrity_plan plan;
+  ASSERT_TRUE(pin_gateway_model(plan, &model, std::nullopt));
+  EXPECT_EQ(field(plan, "X-Model-Pub-Key"), nullptr);
+  EXPECT_EQ(*field(plan, "x-no-aliasing"), "true");
+  auto unbound = keys.ed25519();
+  unbound.bound = false;
+  ASSERT_TRUE(pin_gateway_model(plan, &unbound, std::nullopt));
+  EXPECT_EQ(field(plan, "X-Model-Pub-Key"), nullptr);
+}
+
+TEST(GatewayPin, AClientsOwnModelKeyMustBeTheAttestedOne) {
+  const model_keys keys;
+  const auto model = keys.ed25519();
+  integrity_plan same;
+  std::string upper = to_hex(keys.ed.public_key);
+  for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_TRUE(pin_gateway_model(same, &model, upper));
+  const model_keys other;
+  integrity_plan foreign;
+  const auto refused = pin_gateway_model(foreign, &model, to_hex(other.ed.public_key));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().status, 400u);
+  EXPECT_EQ(refused.error().code, "e2ee_model_key_unattested");
+  integrity_plan none;
+  EXPECT_FALSE(pin_gateway_model(none, nullptr, to_hex(keys.ed.public_key)));
 }
 
 }  // namespace

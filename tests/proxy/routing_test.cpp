@@ -129,5 +129,31 @@ TEST(ProxyRouting, ModelSplitAcrossEscapesIsReadWhole) {
   EXPECT_EQ(lookup.model, "sim-model");
 }
 
+TEST(ModelList, MapsEveryGatewayModelToTheGatewayHost) {
+  std::string error;
+  const auto list = parse_model_list(
+      R"({"object":"list","data":[{"id":"openai/gpt-oss-120b","object":"model","created":1,"owned_by":"near"},)"
+      R"({"id":"zai-org/GLM-5-FP8","extra":{}}]})",
+      "cloud-api.near.ai", error);
+  ASSERT_TRUE(list) << error;
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ(domain_for_model(*list, "openai/gpt-oss-120b"), "cloud-api.near.ai");
+  EXPECT_EQ(domain_for_model(*list, "zai-org/GLM-5-FP8"), "cloud-api.near.ai");
+  EXPECT_FALSE(domain_for_model(*list, "other"));
+}
+
+TEST(ModelList, RejectsMalformedListsWhole) {
+  std::string error;
+  for (const char* bad : {"", "[]", "{}", R"({"data":{}})", R"({"data":[{"name":"m"}]})", R"({"data":[{"id":5}]})",
+                          R"({"data":[{"id":""}]})", R"({"data":["m"]})"}) {
+    EXPECT_FALSE(parse_model_list(bad, "gw.example", error)) << bad;
+    EXPECT_FALSE(error.empty());
+  }
+  endpoints_limits tiny;
+  tiny.max_models = 1;
+  EXPECT_FALSE(parse_model_list(R"({"data":[{"id":"a"},{"id":"b"}]})", "gw.example", error, tiny));
+  EXPECT_NE(error.find("over the limit of 1"), std::string::npos) << error;
+}
+
 }  // namespace
 }  // namespace vp::proxy

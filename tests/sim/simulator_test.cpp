@@ -178,7 +178,7 @@ class SimulatorTest : public ::testing::Test {
       out.connection = co_await upstream::connect_upstream(ioc.get_executor(), *tls_, domain, 443, copts);
       if (!*out.connection) co_return false;
       auto& conn = out.connection->value();
-      out.outcome = co_await attester.attest(conn, std::nullopt);
+      out.outcome = co_await attester.attest(conn, {});
       if (!out.verified()) co_return true;
       for (auto& x : out.exchanges) {
         x.request.set(http::field::host, conn.host_header());

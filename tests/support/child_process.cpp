@@ -93,6 +93,10 @@ std::optional<int> child_process::wait(std::chrono::milliseconds timeout) {
     const pid_t r = ::waitpid(impl_->pid, &status, WNOHANG);
     if (r == impl_->pid) {
       impl_->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      // The child's last bytes may still sit in the pipe: output() after wait() must hold
+      // everything it wrote (bounded by the deadline, should a grandchild keep the pipe).
+      std::unique_lock lock(impl_->mutex);
+      impl_->changed.wait_until(lock, deadline, [&] { return impl_->eof; });
       return impl_->exit_code;
     }
     if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;

@@ -241,7 +241,7 @@ attempt run(fake_backend& backend, const tls_client_context& tls, attest_options
     out.connection = co_await connect_upstream(ioc.get_executor(), tls, domain, 443, copts);
     if (!*out.connection) co_return false;
     auto& conn = out.connection->value();
-    out.outcome = co_await attester.attest(conn, std::nullopt);
+    out.outcome = co_await attester.attest(conn, {});
     out.seen_at_verdict = backend.server().requests();
     if (out.outcome->refusal || !follow_up) co_return true;
 
@@ -416,7 +416,7 @@ TEST(UpstreamAttestedConnection, CollateralIsFetchedForTheQuotesPlatform) {
   auto work = [&]() -> asio::awaitable<bool> {
     auto conn = co_await connect_upstream(ioc.get_executor(), no_webpki(), domain, 443, via(backend));
     if (!conn) co_return false;
-    auto outcome = co_await attester.attest(*conn, std::nullopt);
+    auto outcome = co_await attester.attest(*conn, {});
     co_return !outcome.refusal;
   };
   EXPECT_EQ(test::run_bounded(ioc, loop_limit, work()), std::optional<bool>(true));
@@ -619,7 +619,7 @@ TEST(UpstreamRenegotiation, AnAttestedConnectionCannotBeRenegotiatedToAnotherKey
       auto conn = co_await connect_upstream(ioc.get_executor(), make_tls(false), "localhost", 443, o);
       if (!conn) co_return false;
       if (allow_renegotiation) ::SSL_clear_options(conn->stream().native_handle(), SSL_OP_NO_RENEGOTIATION);
-      auto outcome = co_await attester.attest(*conn, std::nullopt);
+      auto outcome = co_await attester.attest(*conn, {});
       if (outcome.refusal || outcome.appraisal->connection_entity()->verdict->tls_cert_fingerprint !=
                                  server.first_spki()) {
         co_return false;
@@ -676,6 +676,10 @@ TEST(UpstreamAttestation, TargetCarriesTheNonceInHex) {
   EXPECT_EQ(attestation_target(n, attest::signing_algorithm::ecdsa),
             "/v1/attestation/report?include_tls_fingerprint=true&nonce=ab" + std::string(60, '0') +
                 "01&signing_algo=ecdsa");
+  const gateway_report_query gateway{"openai/gpt oss&x=1", "near", std::nullopt};
+  EXPECT_EQ(attestation_target(n, attest::signing_algorithm::ed25519, &gateway),
+            "/v1/attestation/report?model=openai%2Fgpt%20oss%26x%3D1&include_tls_fingerprint=true&nonce=ab" +
+                std::string(60, '0') + "01&signing_algo=ed25519&provider=near");
   const auto r1 = random_nonce();
   const auto r2 = random_nonce();
   ASSERT_TRUE(r1 && r2);
