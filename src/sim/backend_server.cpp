@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -38,6 +39,7 @@
 #include "sim/plain_server.hpp"
 #include "sim/report.hpp"
 #include "sim/signatures.hpp"
+#include "sim/tls_server.hpp"
 
 namespace vp::sim {
 
@@ -56,33 +58,6 @@ constexpr auto idle_timeout = 300s;
 constexpr std::size_t max_request_body = 64u << 20;
 constexpr std::string_view attestation_path = "/v1/attestation/report";
 constexpr std::string_view signature_path_prefix = "/v1/signature/";
-
-/// ALPN: select http/1.1 when the client offers it (as NEAR's nginx does).
-int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
-                void*) {
-  static constexpr unsigned char http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-  unsigned char* selected = nullptr;
-  if (::SSL_select_next_proto(&selected, outlen, http11, sizeof http11, in, inlen) != OPENSSL_NPN_NEGOTIATED) {
-    return SSL_TLSEXT_ERR_NOACK;
-  }
-  *out = selected;
-  return SSL_TLSEXT_ERR_OK;
-}
-
-/// A TLS identity ready to serve: the certificate chain and key loaded into a context.
-struct live_identity {
-  tls_identity id;
-  ssl::context context{ssl::context::tls_server};
-
-  explicit live_identity(tls_identity identity) : id(std::move(identity)) {
-    if (::SSL_CTX_set_min_proto_version(context.native_handle(), TLS1_2_VERSION) != 1) {
-      throw std::runtime_error("verified-proxy-sim: cannot set the minimum TLS version");
-    }
-    context.use_certificate_chain(asio::buffer(id.cert_pem));
-    context.use_private_key(asio::buffer(id.key_pem), ssl::context::pem);
-    ::SSL_CTX_set_alpn_select_cb(context.native_handle(), select_alpn, nullptr);
-  }
-};
 
 /// A DynamicBuffer (v1) over a flat_buffer that hands every committed byte — every
 /// plaintext byte read from the peer, pipelined ones included — to `sink` before the HTTP
@@ -153,6 +128,9 @@ struct prepared_answer {
   openai_answer answer;
   std::string model_body;
   bool signable = false;  ///< a 200 of a signed endpoint: signed once it completed
+  /// The gateway's X-Request-Hash (lower-case hex), signed instead of the hash of the body
+  /// received (§3.3).
+  std::optional<std::string> asserted_request_hash;
 };
 
 /// A trailer field larger than any field Beast can store (basic_fields caps values at 64 KiB).
@@ -190,6 +168,35 @@ std::string chunked_with_huge_trailer(http::response<http::string_body> response
 }
 
 }  // namespace
+
+std::string instance_host(std::string_view domain, std::size_t instance) {
+  const std::size_t dot = domain.find('.');
+  const std::string label(domain.substr(0, dot));
+  const std::string rest = dot == std::string_view::npos ? std::string() : std::string(domain.substr(dot));
+  return label + "-i" + std::to_string(instance) + rest;
+}
+
+std::optional<std::size_t> pinned_instance(std::string_view domain, std::string_view server_name) {
+  const std::size_t dot = domain.find('.');
+  const std::string_view label = domain.substr(0, dot);
+  const std::string_view rest = dot == std::string_view::npos ? std::string_view() : domain.substr(dot);
+  const auto iequal = [](std::string_view a, std::string_view b) { return beast::iequals(a, b); };
+  if (server_name.size() <= label.size() + 2 + rest.size()) return std::nullopt;
+  if (!iequal(server_name.substr(0, label.size()), label) ||
+      !iequal(server_name.substr(server_name.size() - rest.size()), rest)) {
+    return std::nullopt;
+  }
+  std::string_view middle = server_name.substr(label.size(), server_name.size() - label.size() - rest.size());
+  if (!middle.starts_with("-i") && !middle.starts_with("-I")) return std::nullopt;
+  middle.remove_prefix(2);
+  if (middle.empty() || middle.size() > 9) return std::nullopt;
+  std::size_t n = 0;
+  for (const char c : middle) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<std::size_t>(c - '0');
+  }
+  return n;
+}
 
 /// A proxy's signature lookup follows each signed answer: tests that count or inspect the
 /// requests a client sent look past them (signature_lookup_count counts them).
@@ -259,17 +266,67 @@ struct backend_server::state {
     }
   }
 
+  /// The instance one connection is served by: the round-robin pick of the accept, unless
+  /// the ClientHello's server name pins another (pin_by_server_name).
+  struct instance_choice {
+    state* self = nullptr;
+    std::size_t index = 0;
+    std::shared_ptr<live_identity> identity;
+    bool pinned = false;
+  };
+
+  /// The servername callback of every instance's TLS context (OpenSSL calls it for every
+  /// ClientHello, with or without SNI): `<label>-i<N>.<rest>` switches the handshake to
+  /// instance N % instances, as NEAR's SNI load balancer routes backend enumeration
+  /// (docs/nearai-attestation.md §3), so that the gateway can reach a chosen CVM.
+  /// The SSL ex_data slot holding a connection's instance_choice during its handshake. Not
+  /// the app data: Asio's engine owns that one and deletes what it points at.
+  static int choice_slot() {
+    static const int slot = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return slot;
+  }
+
+  static int pin_by_server_name(SSL* ssl, int*, void*) {
+    auto* choice = static_cast<instance_choice*>(::SSL_get_ex_data(ssl, choice_slot()));
+    const char* name = ::SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (choice == nullptr || name == nullptr) return SSL_TLSEXT_ERR_OK;
+    const auto pinned = pinned_instance(choice->self->options.domain, name);
+    if (!pinned) return SSL_TLSEXT_ERR_OK;
+    {
+      const std::lock_guard lock(choice->self->mutex);
+      choice->index = *pinned % choice->self->instances.size();
+      choice->identity = choice->self->instances[choice->index].identity;
+      choice->pinned = true;
+    }
+    if (::SSL_set_SSL_CTX(ssl, choice->identity->context.native_handle()) == nullptr) {
+      return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    return SSL_TLSEXT_ERR_OK;
+  }
+
+  std::shared_ptr<live_identity> make_identity() const {
+    auto identity = std::make_shared<live_identity>(where->issue_tls_identity(options.domain));
+    SSL_CTX_set_tlsext_servername_callback(identity->context.native_handle(), pin_by_server_name);
+    return identity;
+  }
+
   static asio::awaitable<void> session(std::shared_ptr<state> self, tcp::socket socket, std::size_t index,
                                        std::shared_ptr<live_identity> identity,
                                        std::shared_ptr<connection_record> record) {
     try {
       beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), identity->context);
+      instance_choice choice{self.get(), index, identity, false};
+      ::SSL_set_ex_data(stream.native_handle(), choice_slot(), &choice);
       beast::get_lowest_layer(stream).expires_after(handshake_timeout);
-      if (auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
-          ec) {
-        co_return;  // e.g. the client rejected the certificate
+      auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
+      ::SSL_set_ex_data(stream.native_handle(), choice_slot(), nullptr);
+      if (ec) co_return;  // e.g. the client rejected the certificate
+      if (choice.pinned) {
+        const std::lock_guard lock(self->mutex);
+        record->instance = choice.index;
+        record->spki_sha256_hex = to_hex(choice.identity->id.spki_sha256);
       }
-      co_await self->serve(stream, index, *identity, *record);
+      co_await self->serve(stream, choice.index, *choice.identity, *record);
     } catch (const std::exception&) {
       // A broken connection is the client's business; never take the server thread down.
     }
@@ -399,7 +456,7 @@ struct backend_server::state {
     }
     if (rotate) {
       // Key generation outside the lock; connections accepted from now on get the new one.
-      auto fresh = std::make_shared<live_identity>(where->issue_tls_identity(options.domain));
+      auto fresh = make_identity();
       const std::lock_guard lock(mutex);
       instances[index].identity = std::move(fresh);
     }
@@ -424,6 +481,18 @@ struct backend_server::state {
       out.model_body = request.body();
       out.answer = answer_openai(method, target, request.body(), context);
       return out;
+    }
+    if (from_gateway(request)) {
+      // Only cloud-api, holding the CVM's TOKEN, may assert the hash of the client's body
+      // (§3.3 resolve_request_hash_for_signing); anyone else's X-Request-Hash is ignored.
+      if (const auto asserted = header_value(request, "X-Request-Hash")) {
+        const auto digest = from_hex(*asserted);
+        if (!digest || digest->size() != 32) {
+          out.answer = error_answer(400, "X-Request-Hash must be 64 hex digits", "invalid_request_error", "bad_request");
+          return out;
+        }
+        out.asserted_request_hash = to_hex(*digest);
+      }
     }
     const instance& inst = instances[index];  // keys are immutable after construction
     const auto wanted = parse_e2ee_headers(e2ee_headers_of(request));
@@ -534,12 +603,21 @@ struct backend_server::state {
     const instance& inst = instances[index];  // keys are immutable after construction
     // The report's model_name: inference-proxy signs with its configured MODEL_NAME.
     const std::string model = options.models.empty() ? std::string() : options.models.front();
-    chat_signature signature =
-        sign_chat(f.signature_foreign_key ? inst.foreign_keys : inst.keys, signed_text(model, request_body, hashed));
+    std::string text = prepared.asserted_request_hash
+                           ? signed_text_with_request_hash(model, *prepared.asserted_request_hash, hashed)
+                           : signed_text(model, request_body, hashed);
+    chat_signature signature = sign_chat(f.signature_foreign_key ? inst.foreign_keys : inst.keys, std::move(text));
     const std::lock_guard lock(mutex);
     instances[index].signatures.put(prepared.answer.id, std::move(signature),
                                     std::chrono::steady_clock::now() + signature_delay);
     exchanges[exchange].signed_answer = true;
+  }
+
+  /// The request carries the deployment's internal gateway token (inference-proxy's TOKEN).
+  bool from_gateway(const http::request<http::string_body>& request) const {
+    if (settings.gateway_token.empty()) return false;
+    const auto authorization = header_value(request, "Authorization");
+    return authorization && *authorization == "Bearer " + settings.gateway_token;
   }
 
   backend_faults faults_of(std::size_t index) {
@@ -556,6 +634,15 @@ struct backend_server::state {
       ++attestations;
       f = instances[index].faults;
       inst = &instances[index];  // keys and workload are immutable after construction
+    }
+    if (from_gateway(request)) {
+      // The gateway's model_fails_policy fault: this CVM claims another workload for this
+      // one report, as if it were another deployment's.
+      if (const auto claimed = header_value(request, std::string(tampered_workload_header))) {
+        for (const auto how : all_workload_tamperings) {
+          if (*claimed == to_string(how)) f.tampered_workload = how;
+        }
+      }
     }
     http::response<http::string_body> response{http::status::ok, request.version()};
     std::string error;
@@ -691,11 +778,11 @@ backend_server::backend_server(asio::io_context& ioc, const deployment& where, d
     inst.keys = random_signing_identity();
     inst.foreign_keys = random_signing_identity();
     inst.workload = make_instance_workload(where.workload(), options.domain, i);
-    inst.identity = std::make_shared<live_identity>(where.issue_tls_identity(options.domain));
     inst.faults = options.faults;
     state_->instances.push_back(std::move(inst));
   }
   state_->options = std::move(options);
+  for (auto& inst : state_->instances) inst.identity = state_->make_identity();
 
   tcp::acceptor acceptor = listen_on_loopback(ioc, port);
   state_->port = acceptor.local_endpoint().port();
@@ -724,6 +811,10 @@ backend_faults backend_server::faults(std::size_t instance) const {
 std::string backend_server::spki_sha256_hex(std::size_t instance) const {
   const std::lock_guard lock(state_->mutex);
   return to_hex(state_->at(instance).identity->id.spki_sha256);
+}
+
+const signing_identity& backend_server::signing_keys(std::size_t instance) const {
+  return state_->at(instance).keys;  // immutable after construction
 }
 
 const instance_workload& backend_server::workload(std::size_t instance) const {

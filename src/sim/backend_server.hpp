@@ -13,6 +13,14 @@
 // both of the instance's keys over the exact bytes received and sent (sim/signatures.hpp),
 // for GET /v1/signature/{chat_id} on the same instance.
 //
+// A ClientHello whose server name is `<label>-i<N>.<rest>` (for the domain `<label>.<rest>`)
+// is served by instance N % instances instead of the round-robin pick (NEAR's backend
+// enumeration, docs/nearai-attestation.md §3); the connection still took its round-robin
+// turn. Requests carrying the deployment's gateway token (backend_settings::gateway_token,
+// as cloud-api holds inference-proxy's TOKEN, docs/gpu-signatures-e2ee.md §3.3) may assert
+// the request hash a signature covers with X-Request-Hash, and ask an attestation report
+// for a tampered workload with tampered_workload_header (the gateway's model_fails_policy).
+//
 // Every connection is recorded: each plaintext byte received, in order, and how many had
 // arrived when the first response began, so a test can prove that nothing of a client's
 // request reached the backend before the attestation answer.
@@ -22,16 +30,20 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "sim/deployment.hpp"
 #include "sim/options.hpp"
+#include "sim/report.hpp"
 #include "sim/workload.hpp"
 
 namespace vp::sim {
@@ -44,7 +56,25 @@ struct backend_settings {
   std::size_t first_gpu_index = 0;
   /// See simulator_options::signature_delay.
   std::chrono::milliseconds signature_delay{0};
+  /// The bearer token that marks requests from the deployment's gateway ("" = none does).
+  std::string gateway_token;
 };
+
+/// Request header (honoured with the gateway token only) naming a workload_tampering the
+/// attestation report applies, by its to_string() spelling.
+inline constexpr std::string_view tampered_workload_header = "X-Sim-Tampered-Workload";
+
+inline constexpr std::array<workload_tampering, 7> all_workload_tamperings = {
+    workload_tampering::none,           workload_tampering::altered_event,   workload_tampering::changed_compose,
+    workload_tampering::foreign_app_id, workload_tampering::foreign_os_image, workload_tampering::foreign_kms,
+    workload_tampering::foreign_mrtd};
+
+/// The server name that pins instance `instance` of `domain`: "<label>-i<N>.<rest>".
+std::string instance_host(std::string_view domain, std::size_t instance);
+
+/// N of a server name `<label>-i<N>.<rest>` for `domain` = `<label>.<rest>` (ASCII
+/// case-insensitive, N at most 9 decimal digits); nullopt for any other name.
+std::optional<std::size_t> pinned_instance(std::string_view domain, std::string_view server_name);
 
 using header_fields = std::vector<std::pair<std::string, std::string>>;
 
@@ -68,6 +98,8 @@ class backend_server {
   backend_faults faults(std::size_t instance) const;
   /// Lower-case hex SHA-256 of the SPKI of the certificate new connections get.
   std::string spki_sha256_hex(std::size_t instance) const;
+  /// The signing keys of `instance` (immutable; the gateway routes X-Model-Pub-Key by them).
+  const signing_identity& signing_keys(std::size_t instance) const;
   /// The workload instance `instance` measures (its event log and RTMRs).
   const instance_workload& workload(std::size_t instance) const;
 

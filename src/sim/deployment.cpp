@@ -107,8 +107,15 @@ tls_identity deployment::issue_tls_identity(std::string_view domain) const {
 
 bytes deployment::mint_quote(const tdx::measurement& mr_td, const std::array<tdx::measurement, 4>& rtmrs,
                              const std::array<std::uint8_t, 64>& report_data, const backend_faults& faults) const {
+  return mint_quote(mr_td, td_template_.mr_config_id, rtmrs, report_data, faults);
+}
+
+bytes deployment::mint_quote(const tdx::measurement& mr_td, const tdx::measurement& mr_config_id,
+                             const std::array<tdx::measurement, 4>& rtmrs, const std::array<std::uint8_t, 64>& report_data,
+                             const backend_faults& faults) const {
   test::quote_spec q;
   q.td = td_template_;
+  q.td.mr_config_id = mr_config_id;
   q.td.mr_td = mr_td;
   q.td.rtmr = rtmrs;
   q.td.report_data = report_data;

@@ -94,6 +94,12 @@ class deployment {
   bytes mint_quote(const tdx::measurement& mr_td, const std::array<tdx::measurement, 4>& rtmrs,
                    const std::array<std::uint8_t, 64>& report_data, const backend_faults& faults) const;
 
+  /// The same for a CVM of another workload: its MRTD and MRCONFIGID instead of the
+  /// deployment's (the gateway). Thread-safe.
+  bytes mint_quote(const tdx::measurement& mr_td, const tdx::measurement& mr_config_id,
+                   const std::array<tdx::measurement, 4>& rtmrs, const std::array<std::uint8_t, 64>& report_data,
+                   const backend_faults& faults) const;
+
   /// The synthetic NVIDIA device PKI every GPU of this deployment chains to (its root is
   /// the proxy's --nvidia-root-ca). Made on first use: its keys cost time, and most
   /// simulators of the test suite never mint GPU evidence before they are gone. Thread-safe.

@@ -200,4 +200,42 @@ std::string make_report(const report_subject& subject, const report_query& query
   return json::serialize(full);
 }
 
+boost::json::object make_gateway_attestation(const gateway_subject& subject, const report_query& query,
+                                             const std::array<std::uint8_t, 32>& nonce, bool unbound_tls_key) {
+  const byte_view identity = subject.keys->address(query.signing_algo);
+  sha256_digest fingerprint = subject.spki_sha256;
+  if (unbound_tls_key) fingerprint = crypto::sha256({as_bytes("another gateway TLS key"), subject.spki_sha256});
+
+  // §1.8, as for the model CVMs (computed here independently of the verifier).
+  std::array<std::uint8_t, 64> report_data{};
+  if (query.include_tls_fingerprint) {
+    bytes preimage(identity.begin(), identity.end());
+    preimage.insert(preimage.end(), fingerprint.begin(), fingerprint.end());
+    const sha256_digest prefix = crypto::sha256(preimage);
+    std::copy(prefix.begin(), prefix.end(), report_data.begin());
+  } else {
+    std::copy_n(identity.begin(), std::min<std::size_t>(identity.size(), 32), report_data.begin());
+  }
+  std::copy(nonce.begin(), nonce.end(), report_data.begin() + 32);
+
+  const workload_identity& w = *subject.workload;
+  const bytes quote = subject.where->mint_quote(w.mr_td, w.mr_config_id, subject.instance->rtmrs, report_data, {});
+
+  // cloud-api's field order (the 2026-06-29 capture).
+  json::object out;
+  out["signing_address"] = attest::format_signing_address(query.signing_algo, identity);
+  out["signing_algo"] = attest::to_string(query.signing_algo);
+  out["intel_quote"] = to_hex(quote);
+  out["event_log"] = json::serialize(event_log_json(subject.instance->event_log));  // a JSON string (§1.5)
+  out["report_data"] = to_hex(report_data);
+  out["request_nonce"] = to_hex(nonce);
+  out["info"] = info_json(w, *subject.instance, subject.cert_pem);
+  // The dstack VPC the gateway reaches its providers through (informational, unbound).
+  out["vpc"] = json::object{{"vpc_server_app_id", to_hex(crypto::sha256(as_bytes("verified-proxy-sim vpc server")))
+                                                       .substr(0, 40)},
+                            {"vpc_hostname", "cloud-api-sim.dstack.internal"}};
+  if (query.include_tls_fingerprint) out["tls_cert_fingerprint"] = to_hex(fingerprint);
+  return out;
+}
+
 }  // namespace vp::sim

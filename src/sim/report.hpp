@@ -4,6 +4,8 @@
 // GPUs' evidence for the same nonce (docs/gpu-signatures-e2ee.md §1.1) and the
 // attestation faults of backend_faults applied.
 
+#include <boost/json/object.hpp>
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -82,5 +84,23 @@ std::optional<std::string> make_nvidia_payload(const report_subject& subject, co
 /// The JSON body (compact). `nonce` is the one bound (query.nonce, or a random one).
 std::string make_report(const report_subject& subject, const report_query& query,
                         const std::array<std::uint8_t, 32>& nonce, const backend_faults& faults);
+
+/// Everything the gateway's own attestation (docs/nearai-attestation.md §1.5) describes.
+struct gateway_subject {
+  const deployment* where = nullptr;
+  const workload_identity* workload = nullptr;  ///< the gateway's (make_gateway_workload_identity)
+  const instance_workload* instance = nullptr;
+  const signing_identity* keys = nullptr;
+  sha256_digest spki_sha256{};  ///< of the gateway's TLS certificate
+  std::string cert_pem;         ///< its chain (info.app_cert)
+};
+
+/// The gateway_attestation object: signing_address, signing_algo, intel_quote, event_log
+/// (a JSON string holding the array, as cloud-api sends it), report_data (hex copy of the
+/// quote's), request_nonce, info, vpc, and with include_tls_fingerprint tls_cert_fingerprint;
+/// report_data laid out per §1.8. `unbound_tls_key`: report_data and tls_cert_fingerprint
+/// bind another SPKI than subject.spki_sha256 (gateway_faults::unbound_tls_key).
+boost::json::object make_gateway_attestation(const gateway_subject& subject, const report_query& query,
+                                             const std::array<std::uint8_t, 32>& nonce, bool unbound_tls_key);
 
 }  // namespace vp::sim

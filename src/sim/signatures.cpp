@@ -18,6 +18,16 @@ std::string signed_text(std::string_view model, std::string_view request_body, s
          to_hex(crypto::sha256(as_bytes(response_entity)));
 }
 
+std::string signed_text_with_request_hash(std::string_view model, std::string_view request_sha256_hex,
+                                          std::string_view response_entity) {
+  return std::string(model) + ":" + std::string(request_sha256_hex) + ":" +
+         to_hex(crypto::sha256(as_bytes(response_entity)));
+}
+
+std::string gateway_signed_text(std::string_view request_body, std::string_view response_entity) {
+  return to_hex(crypto::sha256(as_bytes(request_body))) + ":" + to_hex(crypto::sha256(as_bytes(response_entity)));
+}
+
 chat_signature sign_chat(const signing_identity& signer, std::string text) {
   chat_signature out;
   const auto digest = crypto::secp256k1::personal_message_digest(text);
@@ -31,13 +41,15 @@ chat_signature sign_chat(const signing_identity& signer, std::string text) {
   return out;
 }
 
-std::string signature_document_json(const chat_signature& signature, attest::signing_algorithm algo) {
+std::string signature_document_json(const chat_signature& signature, attest::signing_algorithm algo,
+                                    std::string_view kind) {
   const bool ecdsa = algo == attest::signing_algorithm::ecdsa;
   boost::json::object doc;
   doc["text"] = signature.text;
   doc["signature"] = ecdsa ? signature.ecdsa_signature : signature.ed25519_signature;
   doc["signing_address"] = ecdsa ? signature.ecdsa_address : signature.ed25519_address;
   doc["signing_algo"] = attest::to_string(algo);
+  if (!kind.empty()) doc["signature_kind"] = kind;
   return boost::json::serialize(doc);
 }
 

@@ -20,6 +20,15 @@ namespace vp::sim {
 /// encryption; a stream: every event's bytes).
 std::string signed_text(std::string_view model, std::string_view request_body, std::string_view response_entity);
 
+/// The model form over a request hash someone else asserts (§3.3: the gateway's
+/// X-Request-Hash, lower-case hex) instead of the body this CVM received.
+std::string signed_text_with_request_hash(std::string_view model, std::string_view request_sha256_hex,
+                                          std::string_view response_entity);
+
+/// The gateway form (§3.2): "{sha256hex(request_body)}:{sha256hex(response_entity)}", the
+/// client's body as the gateway received it and the entity the gateway sent.
+std::string gateway_signed_text(std::string_view request_body, std::string_view response_entity);
+
 /// One completion signed with both keys (§3.1: the lookup's signing_algo only picks which
 /// is returned).
 struct chat_signature {
@@ -35,8 +44,10 @@ struct chat_signature {
 chat_signature sign_chat(const signing_identity& signer, std::string text);
 
 /// The body of a successful GET /v1/signature/{chat_id}?signing_algo=…:
-/// {"text","signature","signing_address","signing_algo"}.
-std::string signature_document_json(const chat_signature& signature, attest::signing_algorithm algo);
+/// {"text","signature","signing_address","signing_algo"}, and with a `kind` the gateway's
+/// "signature_kind" ("provider_tee" / "gateway", §3.1).
+std::string signature_document_json(const chat_signature& signature, attest::signing_algorithm algo,
+                                    std::string_view kind = {});
 
 /// The newest signatures of one instance (inference-proxy keeps them in a bounded cache
 /// with a TTL; here the bound alone expires them). Each becomes visible at its own time.

@@ -200,6 +200,38 @@ std::string describe_faults(const backend_faults& f) {
   return out.empty() ? "none" : out;
 }
 
+void apply_gateway_fault(gateway_faults& f, std::string_view spec) {
+  const auto eq = spec.find('=');
+  const std::string name(spec.substr(0, eq));
+  const std::optional<std::string_view> value =
+      eq == std::string_view::npos ? std::nullopt : std::optional<std::string_view>(spec.substr(eq + 1));
+  if (name == "unbound_tls_key") f.unbound_tls_key = parse_bool(name, value);
+  else if (name == "model_other_nonce") f.model_other_nonce = parse_bool(name, value);
+  else if (name == "model_fails_policy") f.model_fails_policy = parse_bool(name, value);
+  else if (name == "strip_e2ee_headers") f.strip_e2ee_headers = parse_bool(name, value);
+  else if (name == "impersonate_model") f.impersonate_model = parse_bool(name, value);
+  else if (name == "no_pub_key_provider") {
+    if (!value) throw std::invalid_argument("--gateway-fault no_pub_key_provider needs a request count (=N)");
+    f.no_pub_key_provider = parse_number<unsigned>(*value, "--gateway-fault no_pub_key_provider");
+  } else {
+    throw std::invalid_argument("--gateway-fault: unknown gateway fault '" + name + "' (see --help)");
+  }
+}
+
+std::string describe_gateway_faults(const gateway_faults& f) {
+  std::string out;
+  const auto add = [&](bool on, std::string text) {
+    if (on) out += (out.empty() ? "" : ", ") + text;
+  };
+  add(f.unbound_tls_key, "unbound_tls_key");
+  add(f.model_other_nonce, "model_other_nonce");
+  add(f.model_fails_policy, "model_fails_policy");
+  add(f.strip_e2ee_headers, "strip_e2ee_headers");
+  add(f.impersonate_model, "impersonate_model");
+  add(f.no_pub_key_provider != 0, "no_pub_key_provider=" + std::to_string(f.no_pub_key_provider));
+  return out.empty() ? "none" : out;
+}
+
 std::string describe_nras_faults(const nras_faults& f) {
   std::string out;
   const auto add = [&](bool on, std::string_view text) {
@@ -235,6 +267,7 @@ std::string sim_help() {
          "                     [--gpus N] [--stream-tokens N] [--token-delay-ms N] [--signature-delay-ms N]\n"
          "                     [--fault [INDEX:]NAME[=VALUE]]...\n"
          "                     [--pccs-port P] [--endpoints-port P] [--backend-port P] [--nras-port P]\n"
+         "                     [--gateway [--gateway-domain HOST] [--gateway-port P] [--gateway-fault NAME[=V]]...]\n"
          "\n"
          "Flags:\n"
          "  --out DIR                 write root-ca.pem, upstream-ca.pem, nvidia-root-ca.pem, policy.json,\n"
@@ -296,11 +329,25 @@ std::string sim_help() {
          "      nras_verdict_false      the overall result is false (validly signed)\n"
          "      nras_wrong_nonce        the tokens are for another nonce (validly signed)\n"
          "      nras_expired            the tokens expire when issued (validly signed)\n"
+         "  --gateway                 a simulated NEAR gateway (cloud-api, in a CVM of its own) in front of every\n"
+         "                            domain: the gateway form of /v1/attestation/report (API key required), the\n"
+         "                            public /v1/models, chat/completions/embeddings relayed to the model CVMs\n"
+         "                            (X-Model-Pub-Key pins the replica), /v1/signature/{id} with signature_kind\n"
+         "  --gateway-domain HOST     the gateway's host (default cloud-api.near.ai; implies --gateway)\n"
+         "  --gateway-port P          gateway port (default: ephemeral; implies --gateway)\n"
+         "  --gateway-fault NAME[=V]  a gateway fault (repeatable; implies --gateway):\n"
+         "      unbound_tls_key         gateway_attestation binds and names another TLS key than the live one\n"
+         "      model_other_nonce       the model attestation was made for another nonce\n"
+         "      model_fails_policy      the model attestation comes from a CVM measured as another app\n"
+         "      strip_e2ee_headers      requests reach the model without their E2EE header fields\n"
+         "      impersonate_model       the gateway answers itself, sealed to the client's key and signed\n"
+         "                              (\"provider_tee\") by a key no model attestation carries\n"
+         "      no_pub_key_provider=N   the next N requests with X-Model-Pub-Key answer 502 NoPubKeyProvider\n"
          "  --help                    this text\n"
          "\n"
          "It prints the verified-proxy command line that uses the deployment (--root-ca, --upstream-ca,\n"
          "--nvidia-root-ca, --pccs-url, --endpoints-url, --nras-url, --nras-jwks-url, --nras-key-pin, --connect-to,\n"
-         "--allow-domain, --no-cache, --policy) and serves until SIGINT or SIGTERM.\n";
+         "--allow-domain, with a gateway --gateway-url, --no-cache, --policy) and serves until SIGINT or SIGTERM.\n";
 }
 
 sim_config parse_sim_args(const std::vector<std::string>& args) {
@@ -319,7 +366,11 @@ sim_config parse_sim_args(const std::vector<std::string>& args) {
       ("endpoints-port", po::value<std::uint16_t>(), "")
       ("backend-port", po::value<std::uint16_t>(), "")
       ("nras-port", po::value<std::uint16_t>(), "")
-      ("gpus", po::value<std::size_t>(), "");
+      ("gpus", po::value<std::size_t>(), "")
+      ("gateway", "")
+      ("gateway-domain", po::value<std::string>(), "")
+      ("gateway-port", po::value<std::uint16_t>(), "")
+      ("gateway-fault", po::value<std::vector<std::string>>(), "");
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(flags).run(), vm);
   po::notify(vm);
@@ -401,6 +452,23 @@ sim_config parse_sim_args(const std::vector<std::string>& args) {
       throw std::invalid_argument("--gpus must be between 0 and " + std::to_string(max_gpus_per_cvm));
     }
   }
+  if (vm.count("gateway") + vm.count("gateway-domain") + vm.count("gateway-port") + vm.count("gateway-fault") != 0) {
+    gateway_options g;
+    if (vm.count("gateway-domain") != 0) {
+      g.domain = vm["gateway-domain"].as<std::string>();
+      if (g.domain.empty() || g.domain.find_first_of(" /:") != std::string::npos) {
+        throw std::invalid_argument("--gateway-domain '" + g.domain + "' is not a host name");
+      }
+    }
+    for (const auto& d : c.options.domains) {
+      if (d.domain == g.domain) throw std::invalid_argument("--gateway-domain " + g.domain + " is a model domain too");
+    }
+    if (vm.count("gateway-fault") != 0) {
+      for (const auto& spec : vm["gateway-fault"].as<std::vector<std::string>>()) apply_gateway_fault(g.faults, spec);
+    }
+    if (vm.count("gateway-port") != 0) c.options.gateway_port = vm["gateway-port"].as<std::uint16_t>();
+    c.options.gateway = std::move(g);
+  }
   return c;
 }
 
@@ -436,6 +504,9 @@ int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     for (const auto& f : flags) args_file += f + "\n";
     write_file(config.out / "proxy-args.txt", args_file);
     write_file(config.out / "measurements.json", measurements_json(sim.measured()));
+    if (config.options.gateway) {
+      write_file(config.out / "gateway-measurements.json", measurements_json(sim.gateway_measured()));
+    }
 
     out << "verified-proxy-sim: a simulated NEAR AI deployment on 127.0.0.1 (test keys: never trust them elsewhere)\n"
         << "  PCCS        " << sim.pccs_url() << "\n"
@@ -456,6 +527,12 @@ int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostrea
             << "…  faults: " << describe_faults(f) << "\n";
       }
     }
+    if (config.options.gateway) {
+      out << "  gateway     " << sim.gateway_domain() << " -> 127.0.0.1:" << sim.gateway_port() << " (its own CVM, "
+          << "signing ed25519 " << sim.gateway_signing_address("ed25519").substr(0, 16) << "…)\n"
+          << "    SPKI sha256 " << sim.gateway_spki_sha256_hex().substr(0, 16)
+          << "…  faults: " << describe_gateway_faults(config.options.gateway->faults) << "\n";
+    }
     const auto dir = std::filesystem::absolute(config.out);
     out << "  wrote       " << (dir / "root-ca.pem").string() << " (quote trust anchor, --root-ca)\n"
         << "              " << (dir / "upstream-ca.pem").string() << " (backend TLS CA, --upstream-ca)\n"
@@ -463,6 +540,9 @@ int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         << "              " << (dir / "policy.json").string() << " (workload policy pinning it, --policy)\n"
         << "              " << (dir / "proxy-args.txt").string() << " (the flags below, one per line)\n"
         << "              " << (dir / "measurements.json").string() << " (what the quotes measure)\n"
+        << (config.options.gateway ? "              " + (dir / "gateway-measurements.json").string() +
+                                         " (what the gateway's quotes measure)\n"
+                                   : std::string())
         << "\nRun the proxy against it:\n  " << shell_quote(proxy_program(program_path)) << " --port 8080";
     for (const auto& f : flags) out << ' ' << shell_quote(f);
     const std::string model = config.options.domains.front().models.front();

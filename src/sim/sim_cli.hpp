@@ -42,9 +42,15 @@ void apply_fault(backend_faults& faults, std::string_view spec);
 /// Throws std::invalid_argument for a bad value.
 bool apply_nras_fault(nras_faults& faults, std::string_view spec);
 
+/// Applies one --gateway-fault value (unbound_tls_key, model_other_nonce,
+/// model_fails_policy, strip_e2ee_headers, impersonate_model, =true/false allowed;
+/// no_pub_key_provider=N). Throws std::invalid_argument naming the problem.
+void apply_gateway_fault(gateway_faults& faults, std::string_view spec);
+
 /// Human-readable list of the faults set ("none" when healthy).
 std::string describe_faults(const backend_faults& faults);
 std::string describe_nras_faults(const nras_faults& faults);
+std::string describe_gateway_faults(const gateway_faults& faults);
 
 /// Quotes `arg` for a POSIX shell when it needs it.
 std::string shell_quote(std::string_view arg);

@@ -16,8 +16,10 @@
 #include "net/spawn.hpp"
 #include "sim/backend_server.hpp"
 #include "sim/deployment.hpp"
+#include "sim/gateway_server.hpp"
 #include "sim/pccs.hpp"
 #include "sim/plain_server.hpp"
+#include "sim/report.hpp"
 
 namespace vp::sim {
 namespace {
@@ -114,6 +116,7 @@ struct simulator::impl {
   std::unique_ptr<deployment> where;
   // Servers keep their state alive from their coroutines; these handles only read it.
   std::vector<std::unique_ptr<backend_server>> backends;
+  std::unique_ptr<gateway_server> gateway;
   std::uint16_t pccs_port = 0;
   std::uint16_t endpoints_port = 0;
   std::uint16_t nras_port = 0;
@@ -133,6 +136,12 @@ struct simulator::impl {
   backend_server& backend(std::string_view domain) {
     return const_cast<backend_server&>(std::as_const(*this).backend(domain));
   }
+
+  const gateway_server& the_gateway() const {
+    if (!gateway) throw std::logic_error("verified-proxy-sim: this deployment has no gateway");
+    return *gateway;
+  }
+  gateway_server& the_gateway() { return const_cast<gateway_server&>(std::as_const(*this).the_gateway()); }
 };
 
 simulator::simulator(simulator_options options) : impl_(std::make_unique<impl>()) {
@@ -161,13 +170,28 @@ simulator::simulator(simulator_options options) : impl_(std::make_unique<impl>()
   impl_->nras_port = start_plain_server(*impl_->ioc, o.nras_port, [&where, &nras](const plain_request& r) {
     return nras_answer(where, nras, r);
   });
-  backend_settings settings{o.stream_tokens, o.token_delay, o.gpus, 0, o.signature_delay};
+  backend_settings settings{o.stream_tokens, o.token_delay, o.gpus, 0, o.signature_delay, {}};
+  if (o.gateway) {
+    for (const auto& d : o.domains) {
+      if (d.domain == o.gateway->domain) {
+        throw std::invalid_argument("verified-proxy-sim: the gateway's domain " + d.domain + " is a model domain too");
+      }
+    }
+    // inference-proxy's TOKEN, which only cloud-api holds (docs/gpu-signatures-e2ee.md §3.3).
+    settings.gateway_token = "sim-gateway-" + to_hex(random_report_nonce());
+  }
   for (std::size_t i = 0; i < o.domains.size(); ++i) {
     const std::uint16_t port =
         o.first_backend_port == 0 ? 0 : static_cast<std::uint16_t>(o.first_backend_port + i);
     impl_->backends.push_back(std::make_unique<backend_server>(*impl_->ioc, where, o.domains[i], settings, port));
     // Every CVM of the deployment gets GPUs of its own (NEAR: no GPU is in two CVMs).
     settings.first_gpu_index += o.domains[i].instances * o.gpus;
+  }
+  if (o.gateway) {
+    std::vector<const backend_server*> models;
+    for (const auto& b : impl_->backends) models.push_back(b.get());
+    impl_->gateway = std::make_unique<gateway_server>(*impl_->ioc, where, *o.gateway, std::move(models),
+                                                      settings.gateway_token, o.gateway_port, o.stream_tokens);
   }
   impl_->thread = std::thread([io = impl_->ioc.get()] { net::run_contained(*io, "simulator event loop"); });
 }
@@ -254,31 +278,40 @@ std::vector<std::string> simulator::write_proxy_files(const std::filesystem::pat
   for (const auto& b : impl_->backends) {
     flags.insert(flags.end(), {"--connect-to", connect_to(b->domain()), "--allow-domain", b->domain()});
   }
+  if (impl_->gateway) {
+    flags.insert(flags.end(), {"--connect-to",
+                               gateway_domain() + ":443:127.0.0.1:" + std::to_string(gateway_port()),
+                               "--gateway-url", gateway_url()});
+  }
   flags.emplace_back("--no-cache");
   return flags;
 }
 
 std::string simulator::policy_json() const {
-  const measurements m = measured();
   const auto one = [](const std::string& hex) {
     json::array list;
     list.emplace_back(hex);
     return list;
   };
-  json::object model;
-  model["mrseam"] = one(m.mrseam);
-  model["mrtd"] = one(m.mrtd);
-  model["rtmr0"] = one(m.rtmr0);
-  model["rtmr1"] = one(m.rtmr1);
-  model["rtmr2"] = one(m.rtmr2);
-  model["os_image_hash"] = one(m.os_image_hash);
-  model["app_id"] = one(m.app_id);
-  model["key_provider_id"] = one(m.key_provider);
-  model["compose_hash"] = one(m.compose_hash);
+  const auto pins = [&one](const measurements& m) {
+    json::object section;
+    section["mrseam"] = one(m.mrseam);
+    section["mrtd"] = one(m.mrtd);
+    section["rtmr0"] = one(m.rtmr0);
+    section["rtmr1"] = one(m.rtmr1);
+    section["rtmr2"] = one(m.rtmr2);
+    section["os_image_hash"] = one(m.os_image_hash);
+    section["app_id"] = one(m.app_id);
+    section["key_provider_id"] = one(m.key_provider);
+    section["compose_hash"] = one(m.compose_hash);
+    return section;
+  };
   json::object policy;
   policy["name"] = "verified-proxy-sim";
   policy["description"] = "Pins the simulated deployment's workload (test keys; never use outside tests).";
-  policy["model"] = std::move(model);
+  policy["model"] = pins(measured());
+  // The gateway CVM is another app (§5.1 step 3: its own workload policy).
+  if (impl_->gateway) policy["gateway"] = pins(gateway_measured());
   if (gpus() > 0) {
     // What the simulated GPUs report (docs/gpu-signatures-e2ee.md §1.7): a report without
     // them, or with other ones, must not pass.
@@ -356,6 +389,49 @@ std::size_t simulator::signature_lookup_count(std::string_view domain) const {
 
 void simulator::set_signature_delay(std::chrono::milliseconds delay) {
   for (auto& b : impl_->backends) b->set_signature_delay(delay);
+}
+
+const std::string& simulator::gateway_domain() const { return impl_->the_gateway().domain(); }
+
+std::string simulator::gateway_url() const { return "https://" + gateway_domain(); }
+
+std::uint16_t simulator::gateway_port() const { return impl_->the_gateway().port(); }
+
+std::string simulator::gateway_spki_sha256_hex() const { return impl_->the_gateway().spki_sha256_hex(); }
+
+std::string simulator::gateway_signing_address(std::string_view algo) const {
+  const auto named = attest::signing_algorithm_named(algo);
+  if (!named) throw std::invalid_argument("verified-proxy-sim: no signing algorithm " + std::string(algo));
+  return attest::format_signing_address(*named, impl_->the_gateway().signing_keys().address(*named));
+}
+
+void simulator::set_gateway_faults(gateway_faults faults) { impl_->the_gateway().set_faults(faults); }
+
+std::size_t simulator::gateway_attestation_count() const { return impl_->the_gateway().attestation_count(); }
+
+std::size_t simulator::gateway_signature_lookup_count() const {
+  return impl_->the_gateway().signature_lookup_count();
+}
+
+std::vector<gateway_exchange> simulator::gateway_exchanges() const { return impl_->the_gateway().exchanges(); }
+
+simulator::measurements simulator::gateway_measured() const {
+  const gateway_server& g = impl_->the_gateway();
+  const workload_identity& w = g.workload();
+  const instance_workload& cvm = g.instance();
+  measurements m;
+  m.mrtd = to_hex(w.mr_td);
+  m.rtmr0 = to_hex(cvm.rtmrs[0]);
+  m.rtmr1 = to_hex(cvm.rtmrs[1]);
+  m.rtmr2 = to_hex(cvm.rtmrs[2]);
+  m.rtmr3 = to_hex(cvm.rtmrs[3]);
+  m.compose_hash = to_hex(w.compose_hash);
+  m.app_id = to_hex(w.app_id);
+  m.key_provider = to_hex(w.key_provider_id);
+  m.os_image_hash = to_hex(w.os_image_hash);
+  m.mrseam = to_hex(impl_->where->td_template().mr_seam);
+  m.mr_config_id = to_hex(w.mr_config_id);
+  return m;
 }
 
 simulator::measurements simulator::measured() const {

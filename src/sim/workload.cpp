@@ -63,6 +63,26 @@ constexpr std::string_view app_compose_text = R"({
     "secure_time": false
 })";
 
+/// cloud-api's compose, shaped like NEAR's gateway manifest (no GPUs, its own services).
+constexpr std::string_view gateway_compose_text = R"({
+    "manifest_version": 2,
+    "name": "cloud-api-sim",
+    "runner": "docker-compose",
+    "docker_compose_file": "services:\n  cloud-api:\n    image: verified-proxy-sim/cloud-api@sha256:9a8b7c6d5e4f30211f0e9d8c7b6a59483726150f9e8d7c6b5a4938271605f4e3\n    environment:\n      - TLS_CERT_PATH=/etc/letsencrypt/live/cloud-api.near.ai/fullchain.pem\n    restart: unless-stopped\n  nginx:\n    image: nginx@sha256:0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0\n    ports:\n      - \"443:443\"\n    restart: unless-stopped\n",
+    "kms_enabled": true,
+    "gateway_enabled": false,
+    "local_key_provider_enabled": false,
+    "key_provider_id": "",
+    "public_logs": false,
+    "public_sysinfo": true,
+    "allowed_envs": [
+        "DATABASE_URL",
+        "HOSTNAME"
+    ],
+    "no_instance_id": false,
+    "secure_time": false
+})";
+
 }  // namespace
 
 std::string_view to_string(workload_tampering t) noexcept {
@@ -174,6 +194,30 @@ workload_identity make_workload_identity(std::size_t num_gpus) {
       boot_event(1, 0x80000007, "Exit Boot Services Invocation"),
       boot_event(1, 0x80000007, "Exit Boot Services Returned with Success"),
   };
+  return w;
+}
+
+workload_identity make_gateway_workload_identity() {
+  workload_identity w = make_workload_identity(0);
+  w.app_name = "dstack-sim-0.5.4";
+  w.app_compose = std::string(gateway_compose_text);
+  w.compose_hash = crypto::sha256(as_bytes(w.app_compose));
+  const auto app = label_sha256("verified-proxy-sim gateway app-id");
+  w.app_id.assign(app.begin(), app.begin() + 20);
+  w.os_image_hash = label_sha256("verified-proxy-sim os-image dstack-sim-0.5.4");
+  w.mr_td = label_sha384("verified-proxy-sim gateway MRTD");
+  w.mr_config_id = {};
+  w.mr_config_id[0] = 0x01;
+  std::copy(w.compose_hash.begin(), w.compose_hash.end(), w.mr_config_id.begin() + 1);
+  w.vm_config = R"({"spec_version":1,"os_image_hash":")" + to_hex(w.os_image_hash) +
+                R"(","cpu_count":4,"memory_size":8589934592,"qemu_single_pass_add_pages":true,"pic":true,)"
+                R"("pci_hole64_size":0,"hugepages":false,"num_gpus":0,"num_nvswitches":0,"hotplug_off":false})";
+  // Its own kernel and command line (RTMR1, RTMR2); the firmware events stay NEAR's shape.
+  for (auto& e : w.boot_events) {
+    if (e.imr == 0) continue;
+    std::string payload(as_chars(e.payload));
+    if (payload.starts_with("sim ")) e = boot_event(e.imr, e.event_type, "sim gateway " + payload.substr(4));
+  }
   return w;
 }
 

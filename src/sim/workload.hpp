@@ -61,6 +61,11 @@ struct workload_identity {
 /// The simulator's fixed workload, for CVMs configured with `num_gpus` GPUs.
 workload_identity make_workload_identity(std::size_t num_gpus = 8);
 
+/// The simulated gateway's workload (cloud-api in its own CVM, docs/gpu-signatures-e2ee.md
+/// §5): another app (id, name and compose), booted from another OS image and firmware, with
+/// no GPUs; the same KMS. Deterministic, like make_workload_identity().
+workload_identity make_gateway_workload_identity();
+
 /// info.vm_config for a CVM booted from `os_image_hash` with `num_gpus` GPUs. The count
 /// is what the CVM was configured with, whatever evidence it sends: the verifier compares
 /// the evidence against it (docs/gpu-signatures-e2ee.md §1.4 L15).
