@@ -150,7 +150,7 @@ class entity_appraisal {
   void apply_policy(const policy::workload_policy& workload) {
     const std::string name = workload.name().empty() ? std::string("unnamed") : workload.name();
     const auto policy_message = [&](const policy::factor& f) {
-      return "workload policy '" + name + "': " + f.name + ": " + f.detail;
+      return where_prefix() + "workload policy '" + name + "': " + f.name + ": " + f.detail;
     };
     if (auto refused = policy::unpinned_role(workload, a_.role)) {
       const std::string message = policy_message(*refused) + " (the backend answered in the " +
@@ -168,9 +168,14 @@ class entity_appraisal {
     }
   }
 
+  /// "<pointer>: " for an attestation inside a gateway report: which of its CVMs failed
+  /// is half of the refusal ("" for a direct report's only attestation).
+  std::string where_prefix() const { return a_.json_pointer.empty() ? std::string() : a_.json_pointer + ": "; }
+
   void gpu_factor(std::string name, factor_status status, std::string detail, bool about_backend = true) {
     if (status == factor_status::fail && !out_.first_failure) {
-      out_.first_failure = failure{name, phase::gpu, name + ": " + detail, a_.json_pointer, about_backend};
+      out_.first_failure = failure{name, phase::gpu, where_prefix() + name + ": " + detail, a_.json_pointer,
+                                   about_backend};
     }
     out_.entity.factors.push_back(make_factor(std::move(name), status, std::move(detail)));
   }
