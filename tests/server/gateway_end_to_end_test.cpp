@@ -240,7 +240,12 @@ TEST(GatewayEndToEnd, AReplicaThatWentAwayIsAttestedAgainAndTheRequestSentOnce) 
   EXPECT_EQ(seen[0].status, 502u);
   EXPECT_EQ(seen[0].relayed_to_domain, "");
   EXPECT_EQ(seen[1].status, 200u);
-  EXPECT_EQ(sim.exchanges(model_domain).size(), 1u);
+  // Generated once (the signature lookup that follows the answer aside).
+  std::size_t generations = 0;
+  for (const auto& x : sim.exchanges(model_domain)) {
+    if (x.method == "POST") ++generations;
+  }
+  EXPECT_EQ(generations, 1u);
 
   // Twice in a row: refused, once re-attested, never more.
   sim.set_gateway_faults(sim::gateway_faults{.no_pub_key_provider = 2});
