@@ -46,18 +46,9 @@ namespace vp::sim {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
-using namespace std::chrono_literals;
 
 namespace {
-
-constexpr auto handshake_timeout = 10s;
-/// Idle keep-alive connections are dropped after this long.
-constexpr auto idle_timeout = 300s;
-constexpr std::size_t max_request_body = 64u << 20;
-constexpr std::string_view attestation_path = "/v1/attestation/report";
-constexpr std::string_view signature_path_prefix = "/v1/signature/";
 
 /// A DynamicBuffer (v1) over a flat_buffer that hands every committed byte — every
 /// plaintext byte read from the peer, pipelined ones included — to `sink` before the HTTP
@@ -89,39 +80,6 @@ class recording_buffer {
   beast::flat_buffer* buffer_;
   std::function<void(std::string_view)> sink_;
 };
-
-std::string path_of(std::string_view target) { return std::string(target.substr(0, target.find('?'))); }
-
-std::optional<std::string> header_value(const http::request<http::string_body>& request, std::string_view name) {
-  const auto it = request.find(name);
-  if (it == request.end()) return std::nullopt;
-  return std::string(it->value());
-}
-
-e2ee_headers e2ee_headers_of(const http::request<http::string_body>& request) {
-  return {header_value(request, "X-Signing-Algo"), header_value(request, "X-Client-Pub-Key"),
-          header_value(request, "X-Encryption-Version"), header_value(request, "X-Encrypt-All-Fields")};
-}
-
-openai_answer error_answer(unsigned status, std::string_view message, std::string_view type, std::string_view code) {
-  openai_answer a;
-  a.status = status;
-  a.body = openai_error_body(message, type, code);
-  return a;
-}
-
-/// The endpoints whose answers inference-proxy signs and this simulator seals (§3.1, §4.5).
-bool signed_endpoint(e2ee::endpoint e) {
-  return e == e2ee::endpoint::chat_completions || e == e2ee::endpoint::completions || e == e2ee::endpoint::embeddings;
-}
-
-/// The response entity a signature's response hash covers (§3.3): the body, or every event.
-std::string entity_of(const openai_answer& answer) {
-  if (!answer.streaming()) return answer.body;
-  std::string all;
-  for (const auto& event : answer.events) all += event;
-  return all;
-}
 
 /// An answer ready to send, and what the model saw.
 struct prepared_answer {
@@ -240,30 +198,21 @@ struct backend_server::state {
 
   // -------------------------------------------------------------------------------------
 
-  static asio::awaitable<void> accept_loop(std::shared_ptr<state> self, tcp::acceptor acceptor) {
-    for (;;) {
-      auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
-      if (ec) {
-        if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-        continue;
-      }
-      // Like production servers (nginx tcp_nodelay): SSE events leave at once.
-      boost::system::error_code nodelay_ec;
-      socket.set_option(tcp::no_delay(true), nodelay_ec);
-      std::size_t index = 0;
-      std::shared_ptr<live_identity> identity;
-      auto record = std::make_shared<connection_record>();
-      {
-        const std::lock_guard lock(self->mutex);
-        index = self->next_instance++ % self->instances.size();
-        identity = self->instances[index].identity;
-        record->instance = index;
-        record->spki_sha256_hex = to_hex(identity->id.spki_sha256);
-        self->records.push_back(record);
-      }
-      net::spawn_logged(acceptor.get_executor(), session(self, std::move(socket), index, identity, record),
-                     "simulator backend session");
+  /// Starts the session of a connection on the instance whose round-robin turn it is.
+  static void on_connection(const std::shared_ptr<state>& self, tcp::socket socket) {
+    std::size_t index = 0;
+    std::shared_ptr<live_identity> identity;
+    auto record = std::make_shared<connection_record>();
+    {
+      const std::lock_guard lock(self->mutex);
+      index = self->next_instance++ % self->instances.size();
+      identity = self->instances[index].identity;
+      record->instance = index;
+      record->spki_sha256_hex = to_hex(identity->id.spki_sha256);
+      self->records.push_back(record);
     }
+    const auto executor = socket.get_executor();
+    net::spawn_logged(executor, session(self, std::move(socket), index, identity, record), "simulator backend session");
   }
 
   /// The instance one connection is served by: the round-robin pick of the accept, unless
@@ -314,13 +263,12 @@ struct backend_server::state {
                                        std::shared_ptr<live_identity> identity,
                                        std::shared_ptr<connection_record> record) {
     try {
-      beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), identity->context);
+      tls_stream stream(std::move(socket), identity->context);
       instance_choice choice{self.get(), index, identity, false};
       ::SSL_set_ex_data(stream.native_handle(), choice_slot(), &choice);
-      beast::get_lowest_layer(stream).expires_after(handshake_timeout);
-      auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
+      const bool handshaken = co_await accept_handshake(stream);
       ::SSL_set_ex_data(stream.native_handle(), choice_slot(), nullptr);
-      if (ec) co_return;  // e.g. the client rejected the certificate
+      if (!handshaken) co_return;
       if (choice.pinned) {
         const std::lock_guard lock(self->mutex);
         record->instance = choice.index;
@@ -331,8 +279,6 @@ struct backend_server::state {
       // A broken connection is the client's business; never take the server thread down.
     }
   }
-
-  using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
   asio::awaitable<void> serve(tls_stream& stream, std::size_t index, const live_identity& identity,
                               connection_record& record) {
@@ -348,12 +294,9 @@ struct backend_server::state {
     };
 
     for (;;) {
-      beast::get_lowest_layer(stream).expires_after(idle_timeout);
-      net::bounded_request_parser<http::string_body> parser;
-      parser.body_limit(max_request_body);
-      if (auto [ec, n] = co_await http::async_read(stream, buffer, parser, tuple); ec) co_return;
-      beast::get_lowest_layer(stream).expires_never();
-      const http::request<http::string_body>& request = parser.get();
+      const std::optional<sim_request> received = co_await read_request(stream, buffer);
+      if (!received) co_return;
+      const sim_request& request = *received;
       const std::string target(request.target());
       const bool keep_alive = request.keep_alive();
       {
@@ -488,7 +431,8 @@ struct backend_server::state {
       if (const auto asserted = header_value(request, "X-Request-Hash")) {
         const auto digest = from_hex(*asserted);
         if (!digest || digest->size() != 32) {
-          out.answer = error_answer(400, "X-Request-Hash must be 64 hex digits", "invalid_request_error", "bad_request");
+          out.answer =
+              openai_error_answer(400, "X-Request-Hash must be 64 hex digits", "invalid_request_error", "bad_request");
           return out;
         }
         out.asserted_request_hash = to_hex(*digest);
@@ -497,7 +441,7 @@ struct backend_server::state {
     const instance& inst = instances[index];  // keys are immutable after construction
     const auto wanted = parse_e2ee_headers(e2ee_headers_of(request));
     if (!wanted) {
-      out.answer = error_answer(400, wanted.error(), "invalid_request_error", "invalid_encryption_headers");
+      out.answer = openai_error_answer(400, wanted.error(), "invalid_request_error", "invalid_encryption_headers");
       return out;
     }
     std::optional<e2ee_session> session;
@@ -505,12 +449,12 @@ struct backend_server::state {
     if (*wanted) {
       auto opened = e2ee_session::open(*endpoint, **wanted, inst.keys, inst.foreign_keys);
       if (!opened) {
-        out.answer = error_answer(400, opened.error(), "invalid_request_error", "invalid_encryption_headers");
+        out.answer = openai_error_answer(400, opened.error(), "invalid_request_error", "invalid_encryption_headers");
         return out;
       }
       auto decrypted = opened->decrypt_request(request.body());
       if (!decrypted) {
-        out.answer = error_answer(400, decrypted.error().message, "invalid_request_error", "decryption_failed");
+        out.answer = openai_error_answer(400, decrypted.error().message, "invalid_request_error", "decryption_failed");
         return out;
       }
       plaintext = std::move(*decrypted);
@@ -526,7 +470,7 @@ struct backend_server::state {
                                  : f.e2ee_plaintext_response   ? field_sealing::plaintext
                                                                : field_sealing::honest;
     const auto failed = [&out](const e2ee_error& e) {
-      out.answer = error_answer(500, "verified-proxy-sim: " + e.message, "server_error", "encryption_failed");
+      out.answer = openai_error_answer(500, "verified-proxy-sim: " + e.message, "server_error", "encryption_failed");
       out.signable = false;
     };
     if (!out.answer.streaming()) {
@@ -557,17 +501,18 @@ struct backend_server::state {
   openai_answer signature_answer(std::string_view method, std::string_view target, std::string_view chat_id,
                                  std::size_t index, const backend_faults& f) {
     if (method != "GET") {
-      return error_answer(405, "Use GET for /v1/signature", "invalid_request_error", "method_not_allowed");
+      return openai_error_answer(405, "Use GET for /v1/signature", "invalid_request_error", "method_not_allowed");
     }
     attest::signing_algorithm algo = attest::signing_algorithm::ecdsa;
     const auto url = boost::urls::parse_origin_form(target);
-    if (!url) return error_answer(400, "Invalid request target", "invalid_request_error", "bad_request");
+    if (!url) return openai_error_answer(400, "Invalid request target", "invalid_request_error", "bad_request");
     for (const auto& param : url->params()) {
       if (param.key != "signing_algo") continue;
       const std::string value = param.has_value ? std::string(param.value) : std::string();
       const auto named = attest::signing_algorithm_named(value);
       if (!named) {
-        return error_answer(400, "Unsupported signing algorithm: " + value, "invalid_request_error", "bad_request");
+        return openai_error_answer(400, "Unsupported signing algorithm: " + value, "invalid_request_error",
+                                   "bad_request");
       }
       algo = *named;
     }
@@ -577,7 +522,7 @@ struct backend_server::state {
       ++signature_lookups;
       if (!f.signature_missing) found = instances[index].signatures.find(chat_id, std::chrono::steady_clock::now());
     }
-    if (!found) return error_answer(404, "Chat id not found or expired", "invalid_request_error", "not_found");
+    if (!found) return openai_error_answer(404, "Chat id not found or expired", "invalid_request_error", "not_found");
     openai_answer a;
     a.body = signature_document_json(*found, algo);
     return a;
@@ -689,15 +634,10 @@ struct backend_server::state {
   asio::awaitable<bool> write_stream(tls_stream& stream, const openai_answer& answer, bool keep_alive,
                                      std::size_t index, bool disconnect_mid_stream, bool huge_trailer,
                                      connection_record& record) {
-    const auto tuple = asio::as_tuple(asio::use_awaitable);
-    http::response<http::empty_body> response{http::status::ok, 11};
-    response.result(answer.status);
-    set_common_headers(response, answer.content_type, index);
-    response.set(http::field::cache_control, "no-cache");
-    response.keep_alive(keep_alive);
-    response.chunked(true);
-    http::response_serializer<http::empty_body> serializer{response};
-    if (auto [ec, n] = co_await http::async_write_header(stream, serializer, tuple); ec) co_return false;
+    http::response<http::empty_body> head{http::status::ok, 11};
+    head.result(answer.status);
+    set_common_headers(head, answer.content_type, index);
+    if (!co_await write_stream_head(stream, std::move(head), keep_alive)) co_return false;
 
     const std::size_t data_chunks = answer.events.size() - 1;  // the last event is [DONE]
     for (std::size_t i = 0; i < answer.events.size(); ++i) {
@@ -708,16 +648,13 @@ struct backend_server::state {
         co_return false;
       }
       if (settings.token_delay.count() > 0) co_await sleep(settings.token_delay);
-      if (auto [ec, n] = co_await asio::async_write(stream, http::make_chunk(asio::buffer(answer.events[i])), tuple);
-          ec) {
-        co_return false;
-      }
+      const std::string_view event = answer.events[i];
+      if (!co_await write_chunk(stream, event)) co_return false;
       const std::lock_guard lock(mutex);
       ++record.stream_events_sent;
     }
-    const std::string last_chunk = "0\r\n" + (huge_trailer ? huge_trailer_field() : std::string()) + "\r\n";
-    if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(last_chunk), tuple); ec) co_return false;
-    co_return true;
+    std::string trailer_fields = huge_trailer ? huge_trailer_field() : std::string();
+    co_return co_await write_last_chunk(stream, std::move(trailer_fields));
   }
 
   /// Writes an answer whose body ends with the connection (no Content-Length, not
@@ -755,15 +692,6 @@ struct backend_server::state {
     }
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
-
-  static asio::awaitable<void> close_gracefully(tls_stream& stream) {
-    auto& lowest = beast::get_lowest_layer(stream);
-    lowest.expires_after(1s);
-    [[maybe_unused]] auto [ec] = co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
-    boost::system::error_code ignored;
-    lowest.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    lowest.close();
-  }
 };
 
 backend_server::backend_server(asio::io_context& ioc, const deployment& where, domain_options options,
@@ -786,7 +714,9 @@ backend_server::backend_server(asio::io_context& ioc, const deployment& where, d
 
   tcp::acceptor acceptor = listen_on_loopback(ioc, port);
   state_->port = acceptor.local_endpoint().port();
-  net::spawn_logged(ioc, state::accept_loop(state_, std::move(acceptor)), "simulator backend accept loop");
+  auto on_connection = [self = state_](tcp::socket socket) { state::on_connection(self, std::move(socket)); };
+  net::spawn_logged(ioc, accept_connections(std::move(acceptor), std::move(on_connection)),
+                    "simulator backend accept loop");
 }
 
 backend_server::~backend_server() = default;
@@ -821,20 +751,11 @@ const instance_workload& backend_server::workload(std::size_t instance) const {
   return state_->at(instance).workload;  // immutable after construction
 }
 
-std::size_t backend_server::attestation_count() const {
-  const std::lock_guard lock(state_->mutex);
-  return state_->attestations;
-}
+std::size_t backend_server::attestation_count() const { return read_locked(*state_, &state::attestations); }
 
-std::size_t backend_server::request_count() const {
-  const std::lock_guard lock(state_->mutex);
-  return state_->requests;
-}
+std::size_t backend_server::request_count() const { return read_locked(*state_, &state::requests); }
 
-std::size_t backend_server::unsolicited_count() const {
-  const std::lock_guard lock(state_->mutex);
-  return state_->unsolicited;
-}
+std::size_t backend_server::unsolicited_count() const { return read_locked(*state_, &state::unsolicited); }
 
 std::size_t backend_server::connection_count() const {
   const std::lock_guard lock(state_->mutex);
@@ -867,15 +788,9 @@ std::vector<std::string> backend_server::request_bodies() const {
   return out;
 }
 
-std::vector<backend_exchange> backend_server::exchanges() const {
-  const std::lock_guard lock(state_->mutex);
-  return state_->exchanges;
-}
+std::vector<backend_exchange> backend_server::exchanges() const { return read_locked(*state_, &state::exchanges); }
 
-std::size_t backend_server::signature_lookup_count() const {
-  const std::lock_guard lock(state_->mutex);
-  return state_->signature_lookups;
-}
+std::size_t backend_server::signature_lookup_count() const { return read_locked(*state_, &state::signature_lookups); }
 
 void backend_server::set_signature_delay(std::chrono::milliseconds delay) {
   const std::lock_guard lock(state_->mutex);

@@ -16,6 +16,11 @@
 
 namespace vp::sim {
 
+/// The endpoints whose answers inference-proxy signs and this simulator seals (§3.1, §4.5).
+inline bool signed_endpoint(e2ee::endpoint e) {
+  return e == e2ee::endpoint::chat_completions || e == e2ee::endpoint::completions || e == e2ee::endpoint::embeddings;
+}
+
 /// The request headers that switch E2EE on (§4.1), as received (nullopt: absent).
 struct e2ee_headers {
   std::optional<std::string> signing_algo{};        ///< X-Signing-Algo

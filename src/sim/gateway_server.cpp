@@ -60,16 +60,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto handshake_timeout = 10s;
-constexpr auto idle_timeout = 300s;
 /// How long the gateway waits for a model CVM (a stream with token delays included).
 constexpr auto backend_timeout = 120s;
-constexpr std::size_t max_request_body = 64u << 20;
 /// A model report may be oversized on purpose (backend_faults::oversized_attestation).
 constexpr std::size_t max_backend_body = 64u << 20;
 constexpr std::size_t max_signature_records = 4096;
-constexpr std::string_view attestation_path = "/v1/attestation/report";
-constexpr std::string_view signature_path_prefix = "/v1/signature/";
 constexpr std::string_view models_path = "/v1/models";
 /// The E2EE header fields of §4.1 the model CVM reads (X-Model-Pub-Key is the gateway's
 /// routing pin and is never forwarded, §5.2).
@@ -81,16 +76,7 @@ constexpr std::array<http::field, 2> content_fields = {http::field::content_type
 /// `created` of every model in the list (a fixed time: the list is deterministic).
 constexpr std::int64_t models_created = 1767225600;  // 2026-01-01T00:00:00Z
 
-using tls_stream = beast::ssl_stream<beast::tcp_stream>;
-using request_type = http::request<http::string_body>;
-
-std::string path_of(std::string_view target) { return std::string(target.substr(0, target.find('?'))); }
-
-std::optional<std::string> header_value(const request_type& request, std::string_view name) {
-  const auto it = request.find(name);
-  if (it == request.end()) return std::nullopt;
-  return std::string(it->value());
-}
+using request_type = sim_request;
 
 /// cloud-api's API-key check, simulated: any non-empty bearer token is a key.
 bool authorized(const request_type& request) {
@@ -102,11 +88,6 @@ bool authorized(const request_type& request) {
 /// The request asks for E2EE (§4.1): the model CVM must see these headers to open it.
 bool asks_for_e2ee(const request_type& request) {
   return request.find("X-Signing-Algo") != request.end() || request.find("X-Client-Pub-Key") != request.end();
-}
-
-e2ee_headers e2ee_headers_of(const request_type& request) {
-  return {header_value(request, "X-Signing-Algo"), header_value(request, "X-Client-Pub-Key"),
-          header_value(request, "X-Encryption-Version"), header_value(request, "X-Encrypt-All-Fields")};
 }
 
 std::string lower(std::string text) {
@@ -234,25 +215,10 @@ struct gateway_server::state {
 
   // -------------------------------------------------------------------------------------
 
-  static asio::awaitable<void> accept_loop(std::shared_ptr<state> self, tcp::acceptor acceptor) {
-    for (;;) {
-      auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
-      if (ec) {
-        if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-        continue;
-      }
-      boost::system::error_code nodelay_ec;
-      socket.set_option(tcp::no_delay(true), nodelay_ec);
-      net::spawn_logged(acceptor.get_executor(), session(self, std::move(socket)), "simulator gateway session");
-    }
-  }
-
   static asio::awaitable<void> session(std::shared_ptr<state> self, tcp::socket socket) {
     try {
       tls_stream stream(std::move(socket), self->identity->context);
-      beast::get_lowest_layer(stream).expires_after(handshake_timeout);
-      auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
-      if (ec) co_return;
+      if (!co_await accept_handshake(stream)) co_return;
       co_await self->serve(stream);
     } catch (const std::exception&) {
       // A broken connection is the client's business; never take the server thread down.
@@ -260,15 +226,11 @@ struct gateway_server::state {
   }
 
   asio::awaitable<void> serve(tls_stream& stream) {
-    const auto tuple = asio::as_tuple(asio::use_awaitable);
     beast::flat_buffer buffer;
     for (;;) {
-      beast::get_lowest_layer(stream).expires_after(idle_timeout);
-      net::bounded_request_parser<http::string_body> parser;
-      parser.body_limit(max_request_body);
-      if (auto [ec, n] = co_await http::async_read(stream, buffer, parser, tuple); ec) co_return;
-      beast::get_lowest_layer(stream).expires_never();
-      const request_type request = parser.release();
+      const std::optional<request_type> received = co_await read_request(stream, buffer);
+      if (!received) co_return;
+      const request_type& request = *received;
       const bool keep_alive = request.keep_alive();
       const std::string path = path_of(request.target());
       bool open = true;
@@ -294,15 +256,6 @@ struct gateway_server::state {
   static asio::awaitable<bool> send(tls_stream& stream, http::response<http::string_body>& response) {
     auto [ec, n] = co_await http::async_write(stream, response, asio::as_tuple(asio::use_awaitable));
     co_return !ec;
-  }
-
-  static asio::awaitable<void> close_gracefully(tls_stream& stream) {
-    auto& lowest = beast::get_lowest_layer(stream);
-    lowest.expires_after(1s);
-    [[maybe_unused]] auto [ec] = co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
-    boost::system::error_code ignored;
-    lowest.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    lowest.close();
   }
 
   // --- routing --------------------------------------------------------------------------
@@ -356,7 +309,7 @@ struct gateway_server::state {
     const std::string host = instance_host(backend.domain(), index);
     if (SSL_set_tlsext_host_name(link->stream.native_handle(), host.c_str()) != 1) co_return nullptr;
     auto& lowest = beast::get_lowest_layer(link->stream);
-    lowest.expires_after(handshake_timeout);
+    lowest.expires_after(tls_handshake_timeout);
     const tcp::endpoint endpoint(asio::ip::address_v4::loopback(), backend.port());
     if (auto [ec] = co_await lowest.async_connect(endpoint, tuple); ec) co_return nullptr;
     if (auto [ec] = co_await link->stream.async_handshake(ssl::stream_base::client, tuple); ec) co_return nullptr;
@@ -604,10 +557,7 @@ struct gateway_server::state {
     const std::string method(request.method_string());
     const auto endpoint = e2ee::endpoint_for(method, path);
     if (!endpoint) return std::nullopt;
-    if (*endpoint != e2ee::endpoint::chat_completions && *endpoint != e2ee::endpoint::completions &&
-        *endpoint != e2ee::endpoint::embeddings) {
-      return std::nullopt;
-    }
+    if (!signed_endpoint(*endpoint)) return std::nullopt;
     return endpoint;
   }
 
@@ -740,11 +690,7 @@ struct gateway_server::state {
       // E2EE passthrough; plaintext streams too, signed by the gateway below).
       http::response<http::empty_body> head{static_cast<http::status>(status), 11};
       set_common_headers(head, content_type);
-      head.set(http::field::cache_control, "no-cache");
-      head.keep_alive(keep_alive);
-      head.chunked(true);
-      http::response_serializer<http::empty_body> serializer{head};
-      if (auto [hec, n] = co_await http::async_write_header(stream, serializer, tuple); hec) co_return false;
+      if (!co_await write_stream_head(stream, std::move(head), keep_alive)) co_return false;
       for (;;) {
         const std::optional<std::size_t> got = co_await read_piece(link.get(), &parser, &piece);
         if (!got) {
@@ -756,14 +702,13 @@ struct gateway_server::state {
         const std::string_view bytes(piece.data(), *got);
         entity.append(bytes);
         update_exchange(slot, [&](gateway_exchange& x) { x.response_entity = entity; });
-        const auto chunk = http::make_chunk(asio::buffer(bytes));
-        if (auto [cec, n] = co_await asio::async_write(stream, chunk, tuple); cec) co_return false;
+        if (!co_await write_chunk(stream, bytes)) co_return false;
       }
       // The model's stream completed: signed before the last byte leaves, so that a client
       // that read the whole answer never looks too early.
       if (status == 200) note_signature(request, entity, true, e2ee, serving, index, slot);
-      const std::string_view last_chunk = "0\r\n\r\n";
-      if (auto [lec, n] = co_await asio::async_write(stream, asio::buffer(last_chunk), tuple); lec) co_return false;
+      std::string no_trailer;
+      if (!co_await write_last_chunk(stream, std::move(no_trailer))) co_return false;
     } else {
       bool whole = true;
       for (;;) {
@@ -816,26 +761,24 @@ struct gateway_server::state {
     const answer_context context{serving.domain(), 0, serving.models(), stream_tokens};
     openai_answer a = answer_openai(method, target, request.body(), context);
     if (a.status != 200 || !asks_for_e2ee(request)) return a;
-    const auto refuse = [](unsigned status, std::string message, std::string_view type, std::string_view code) {
-      openai_answer r;
-      r.status = status;
-      r.body = openai_error_body(message, type, code);
-      return r;
-    };
     const auto wanted = parse_e2ee_headers(e2ee_headers_of(request));
-    if (!wanted) return refuse(400, wanted.error(), "invalid_request_error", "invalid_encryption_headers");
+    if (!wanted) {
+      return openai_error_answer(400, wanted.error(), "invalid_request_error", "invalid_encryption_headers");
+    }
     if (!*wanted) return a;
     auto session = e2ee_session::open(endpoint, **wanted, impostor, impostor);
-    if (!session) return refuse(400, session.error(), "invalid_request_error", "invalid_encryption_headers");
+    if (!session) {
+      return openai_error_answer(400, session.error(), "invalid_request_error", "invalid_encryption_headers");
+    }
     if (!a.streaming()) {
       auto sealed = session->seal_response(a.body, field_sealing::honest);
-      if (!sealed) return refuse(500, "cannot seal the answer", "server_error", "encryption_failed");
+      if (!sealed) return openai_error_answer(500, "cannot seal the answer", "server_error", "encryption_failed");
       a.body = std::move(*sealed);
       return a;
     }
     for (auto& event : a.events) {
       auto sealed = session->seal_event(event, field_sealing::honest);
-      if (!sealed) return refuse(500, "cannot seal the answer", "server_error", "encryption_failed");
+      if (!sealed) return openai_error_answer(500, "cannot seal the answer", "server_error", "encryption_failed");
       event = std::move(*sealed);
     }
     return a;
@@ -848,11 +791,7 @@ struct gateway_server::state {
   asio::awaitable<bool> impersonate(tls_stream& stream, const request_type& request, e2ee::endpoint endpoint,
                                     const backend_server* serving, std::size_t slot, bool keep_alive) {
     const openai_answer a = impersonated_answer(request, endpoint, *serving);
-    std::string entity = a.body;
-    if (a.streaming()) {
-      entity.clear();
-      for (const auto& event : a.events) entity += event;
-    }
+    const std::string entity = entity_of(a);
     if (a.status == 200 && !a.id.empty()) {
       signature_record record;
       record.kind = "provider_tee";
@@ -862,24 +801,19 @@ struct gateway_server::state {
       remember_signature(a.id, std::move(record));
     }
     if (a.streaming()) {
-      const auto tuple = asio::as_tuple(asio::use_awaitable);
       update_exchange(slot, [&](gateway_exchange& x) {
         x.status = a.status;
         x.response_entity = entity;
       });
       http::response<http::empty_body> head{static_cast<http::status>(a.status), 11};
       set_common_headers(head, a.content_type);
-      head.set(http::field::cache_control, "no-cache");
-      head.keep_alive(keep_alive);
-      head.chunked(true);
-      http::response_serializer<http::empty_body> serializer{head};
-      if (auto [hec, n] = co_await http::async_write_header(stream, serializer, tuple); hec) co_return false;
-      for (const auto& event : a.events) {
-        const auto chunk = http::make_chunk(asio::buffer(event));
-        if (auto [cec, n] = co_await asio::async_write(stream, chunk, tuple); cec) co_return false;
+      if (!co_await write_stream_head(stream, std::move(head), keep_alive)) co_return false;
+      for (const std::string& event : a.events) {
+        const std::string_view bytes = event;
+        if (!co_await write_chunk(stream, bytes)) co_return false;
       }
-      const std::string_view last_chunk = "0\r\n\r\n";
-      if (auto [lec, n] = co_await asio::async_write(stream, asio::buffer(last_chunk), tuple); lec) co_return false;
+      std::string no_trailer;
+      if (!co_await write_last_chunk(stream, std::move(no_trailer))) co_return false;
     } else {
       http::response<http::string_body> response = json_response(a.status, a.body, keep_alive);
       set_common_headers(response, a.content_type);
@@ -911,7 +845,12 @@ gateway_server::gateway_server(asio::io_context& ioc, const deployment& where, g
 
   tcp::acceptor acceptor = listen_on_loopback(ioc, port);
   s.port = acceptor.local_endpoint().port();
-  net::spawn_logged(ioc, state::accept_loop(state_, std::move(acceptor)), "simulator gateway accept loop");
+  auto on_connection = [self = state_](tcp::socket socket) {
+    const auto executor = socket.get_executor();
+    net::spawn_logged(executor, state::session(self, std::move(socket)), "simulator gateway session");
+  };
+  net::spawn_logged(ioc, accept_connections(std::move(acceptor), std::move(on_connection)),
+                    "simulator gateway accept loop");
 }
 
 gateway_server::~gateway_server() = default;
@@ -928,24 +867,12 @@ void gateway_server::set_faults(gateway_faults faults) {
   state_->faults = faults;
 }
 
-gateway_faults gateway_server::faults() const {
-  const std::lock_guard lock(state_->mutex);
-  return state_->faults;
-}
+gateway_faults gateway_server::faults() const { return read_locked(*state_, &state::faults); }
 
-std::size_t gateway_server::attestation_count() const {
-  const std::lock_guard lock(state_->mutex);
-  return state_->attestations;
-}
+std::size_t gateway_server::attestation_count() const { return read_locked(*state_, &state::attestations); }
 
-std::size_t gateway_server::signature_lookup_count() const {
-  const std::lock_guard lock(state_->mutex);
-  return state_->signature_lookups;
-}
+std::size_t gateway_server::signature_lookup_count() const { return read_locked(*state_, &state::signature_lookups); }
 
-std::vector<gateway_exchange> gateway_server::exchanges() const {
-  const std::lock_guard lock(state_->mutex);
-  return state_->exchanges;
-}
+std::vector<gateway_exchange> gateway_server::exchanges() const { return read_locked(*state_, &state::exchanges); }
 
 }  // namespace vp::sim

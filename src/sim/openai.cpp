@@ -181,6 +181,21 @@ std::string openai_error_body(std::string_view message, std::string_view type, s
   return json::serialize(json::object{{"error", std::move(error)}});
 }
 
+openai_answer openai_error_answer(unsigned status, std::string_view message, std::string_view type,
+                                  std::string_view code) {
+  openai_answer a;
+  a.status = status;
+  a.body = openai_error_body(message, type, code);
+  return a;
+}
+
+std::string entity_of(const openai_answer& answer) {
+  if (!answer.streaming()) return answer.body;
+  std::string all;
+  for (const auto& event : answer.events) all += event;
+  return all;
+}
+
 openai_answer answer_openai(std::string_view method, std::string_view target, std::string_view body,
                             const answer_context& context) {
   const std::string path = path_of(target);

@@ -45,6 +45,13 @@ openai_answer answer_openai(std::string_view method, std::string_view target, st
 /// An OpenAI-style error body: {"error":{"message":…,"type":…,"code":…}}.
 std::string openai_error_body(std::string_view message, std::string_view type, std::string_view code);
 
+/// An answer with `status` and openai_error_body(message, type, code).
+openai_answer openai_error_answer(unsigned status, std::string_view message, std::string_view type,
+                                  std::string_view code);
+
+/// The response entity a signature's response hash covers (§3.3): the body, or every event.
+std::string entity_of(const openai_answer& answer);
+
 /// The text of token `i` of every simulated answer ("sim-token-<i> ").
 std::string sim_token(std::size_t i);
 

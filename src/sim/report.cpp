@@ -25,6 +25,26 @@ bytes random_bytes(std::size_t n) {
   return out;
 }
 
+/// The report_data a simulated CVM's quote carries (§1.8): the TLS form
+/// SHA256(identity ‖ fingerprint) ‖ nonce, else identity zero-padded ‖ nonce. Computed here
+/// on its own, not with the verifier's function: the simulator is the tests' independent
+/// oracle, so a bug in the verifier must not be mirrored.
+std::array<std::uint8_t, 64> bound_report_data(byte_view identity, const sha256_digest& fingerprint,
+                                               bool include_tls_fingerprint,
+                                               const std::array<std::uint8_t, 32>& nonce) {
+  std::array<std::uint8_t, 64> report_data{};
+  if (include_tls_fingerprint) {
+    bytes preimage(identity.begin(), identity.end());
+    preimage.insert(preimage.end(), fingerprint.begin(), fingerprint.end());
+    const sha256_digest prefix = crypto::sha256(preimage);
+    std::copy(prefix.begin(), prefix.end(), report_data.begin());
+  } else {
+    std::copy_n(identity.begin(), std::min<std::size_t>(identity.size(), 32), report_data.begin());
+  }
+  std::copy(nonce.begin(), nonce.end(), report_data.begin() + 32);
+  return report_data;
+}
+
 }  // namespace
 
 std::optional<report_query> parse_report_query(std::string_view target, std::string& error) {
@@ -141,19 +161,8 @@ std::string make_report(const report_subject& subject, const report_query& query
   sha256_digest fingerprint = subject.spki_sha256;
   if (faults.wrong_fingerprint) fingerprint = crypto::sha256({as_bytes("another TLS key"), subject.spki_sha256});
 
-  // §1.8: TLS form SHA256(identity ‖ fingerprint) ‖ nonce, else identity zero-padded ‖ nonce.
-  // Computed here on its own, not with the verifier's function: the simulator is the
-  // tests' independent oracle, so a bug in the verifier must not be mirrored.
-  std::array<std::uint8_t, 64> report_data{};
-  if (query.include_tls_fingerprint) {
-    bytes preimage(identity.begin(), identity.end());
-    preimage.insert(preimage.end(), fingerprint.begin(), fingerprint.end());
-    const sha256_digest prefix = crypto::sha256(preimage);
-    std::copy(prefix.begin(), prefix.end(), report_data.begin());
-  } else {
-    std::copy_n(identity.begin(), std::min<std::size_t>(identity.size(), 32), report_data.begin());
-  }
-  std::copy(nonce.begin(), nonce.end(), report_data.begin() + 32);
+  std::array<std::uint8_t, 64> report_data =
+      bound_report_data(identity, fingerprint, query.include_tls_fingerprint, nonce);
   if (faults.wrong_nonce) report_data[63] ^= 0x01;
 
   // What this CVM claims to run: the deployment's workload unless tampered with.
@@ -206,17 +215,8 @@ boost::json::object make_gateway_attestation(const gateway_subject& subject, con
   sha256_digest fingerprint = subject.spki_sha256;
   if (unbound_tls_key) fingerprint = crypto::sha256({as_bytes("another gateway TLS key"), subject.spki_sha256});
 
-  // §1.8, as for the model CVMs (computed here independently of the verifier).
-  std::array<std::uint8_t, 64> report_data{};
-  if (query.include_tls_fingerprint) {
-    bytes preimage(identity.begin(), identity.end());
-    preimage.insert(preimage.end(), fingerprint.begin(), fingerprint.end());
-    const sha256_digest prefix = crypto::sha256(preimage);
-    std::copy(prefix.begin(), prefix.end(), report_data.begin());
-  } else {
-    std::copy_n(identity.begin(), std::min<std::size_t>(identity.size(), 32), report_data.begin());
-  }
-  std::copy(nonce.begin(), nonce.end(), report_data.begin() + 32);
+  const std::array<std::uint8_t, 64> report_data =
+      bound_report_data(identity, fingerprint, query.include_tls_fingerprint, nonce);
 
   const workload_identity& w = *subject.workload;
   const bytes quote = subject.where->mint_quote(w.mr_td, w.mr_config_id, subject.instance->rtmrs, report_data, {});

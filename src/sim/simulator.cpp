@@ -109,6 +109,24 @@ void write_text(const std::filesystem::path& path, const std::string& text) {
   if (!out) throw std::runtime_error("verified-proxy-sim: cannot write " + path.string());
 }
 
+/// The measurements a verifier pins for a CVM of `where` that runs `w` and measured `cvm`.
+simulator::measurements measurements_of(const deployment& where, const workload_identity& w,
+                                        const instance_workload& cvm) {
+  simulator::measurements m;
+  m.mrtd = to_hex(w.mr_td);
+  m.rtmr0 = to_hex(cvm.rtmrs[0]);
+  m.rtmr1 = to_hex(cvm.rtmrs[1]);
+  m.rtmr2 = to_hex(cvm.rtmrs[2]);
+  m.rtmr3 = to_hex(cvm.rtmrs[3]);
+  m.compose_hash = to_hex(w.compose_hash);
+  m.app_id = to_hex(w.app_id);
+  m.key_provider = to_hex(w.key_provider_id);
+  m.os_image_hash = to_hex(w.os_image_hash);
+  m.mrseam = to_hex(where.td_template().mr_seam);
+  m.mr_config_id = to_hex(w.mr_config_id);
+  return m;
+}
+
 }  // namespace
 
 struct simulator::impl {
@@ -417,40 +435,12 @@ std::vector<gateway_exchange> simulator::gateway_exchanges() const { return impl
 
 simulator::measurements simulator::gateway_measured() const {
   const gateway_server& g = impl_->the_gateway();
-  const workload_identity& w = g.workload();
-  const instance_workload& cvm = g.instance();
-  measurements m;
-  m.mrtd = to_hex(w.mr_td);
-  m.rtmr0 = to_hex(cvm.rtmrs[0]);
-  m.rtmr1 = to_hex(cvm.rtmrs[1]);
-  m.rtmr2 = to_hex(cvm.rtmrs[2]);
-  m.rtmr3 = to_hex(cvm.rtmrs[3]);
-  m.compose_hash = to_hex(w.compose_hash);
-  m.app_id = to_hex(w.app_id);
-  m.key_provider = to_hex(w.key_provider_id);
-  m.os_image_hash = to_hex(w.os_image_hash);
-  m.mrseam = to_hex(impl_->where->td_template().mr_seam);
-  m.mr_config_id = to_hex(w.mr_config_id);
-  return m;
+  return measurements_of(*impl_->where, g.workload(), g.instance());
 }
 
 simulator::measurements simulator::measured() const {
   const deployment& where = *impl_->where;
-  const workload_identity& w = where.workload();
-  const instance_workload& first = impl_->backends.front()->workload(0);
-  measurements m;
-  m.mrtd = to_hex(w.mr_td);
-  m.rtmr0 = to_hex(first.rtmrs[0]);
-  m.rtmr1 = to_hex(first.rtmrs[1]);
-  m.rtmr2 = to_hex(first.rtmrs[2]);
-  m.rtmr3 = to_hex(first.rtmrs[3]);
-  m.compose_hash = to_hex(w.compose_hash);
-  m.app_id = to_hex(w.app_id);
-  m.key_provider = to_hex(w.key_provider_id);
-  m.os_image_hash = to_hex(w.os_image_hash);
-  m.mrseam = to_hex(where.td_template().mr_seam);
-  m.mr_config_id = to_hex(w.mr_config_id);
-  return m;
+  return measurements_of(where, where.workload(), impl_->backends.front()->workload(0));
 }
 
 }  // namespace vp::sim

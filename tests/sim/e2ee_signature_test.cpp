@@ -36,6 +36,7 @@
 #include "sim/openai.hpp"
 #include "sim/simulator.hpp"
 #include "support/run_bounded.hpp"
+#include "support/sim_tls_session.hpp"
 #include "upstream/attested_connection.hpp"
 
 namespace vp::sim {
@@ -54,73 +55,17 @@ constexpr auto io_limit = 10s;
 
 using response = http::response<http::string_body>;
 
-json::object parse_object(std::string_view text) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  EXPECT_FALSE(ec) << text.substr(0, 300);
-  return v.is_object() ? std::move(v.as_object()) : json::object{};
-}
+using test::data_events;
+using test::hex_sha256;
+using test::parse_object;
+using test::recipient_of;
 
-std::string hex_sha256(std::string_view bytes) { return to_hex(crypto::sha256(as_bytes(bytes))); }
-
-/// One TLS connection to the simulated backend, used synchronously: every exchange runs
-/// on the connection's own io_context, bounded in time.
-class backend_session {
+/// One TLS connection to the simulated backend, used synchronously (each exchange bounded
+/// in time).
+class backend_session : public test::sim_tls_session {
  public:
-  backend_session(const upstream::tls_client_context& tls, std::uint16_t port) {
-    auto work = [&]() -> asio::awaitable<bool> {
-      upstream::connect_options options;
-      options.connect_timeout = 5s;
-      options.tls_timeout = 5s;
-      options.connect_to = upstream::dial_address{"127.0.0.1", port};
-      auto connected = co_await upstream::connect_upstream(ioc_->get_executor(), tls, domain, 443, options);
-      if (!connected) co_return false;
-      connection_.emplace(std::move(*connected));
-      co_return true;
-    };
-    const auto done = test::run_bounded(*ioc_, io_limit, work());
-    EXPECT_TRUE(done && *done) << "cannot connect to the simulated backend";
-  }
-
-  bool connected() const { return connection_.has_value(); }
-
-  /// Sends `request` and reads the whole answer (chunked bodies de-chunked: the entity).
-  std::optional<response> send(http::request<http::string_body> request) {
-    if (!connection_) return std::nullopt;
-    request.set(http::field::host, connection_->host_header());
-    request.prepare_payload();
-    ioc_->restart();
-    auto work = [&]() -> asio::awaitable<std::optional<response>> {
-      const auto tuple = asio::as_tuple(asio::use_awaitable);
-      if (auto [ec, n] = co_await http::async_write(connection_->stream(), request, tuple); ec) co_return std::nullopt;
-      http::response_parser<http::string_body> parser;
-      parser.body_limit(16u << 20);
-      if (auto [ec, n] = co_await http::async_read(connection_->stream(), connection_->buffer(), parser, tuple); ec) {
-        co_return std::nullopt;
-      }
-      co_return parser.release();
-    };
-    auto done = test::run_bounded(*ioc_, io_limit, work());
-    return done ? std::move(*done) : std::nullopt;
-  }
-
-  response get(std::string target) {
-    http::request<http::string_body> r{http::verb::get, target, 11};
-    auto answer = send(std::move(r));
-    EXPECT_TRUE(answer.has_value()) << "GET " << target << ": no answer";
-    return answer ? std::move(*answer) : response{};
-  }
-
-  response post(std::string target, std::string body,
-                const std::vector<std::pair<std::string, std::string>>& headers = {}) {
-    http::request<http::string_body> r{http::verb::post, target, 11};
-    r.set(http::field::content_type, "application/json");
-    for (const auto& [name, value] : headers) r.set(name, value);
-    r.body() = std::move(body);
-    auto answer = send(std::move(r));
-    EXPECT_TRUE(answer.has_value()) << "POST " << target << ": no answer";
-    return answer ? std::move(*answer) : response{};
-  }
+  backend_session(const upstream::tls_client_context& tls, std::uint16_t port)
+      : sim_tls_session(tls, domain, port, io_limit) {}
 
   /// The report for `algo` on this connection, parsed.
   attest::near_attestation report(signing_algorithm algo) {
@@ -137,20 +82,7 @@ class backend_session {
   response signature(std::string_view chat_id, std::string_view algo) {
     return get("/v1/signature/" + std::string(chat_id) + "?signing_algo=" + std::string(algo));
   }
-
- private:
-  std::unique_ptr<asio::io_context> ioc_ = std::make_unique<asio::io_context>();  // destroyed last
-  std::optional<upstream::upstream_connection> connection_;
 };
-
-/// The model key a verified report binds, as a client encrypts to it (§4.7 rule 1).
-e2ee::recipient recipient_of(const attest::near_attestation& a) {
-  std::optional<byte_view> key;
-  if (a.signing_public_key) key = byte_view(*a.signing_public_key);
-  auto bound = e2ee::bind_recipient(a.signing_algo, a.signing_address, key);
-  if (!bound) throw std::runtime_error("the report's key does not bind: " + bound.error());
-  return *bound;
-}
 
 /// A request body sealed by a client, with the headers that announce it (as the proxy
 /// sends them: version 2, all fields).
@@ -170,26 +102,8 @@ sealed_request seal(e2ee::endpoint e, json::object plaintext, const e2ee::field_
            {"X-Encrypt-All-Fields", "true"}}};
 }
 
-json::object chat(std::string_view prompt, bool stream = false) {
-  json::object body;
-  body["model"] = model;
-  body["messages"] = json::array{json::object{{"role", "user"}, {"content", prompt}}};
-  body["stream"] = stream;
-  return body;
-}
+json::object chat(std::string_view prompt, bool stream = false) { return test::chat_request(model, prompt, stream); }
 
-/// The data events of an SSE entity, in order ([DONE] excluded).
-std::vector<std::string> data_events(std::string_view entity) {
-  e2ee::sse_event_reader reader;
-  EXPECT_TRUE(reader.feed(entity));
-  std::vector<std::string> out;
-  while (auto raw = reader.next()) {
-    const e2ee::sse_event event = e2ee::parse_sse_event(*raw);
-    if (event.data && *event.data != "[DONE]") out.push_back(*event.data);
-  }
-  EXPECT_TRUE(reader.pending().empty()) << reader.pending();
-  return out;
-}
 
 /// A covered field as the backend sent it: hex of at least `minimum` sealed bytes.
 bool looks_sealed(const json::value& v, std::size_t minimum = 72) {

@@ -48,6 +48,7 @@
 #include "sim/sim_cli.hpp"
 #include "sim/simulator.hpp"
 #include "support/run_bounded.hpp"
+#include "support/sim_tls_session.hpp"
 #include "support/testdata.hpp"
 #include "upstream/attested_connection.hpp"
 
@@ -70,21 +71,17 @@ constexpr auto io_limit = 20s;
 constexpr const char* api_key = "Bearer sk-sim-client-key";
 
 using response = http::response<http::string_body>;
-using header_list = std::vector<std::pair<std::string, std::string>>;
+using test::header_list;
 
 const system_clock& wall_clock() {
   static const system_clock c;
   return c;
 }
 
-json::object parse_object(std::string_view text) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  EXPECT_FALSE(ec) << text.substr(0, 300);
-  return v.is_object() ? std::move(v.as_object()) : json::object{};
-}
-
-std::string hex_sha256(std::string_view bytes) { return to_hex(crypto::sha256(as_bytes(bytes))); }
+using test::data_events;
+using test::hex_sha256;
+using test::parse_object;
+using test::recipient_of;
 
 std::string str(const json::value& v) { return v.is_string() ? std::string(v.get_string()) : json::serialize(v); }
 
@@ -104,98 +101,22 @@ sha256_digest digest_of_hex(std::string_view hex) {
   return out;
 }
 
-/// One TLS connection to the gateway, used synchronously (each exchange bounded in time).
-class gateway_session {
+/// One TLS connection to the gateway, used synchronously (each exchange bounded in time),
+/// with the client's API key unless an exchange says `authorized` false.
+class gateway_session : public test::sim_tls_session {
  public:
-  gateway_session(const upstream::tls_client_context& tls, const std::string& host, std::uint16_t port) {
-    auto work = [&]() -> asio::awaitable<bool> {
-      upstream::connect_options options;
-      options.connect_timeout = 5s;
-      options.tls_timeout = 5s;
-      options.connect_to = upstream::dial_address{"127.0.0.1", port};
-      auto connected = co_await upstream::connect_upstream(ioc_->get_executor(), tls, host, 443, options);
-      if (!connected) co_return false;
-      connection_.emplace(std::move(*connected));
-      co_return true;
-    };
-    const auto done = test::run_bounded(*ioc_, io_limit, work());
-    EXPECT_TRUE(done && *done) << "cannot connect to the simulated gateway";
-  }
-
-  bool connected() const { return connection_.has_value(); }
-  std::string live_spki_hex() const { return connection_ ? to_hex(connection_->spki_sha256()) : std::string(); }
-  sha256_digest live_spki() const { return connection_ ? connection_->spki_sha256() : sha256_digest{}; }
-
-  /// Sends `request` (with the client's API key unless `authorized` is false) and reads
-  /// the whole answer (de-chunked: the entity).
-  std::optional<response> send(http::request<http::string_body> request, bool authorized = true) {
-    if (!connection_) return std::nullopt;
-    request.set(http::field::host, connection_->host_header());
-    if (authorized && request.find(http::field::authorization) == request.end()) {
-      request.set(http::field::authorization, api_key);
-    }
-    request.prepare_payload();
-    ioc_->restart();
-    auto work = [&]() -> asio::awaitable<std::optional<response>> {
-      const auto tuple = asio::as_tuple(asio::use_awaitable);
-      if (auto [ec, n] = co_await http::async_write(connection_->stream(), request, tuple); ec) co_return std::nullopt;
-      http::response_parser<http::string_body> parser;
-      parser.body_limit(32u << 20);
-      if (auto [ec, n] = co_await http::async_read(connection_->stream(), connection_->buffer(), parser, tuple); ec) {
-        co_return std::nullopt;
-      }
-      co_return parser.release();
-    };
-    auto done = test::run_bounded(*ioc_, io_limit, work());
-    return done ? std::move(*done) : std::nullopt;
-  }
-
-  response get(std::string target, bool authorized = true) {
-    http::request<http::string_body> r{http::verb::get, target, 11};
-    auto answer = send(std::move(r), authorized);
-    EXPECT_TRUE(answer.has_value()) << "GET " << target << ": no answer";
-    return answer ? std::move(*answer) : response{};
-  }
-
-  response post(std::string target, std::string body, const header_list& headers = {}, bool authorized = true) {
-    http::request<http::string_body> r{http::verb::post, target, 11};
-    r.set(http::field::content_type, "application/json");
-    for (const auto& [name, value] : headers) r.set(name, value);
-    r.body() = std::move(body);
-    auto answer = send(std::move(r), authorized);
-    EXPECT_TRUE(answer.has_value()) << "POST " << target << ": no answer";
-    return answer ? std::move(*answer) : response{};
-  }
+  gateway_session(const upstream::tls_client_context& tls, const std::string& host, std::uint16_t port)
+      : sim_tls_session(tls, host, port, io_limit, {{"Authorization", api_key}}) {}
 
   /// The gateway report for `algo` and `nonce` (64 hex), as a client asks for it (§5.1 step 2).
   response report(signing_algorithm algo, const std::string& nonce, std::string_view for_model = model) {
     return get("/v1/attestation/report?model=" + std::string(for_model) + "&nonce=" + nonce +
                "&signing_algo=" + std::string(attest::to_string(algo)) + "&include_tls_fingerprint=true&provider=near");
   }
-
-  upstream::upstream_connection& connection() { return *connection_; }
-  asio::io_context& io() { return *ioc_; }
-
- private:
-  std::unique_ptr<asio::io_context> ioc_ = std::make_unique<asio::io_context>();  // destroyed last
-  std::optional<upstream::upstream_connection> connection_;
 };
 
-/// The model key a verified attestation binds, as a client encrypts to it (§4.7 rule 1).
-e2ee::recipient recipient_of(const attest::near_attestation& a) {
-  std::optional<byte_view> key;
-  if (a.signing_public_key) key = byte_view(*a.signing_public_key);
-  auto bound = e2ee::bind_recipient(a.signing_algo, a.signing_address, key);
-  if (!bound) throw std::runtime_error("the report's key does not bind: " + bound.error());
-  return *bound;
-}
-
 json::object chat(std::string_view prompt, bool stream = false, std::string_view for_model = model) {
-  json::object body;
-  body["model"] = for_model;
-  body["messages"] = json::array{json::object{{"role", "user"}, {"content", prompt}}};
-  body["stream"] = stream;
-  return body;
+  return test::chat_request(for_model, prompt, stream);
 }
 
 struct sealed_request {
@@ -223,16 +144,6 @@ bool looks_sealed(const json::value& v, std::size_t minimum = 72) {
   return raw && raw->size() >= minimum;
 }
 
-std::vector<std::string> data_events(std::string_view entity) {
-  e2ee::sse_event_reader reader;
-  EXPECT_TRUE(reader.feed(entity));
-  std::vector<std::string> out;
-  while (auto raw = reader.next()) {
-    const e2ee::sse_event event = e2ee::parse_sse_event(*raw);
-    if (event.data && *event.data != "[DONE]") out.push_back(*event.data);
-  }
-  return out;
-}
 
 /// A signature lookup's answer checked against what the client knows: who must have
 /// signed, the bytes it sent and read, the model (§3.6).
@@ -356,6 +267,25 @@ class GatewayTest : public ::testing::Test {
     static const attest::near_attestation none;
     const auto* a = doc.find("/model_attestations/0");
     return a != nullptr ? *a : none;
+  }
+
+  /// What a client holds once it sealed the chat `prompt` to the model attestation of an
+  /// ed25519 report on `s` (nonce of `fill`): the report, the client's cipher and the request.
+  struct sealed_chat {
+    attest::near_report_document doc;
+    std::optional<e2ee::field_cipher> cipher;
+    sealed_request request;
+  };
+
+  static sealed_chat seal_chat_to_model(gateway_session& s, char fill, std::string_view prompt) {
+    sealed_chat out;
+    out.doc = report_document(s, signing_algorithm::ed25519, nonce_hex(fill));
+    const attest::near_attestation& m = model_attestation(out.doc);
+    out.cipher = e2ee::field_cipher::for_client(recipient_of(m));
+    EXPECT_TRUE(out.cipher);
+    if (!out.cipher) return out;
+    out.request = seal_chat(m, *out.cipher, chat(prompt));
+    return out;
   }
 
   /// The instance of the model domain whose E2EE key `a` names.
@@ -870,12 +800,9 @@ TEST_F(GatewayTest, StripE2eeHeadersFaultMakesTheModelAnswerInPlaintext) {
   sim_->set_gateway_faults({.strip_e2ee_headers = true});
   gateway_session s = connect();
   ASSERT_TRUE(s.connected());
-  const auto doc = report_document(s, signing_algorithm::ed25519, nonce_hex('b'));
-  const attest::near_attestation& m = model_attestation(doc);
-  auto cipher = e2ee::field_cipher::for_client(recipient_of(m));
-  ASSERT_TRUE(cipher);
-  const sealed_request req = seal_chat(m, *cipher, chat("the secret prompt"));
-  const response r = s.post("/v1/chat/completions", req.body, req.headers);
+  const sealed_chat sealed = seal_chat_to_model(s, 'b', "the secret prompt");
+  ASSERT_TRUE(sealed.cipher);
+  const response r = s.post("/v1/chat/completions", sealed.request.body, sealed.request.headers);
   ASSERT_EQ(r.result_int(), 200u) << r.body();
   const json::object answer = parse_object(r.body());
   EXPECT_FALSE(looks_sealed(answer.at("choices").at(0).at("message").at("content")));
@@ -891,18 +818,17 @@ TEST_F(GatewayTest, StripE2eeHeadersFaultMakesTheModelAnswerInPlaintext) {
     EXPECT_FALSE(header_in(backend->headers, name)) << name;
     EXPECT_TRUE(header_in(x->headers, name)) << name;
   }
-  EXPECT_EQ(backend->body, req.body);
+  EXPECT_EQ(backend->body, sealed.request.body);
 }
 
 TEST_F(GatewayTest, ImpersonateModelFaultAnswersSealedButSignedByAnUnattestedKey) {
   sim_->set_gateway_faults({.impersonate_model = true});
   gateway_session s = connect();
   ASSERT_TRUE(s.connected());
-  const auto doc = report_document(s, signing_algorithm::ed25519, nonce_hex('9'));
-  const attest::near_attestation& m = model_attestation(doc);
-  auto cipher = e2ee::field_cipher::for_client(recipient_of(m));
-  ASSERT_TRUE(cipher);
-  const sealed_request req = seal_chat(m, *cipher, chat("the secret prompt"));
+  const sealed_chat sealed = seal_chat_to_model(s, '9', "the secret prompt");
+  ASSERT_TRUE(sealed.cipher);
+  const attest::near_attestation& m = model_attestation(sealed.doc);
+  const sealed_request& req = sealed.request;
   const std::size_t requests = sim_->request_count(model_domain);
   const response r = s.post("/v1/chat/completions", req.body, req.headers);
   ASSERT_EQ(r.result_int(), 200u) << r.body();
@@ -911,7 +837,7 @@ TEST_F(GatewayTest, ImpersonateModelFaultAnswersSealedButSignedByAnUnattestedKey
   const std::string id = str(answer.at("id"));
   // Sealed to the client's key: E2EE alone does not tell who answered.
   EXPECT_TRUE(looks_sealed(answer.at("choices").at(0).at("message").at("content")));
-  EXPECT_TRUE(e2ee::decrypt_response(e2ee::endpoint::chat_completions, answer, *cipher, false));
+  EXPECT_TRUE(e2ee::decrypt_response(e2ee::endpoint::chat_completions, answer, *sealed.cipher, false));
   const auto x = last_exchange();
   ASSERT_TRUE(x);
   EXPECT_EQ(x->relayed_to_domain, "");
@@ -1028,14 +954,19 @@ TEST(GatewayCli, FlagsFaultsAndHelp) {
 
 TEST(GatewayInstanceNames, PinOneInstanceOfTheirDomainOnly) {
   EXPECT_EQ(instance_host("sim.completions.near.ai", 3), "sim-i3.completions.near.ai");
-  EXPECT_EQ(pinned_instance("sim.completions.near.ai", "sim-i3.completions.near.ai"), std::optional<std::size_t>(3));
-  EXPECT_EQ(pinned_instance("sim.completions.near.ai", "SIM-I12.Completions.Near.AI"), std::optional<std::size_t>(12));
-  EXPECT_EQ(pinned_instance("sim.completions.near.ai", "sim.completions.near.ai"), std::nullopt);
-  EXPECT_EQ(pinned_instance("sim.completions.near.ai", "sim-i.completions.near.ai"), std::nullopt);
-  EXPECT_EQ(pinned_instance("sim.completions.near.ai", "sim-ix.completions.near.ai"), std::nullopt);
-  EXPECT_EQ(pinned_instance("sim.completions.near.ai", "other-i1.completions.near.ai"), std::nullopt);
-  EXPECT_EQ(pinned_instance("sim.completions.near.ai", "sim-i1.completions.near.ai.evil"), std::nullopt);
-  EXPECT_EQ(pinned_instance("sim.completions.near.ai", "sim-i1234567890.completions.near.ai"), std::nullopt);
+  const std::pair<std::string_view, std::optional<std::size_t>> server_names[] = {
+      {"sim-i3.completions.near.ai", 3},
+      {"SIM-I12.Completions.Near.AI", 12},
+      {"sim.completions.near.ai", std::nullopt},
+      {"sim-i.completions.near.ai", std::nullopt},
+      {"sim-ix.completions.near.ai", std::nullopt},
+      {"other-i1.completions.near.ai", std::nullopt},
+      {"sim-i1.completions.near.ai.evil", std::nullopt},
+      {"sim-i1234567890.completions.near.ai", std::nullopt},
+  };
+  for (const auto& [server_name, pinned] : server_names) {
+    EXPECT_EQ(pinned_instance("sim.completions.near.ai", server_name), pinned) << server_name;
+  }
 }
 
 /// A model domain whose instances accept the gateway token "sim-gateway-token", served on
