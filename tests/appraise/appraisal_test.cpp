@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <optional>
+
 #include "attest/nearai_captures.hpp"
 #include "collateral/bundle.hpp"
 #include "core/time.hpp"
@@ -36,6 +39,19 @@ evidence_set evidence_for(const attest::near_report_document& doc, mode m, const
   EXPECT_TRUE(keys);
   if (keys) evidence.nras_keys = std::make_shared<const gpu::nras::jwks>(std::move(*keys));
   return evidence;
+}
+
+/// The capture's report edited by `edit`, appraised as the proxy appraises it on its
+/// connection (nullopt, with a test failure, when the edit makes it unreadable).
+connection_facts facts_of(const capture& c);
+std::optional<appraisal> appraise_edited(const capture& c, const std::function<void(boost::json::object&)>& edit) {
+  boost::json::value v = test::nearai::parse_json_or_fail(c.body);
+  edit(v.as_object());
+  const auto doc = attest::parse_report_document(boost::json::serialize(v));
+  EXPECT_TRUE(doc);
+  if (!doc) return std::nullopt;
+  return appraise(*doc, facts_of(c), evidence_for(*doc, mode::connection, c), &nearai, tdx::intel_sgx_root_ca(),
+                  from_unix_seconds(c.verify_at), mode::connection);
 }
 
 connection_facts facts_of(const capture& c) {
@@ -102,13 +118,12 @@ TEST_P(AppraiseCapture, GpuEvidenceIsRequiredByTheBuiltInPolicy) {
   const auto c = test::nearai::load_capture(GetParam());
   if (c.name.starts_with("gateway")) GTEST_SKIP() << "the connection-facing gateway CVM has no GPUs";
   // The same report without nvidia_payload: a model CVM that leaves its GPUs out.
-  boost::json::value v = test::nearai::parse_json_or_fail(c.body);
-  v.as_object().erase("nvidia_payload");
-  for (auto& a : v.as_object().at("all_attestations").as_array()) a.as_object().erase("nvidia_payload");
-  const auto doc = attest::parse_report_document(boost::json::serialize(v));
-  ASSERT_TRUE(doc);
-  const auto a = appraise(*doc, facts_of(c), evidence_for(*doc, mode::connection, c), &nearai,
-                          tdx::intel_sgx_root_ca(), from_unix_seconds(c.verify_at), mode::connection);
+  const auto edited = appraise_edited(c, [](boost::json::object& o) {
+    o.erase("nvidia_payload");
+    for (auto& a : o.at("all_attestations").as_array()) a.as_object().erase("nvidia_payload");
+  });
+  ASSERT_TRUE(edited);
+  const auto& a = *edited;
   ASSERT_FALSE(a.accepted());
   EXPECT_EQ(a.first_failure->code, "gpu_evidence");
   EXPECT_EQ(a.first_failure->phase, phase::gpu);
@@ -175,12 +190,11 @@ TEST_P(AppraiseCapture, ConnectionModeRefusesAGatewayWhoseModelFails) {
   if (c.name == "gateway-2026-04-24") GTEST_SKIP() << "its gateway CVM already fails (OutOfDate TCB)";
   // The model CVM behind the gateway leaves its GPUs out: the gateway itself is fine, and
   // the connection is still refused, naming the model attestation.
-  boost::json::value v = test::nearai::parse_json_or_fail(c.body);
-  v.at("model_attestations").as_array().at(0).as_object().erase("nvidia_payload");
-  const auto doc = attest::parse_report_document(boost::json::serialize(v));
-  ASSERT_TRUE(doc);
-  const auto a = appraise(*doc, facts_of(c), evidence_for(*doc, mode::connection, c), &nearai,
-                          tdx::intel_sgx_root_ca(), from_unix_seconds(c.verify_at), mode::connection);
+  const auto edited = appraise_edited(c, [](boost::json::object& o) {
+    o.at("model_attestations").as_array().at(0).as_object().erase("nvidia_payload");
+  });
+  ASSERT_TRUE(edited);
+  const auto& a = *edited;
   ASSERT_FALSE(a.accepted());
   EXPECT_EQ(a.first_failure->code, "gpu_evidence");
   EXPECT_EQ(a.first_failure->json_pointer, "/model_attestations/0");

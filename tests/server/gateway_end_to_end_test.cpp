@@ -16,13 +16,12 @@ namespace vp::test {
 namespace {
 
 constexpr std::string_view model_domain = "sim.completions.near.ai";
-constexpr std::string_view marker = "SECRET-PROMPT-MARKER";
+constexpr std::string_view marker = secret_prompt;
 
 sim::simulator_options with_gateway(sim::gateway_faults faults = {}) {
-  sim::simulator_options o = harness_options();
+  sim::simulator_options o = short_stream_options();
   o.gateway = sim::gateway_options{};
   o.gateway->faults = faults;
-  o.stream_tokens = 4;
   return o;
 }
 

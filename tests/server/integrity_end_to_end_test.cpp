@@ -18,12 +18,11 @@ namespace vp::test {
 namespace {
 
 constexpr std::string_view domain = "sim.completions.near.ai";
-constexpr std::string_view marker = "SECRET-PROMPT-MARKER";
+constexpr std::string_view marker = secret_prompt;
 
 sim::simulator_options with_faults(sim::backend_faults faults = {}) {
-  sim::simulator_options o = harness_options();
+  sim::simulator_options o = short_stream_options();
   o.domains[0].faults = faults;
-  o.stream_tokens = 4;
   return o;
 }
 

@@ -86,6 +86,16 @@ inline sim::simulator_options harness_options() {
   return o;
 }
 
+/// A prompt the backends' side must never see in plaintext under E2EE.
+inline constexpr std::string_view secret_prompt = "SECRET-PROMPT-MARKER";
+
+/// harness_options() with 4-token streams: enough to see a stream decrypted event by event.
+inline sim::simulator_options short_stream_options() {
+  sim::simulator_options o = harness_options();
+  o.stream_tokens = 4;
+  return o;
+}
+
 /// A GPU trust anchor from PEM (the simulator's --nvidia-root-ca); throws on bad PEM.
 inline std::shared_ptr<const gpu::trust_anchor> load_gpu_root(const std::string& pem) {
   auto anchor = gpu::load_trust_anchor(pem);

@@ -44,55 +44,56 @@ signature::expectations expecting(const signer& s, const exchange_hashes& h, std
   return signature::expectations{s.expected(), h.request, h.response, std::move(model)};
 }
 
-TEST(GatewaySignatures, AProviderTeeSignatureIsHeldToTheModelKey) {
+/// An answer relayed by a gateway: the attested model and gateway keys, and the hashes of
+/// what the proxy sent and read; unsealed unless told otherwise (both kinds acceptable).
+class GatewaySignatures : public ::testing::Test {
+ protected:
+  signature_outcome judge(const signer& by, const std::string& text, std::optional<std::string> kind,
+                          bool sealed = false) const {
+    const gateway_signatures kinds{sealed ? std::nullopt
+                                          : std::optional<signature::expectations>(expecting(gateway, h, std::nullopt))};
+    return judge_signature(by.document(text, std::move(kind)), expecting(model, h, "m"), &kinds);
+  }
+
   const signer model, gateway;
   const exchange_hashes h;
-  const gateway_signatures kinds{expecting(gateway, h, std::nullopt)};
-  const auto valid = judge_signature(model.document(h.model_text(), "provider_tee"), expecting(model, h, "m"), &kinds);
+};
+
+TEST_F(GatewaySignatures, AProviderTeeSignatureIsHeldToTheModelKey) {
+  const auto valid = judge(model, h.model_text(), "provider_tee");
   EXPECT_EQ(valid.status, signature_status::valid) << valid.detail;
   EXPECT_EQ(valid.kind, "provider_tee");
   // A key no model attestation carries (the gateway impersonating the model).
   const signer impostor;
-  const auto forged =
-      judge_signature(impostor.document(h.model_text(), "provider_tee"), expecting(model, h, "m"), &kinds);
+  const auto forged = judge(impostor, h.model_text(), "provider_tee");
   EXPECT_EQ(forged.status, signature_status::invalid);
   EXPECT_EQ(forged.failed_check, "signer_mismatch");
   // No kind at all is read as the model's.
-  EXPECT_EQ(judge_signature(model.document(h.model_text(), std::nullopt), expecting(model, h, "m"), &kinds).kind,
-            "provider_tee");
+  EXPECT_EQ(judge(model, h.model_text(), std::nullopt).kind, "provider_tee");
 }
 
-TEST(GatewaySignatures, TheGatewaysOwnSignatureIsHeldToTheGatewayKey) {
-  const signer model, gateway;
-  const exchange_hashes h;
-  const gateway_signatures kinds{expecting(gateway, h, std::nullopt)};
-  const auto valid = judge_signature(gateway.document(h.hashes_text(), "gateway"), expecting(model, h, "m"), &kinds);
+TEST_F(GatewaySignatures, TheGatewaysOwnSignatureIsHeldToTheGatewayKey) {
+  const auto valid = judge(gateway, h.hashes_text(), "gateway");
   EXPECT_EQ(valid.status, signature_status::valid) << valid.detail;
   EXPECT_EQ(valid.kind, "gateway");
   // Claiming the gateway's kind with the model's key is not the gateway's signature.
-  const auto wrong = judge_signature(model.document(h.hashes_text(), "gateway"), expecting(model, h, "m"), &kinds);
-  EXPECT_EQ(wrong.failed_check, "signer_mismatch");
+  EXPECT_EQ(judge(model, h.hashes_text(), "gateway").failed_check, "signer_mismatch");
   // Over other bytes than the proxy sent.
   exchange_hashes other = h;
   other.request[0] ^= 1;
-  const auto rehashed =
-      judge_signature(gateway.document(other.hashes_text(), "gateway"), expecting(model, h, "m"), &kinds);
-  EXPECT_EQ(rehashed.failed_check, "request_hash_mismatch");
+  EXPECT_EQ(judge(gateway, other.hashes_text(), "gateway").failed_check, "request_hash_mismatch");
 }
 
-TEST(GatewaySignatures, ASealedRequestAcceptsOnlyTheModelsSignature) {
-  const signer model, gateway;
-  const exchange_hashes h;
-  const gateway_signatures sealed{std::nullopt};
-  const auto own = judge_signature(gateway.document(h.hashes_text(), "gateway"), expecting(model, h, "m"), &sealed);
+TEST_F(GatewaySignatures, ASealedRequestAcceptsOnlyTheModelsSignature) {
+  const auto own = judge(gateway, h.hashes_text(), "gateway", true);
   EXPECT_EQ(own.status, signature_status::invalid);
   EXPECT_EQ(own.failed_check, "signer_mismatch");
   EXPECT_NE(own.detail.find("end-to-end encrypted"), std::string::npos) << own.detail;
-  const auto odd = judge_signature(model.document(h.model_text(), "chutes"), expecting(model, h, "m"), &sealed);
-  EXPECT_EQ(odd.failed_check, "signer_mismatch");
+  EXPECT_EQ(judge(model, h.model_text(), "chutes", true).failed_check, "signer_mismatch");
+  EXPECT_EQ(judge(model, h.model_text(), "provider_tee", true).status, signature_status::valid);
 }
 
-TEST(GatewaySignatures, ADirectBackendHasNoKind) {
+TEST(DirectSignatures, ADirectBackendHasNoKind) {
   const signer model;
   const exchange_hashes h;
   const auto valid = judge_signature(model.document(h.model_text(), std::nullopt), expecting(model, h, "m"));
