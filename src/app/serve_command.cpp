@@ -283,7 +283,17 @@ std::optional<serve_settings> parse_serve_settings(const std::vector<std::string
     }
     p.endpoints_refresh = seconds_flag(vm, "endpoints-refresh");
     if (vm.count("endpoints-ca") != 0) p.endpoints_ca = vm["endpoints-ca"].as<std::string>();
-    if (vm.count("allow-domain") != 0) p.allow_domains = vm["allow-domain"].as<std::vector<std::string>>();
+    if (vm.count("allow-domain") != 0) {
+      p.allow_domains = vm["allow-domain"].as<std::vector<std::string>>();
+      for (const auto& pattern : p.allow_domains) {
+        const std::string_view host = std::string_view(pattern).starts_with("*.") ? std::string_view(pattern).substr(2)
+                                                                                  : std::string_view(pattern);
+        if (!proxy::normalize_host(host)) {
+          throw po::error("--allow-domain '" + pattern +
+                          "' is not a host name or '*.' followed by one (e.g. *.completions.near.ai)");
+        }
+      }
+    }
     const auto backend = server::parse_backend_kind(vm["backend"].as<std::string>());
     if (!backend) throw po::error("--backend must be direct or gateway");
     p.backend = *backend;
@@ -301,6 +311,14 @@ std::optional<serve_settings> parse_serve_settings(const std::vector<std::string
     }
     p.attestation_ttl = seconds_flag(vm, "attestation-ttl");
     p.negative_ttl = seconds_flag(vm, "negative-ttl");
+    // A verdict kept for no time at all cannot carry the request it was made for (its
+    // keys are what E2EE and the signature check use), and a zero refresh would refetch
+    // the list on every request.
+    for (const char* name : {"attestation-ttl", "negative-ttl", "endpoints-refresh"}) {
+      if (seconds_flag(vm, name).count() == 0) {
+        throw po::error("--" + std::string(name) + " must be at least 1s");
+      }
+    }
     if (vm.count("root-ca") != 0) s.root_ca = vm["root-ca"].as<std::string>();
     if (vm.count("nvidia-root-ca") != 0) s.nvidia_root_ca = vm["nvidia-root-ca"].as<std::string>();
     if (vm.count("gpu-crl-dir") != 0) s.gpu_crl_dir = vm["gpu-crl-dir"].as<std::string>();

@@ -121,10 +121,10 @@ error_response refusal_response(const failure& f) {
   return make(502, f.message, "attestation_error", f.code.empty() ? "verification_failed" : f.code, ours);
 }
 
-error_response gateway_timeout(std::string_view phase, std::string_view message) {
+error_response gateway_timeout(std::string_view phase, std::string_view message, bool retryable) {
   std::string code(phase);
   code += code.empty() ? "timeout" : "_timeout";
-  return make(504, message, "timeout_error", code, true);
+  return make(504, message, "timeout_error", code, retryable);
 }
 
 std::string error_code_of(std::string_view body) {

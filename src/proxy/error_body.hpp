@@ -100,8 +100,9 @@ error_response backend_unreachable(std::string_view message);
 error_response too_many_connections(std::size_t limit);
 
 /// 504 timeout_error / "<phase>_timeout" (phase: "connect", "tls", "attestation",
-/// "response_headers", "idle", …). Retryable.
-error_response gateway_timeout(std::string_view phase, std::string_view message);
+/// "response_headers", "idle", …). Retryable unless the request was already sent: a client
+/// resending it would pay for a second generation (x-should-retry: false).
+error_response gateway_timeout(std::string_view phase, std::string_view message, bool retryable = true);
 
 /// The `error.code` of an OpenAI-style error body (else its `error.type`), "" when the
 /// body is not one. Never throws on untrusted input.

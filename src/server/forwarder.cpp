@@ -315,7 +315,11 @@ class exchange {
     auto [ec, n] = co_await http::async_write(up_.stream(), outgoing, asio::as_tuple(asio::use_awaitable));
     if (!ec) co_return std::nullopt;
     if (is_timeout(ec)) {
-      co_return refused(proxy::gateway_timeout("response_headers", "sending the request to " + up_.host() + " timed out"),
+      // Part of it, or all, may have arrived: the backend may be generating.
+      co_return refused(proxy::gateway_timeout("response_headers",
+                                               "sending the request to " + up_.host() +
+                                                   " timed out; it may have arrived, so it is not retried",
+                                               false),
                         "request write timed out");
     }
     co_return refused(proxy::backend_unreachable("sending the request to " + up_.host() + " failed: " + ec.message()),
@@ -334,9 +338,13 @@ class exchange {
         co_await net::read_final_response<net::read_scope::header>(up_.stream(), up_.buffer(), parser_, prepare);
     if (reading.ec) {
       if (is_timeout(reading.ec)) {
+        // The request was sent: a retry could start a second (paid) generation.
         co_return refused(proxy::gateway_timeout("response_headers",
                                                  up_.host() + " sent no response headers within " +
-                                                     std::to_string(deadlines_.response_headers.count()) + " ms"),
+                                                     std::to_string(deadlines_.response_headers.count()) +
+                                                     " ms after the request was sent; it may still be running, so "
+                                                     "it is not retried",
+                                                 false),
                           "response headers timed out");
       }
       const bool stale = is_closed_before_response(reading.ec) && up_.buffer().size() == 0;

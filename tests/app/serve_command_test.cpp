@@ -106,6 +106,13 @@ TEST(ServeCommand, BadFlagsAreUsageErrorsNamingTheFlag) {
                                                                 {"--no-webpki", "--upstream-ca", "ca.pem"},
                                                                 {"--log-level", "loud"},
                                                                 {"--backend", "chutes"},
+                                                                {"--allow-domain", ""},
+                                                                {"--allow-domain", "*."},
+                                                                {"--allow-domain", "https://a.example"},
+                                                                {"--attestation-ttl", "0"},
+                                                                {"--attestation-ttl", "500ms"},
+                                                                {"--negative-ttl", "0s"},
+                                                                {"--endpoints-refresh", "0"},
                                                                 {"--gateway-url", "http://x.example"},
                                                                 {"--no-such-flag"}}) {
     int code = -1;

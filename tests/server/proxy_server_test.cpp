@@ -354,7 +354,8 @@ TEST(ProxyEndToEnd, HangingBackendTimesOutWith504) {
   const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
   EXPECT_EQ(r.status, 504u) << r.body;
   EXPECT_EQ(error_code_of(r), "response_headers_timeout");
-  EXPECT_NE(r.header("x-should-retry").value_or(""), "false");
+  // The request had been sent: an SDK's automatic retry could start a second generation.
+  EXPECT_EQ(r.header("x-should-retry").value_or(""), "false");
 }
 
 TEST(ProxyEndToEnd, SlowAttestationTimesOutWith504AndIsNotRemembered) {
