@@ -35,7 +35,8 @@ constexpr const char* usage =
 
 /// Quotes arrive as raw bytes or as hex text (`0x` prefix and white space allowed).
 std::optional<bytes> read_quote(const std::string& path) {
-  auto data = read_file(path);
+  // "-": standard input, as the usual command-line convention has it.
+  auto data = read_file(path == "-" ? std::string("/dev/stdin") : path);
   if (!data) return std::nullopt;
   if (auto decoded = from_hex_lenient(*data); decoded && !decoded->empty()) return decoded;
   return bytes(data->begin(), data->end());
@@ -66,7 +67,7 @@ int verify_quote_command(const std::vector<std::string>& args, std::ostream& out
   po::options_description options("verify-quote options");
   options.add_options()
       ("help,h", "show this help")
-      ("quote", po::value<std::string>()->value_name("FILE"), "quote, raw binary or hex text")
+      ("quote", po::value<std::string>()->value_name("FILE"), "quote, raw binary or hex text ('-': standard input)")
       ("collateral", po::value<std::string>()->value_name("FILE|DIR"),
        "QuoteCollateralV3 JSON file, or a bundle tree searched for the quote's platform")
       ("root-ca", po::value<std::string>()->value_name("PEM"),
