@@ -286,9 +286,7 @@ std::optional<serve_settings> parse_serve_settings(const std::vector<std::string
     if (vm.count("allow-domain") != 0) {
       p.allow_domains = vm["allow-domain"].as<std::vector<std::string>>();
       for (const auto& pattern : p.allow_domains) {
-        const std::string_view host = std::string_view(pattern).starts_with("*.") ? std::string_view(pattern).substr(2)
-                                                                                  : std::string_view(pattern);
-        if (!proxy::normalize_host(host)) {
+        if (!proxy::is_host_pattern(pattern)) {
           throw po::error("--allow-domain '" + pattern +
                           "' is not a host name or '*.' followed by one (e.g. *.completions.near.ai)");
         }

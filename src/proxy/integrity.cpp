@@ -137,7 +137,7 @@ boost::system::result<integrity_plan, error_response> plan_request(const request
   return plan;
 }
 
-boost::system::result<void, error_response> pin_gateway_model(integrity_plan& plan, const backend_identity* model,
+boost::system::result<bool, error_response> pin_gateway_model(integrity_plan& plan, const backend_identity* model,
                                                               std::optional<std::string_view> client_model_key) {
   plan.fields.emplace_back("x-no-aliasing", "true");
   std::optional<std::string> attested_key;
@@ -156,8 +156,10 @@ boost::system::result<void, error_response> pin_gateway_model(integrity_plan& pl
                            ": the gateway would route the request to a model CVM the proxy did not verify",
                        "e2ee_model_key_unattested");
   }
-  if (attested_key) plan.fields.emplace_back("X-Model-Pub-Key", std::move(*attested_key));
-  return {};
+  // In place: a bool would convert to either alternative.
+  if (!attested_key) return {boost::system::in_place_value, false};
+  plan.fields.emplace_back("X-Model-Pub-Key", std::move(*attested_key));
+  return {boost::system::in_place_value, true};
 }
 
 }  // namespace vp::proxy

@@ -103,7 +103,8 @@ boost::system::result<integrity_plan, error_response> plan_request(const request
 /// encrypts itself and names a model key of its own (`client_model_key`) must name that
 /// key: 400 e2ee_model_key_unattested otherwise, since the gateway would route its
 /// ciphertext to a CVM nobody verified. A model key the quote does not bind is not pinned.
-boost::system::result<void, error_response> pin_gateway_model(integrity_plan& plan, const backend_identity* model,
+/// True when X-Model-Pub-Key was added.
+boost::system::result<bool, error_response> pin_gateway_model(integrity_plan& plan, const backend_identity* model,
                                                               std::optional<std::string_view> client_model_key);
 
 }  // namespace vp::proxy

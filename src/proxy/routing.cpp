@@ -148,6 +148,10 @@ domain_allowlist::domain_allowlist(std::vector<std::string> patterns) : patterns
   }
 }
 
+bool is_host_pattern(std::string_view pattern) {
+  return normalize_host(pattern.starts_with("*.") ? pattern.substr(2) : pattern).has_value();
+}
+
 bool domain_allowlist::allows(std::string_view raw_host) const {
   const auto host = normalize_host(raw_host);
   if (!host) return false;

@@ -55,6 +55,10 @@ class domain_allowlist {
   std::vector<std::string> patterns_;
 };
 
+/// Whether `pattern` is one domain_allowlist understands: a DNS host name, or "*." followed
+/// by one (a pattern that can never match is a configuration error, not a silent no-op).
+bool is_host_pattern(std::string_view pattern);
+
 /// Lower-cases and strips one trailing dot; nullopt unless `host` is a DNS name
 /// (labels of [a-z0-9-], 1..63 chars, not starting or ending with '-', total <= 253).
 std::optional<std::string> normalize_host(std::string_view host);

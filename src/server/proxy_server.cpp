@@ -812,10 +812,7 @@ boost::system::result<relay_integrity, proxy::error_response> session::integrity
     const auto pinned = proxy::pin_gateway_model(out.plan, entity != nullptr ? &out.backend : nullptr,
                                                  client_encrypts ? client_model_key : std::nullopt);
     if (!pinned) return pinned.error();
-    relay_integrity::via_gateway via{route.model.value_or(""), std::nullopt, false};
-    for (const auto& [name, value] : out.plan.fields) {
-      if (text::ascii_iequals(name, "X-Model-Pub-Key")) via.model_key_pinned = true;
-    }
+    relay_integrity::via_gateway via{route.model.value_or(""), std::nullopt, *pinned};
     // What the gateway signs itself is only what it sent: acceptable for a request it
     // could read anyway, never for one sealed to the model (§5.2).
     const appraise::attested_entity* gateway = appraisal ? appraisal->connection_entity() : nullptr;

@@ -188,7 +188,9 @@ TEST(GatewayPin, PinsTheBoundModelKeyAndRefusesAliases) {
   const auto model = keys.ed25519();
   auto plan = plan_request(chat(), e2ee_mode::required, signature_mode::check, &model);
   ASSERT_TRUE(plan);
-  ASSERT_TRUE(pin_gateway_model(*plan, &model, std::nullopt));
+  const auto pinned = pin_gateway_model(*plan, &model, std::nullopt);
+  ASSERT_TRUE(pinned);
+  EXPECT_TRUE(*pinned);
   ASSERT_NE(field(*plan, "X-Model-Pub-Key"), nullptr);
   EXPECT_EQ(*field(*plan, "X-Model-Pub-Key"), to_hex(keys.ed.public_key));
   EXPECT_EQ(*field(*plan, "x-no-aliasing"), "true");
@@ -208,12 +210,16 @@ TEST(GatewayPin, AKeyTheQuoteDoesNotBindIsNeverPinned) {
   auto model = keys.ecdsa();
   model.signing_public_key->at(5) ^= 1;  // no longer hashes to the bound address
   integrity_plan plan;
-  ASSERT_TRUE(pin_gateway_model(plan, &model, std::nullopt));
+  const auto pinned = pin_gateway_model(plan, &model, std::nullopt);
+  ASSERT_TRUE(pinned);
+  EXPECT_FALSE(*pinned);
   EXPECT_EQ(field(plan, "X-Model-Pub-Key"), nullptr);
   EXPECT_EQ(*field(plan, "x-no-aliasing"), "true");
   auto unbound = keys.ed25519();
   unbound.bound = false;
-  ASSERT_TRUE(pin_gateway_model(plan, &unbound, std::nullopt));
+  const auto unpinned = pin_gateway_model(plan, &unbound, std::nullopt);
+  ASSERT_TRUE(unpinned);
+  EXPECT_FALSE(*unpinned);
   EXPECT_EQ(field(plan, "X-Model-Pub-Key"), nullptr);
 }
 

@@ -43,6 +43,13 @@ TEST(Endpoints, RejectsMalformedListsWhole) {
   EXPECT_FALSE(parse_endpoints(sample, error, tiny));
 }
 
+TEST(DomainAllowlist, PatternsAreHostsOrOneWildcardLabel) {
+  for (const char* good : {"cloud-api.near.ai", "*.completions.near.ai", "A.Example."}) EXPECT_TRUE(is_host_pattern(good));
+  for (const char* bad : {"", "*.", "*", "**.a.b", "a.*.b", "https://a.example", "a.example:443", "10.0.0.1", "a b"}) {
+    EXPECT_FALSE(is_host_pattern(bad)) << bad;
+  }
+}
+
 TEST(DomainAllowlist, WildcardMatchesExactlyOneLabel) {
   const domain_allowlist allow({"*.completions.near.ai", "Exact.Example.org"});
   EXPECT_TRUE(allow.allows("glm-5.completions.near.ai"));
