@@ -149,18 +149,15 @@ void verdict_cache::invalidate(std::string_view domain, std::string_view spki_sh
 
 void verdict_cache::clear() { entries_.clear(); }
 
-std::string describe_failure(std::string_view domain, std::string_view spki_sha256, const failed_entry& failed,
-                             unix_time now) {
+std::string describe_failure(std::string_view spki_sha256, const failed_entry& failed, unix_time now) {
   // A clock stepped back would make the age negative; "0 s ago" is the honest floor.
   const auto ago = std::max(std::chrono::seconds::zero(), now - failed.failed_at);
-  std::string out = "attestation of ";
-  out += domain;
-  out += " (";
+  std::string out = failed.failure.message;
+  out += " (key ";
   out += spki_sha256.substr(0, fingerprint_prefix_length);
-  out += ") failed ";
+  out += ", refused ";
   out += std::to_string(ago.count());
-  out += " s ago: ";
-  out += failed.failure.message;
+  out += " s ago)";
   return out;
 }
 

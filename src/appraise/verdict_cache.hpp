@@ -59,6 +59,8 @@ struct attestation_failure {
   /// stable spelling of the proxy's; used as the error `code` of the 502.
   std::string kind;
   std::string message;  ///< names the failed step and the observed values
+  failure_phase phase = failure_phase::quote;
+  std::string json_pointer;  ///< the attestation that failed ("" for the top level)
 };
 
 /// A remembered success.
@@ -157,9 +159,8 @@ class verdict_cache {
 /// a domain's backends apart).
 inline constexpr std::size_t fingerprint_prefix_length = 16;
 
-/// The report for a request refused because of a remembered failure:
-/// "attestation of <domain> (<fingerprint prefix>) failed 12 s ago: <message>".
-std::string describe_failure(std::string_view domain, std::string_view spki_sha256, const failed_entry& failed,
-                             unix_time now);
+/// The message for a request refused because of a remembered failure:
+/// "<message> (key <fingerprint prefix>, refused 12 s ago)".
+std::string describe_failure(std::string_view spki_sha256, const failed_entry& failed, unix_time now);
 
 }  // namespace vp::appraise

@@ -20,6 +20,22 @@ std::string_view to_string(failure_phase p) noexcept {
   return "internal";
 }
 
+std::string failure_detail(const failure& f) {
+  std::string_view rest = f.message;
+  const auto redundant = [&](std::string_view segment) {
+    return segment == f.code || segment == "report" || segment == "quote rejected" ||
+           (!f.json_pointer.empty() && segment == f.json_pointer) || segment.starts_with("attesting ") ||
+           segment.starts_with("workload policy '");
+  };
+  for (;;) {
+    const std::size_t colon = rest.find(": ");
+    if (colon == std::string_view::npos || !redundant(rest.substr(0, colon))) break;
+    rest.remove_prefix(colon + 2);
+  }
+  while (!rest.empty() && (rest.back() == '.' || rest.back() == ' ')) rest.remove_suffix(1);
+  return rest.empty() ? f.message : std::string(rest);
+}
+
 void throw_exception_from_error(const failure& f, const boost::source_location&) {
   throw std::runtime_error(f.code + ": " + f.message);
 }

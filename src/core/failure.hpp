@@ -38,6 +38,13 @@ struct failure {
   bool about_backend = true;
 };
 
+/// The failure's message without the context the layers below prefixed to it and that
+/// the code, phase and pointer already say ("attesting HOST: ", "CODE: ", "report: ",
+/// "/model_attestations/0: ", "quote rejected: ", "workload policy 'NAME': "), so that a
+/// sentence built from the fields says each thing once. The message itself when nothing is
+/// left.
+std::string failure_detail(const failure& f);
+
 /// For boost::system::result<T, failure>::value() on a failure (tests, startup paths):
 /// throws std::runtime_error with the code and message.
 [[noreturn]] void throw_exception_from_error(const failure& f, const boost::source_location& where);

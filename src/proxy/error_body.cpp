@@ -109,16 +109,71 @@ error_response too_many_connections(std::size_t limit) {
   return overloaded(message, "too_many_connections");
 }
 
-error_response refusal_response(const failure& f) {
-  if (f.code.ends_with("_timeout")) return make(504, f.message, "timeout_error", f.code, true);
-  if (f.code == "backend_unreachable") return backend_unreachable(f.message);
+namespace {
+
+// Our sources being down (collateral, NVIDIA's attestation service) or a local fault is
+// not a verdict about the backend: a retry may succeed.
+bool is_ours(const failure& f) {
+  return f.phase == failure_phase::collateral || f.phase == failure_phase::internal || !f.about_backend;
+}
+
+std::string what_failed(const failure& f) {
+  const std::string at = f.json_pointer.empty() ? std::string() : " at " + f.json_pointer;
+  switch (f.phase) {
+    case failure_phase::quote: return "its Intel TDX quote" + at + " failed the " + f.code + " check";
+    case failure_phase::binding: return "its attestation" + at + " is not bound to this connection (" + f.code + ")";
+    case failure_phase::policy: {
+      // The policy's name is only in the message ("workload policy 'nearai': …"); the
+      // user needs it to know which file (or the built-in one) refused.
+      std::string policy = "the workload policy";
+      constexpr std::string_view marker = "workload policy '";
+      if (const auto at_marker = f.message.find(marker); at_marker != std::string::npos) {
+        const auto end = f.message.find('\'', at_marker + marker.size());
+        if (end != std::string::npos) policy = f.message.substr(at_marker, end + 1 - at_marker);
+      }
+      return "its attestation" + at + " failed the " + f.code + " check of " + policy;
+    }
+    case failure_phase::gpu: return "its GPU evidence" + at + " failed the " + f.code + " check";
+    case failure_phase::collateral: return "Intel's collateral for its platform" + at + " could not be obtained";
+    case failure_phase::report:
+    case failure_phase::exchange: return "its attestation report" + at + " was not usable (" + f.code + ")";
+    case failure_phase::connect:
+    case failure_phase::tls: return "it could not be reached (" + f.code + ")";
+    case failure_phase::internal: return "the proxy could not attest it (" + f.code + ")";
+  }
+  return f.code;
+}
+
+}  // namespace
+
+std::string refusal_message(const failure& f, std::string_view backend) {
+  std::string out = "Nothing was sent to ";
+  out += backend;
+  out += ": ";
+  const std::string detail = failure_detail(f);
+  if (f.code.ends_with("_timeout")) {
+    out += detail + "; retrying may succeed";
+  } else if (f.code == "backend_unreachable") {
+    out += "it could not be reached (" + detail + "); check the network and retry";
+  } else if (f.code == "attestation_unauthorized") {
+    out += "it refused the attestation request for the client's API key (" + detail +
+           "); check the key the client sends";
+  } else if (is_ours(f)) {
+    out += what_failed(f) + " (" + detail + "); that is on this side, not a verdict about the backend: retry shortly";
+  } else {
+    out += what_failed(f) + " (" + detail + "); it stays refused while it presents this evidence, so retrying will "
+           "not help";
+  }
+  return out;
+}
+
+error_response refusal_response(const failure& f, std::string_view backend) {
+  const std::string message = refusal_message(f, backend);
+  if (f.code.ends_with("_timeout")) return make(504, message, "timeout_error", f.code, true);
+  if (f.code == "backend_unreachable") return backend_unreachable(message);
   // The gateway's answer about the client's own credential: the client must fix it.
-  if (f.code == "attestation_unauthorized") return make(401, f.message, "authentication_error", f.code, false);
-  // Our sources being down (collateral, NVIDIA's attestation service) is not a verdict
-  // about the backend: a retry may succeed.
-  const bool ours =
-      f.phase == failure_phase::collateral || f.phase == failure_phase::internal || !f.about_backend;
-  return make(502, f.message, "attestation_error", f.code.empty() ? "verification_failed" : f.code, ours);
+  if (f.code == "attestation_unauthorized") return make(401, message, "authentication_error", f.code, false);
+  return make(502, message, "attestation_error", f.code.empty() ? "verification_failed" : f.code, is_ours(f));
 }
 
 error_response gateway_timeout(std::string_view phase, std::string_view message, bool retryable) {

@@ -89,8 +89,13 @@ error_response verification_failed(std::string_view check, std::string_view mess
 /// `backend_unreachable` → 502 server_error, retryable; our own collateral source or a
 /// local failure → 502 attestation_error, retryable; every verdict about the backend →
 /// 502 attestation_error, not retryable (`x-should-retry: false`). The code is the
-/// failure's code, the message its message.
-error_response refusal_response(const failure& f);
+/// failure's code; the message is one sentence saying that nothing of the request was
+/// sent to `backend`, what failed (the check, where in the report, the observed detail)
+/// and whether retrying can help.
+error_response refusal_response(const failure& f, std::string_view backend);
+
+/// That sentence.
+std::string refusal_message(const failure& f, std::string_view backend);
 
 /// 502 server_error / backend_unreachable. Retryable.
 error_response backend_unreachable(std::string_view message);

@@ -81,7 +81,17 @@ asio::awaitable<bool> endpoints_directory::refresh() {
   }
   last_error_ = error;
   next_refresh_ = steady::now() + retry_after_failure;
-  log::warn("endpoints: fetch failed" + std::string(list_ ? " (keeping the last good list)" : "") + ": " + error);
+  if (list_) {
+    log::warn("endpoints: refresh failed (keeping the last good list, next try in " +
+              std::to_string(retry_after_failure.count()) + " s): " + error);
+  } else {
+    // The first thing a user without network (or behind a proxy) sees: say what it means
+    // for their requests and how to try the proxy anyway.
+    log::warn("endpoints: cannot fetch the discovery list (" + error + "); requests routed by model are refused until "
+              "it can be fetched, tried again in " + std::to_string(retry_after_failure.count()) +
+              " s and on the next request. Offline? verified-proxy-sim runs a simulated NEAR deployment on this "
+              "machine (README: Simulator)");
+  }
   co_return false;
 }
 
@@ -96,7 +106,8 @@ asio::awaitable<boost::system::result<endpoint_list, std::string>> endpoints_dir
   // demand, after its back-off, still one at a time).
   if (flights_->in_flight(0) || due || fetches_ == 0) co_await refresh_shared();
   if (list_) co_return list_;
-  co_return "no endpoint list: " + (last_error_.empty() ? std::string("not fetched yet") : last_error_);
+  co_return "the discovery list could not be fetched (" +
+      (last_error_.empty() ? std::string("not fetched yet") : last_error_) + "); retry once it is reachable";
 }
 
 }  // namespace vp::server

@@ -399,6 +399,8 @@ class session {
     /// What a verdict (and a pooled connection) is about: the domain's key, and behind a
     /// gateway the model too — its report attests the gateway and that model's CVM.
     std::string verdict_key() const { return gateway ? domain + " model=" + model.value_or("") : domain; }
+    /// The backend as a refusal names it.
+    std::string backend_name() const { return gateway ? domain + " (model " + model.value_or("") + ")" : domain; }
   };
   using request_parser = net::bounded_request_parser<http::string_body>;
   /// Where a request goes: a backend, an answer of the proxy's own, or a refusal.
@@ -709,7 +711,8 @@ asio::awaitable<session::route_decision> session::route(const client_request& re
   }
   auto list = co_await st_->directory.get();
   if (!list) {
-    out.refusal = proxy::backend_unreachable(list.error());
+    out.refusal = proxy::backend_unreachable("Nothing was sent: the backend for model '" + lookup.model +
+                                             "' is unknown because " + list.error());
     out.note = "(no endpoint list)";
     co_return out;
   }
@@ -743,7 +746,7 @@ asio::awaitable<session::acquired> session::acquire(const routed& route, bool al
   auto connected = co_await st_->connect(route.domain);
   if (!connected) {
     const auto& e = connected.error();
-    out.refusal = proxy::refusal_response(upstream::to_failure(e));
+    out.refusal = proxy::refusal_response(upstream::to_failure(e), route.backend_name());
     out.note = "(" + route.domain + ": " + std::string(upstream::to_string(e.kind)) + ")";
     co_return out;
   }
@@ -757,7 +760,7 @@ asio::awaitable<session::acquired> session::acquire(const routed& route, bool al
   const sha256_digest spki = connected->spki_sha256();
   auto admitted = co_await st_->gate.admit(std::move(key_copy), spki, std::move(attest));
   if (!admitted) {
-    out.refusal = proxy::refusal_response(admitted.error());
+    out.refusal = proxy::refusal_response(admitted.error(), route.backend_name());
     out.admission_refused = true;
     co_return out;
   }

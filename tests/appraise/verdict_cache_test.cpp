@@ -25,7 +25,7 @@ attested_backend backend(unix_time not_after = t0 + seconds{86400}, std::string 
 }
 
 attestation_failure failure(std::string message = "report_data[32:64] != nonce") {
-  return attestation_failure{"nonce_mismatch", std::move(message)};
+  return attestation_failure{"nonce_mismatch", std::move(message), failure_phase::binding, ""};
 }
 
 bool hits(verdict_cache& cache, std::string_view fp, unix_time now, std::string_view d = domain) {
@@ -173,11 +173,12 @@ TEST(VerdictCache, FailureIsReportedAsSuch) {
   clock.advance(seconds{12});
   const auto v = cache.lookup(domain, "0123456789abcdef0123456789abcdef", clock.now());
   ASSERT_TRUE(std::holds_alternative<failed_entry>(v));
-  EXPECT_EQ(describe_failure(domain, "0123456789abcdef0123456789abcdef", std::get<failed_entry>(v), clock.now()),
-            "attestation of glm-5.completions.near.ai (0123456789abcdef) failed 12 s ago: quote rejected: debug TD");
+  EXPECT_EQ(describe_failure("0123456789abcdef0123456789abcdef", std::get<failed_entry>(v), clock.now()),
+            "quote rejected: debug TD (key 0123456789abcdef, refused 12 s ago)");
+  EXPECT_EQ(std::get<failed_entry>(v).failure.phase, failure_phase::binding);
   // A clock that stepped back does not produce a negative age.
-  EXPECT_EQ(describe_failure(domain, "ab", std::get<failed_entry>(v), t0 - seconds{5}),
-            "attestation of glm-5.completions.near.ai (ab) failed 0 s ago: quote rejected: debug TD");
+  EXPECT_EQ(describe_failure("ab", std::get<failed_entry>(v), t0 - seconds{5}),
+            "quote rejected: debug TD (key ab, refused 0 s ago)");
 }
 
 TEST(VerdictCache, SuccessReplacesFailureAndViceVersa) {

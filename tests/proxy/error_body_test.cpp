@@ -188,10 +188,58 @@ TEST(ErrorBody, ErrorCodeOfReadsCodeThenType) {
 }
 
 TEST(ErrorBody, AnUnauthorizedReportRequestIsTheClientsToFix) {
-  const auto r = refusal_response(failure{"attestation_unauthorized", failure_phase::exchange, "401", {}, false});
+  const auto r = refusal_response(failure{"attestation_unauthorized", failure_phase::exchange, "401", {}, false},
+                                  "cloud-api.near.ai (model m)");
   EXPECT_EQ(r.status, 401u);
   EXPECT_EQ(r.code, "attestation_unauthorized");
   EXPECT_FALSE(r.retryable);
+  EXPECT_EQ(str(parse_error(r.body), "message"),
+            "Nothing was sent to cloud-api.near.ai (model m): it refused the attestation request for the client's API "
+            "key (401); check the key the client sends");
+}
+
+// What the layers below compose ("attesting HOST: CODE: report: quote rejected: CODE: …")
+// reaches the client as one sentence that says each thing once.
+TEST(ErrorBody, ARefusalIsOneSentenceSayingNothingWasSent) {
+  const failure debug{"debug_td", failure_phase::quote,
+                      "attesting a.completions.near.ai: debug_td: report: quote rejected: debug_td: TD attributes "
+                      "0100001000000000 have the DEBUG bit set",
+                      {}, true};
+  const auto r = refusal_response(debug, "a.completions.near.ai");
+  EXPECT_EQ(r.status, 502u);
+  EXPECT_FALSE(r.retryable);
+  const auto o = parse_error(r.body);
+  EXPECT_EQ(str(o, "code"), "debug_td");
+  EXPECT_EQ(str(o, "message"),
+            "Nothing was sent to a.completions.near.ai: its Intel TDX quote failed the debug_td check (TD attributes "
+            "0100001000000000 have the DEBUG bit set); it stays refused while it presents this evidence, so retrying "
+            "will not help");
+
+  const failure app_id{"app_id", failure_phase::policy,
+                       "/model_attestations/0: workload policy 'nearai': app_id: 0xab is not the pinned app id.",
+                       "/model_attestations/0", true};
+  EXPECT_EQ(refusal_message(app_id, "cloud-api.near.ai (model m)"),
+            "Nothing was sent to cloud-api.near.ai (model m): its attestation at /model_attestations/0 failed the "
+            "app_id check of workload policy 'nearai' (0xab is not the pinned app id); it stays refused while it presents this "
+            "evidence, so retrying will not help");
+
+  // Our own evidence source being down is retryable and said to be ours.
+  const failure collateral{"collateral_unavailable", failure_phase::collateral,
+                           "collateral_unavailable: no collateral for platform 00806F050000/platform: PCCS down", {},
+                           false};
+  const auto c = refusal_response(collateral, "a.completions.near.ai");
+  EXPECT_TRUE(c.retryable);
+  EXPECT_EQ(str(parse_error(c.body), "message"),
+            "Nothing was sent to a.completions.near.ai: Intel's collateral for its platform could not be obtained (no "
+            "collateral for platform 00806F050000/platform: PCCS down); that is on this side, not a verdict about the "
+            "backend: retry shortly");
+
+  const auto t = refusal_response(failure{"tls_timeout", failure_phase::tls, "attesting a: TLS handshake took over 10s",
+                                          {}, false},
+                                  "a");
+  EXPECT_EQ(t.status, 504u);
+  EXPECT_TRUE(t.retryable);
+  EXPECT_EQ(str(parse_error(t.body), "message"), "Nothing was sent to a: TLS handshake took over 10s; retrying may succeed");
 }
 
 }  // namespace
