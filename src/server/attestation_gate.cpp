@@ -205,7 +205,9 @@ asio::awaitable<std::optional<failure>> attestation_gate::attest_now(std::string
   const std::string spki_hex = to_hex(spki);
   if (result.refusal) {
     const failure& f = *result.refusal;
-    if (f.about_backend) cache_.remember_failed(domain, spki_hex, {f.code, f.message, f.phase, f.json_pointer}, clock_.now());
+    if (f.about_backend) {
+      cache_.remember_failed(domain, spki_hex, {f.code, f.message, f.phase, f.json_pointer}, clock_.now());
+    }
     log::warn("attestation of " + who + " failed after " + text::elapsed_since(started) + ": " + f.code +
               (f.json_pointer.empty() ? std::string() : " at " + f.json_pointer) + ": " + failure_detail(f));
     co_return f;
