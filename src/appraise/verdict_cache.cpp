@@ -76,7 +76,7 @@ std::optional<unix_time> verdict_cache::remember_verified(std::string_view domai
 }
 
 std::optional<unix_time> verdict_cache::remember_failed(std::string_view domain, std::string_view spki_sha256,
-                                                        attestation_failure failed, unix_time failed_at) {
+                                                        vp::failure failed, unix_time failed_at) {
   if (options_.negative_ttl <= std::chrono::seconds::zero()) {
     invalidate(domain, spki_sha256);
     return std::nullopt;

@@ -52,17 +52,6 @@ struct attested_backend {
   std::shared_ptr<const appraisal> appraisal_of{};
 };
 
-/// Why an attestation failed.
-struct attestation_failure {
-  /// Stable spelling of the failed check: an attest::to_string(errc) value (e.g.
-  /// "fingerprint_mismatch"), the tdx::to_string(errc) of a rejected quote, or another
-  /// stable spelling of the proxy's; used as the error `code` of the 502.
-  std::string kind;
-  std::string message;  ///< names the failed step and the observed values
-  failure_phase phase = failure_phase::quote;
-  std::string json_pointer;  ///< the attestation that failed ("" for the top level)
-};
-
 /// A remembered success.
 struct verified_entry {
   attested_backend backend;
@@ -73,7 +62,8 @@ struct verified_entry {
 
 /// A remembered failure.
 struct failed_entry {
-  attestation_failure failure;
+  /// As the attestation reported it; its code is the 502's error code.
+  vp::failure failure;
   unix_time failed_at{};
   /// failed_at + negative_ttl; remembered while now <= remembered_until.
   unix_time remembered_until{};
@@ -112,7 +102,7 @@ class verdict_cache {
   /// success included: the latest evidence wins). Returns remembered_until, or nullopt if
   /// nothing was stored (negative ttl disabled).
   std::optional<unix_time> remember_failed(std::string_view domain, std::string_view spki_sha256,
-                                           attestation_failure failed, unix_time failed_at);
+                                           vp::failure failed, unix_time failed_at);
 
   /// Forgets every fingerprint of `domain`.
   void invalidate(std::string_view domain);

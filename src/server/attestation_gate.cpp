@@ -161,8 +161,9 @@ asio::awaitable<boost::system::result<admission, failure>> attestation_gate::adm
   const auto cached = cache_.lookup(domain, spki_hex, now);
   if (std::holds_alternative<appraise::verified_entry>(cached)) co_return admission::cached;
   if (const auto* failed = std::get_if<appraise::failed_entry>(&cached)) {
-    co_return failure{failed->failure.kind, failed->failure.phase, appraise::describe_failure(spki_hex, *failed, now),
-                      failed->failure.json_pointer, true};
+    failure remembered = failed->failure;
+    remembered.message = appraise::describe_failure(spki_hex, *failed, now);
+    co_return remembered;
   }
 
   bool joined = false;
@@ -205,9 +206,7 @@ asio::awaitable<std::optional<failure>> attestation_gate::attest_now(std::string
   const std::string spki_hex = to_hex(spki);
   if (result.refusal) {
     const failure& f = *result.refusal;
-    if (f.about_backend) {
-      cache_.remember_failed(domain, spki_hex, {f.code, f.message, f.phase, f.json_pointer}, clock_.now());
-    }
+    if (f.about_backend) cache_.remember_failed(domain, spki_hex, f, clock_.now());
     log::warn("attestation of " + who + " failed after " + text::elapsed_since(started) + ": " + f.code +
               (f.json_pointer.empty() ? std::string() : " at " + f.json_pointer) + ": " + failure_detail(f));
     co_return f;

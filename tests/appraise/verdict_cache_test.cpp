@@ -24,8 +24,8 @@ attested_backend backend(unix_time not_after = t0 + seconds{86400}, std::string 
   return attested_backend{std::move(tcb), {"INTEL-SA-00837"}, "0x1234", not_after};
 }
 
-attestation_failure failure(std::string message = "report_data[32:64] != nonce") {
-  return attestation_failure{"nonce_mismatch", std::move(message), failure_phase::binding, ""};
+vp::failure nonce_failure(std::string message = "report_data[32:64] != nonce") {
+  return vp::failure{"nonce_mismatch", failure_phase::binding, std::move(message), "", true};
 }
 
 bool hits(verdict_cache& cache, std::string_view fp, unix_time now, std::string_view d = domain) {
@@ -89,7 +89,7 @@ TEST(VerdictCache, CollateralExpiryEarlierThanTtlWins) {
 TEST(VerdictCache, VerdictWhoseCollateralAlreadyExpiredIsNotStored) {
   verdict_cache cache;
   fixed_clock clock(t0);
-  cache.remember_failed(domain, fp_a, failure(), clock.now());
+  cache.remember_failed(domain, fp_a, nonce_failure(), clock.now());
   EXPECT_EQ(cache.remember_verified(domain, fp_a, backend(t0 - seconds{1}), clock.now()), std::nullopt);
   // Neither the stale success nor the older failure remains.
   EXPECT_TRUE(absent(cache, fp_a, clock.now()));
@@ -127,7 +127,7 @@ TEST(VerdictCache, RotationMissesTheNewKeyWhileTheOldStillHits) {
   EXPECT_TRUE(hits(cache, fp_a, clock.now()));
   EXPECT_TRUE(hits(cache, fp_b, clock.now()));
   // A failure for a third key does not touch the others either.
-  cache.remember_failed(domain, fp_c, failure(), clock.now());
+  cache.remember_failed(domain, fp_c, nonce_failure(), clock.now());
   EXPECT_TRUE(hits(cache, fp_a, clock.now()));
   EXPECT_TRUE(hits(cache, fp_b, clock.now()));
   EXPECT_TRUE(fails(cache, fp_c, clock.now()));
@@ -153,13 +153,13 @@ TEST(VerdictCache, KeysAreCaseInsensitive) {
 TEST(VerdictCache, NegativeTtlBoundaryAt30Seconds) {
   verdict_cache cache;
   fixed_clock clock(t0);
-  EXPECT_EQ(cache.remember_failed(domain, fp_a, failure(), clock.now()), t0 + seconds{30});
+  EXPECT_EQ(cache.remember_failed(domain, fp_a, nonce_failure(), clock.now()), t0 + seconds{30});
   EXPECT_FALSE(cache.is_verified(domain, fp_a, clock.now()));
   clock.set(t0 + seconds{30});
   const auto v = cache.lookup(domain, fp_a, clock.now());
   const auto* failed = std::get_if<failed_entry>(&v);
   ASSERT_NE(failed, nullptr);
-  EXPECT_EQ(failed->failure.kind, "nonce_mismatch");
+  EXPECT_EQ(failed->failure.code, "nonce_mismatch");
   EXPECT_EQ(failed->failed_at, t0);
   clock.advance(seconds{1});
   EXPECT_TRUE(absent(cache, fp_a, clock.now()));
@@ -168,7 +168,7 @@ TEST(VerdictCache, NegativeTtlBoundaryAt30Seconds) {
 TEST(VerdictCache, FailureIsReportedAsSuch) {
   verdict_cache cache;
   fixed_clock clock(t0);
-  cache.remember_failed(domain, "0123456789abcdef0123456789abcdef", failure("quote rejected: debug TD"),
+  cache.remember_failed(domain, "0123456789abcdef0123456789abcdef", nonce_failure("quote rejected: debug TD"),
                         clock.now());
   clock.advance(seconds{12});
   const auto v = cache.lookup(domain, "0123456789abcdef0123456789abcdef", clock.now());
@@ -184,7 +184,7 @@ TEST(VerdictCache, FailureIsReportedAsSuch) {
 TEST(VerdictCache, SuccessReplacesFailureAndViceVersa) {
   verdict_cache cache;
   fixed_clock clock(t0);
-  cache.remember_failed(domain, fp_a, failure(), clock.now());
+  cache.remember_failed(domain, fp_a, nonce_failure(), clock.now());
   clock.advance(seconds{5});
   cache.remember_verified(domain, fp_a, backend(), clock.now());
   EXPECT_EQ(cache.size(), 1u);
@@ -192,7 +192,7 @@ TEST(VerdictCache, SuccessReplacesFailureAndViceVersa) {
   clock.advance(seconds{40});  // past the old failure's 30 s: still verified, not absent
   EXPECT_TRUE(hits(cache, fp_a, clock.now()));
 
-  cache.remember_failed(domain, fp_a, failure("fingerprint changed"), clock.now());
+  cache.remember_failed(domain, fp_a, nonce_failure("fingerprint changed"), clock.now());
   EXPECT_EQ(cache.size(), 1u);
   EXPECT_FALSE(cache.is_verified(domain, fp_a, clock.now()));
   EXPECT_TRUE(fails(cache, fp_a, clock.now()));
@@ -203,13 +203,13 @@ TEST(VerdictCache, SuccessReplacesFailureAndViceVersa) {
 TEST(VerdictCache, DisabledTtlsStoreNothingButStillReplace) {
   verdict_cache no_positive(verdict_cache_options{.ttl = seconds{0}});
   fixed_clock clock(t0);
-  no_positive.remember_failed(domain, fp_a, failure(), clock.now());
+  no_positive.remember_failed(domain, fp_a, nonce_failure(), clock.now());
   EXPECT_EQ(no_positive.remember_verified(domain, fp_a, backend(), clock.now()), std::nullopt);
   EXPECT_TRUE(absent(no_positive, fp_a, clock.now()));  // the success cleared the failure
 
   verdict_cache no_negative(verdict_cache_options{.negative_ttl = seconds{0}});
   no_negative.remember_verified(domain, fp_a, backend(), clock.now());
-  EXPECT_EQ(no_negative.remember_failed(domain, fp_a, failure(), clock.now()), std::nullopt);
+  EXPECT_EQ(no_negative.remember_failed(domain, fp_a, nonce_failure(), clock.now()), std::nullopt);
   EXPECT_TRUE(absent(no_negative, fp_a, clock.now()));  // the failure cleared the success
 }
 
@@ -231,9 +231,9 @@ TEST(VerdictCache, SizeBoundEvictsTheSoonestExpiring) {
   EXPECT_TRUE(hits(cache, fp_a, clock.now(), "d.example"));
 
   // A negative entry (30 s) is now the soonest-expiring and goes before any success.
-  cache.remember_failed("e.example", fp_a, failure(), clock.now());
+  cache.remember_failed("e.example", fp_a, nonce_failure(), clock.now());
   EXPECT_TRUE(absent(cache, fp_a, clock.now(), "a.example"));  // made room for e
-  cache.remember_failed("f.example", fp_a, failure(), clock.now() + seconds{1});
+  cache.remember_failed("f.example", fp_a, nonce_failure(), clock.now() + seconds{1});
   EXPECT_TRUE(absent(cache, fp_a, clock.now(), "e.example"));
   EXPECT_TRUE(fails(cache, fp_a, clock.now(), "f.example"));
   EXPECT_TRUE(hits(cache, fp_a, clock.now(), "c.example"));
@@ -250,7 +250,7 @@ TEST(VerdictCache, SizeBoundEvictsTheSoonestExpiring) {
 TEST(VerdictCache, ExpiredEntriesGoBeforeLiveOnes) {
   verdict_cache cache(verdict_cache_options{.max_entries = 2});
   fixed_clock clock(t0);
-  cache.remember_failed("a.example", fp_a, failure(), clock.now());     // until t0+30
+  cache.remember_failed("a.example", fp_a, nonce_failure(), clock.now());     // until t0+30
   cache.remember_verified("b.example", fp_a, backend(), clock.now());  // until t0+3600
   clock.advance(seconds{31});
   cache.remember_verified("c.example", fp_a, backend(), clock.now());
@@ -266,7 +266,7 @@ TEST(VerdictCache, KeyRotatingBackendIsBoundedAndOnlyChurnsItsOwnDomain) {
   for (int i = 0; i < 10'000; ++i) {
     const std::string fp = std::to_string(i);
     if (i % 2 == 0) {
-      cache.remember_failed("hostile.example", fp, failure(), clock.now());
+      cache.remember_failed("hostile.example", fp, nonce_failure(), clock.now());
     } else {
       cache.remember_verified("hostile.example", fp, backend(), clock.now());
     }
@@ -287,7 +287,7 @@ TEST(VerdictCache, InvalidateAndClear) {
   verdict_cache cache;
   fixed_clock clock(t0);
   cache.remember_verified(domain, fp_a, backend(), clock.now());
-  cache.remember_failed(domain, fp_b, failure(), clock.now());
+  cache.remember_failed(domain, fp_b, nonce_failure(), clock.now());
   cache.remember_verified("a.completions.near.ai", fp_a, backend(), clock.now());
   cache.remember_verified("glm-5.completions.near.aix", fp_a, backend(), clock.now());
 
