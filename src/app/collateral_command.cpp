@@ -9,9 +9,11 @@
 
 #include "app/cli.hpp"
 #include "app/collateral_options.hpp"
+#include "app/program.hpp"
 #include "collateral/bundle.hpp"
 #include "collateral/pcs_source.hpp"
 #include "core/hex.hpp"
+#include "core/text.hpp"
 #include "core/time.hpp"
 #include "net/spawn.hpp"
 
@@ -38,12 +40,14 @@ int collateral_command(const std::vector<std::string>& args, std::ostream& out, 
       out << usage;
       return exit_ok;
     }
-    err << "verified-proxy collateral: expected the sub-command 'fetch'\n\n" << usage;
+    err << "verified-proxy collateral: expected the sub-command 'fetch'\n\n"
+        << help_hint("verified-proxy collateral fetch") << '\n';
     return exit_usage;
   }
-  po::options_description options("collateral fetch options");
+  auto options = options_group("collateral fetch options");
   options.add_options()
       ("help,h", "show this help")
+      ("version", "print the version and exit")
       ("fmspc", po::value<std::string>()->value_name("HEX"), "platform FMSPC (12 hex digits)")
       ("ca", po::value<std::string>()->value_name("TYPE")->default_value("platform"), "PCK CA: platform or processor")
       ("out", po::value<std::string>()->value_name("DIR"), "directory to write the bundle to")
@@ -57,17 +61,22 @@ int collateral_command(const std::vector<std::string>& args, std::ostream& out, 
     po::notify(vm);
     config = read_collateral_options(vm);
   } catch (const po::error& e) {
-    err << "collateral fetch: " << e.what() << "\n\n" << usage << options;
+    err << "collateral fetch: " << e.what() << "\n\n" << help_hint("verified-proxy collateral fetch") << '\n';
     return exit_usage;
   }
   if (vm.count("help") != 0) {
     out << usage << '\n' << options;
     return exit_ok;
   }
+  if (vm.count("version") != 0) {
+    out << version_line("verified-proxy") << '\n';
+    return exit_ok;
+  }
   const auto fmspc = vm.count("fmspc") != 0 ? from_hex(vm["fmspc"].as<std::string>()) : std::nullopt;
   const std::string ca = vm["ca"].as<std::string>();
   if (!fmspc || fmspc->size() != 6 || (ca != "platform" && ca != "processor") || vm.count("out") == 0) {
-    err << "collateral fetch: --fmspc (12 hex digits), --ca platform|processor and --out are required\n\n" << usage;
+    err << "collateral fetch: --fmspc (12 hex digits), --ca platform|processor and --out are required\n\n"
+        << help_hint("verified-proxy collateral fetch") << '\n';
     return exit_usage;
   }
   if (!config.collateral_dir.empty()) {
@@ -89,7 +98,7 @@ int collateral_command(const std::vector<std::string>& args, std::ostream& out, 
     http.response_timeout = config.timeout;
     client = std::make_shared<net::http_client>(io.get_executor(), http);
   } catch (const std::exception& e) {
-    err << "collateral fetch: " << e.what() << '\n';
+    err << "collateral fetch: " << text::exception_text(e) << '\n';
     return exit_usage;
   }
   const fixed_clock at(vm.count("at") != 0 ? from_unix_seconds(vm["at"].as<std::int64_t>()) : clock.now());

@@ -4,8 +4,10 @@
 
 #include <boost/program_options.hpp>
 
+#include <limits>
 #include <stdexcept>
 
+#include "app/flag_values.hpp"
 #include "collateral/cache.hpp"
 #include "collateral/pcs_source.hpp"
 #include "core/file.hpp"
@@ -27,10 +29,10 @@ void add_collateral_options(po::options_description& options) {
       ("cache-dir", po::value<std::string>()->value_name("DIR"),
        "collateral cache directory (default: $XDG_CACHE_HOME/verified-proxy/collateral)")
       ("no-cache", "keep fetched collateral in memory only")
-      ("min-tcb-eval-num", po::value<std::uint32_t>()->value_name("N"),
+      ("min-tcb-eval-num", po::value<std::string>()->value_name("N"),
        "reject collateral whose tcbEvaluationDataNumber is below N")
-      ("pccs-timeout", po::value<unsigned>()->value_name("SECONDS")->default_value(30),
-       "timeout for each PCS/PCCS request");
+      ("pccs-timeout", po::value<std::string>()->value_name("DURATION")->default_value("30s"),
+       "timeout for each PCS/PCCS request (a bare number is seconds)");
 }
 
 collateral_config read_collateral_options(const po::variables_map& vm) {
@@ -41,8 +43,14 @@ collateral_config read_collateral_options(const po::variables_map& vm) {
   c.no_cache = vm.count("no-cache") != 0;
   c.cache_dir = vm.count("cache-dir") != 0 ? std::filesystem::path(vm["cache-dir"].as<std::string>())
                                            : collateral::default_cache_directory();
-  if (vm.count("min-tcb-eval-num") != 0) c.min_tcb_evaluation_data_number = vm["min-tcb-eval-num"].as<std::uint32_t>();
-  if (vm.count("pccs-timeout") != 0) c.timeout = std::chrono::seconds(vm["pccs-timeout"].as<unsigned>());
+  if (vm.count("min-tcb-eval-num") != 0) {
+    c.min_tcb_evaluation_data_number = static_cast<std::uint32_t>(
+        number_flag(vm, "min-tcb-eval-num", 0, std::numeric_limits<std::uint32_t>::max()));
+  }
+  if (vm.count("pccs-timeout") != 0) {
+    c.timeout = duration_flag(vm, "pccs-timeout");
+    if (c.timeout.count() == 0) throw po::error("--pccs-timeout must be longer than 0");
+  }
   for (const auto& url : c.pccs_urls) {
     if (!url.starts_with("https://") && !url.starts_with("http://")) {
       throw po::error("--pccs-url " + url + " is not an http:// or https:// URL");

@@ -27,7 +27,7 @@ struct collateral_config {
   std::filesystem::path cache_dir;        ///< "" with no_cache: memory only
   bool no_cache = false;
   std::uint32_t min_tcb_evaluation_data_number = 0;
-  std::chrono::seconds timeout{30};
+  std::chrono::milliseconds timeout{30'000};  ///< --pccs-timeout, per PCS/PCCS request
 };
 
 /// Adds --pccs-url, --pccs-ca, --collateral-dir, --cache-dir, --no-cache,

@@ -5,7 +5,6 @@
 #include <boost/program_options.hpp>
 
 #include <algorithm>
-#include <charconv>
 #include <csignal>
 #include <iostream>
 #include <sstream>
@@ -13,7 +12,10 @@
 #include <boost/url/parse.hpp>
 
 #include "app/cli.hpp"
+#include "app/config_file.hpp"
+#include "app/program.hpp"
 #include "app/workload_policy.hpp"
+#include "core/text.hpp"
 #include "proxy/routing.hpp"
 #include "net/spawn.hpp"
 #include "server/proxy_server.hpp"
@@ -22,16 +24,13 @@ namespace vp::app {
 namespace po = boost::program_options;
 namespace asio = boost::asio;
 
-namespace {
-
-constexpr unsigned help_width = 110;
-
 po::options_description serve_options() {
-  po::options_description listen("Listening", help_width, help_width / 2);
+  auto listen = options_group("Listening");
   listen.add_options()
       ("host", po::value<std::string>()->value_name("ADDR")->default_value("127.0.0.1"),
        "address to listen on (keep it on loopback: the proxy adds no client authentication)")
-      ("port", po::value<std::uint16_t>()->value_name("PORT")->default_value(8080), "port to listen on")
+      ("port", po::value<std::string>()->value_name("PORT")->default_value("8080"),
+       "port to listen on (0: any free one, named in the startup line)")
       ("max-body", po::value<std::string>()->value_name("SIZE")->default_value("32MiB"),
        "largest request body accepted (413 above)")
       ("body-memory", po::value<std::string>()->value_name("SIZE")->default_value("256MiB"),
@@ -39,9 +38,11 @@ po::options_description serve_options() {
       ("max-connections", po::value<std::string>()->value_name("N")->default_value("4096"),
        "client connections served at once; near it idle keep-alive ones are closed, at it new clients get 503")
       ("log-level", po::value<std::string>()->value_name("LEVEL")->default_value("info"),
-       "debug, info, warn or error");
+       "debug, info, warn or error")
+      ("log-format", po::value<std::string>()->value_name("FORMAT")->default_value("text"),
+       "text, or json: one object per line with the keys ts (RFC 3339 UTC), level and msg, for log shippers");
 
-  po::options_description routing("Routing", help_width, help_width / 2);
+  auto routing = options_group("Routing");
   routing.add_options()
       ("backend", po::value<std::string>()->value_name("KIND")->default_value("direct"),
        "direct: each model's own CVM domain from the discovery list (byte-exact, model-signed answers); gateway: "
@@ -60,7 +61,7 @@ po::options_description serve_options() {
       ("connect-to", po::value<std::vector<std::string>>()->value_name("HOST:PORT:ADDR:PORT"),
        "dial ADDR:PORT for HOST:PORT while SNI, certificate and Host stay HOST (curl semantics); repeatable");
 
-  po::options_description trust("Verification", help_width, help_width / 2);
+  auto trust = options_group("Verification");
   trust.add_options()
       ("attestation-ttl", po::value<std::string>()->value_name("DURATION")->default_value("1h"),
        "how long a verified backend key is trusted before it is attested again")
@@ -79,7 +80,7 @@ po::options_description serve_options() {
        "CA certificates for backend TLS instead of the system store")
       ("no-webpki", "do not validate backend certificates against CAs; rely on attestation alone");
 
-  po::options_description integrity("End-to-end encryption and response signatures", help_width, help_width / 2);
+  auto integrity = options_group("End-to-end encryption and response signatures");
   integrity.add_options()
       ("e2ee", po::value<std::string>()->value_name("MODE"),
        "on (default for --backend direct): encrypt the prompt fields of chat, completions, embeddings, images, rerank "
@@ -94,22 +95,21 @@ po::options_description serve_options() {
       ("signature-wait", po::value<std::string>()->value_name("DURATION")->default_value("3s"),
        "how long a signature the backend has not stored yet (404) is asked for again");
 
-  po::options_description nvidia("NVIDIA attestation service (GPU evidence)", help_width, help_width / 2);
+  auto nvidia = options_group("NVIDIA attestation service (GPU evidence)");
   nvidia.add_options()
       ("no-nras", "never send GPU evidence to NVIDIA's attestation service (gpu_nras is skipped; a policy that "
                   "requires it refuses every backend)")
-      ("nras-url", po::value<std::string>()->value_name("URL"),
-       "NRAS GPU attestation endpoint (default: https://nras.attestation.nvidia.com/v3/attest/gpu)")
-      ("nras-jwks-url", po::value<std::string>()->value_name("URL"),
-       "NRAS signing keys (default: https://nras.attestation.nvidia.com/.well-known/jwks.json)")
+      ("nras-url", po::value<std::string>()->value_name("URL")->default_value(server::nras_options{}.attest_url),
+       "NRAS GPU attestation endpoint")
+      ("nras-jwks-url", po::value<std::string>()->value_name("URL")->default_value(server::nras_options{}.jwks_url),
+       "NRAS signing keys")
       ("nras-key-pin", po::value<std::vector<std::string>>()->value_name("SHA256"),
        "SHA-256 (hex) of the SPKI of an intermediate NRAS signing keys must chain to; repeatable, replaces the "
        "default (NVIDIA Attestation Service GPU Intermediate 004)")
       ("nras-ca", po::value<std::string>()->value_name("PEM"),
        "CA certificates for https NRAS URLs instead of the system store");
 
-  po::options_description timing("Timeouts (DURATION: 500ms, 10s, 5m, 1h; bare numbers are seconds)", help_width,
-                                 help_width / 2);
+  auto timing = options_group("Timeouts (DURATION: 500ms, 10s, 5m, 1h; bare numbers are seconds)");
   timing.add_options()
       ("connect-timeout", po::value<std::string>()->value_name("DURATION")->default_value("10s"), "DNS + TCP connect")
       ("tls-timeout", po::value<std::string>()->value_name("DURATION")->default_value("10s"), "TLS handshake")
@@ -128,69 +128,24 @@ po::options_description serve_options() {
       ("shutdown-grace", po::value<std::string>()->value_name("DURATION")->default_value("10s"),
        "on SIGINT/SIGTERM, how long requests in flight may finish");
 
-  po::options_description coll("Collateral (Intel PCS / PCCS)", help_width, help_width / 2);
+  auto coll = options_group("Collateral (Intel PCS / PCCS)");
   add_collateral_options(coll);
 
-  po::options_description general("General", help_width, help_width / 2);
-  general.add_options()("help,h", "show this help");
-  po::options_description all(help_width, help_width / 2);
+  auto general = options_group("General");
+  general.add_options()("help,h", "show this help")("version", "print the version and exit");
+  add_config_option(general);
+  auto all = options_group();
   all.add(general).add(listen).add(routing).add(trust).add(integrity).add(nvidia).add(timing).add(coll);
   return all;
 }
 
-std::chrono::milliseconds duration_flag(const po::variables_map& vm, const char* name) {
-  const auto& text = vm[name].as<std::string>();
-  const auto d = parse_duration(text);
-  if (!d) throw po::error("--" + std::string(name) + " '" + text + "' is not a duration (e.g. 500ms, 10s, 5m, 1h)");
-  return *d;
-}
-
-// Boost's lexical_cast reads "-1" as the largest unsigned value: counts are parsed here.
-std::size_t positive_count_flag(const po::variables_map& vm, const char* name, std::size_t max) {
-  const auto& text = vm[name].as<std::string>();
-  std::size_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end != text.data() + text.size() || value == 0 || value > max) {
-    throw po::error("--" + std::string(name) + " '" + text + "' is not a count from 1 to " + std::to_string(max));
-  }
-  return value;
-}
+namespace {
 
 std::chrono::seconds seconds_flag(const po::variables_map& vm, const char* name) {
   return std::chrono::duration_cast<std::chrono::seconds>(duration_flag(vm, name));
 }
 
 }  // namespace
-
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
-  std::uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end == text.data()) return std::nullopt;
-  const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
-  std::uint64_t factor = 0;
-  if (unit.empty() || unit == "s") factor = 1000;
-  else if (unit == "ms") factor = 1;
-  else if (unit == "m") factor = 60'000;
-  else if (unit == "h") factor = 3'600'000;
-  else return std::nullopt;
-  if (value > (std::uint64_t{1} << 40) / factor) return std::nullopt;
-  return std::chrono::milliseconds(static_cast<std::int64_t>(value * factor));
-}
-
-std::optional<std::size_t> parse_size(std::string_view text) {
-  std::uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end == text.data()) return std::nullopt;
-  std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
-  int shift = 0;
-  if (unit.empty() || unit == "B") shift = 0;
-  else if (unit == "K" || unit == "KB" || unit == "KiB") shift = 10;
-  else if (unit == "M" || unit == "MB" || unit == "MiB") shift = 20;
-  else if (unit == "G" || unit == "GB" || unit == "GiB") shift = 30;
-  else return std::nullopt;
-  if (value > (std::uint64_t{1} << (40 - shift))) return std::nullopt;
-  return static_cast<std::size_t>(value << shift);
-}
 
 std::string fit_connections_to_descriptors(server::proxy_config& config, const server::descriptor_limit& limit) {
   std::string line;
@@ -244,134 +199,140 @@ std::string serve_help() {
   return s.str();
 }
 
-std::optional<serve_settings> parse_serve_settings(const std::vector<std::string>& args, std::ostream& out,
-                                                   std::ostream& err, int& exit_code) {
+serve_settings read_serve_settings(const po::variables_map& vm) {
+  serve_settings s;
+  auto& p = s.proxy;
+  p.listen_host = vm["host"].as<std::string>();
+  p.listen_port = port_flag(vm, "port", true);
+  p.max_body = size_flag(vm, "max-body");
+  if (p.max_body == 0) throw po::error("--max-body must be larger than 0");
+  p.max_buffered_bodies = size_flag(vm, "body-memory");
+  if (p.max_buffered_bodies < p.max_body) {
+    throw po::error("--body-memory (" + text::size_text(p.max_buffered_bodies) + ") is smaller than --max-body (" +
+                    text::size_text(p.max_body) + "): no request of the largest allowed size could ever be held");
+  }
+  p.max_client_connections = number_flag(vm, "max-connections", 1, std::size_t{1} << 20);
+  if (!log::parse_level(vm["log-level"].as<std::string>(), s.log_level)) {
+    throw po::error("--log-level must be debug, info, warn or error");
+  }
+  if (!log::parse_format(vm["log-format"].as<std::string>(), s.log_format)) {
+    throw po::error("--log-format must be text or json");
+  }
+  p.endpoints_url = vm["endpoints-url"].as<std::string>();
+  if (!p.endpoints_url.starts_with("https://") && !p.endpoints_url.starts_with("http://")) {
+    throw po::error("--endpoints-url " + p.endpoints_url + " is not an http:// or https:// URL");
+  }
+  p.endpoints_refresh = seconds_flag(vm, "endpoints-refresh");
+  if (vm.count("endpoints-ca") != 0) p.endpoints_ca = vm["endpoints-ca"].as<std::string>();
+  if (vm.count("allow-domain") != 0) {
+    p.allow_domains = vm["allow-domain"].as<std::vector<std::string>>();
+    for (const auto& pattern : p.allow_domains) {
+      if (!proxy::is_host_pattern(pattern)) {
+        throw po::error("--allow-domain '" + pattern +
+                        "' is not a host name or '*.' followed by one (e.g. *.completions.near.ai)");
+      }
+    }
+  }
+  const auto backend = server::parse_backend_kind(vm["backend"].as<std::string>());
+  if (!backend) throw po::error("--backend must be direct or gateway");
+  p.backend = *backend;
+  std::string gateway_error;
+  const auto gateway_host = parse_gateway_url(vm["gateway-url"].as<std::string>(), gateway_error);
+  if (!gateway_host) throw po::error("--gateway-url: " + gateway_error);
+  p.gateway_host = *gateway_host;
+  if (vm.count("connect-to") != 0) {
+    for (const auto& spec : vm["connect-to"].as<std::vector<std::string>>()) {
+      std::string error;
+      auto rule = proxy::parse_connect_to(spec, error);
+      if (!rule) throw po::error(error);
+      p.connect_to.push_back(std::move(*rule));
+    }
+  }
+  p.attestation_ttl = seconds_flag(vm, "attestation-ttl");
+  p.negative_ttl = seconds_flag(vm, "negative-ttl");
+  // A verdict kept for no time at all cannot carry the request it was made for (its
+  // keys are what E2EE and the signature check use), and a zero refresh would refetch
+  // the list on every request.
+  for (const char* name : {"attestation-ttl", "negative-ttl", "endpoints-refresh"}) {
+    if (seconds_flag(vm, name).count() == 0) {
+      throw po::error("--" + std::string(name) + " must be at least 1s");
+    }
+  }
+  if (vm.count("root-ca") != 0) s.root_ca = vm["root-ca"].as<std::string>();
+  if (vm.count("nvidia-root-ca") != 0) s.nvidia_root_ca = vm["nvidia-root-ca"].as<std::string>();
+  if (vm.count("gpu-crl-dir") != 0) s.gpu_crl_dir = vm["gpu-crl-dir"].as<std::string>();
+  if (vm.count("policy") != 0) s.policy_file = vm["policy"].as<std::string>();
+  p.nras.enabled = vm.count("no-nras") == 0;
+  if (vm.count("nras-url") != 0) p.nras.attest_url = vm["nras-url"].as<std::string>();
+  if (vm.count("nras-jwks-url") != 0) p.nras.jwks_url = vm["nras-jwks-url"].as<std::string>();
+  if (vm.count("nras-ca") != 0) p.nras.ca_file = vm["nras-ca"].as<std::string>();
+  if (vm.count("nras-key-pin") != 0) {
+    std::string error;
+    auto pins = parse_key_pins(vm["nras-key-pin"].as<std::vector<std::string>>(), error);
+    if (!pins) throw po::error(error);
+    p.nras.key_pins = std::move(*pins);
+  }
+  for (const auto* url : {&p.nras.attest_url, &p.nras.jwks_url}) {
+    if (!url->starts_with("https://") && !url->starts_with("http://")) {
+      throw po::error("--nras-url / --nras-jwks-url " + *url + ": expected an http(s) URL");
+    }
+  }
+  if (vm.count("upstream-ca") != 0) p.upstream_tls.ca_file = vm["upstream-ca"].as<std::string>();
+  p.upstream_tls.webpki = vm.count("no-webpki") == 0;
+  if (!p.upstream_tls.webpki && !p.upstream_tls.ca_file.empty()) {
+    throw po::error("--upstream-ca and --no-webpki contradict each other");
+  }
+  const bool gateway = p.backend == server::backend_kind::gateway;
+  // Behind the gateway nothing the gateway can read is sent unless the user says so.
+  const auto e2ee = vm.count("e2ee") != 0 ? proxy::parse_e2ee_mode(vm["e2ee"].as<std::string>())
+                                           : (gateway ? proxy::e2ee_mode::required : proxy::e2ee_mode::on);
+  if (!e2ee) throw po::error("--e2ee must be on, off or required");
+  if (gateway && *e2ee == proxy::e2ee_mode::off) {
+    throw po::error("--backend gateway with --e2ee off would let the gateway read every prompt; use --e2ee required "
+                    "(the default there) or on, or --backend direct");
+  }
+  p.e2ee = *e2ee;
+  const auto signatures = proxy::parse_signature_mode(vm["verify-signatures"].as<std::string>());
+  if (!signatures) throw po::error("--verify-signatures must be off, check or enforce");
+  p.verify_signatures = *signatures;
+  const auto algo = attest::signing_algorithm_named(vm["signing-algo"].as<std::string>());
+  if (!algo) throw po::error("--signing-algo must be ed25519 or ecdsa");
+  p.signing_algo = *algo;
+  p.signature_wait = duration_flag(vm, "signature-wait");
+  p.timeouts.connect = duration_flag(vm, "connect-timeout");
+  p.timeouts.tls = duration_flag(vm, "tls-timeout");
+  p.timeouts.attestation = duration_flag(vm, "attestation-timeout");
+  p.timeouts.response_headers = duration_flag(vm, "response-timeout");
+  p.timeouts.idle = duration_flag(vm, "idle-timeout");
+  p.timeouts.client_keep_alive = duration_flag(vm, "keep-alive-timeout");
+  p.timeouts.client_header = duration_flag(vm, "header-timeout");
+  p.timeouts.client_body = duration_flag(vm, "body-timeout");
+  for (const char* name : {"keep-alive-timeout", "header-timeout", "body-timeout"}) {
+    if (duration_flag(vm, name).count() == 0) throw po::error("--" + std::string(name) + " must be longer than 0");
+  }
+  p.shutdown_grace = seconds_flag(vm, "shutdown-grace");
+  s.collateral = read_collateral_options(vm);
+  return s;
+}
+
+namespace {
+
+/// The serve flags over the config file, or nullopt after --help / --version or an error.
+std::optional<loaded_options> load_serve_options(const std::vector<std::string>& args, std::string_view help,
+                                                 std::ostream& out, std::ostream& err, int& exit_code) {
   try {
-    po::variables_map vm;
-    po::store(po::command_line_parser(args).options(serve_options()).run(), vm);
-    po::notify(vm);
-    if (vm.count("help") != 0) {
-      out << serve_help();
+    auto loaded = load_options(serve_options(), args);
+    if (loaded.values.count("help") != 0) {
+      out << help;
       exit_code = exit_ok;
       return std::nullopt;
     }
-    serve_settings s;
-    auto& p = s.proxy;
-    p.listen_host = vm["host"].as<std::string>();
-    p.listen_port = vm["port"].as<std::uint16_t>();
-    const auto& body = vm["max-body"].as<std::string>();
-    const auto max_body = parse_size(body);
-    if (!max_body || *max_body == 0) throw po::error("--max-body '" + body + "' is not a size (e.g. 32MiB)");
-    p.max_body = *max_body;
-    const auto& memory = vm["body-memory"].as<std::string>();
-    const auto body_memory = parse_size(memory);
-    if (!body_memory || *body_memory == 0) {
-      throw po::error("--body-memory '" + memory + "' is not a size (e.g. 256MiB)");
+    if (loaded.values.count("version") != 0) {
+      out << version_line("verified-proxy") << '\n';
+      exit_code = exit_ok;
+      return std::nullopt;
     }
-    if (*body_memory < p.max_body) {
-      throw po::error("--body-memory (" + memory + ") is smaller than --max-body (" + body +
-                      "): no request of the largest allowed size could ever be held");
-    }
-    p.max_buffered_bodies = *body_memory;
-    p.max_client_connections = positive_count_flag(vm, "max-connections", std::size_t{1} << 20);
-    if (!log::parse_level(vm["log-level"].as<std::string>(), s.log_level)) {
-      throw po::error("--log-level must be debug, info, warn or error");
-    }
-    p.endpoints_url = vm["endpoints-url"].as<std::string>();
-    if (!p.endpoints_url.starts_with("https://") && !p.endpoints_url.starts_with("http://")) {
-      throw po::error("--endpoints-url " + p.endpoints_url + " is not an http:// or https:// URL");
-    }
-    p.endpoints_refresh = seconds_flag(vm, "endpoints-refresh");
-    if (vm.count("endpoints-ca") != 0) p.endpoints_ca = vm["endpoints-ca"].as<std::string>();
-    if (vm.count("allow-domain") != 0) {
-      p.allow_domains = vm["allow-domain"].as<std::vector<std::string>>();
-      for (const auto& pattern : p.allow_domains) {
-        if (!proxy::is_host_pattern(pattern)) {
-          throw po::error("--allow-domain '" + pattern +
-                          "' is not a host name or '*.' followed by one (e.g. *.completions.near.ai)");
-        }
-      }
-    }
-    const auto backend = server::parse_backend_kind(vm["backend"].as<std::string>());
-    if (!backend) throw po::error("--backend must be direct or gateway");
-    p.backend = *backend;
-    std::string gateway_error;
-    const auto gateway_host = parse_gateway_url(vm["gateway-url"].as<std::string>(), gateway_error);
-    if (!gateway_host) throw po::error("--gateway-url: " + gateway_error);
-    p.gateway_host = *gateway_host;
-    if (vm.count("connect-to") != 0) {
-      for (const auto& spec : vm["connect-to"].as<std::vector<std::string>>()) {
-        std::string error;
-        auto rule = proxy::parse_connect_to(spec, error);
-        if (!rule) throw po::error(error);
-        p.connect_to.push_back(std::move(*rule));
-      }
-    }
-    p.attestation_ttl = seconds_flag(vm, "attestation-ttl");
-    p.negative_ttl = seconds_flag(vm, "negative-ttl");
-    // A verdict kept for no time at all cannot carry the request it was made for (its
-    // keys are what E2EE and the signature check use), and a zero refresh would refetch
-    // the list on every request.
-    for (const char* name : {"attestation-ttl", "negative-ttl", "endpoints-refresh"}) {
-      if (seconds_flag(vm, name).count() == 0) {
-        throw po::error("--" + std::string(name) + " must be at least 1s");
-      }
-    }
-    if (vm.count("root-ca") != 0) s.root_ca = vm["root-ca"].as<std::string>();
-    if (vm.count("nvidia-root-ca") != 0) s.nvidia_root_ca = vm["nvidia-root-ca"].as<std::string>();
-    if (vm.count("gpu-crl-dir") != 0) s.gpu_crl_dir = vm["gpu-crl-dir"].as<std::string>();
-    if (vm.count("policy") != 0) s.policy_file = vm["policy"].as<std::string>();
-    p.nras.enabled = vm.count("no-nras") == 0;
-    if (vm.count("nras-url") != 0) p.nras.attest_url = vm["nras-url"].as<std::string>();
-    if (vm.count("nras-jwks-url") != 0) p.nras.jwks_url = vm["nras-jwks-url"].as<std::string>();
-    if (vm.count("nras-ca") != 0) p.nras.ca_file = vm["nras-ca"].as<std::string>();
-    if (vm.count("nras-key-pin") != 0) {
-      std::string error;
-      auto pins = parse_key_pins(vm["nras-key-pin"].as<std::vector<std::string>>(), error);
-      if (!pins) throw po::error(error);
-      p.nras.key_pins = std::move(*pins);
-    }
-    for (const auto* url : {&p.nras.attest_url, &p.nras.jwks_url}) {
-      if (!url->starts_with("https://") && !url->starts_with("http://")) {
-        throw po::error("--nras-url / --nras-jwks-url " + *url + ": expected an http(s) URL");
-      }
-    }
-    if (vm.count("upstream-ca") != 0) p.upstream_tls.ca_file = vm["upstream-ca"].as<std::string>();
-    p.upstream_tls.webpki = vm.count("no-webpki") == 0;
-    if (!p.upstream_tls.webpki && !p.upstream_tls.ca_file.empty()) {
-      throw po::error("--upstream-ca and --no-webpki contradict each other");
-    }
-    const bool gateway = p.backend == server::backend_kind::gateway;
-    // Behind the gateway nothing the gateway can read is sent unless the user says so.
-    const auto e2ee = vm.count("e2ee") != 0 ? proxy::parse_e2ee_mode(vm["e2ee"].as<std::string>())
-                                             : (gateway ? proxy::e2ee_mode::required : proxy::e2ee_mode::on);
-    if (!e2ee) throw po::error("--e2ee must be on, off or required");
-    if (gateway && *e2ee == proxy::e2ee_mode::off) {
-      throw po::error("--backend gateway with --e2ee off would let the gateway read every prompt; use --e2ee required "
-                      "(the default there) or on, or --backend direct");
-    }
-    p.e2ee = *e2ee;
-    const auto signatures = proxy::parse_signature_mode(vm["verify-signatures"].as<std::string>());
-    if (!signatures) throw po::error("--verify-signatures must be off, check or enforce");
-    p.verify_signatures = *signatures;
-    const auto algo = attest::signing_algorithm_named(vm["signing-algo"].as<std::string>());
-    if (!algo) throw po::error("--signing-algo must be ed25519 or ecdsa");
-    p.signing_algo = *algo;
-    p.signature_wait = duration_flag(vm, "signature-wait");
-    p.timeouts.connect = duration_flag(vm, "connect-timeout");
-    p.timeouts.tls = duration_flag(vm, "tls-timeout");
-    p.timeouts.attestation = duration_flag(vm, "attestation-timeout");
-    p.timeouts.response_headers = duration_flag(vm, "response-timeout");
-    p.timeouts.idle = duration_flag(vm, "idle-timeout");
-    p.timeouts.client_keep_alive = duration_flag(vm, "keep-alive-timeout");
-    p.timeouts.client_header = duration_flag(vm, "header-timeout");
-    p.timeouts.client_body = duration_flag(vm, "body-timeout");
-    for (const char* name : {"keep-alive-timeout", "header-timeout", "body-timeout"}) {
-      if (duration_flag(vm, name).count() == 0) throw po::error("--" + std::string(name) + " must be longer than 0");
-    }
-    p.shutdown_grace = seconds_flag(vm, "shutdown-grace");
-    s.collateral = read_collateral_options(vm);
-    return s;
+    return loaded;
   } catch (const po::error& e) {
     err << "verified-proxy: " << e.what() << "\n\nRun `verified-proxy --help` for the flags.\n";
     exit_code = exit_usage;
@@ -379,11 +340,52 @@ std::optional<serve_settings> parse_serve_settings(const std::vector<std::string
   }
 }
 
+}  // namespace
+
+std::optional<serve_settings> parse_serve_settings(const std::vector<std::string>& args, std::ostream& out,
+                                                   std::ostream& err, int& exit_code) {
+  auto loaded = load_serve_options(args, serve_help(), out, err, exit_code);
+  if (!loaded) return std::nullopt;
+  try {
+    auto settings = read_serve_settings(loaded->values);
+    settings.config_file = loaded->config_file;
+    return settings;
+  } catch (const po::error& e) {
+    err << "verified-proxy: " << e.what() << "\n\nRun `verified-proxy --help` for the flags.\n";
+    exit_code = exit_usage;
+    return std::nullopt;
+  }
+}
+
+int print_config_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  const std::string help =
+      "Usage: verified-proxy print-config [flags]\n\n"
+      "Prints the configuration `verified-proxy serve` would run with — the config file, the flags given here over\n"
+      "it, and the defaults — as a config file that --config reads back. It takes every serve flag (see\n"
+      "`verified-proxy serve --help`) and checks them as serve does.\n";
+  int exit_code = exit_ok;
+  auto loaded = load_serve_options(args, help, out, err, exit_code);
+  if (!loaded) return exit_code;
+  try {
+    (void)read_serve_settings(loaded->values);
+  } catch (const po::error& e) {
+    err << "verified-proxy print-config: " << e.what() << "\n\n" << help_hint("verified-proxy print-config") << '\n';
+    return exit_usage;
+  }
+  out << "# " << version_line("verified-proxy") << ": the effective configuration (flags over the config file over "
+      << "the defaults)\n"
+      << "# config file: "
+      << (loaded->config_file.empty() ? loaded->no_config_reason : loaded->config_file.string()) << "\n"
+      << effective_config_toml(serve_options(), loaded->values);
+  return exit_ok;
+}
+
 int serve_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   int exit_code = exit_ok;
   auto settings = parse_serve_settings(args, out, err, exit_code);
   if (!settings) return exit_code;
   log::set_min_level(settings->log_level);
+  log::set_format(settings->log_format);
   if (const auto line = fit_connections_to_descriptors(settings->proxy, server::raise_descriptor_limit());
       !line.empty()) {
     log::warn(line);
@@ -403,8 +405,9 @@ int serve_command(const std::vector<std::string>& args, std::ostream& out, std::
     proxy = std::make_unique<server::proxy_server>(ioc.get_executor(), settings->proxy, std::move(dependencies));
     proxy->start();
     const auto& p = settings->proxy;
-    log::info("verified-proxy 0.1.0 listening on http://" + p.listen_host + ":" + std::to_string(proxy->port()) +
-              "/v1 — point your OpenAI client's base URL there");
+    log::info(version_line("verified-proxy") + " listening on http://" + p.listen_host + ":" +
+              std::to_string(proxy->port()) + "/v1 — point your OpenAI client's base URL there");
+    log::info("config file: " + (settings->config_file.empty() ? std::string("none") : settings->config_file.string()));
     const auto& c = settings->collateral;
     const std::string collateral_from =
         !c.collateral_dir.empty() ? c.collateral_dir.string() + " (offline)"
@@ -433,7 +436,7 @@ int serve_command(const std::vector<std::string>& args, std::ostream& out, std::
                                      : "NOT checked (--no-webpki: attestation alone)") +
               "; verdicts trusted for " + std::to_string(p.attestation_ttl.count()) + " s");
   } catch (const std::exception& e) {
-    err << "verified-proxy: " << e.what() << '\n';
+    err << "verified-proxy: " << text::exception_text(e) << '\n';
     return exit_usage;
   }
 

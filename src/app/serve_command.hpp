@@ -1,8 +1,12 @@
 #pragma once
 // `verified-proxy [serve] [flags]`: runs the verifying proxy until SIGINT / SIGTERM.
 
+#include <boost/program_options/options_description.hpp>
+#include <boost/program_options/variables_map.hpp>
+
 #include <chrono>
 #include <cstddef>
+#include <filesystem>
 #include <iosfwd>
 #include <optional>
 #include <string>
@@ -10,6 +14,7 @@
 #include <vector>
 
 #include "app/collateral_options.hpp"
+#include "app/flag_values.hpp"
 #include "core/log.hpp"
 #include "server/descriptor_budget.hpp"
 #include "server/proxy_config.hpp"
@@ -25,20 +30,31 @@ struct serve_settings {
   std::string gpu_crl_dir;     ///< --gpu-crl-dir ("" = GPU revocation unchecked)
   std::string policy_file;  ///< --policy ("" = the built-in nearai policy)
   log::level log_level = log::level::info;
+  log::format log_format = log::format::text;  ///< --log-format
+  std::filesystem::path config_file;            ///< the config file read ("" none)
 };
 
-/// "1500ms", "30s", "5m", "1h", or bare seconds ("30"); nullopt otherwise.
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
-/// "1048576", "512KiB", "32MiB", "1GiB" (also K/M/G, KB/MB/GB as binary units); nullopt otherwise.
-std::optional<std::size_t> parse_size(std::string_view text);
+/// The serve flags, --help, --version and --config included: for every command that takes
+/// them (serve, print-config), with load_options (app/config_file.hpp) to read them.
+boost::program_options::options_description serve_options();
+
+/// The settings `values` (serve_options(), loaded) describe. Throws
+/// boost::program_options::error naming the flag of a bad value.
+serve_settings read_serve_settings(const boost::program_options::variables_map& values);
 /// The host of a --gateway-url: "https://HOST", optionally ending in "/" or "/v1" (the
 /// base URL NEAR documents), lower-cased; nullopt with `error` set otherwise.
 std::optional<std::string> parse_gateway_url(std::string_view url, std::string& error);
 
-/// Parses the serve flags. Returns nullopt after printing help (`--help`: exit 0) or an
-/// error naming the flag (exit 2) to `err`; `exit_code` says which.
+/// Parses the serve flags over the config file (--config FILE, else the default file when
+/// it exists). Returns nullopt after printing help (`--help`) or the version (`--version`;
+/// exit 0) or an error naming the flag or the file and line (exit 2) to `err`; `exit_code`
+/// says which.
 std::optional<serve_settings> parse_serve_settings(const std::vector<std::string>& args, std::ostream& out,
                                                    std::ostream& err, int& exit_code);
+
+/// `verified-proxy print-config [flags]`: prints the effective configuration (config file,
+/// flags and defaults) as a config file that --config reads back, naming the file read.
+int print_config_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 /// Lowers config.max_client_connections to what the descriptor limit carries; returns
 /// the startup line that says so, or that the limit could not be raised ("" when the

@@ -10,9 +10,11 @@
 
 #include "app/cli.hpp"
 #include "app/collateral_options.hpp"
+#include "app/program.hpp"
 #include "collateral/bundle.hpp"
 #include "core/file.hpp"
 #include "core/hex.hpp"
+#include "core/text.hpp"
 #include "net/spawn.hpp"
 #include "tdx/verified_quote_json.hpp"
 #include "tdx/verifier.hpp"
@@ -64,9 +66,10 @@ int print_error(std::ostream& out, std::string kind, std::string message) {
 
 int verify_quote_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
                          const clock& clock) {
-  po::options_description options("verify-quote options");
+  auto options = options_group("verify-quote options");
   options.add_options()
       ("help,h", "show this help")
+      ("version", "print the version and exit")
       ("quote", po::value<std::string>()->value_name("FILE"), "quote, raw binary or hex text ('-': standard input)")
       ("collateral", po::value<std::string>()->value_name("FILE|DIR"),
        "QuoteCollateralV3 JSON file, or a bundle tree searched for the quote's platform")
@@ -81,15 +84,19 @@ int verify_quote_command(const std::vector<std::string>& args, std::ostream& out
     po::notify(vm);
     config = read_collateral_options(vm);
   } catch (const po::error& e) {
-    err << "verify-quote: " << e.what() << "\n\n" << usage << options;
+    err << "verify-quote: " << e.what() << "\n\n" << help_hint("verified-proxy verify-quote") << '\n';
     return exit_usage;
   }
   if (vm.count("help") != 0) {
     out << usage << '\n' << options;
     return exit_ok;
   }
+  if (vm.count("version") != 0) {
+    out << version_line("verified-proxy") << '\n';
+    return exit_ok;
+  }
   if (vm.count("quote") == 0) {
-    err << "verify-quote: --quote is required\n\n" << usage << options;
+    err << "verify-quote: --quote is required\n\n" << help_hint("verified-proxy verify-quote") << '\n';
     return exit_usage;
   }
   const auto quote_path = vm["quote"].as<std::string>();
@@ -111,7 +118,7 @@ int verify_quote_command(const std::vector<std::string>& args, std::ostream& out
   try {
     anchor = load_anchor(vm.count("root-ca") != 0 ? vm["root-ca"].as<std::string>() : "");
   } catch (const std::exception& e) {
-    err << "verify-quote: " << e.what() << '\n';
+    err << "verify-quote: " << text::exception_text(e) << '\n';
     return exit_usage;
   }
   const fixed_clock at(vm.count("at") != 0 ? from_unix_seconds(vm["at"].as<std::int64_t>()) : clock.now());

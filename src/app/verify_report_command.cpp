@@ -12,12 +12,14 @@
 
 #include "app/cli.hpp"
 #include "app/collateral_options.hpp"
+#include "app/program.hpp"
 #include "appraise/appraisal.hpp"
 #include "attest/attestation_verifier.hpp"
 #include "attest/near_report.hpp"
 #include "collateral/bundle.hpp"
 #include "core/file.hpp"
 #include "core/hex.hpp"
+#include "core/text.hpp"
 #include "core/time.hpp"
 #include "policy/policy.hpp"
 #include "tdx/verifier.hpp"
@@ -239,9 +241,10 @@ std::optional<std::string> load_nras_evidence(const po::variables_map& vm, const
 
 int verify_report_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
                           const clock& clock) {
-  po::options_description options("verify-report options");
+  auto options = options_group("verify-report options");
   options.add_options()
       ("help,h", "show this help")
+      ("version", "print the version and exit")
       ("report", po::value<std::string>()->value_name("FILE"), "the report body, as received")
       ("nonce", po::value<std::string>()->value_name("HEX"), "the 32-byte nonce sent with the request (64 hex)")
       ("spki-sha256", po::value<std::string>()->value_name("HEX"),
@@ -272,11 +275,15 @@ int verify_report_command(const std::vector<std::string>& args, std::ostream& ou
     po::store(po::command_line_parser(args).options(options).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    err << "verify-report: " << e.what() << "\n\n" << usage << options;
+    err << "verify-report: " << e.what() << "\n\n" << help_hint("verified-proxy verify-report") << '\n';
     return exit_usage;
   }
   if (vm.count("help") != 0) {
     out << usage << '\n' << options;
+    return exit_ok;
+  }
+  if (vm.count("version") != 0) {
+    out << version_line("verified-proxy") << '\n';
     return exit_ok;
   }
   if (vm.count("print-default-policy") != 0) {
@@ -285,7 +292,7 @@ int verify_report_command(const std::vector<std::string>& args, std::ostream& ou
   }
   for (const char* required : {"report", "nonce", "spki-sha256", "collateral"}) {
     if (vm.count(required) == 0) {
-      err << "verify-report: --" << required << " is required\n\n" << usage << options;
+      err << "verify-report: --" << required << " is required\n\n" << help_hint("verified-proxy verify-report") << '\n';
       return exit_usage;
     }
   }
@@ -303,7 +310,7 @@ int verify_report_command(const std::vector<std::string>& args, std::ostream& ou
   const auto body = read_file(report_path, max_report_file_size);
   if (!body) {
     err << "verify-report: cannot read report " << report_path << " (missing, unreadable or over "
-        << max_report_file_size << " bytes)\n";
+        << text::size_text(max_report_file_size) << ")\n";
     return exit_usage;
   }
   const std::filesystem::path collateral_path = vm["collateral"].as<std::string>();
@@ -341,7 +348,7 @@ int verify_report_command(const std::vector<std::string>& args, std::ostream& ou
     gpu_anchor = load_gpu_anchor(vm.count("nvidia-root-ca") != 0 ? vm["nvidia-root-ca"].as<std::string>() : "");
     gpu_crls = load_gpu_crls(vm.count("gpu-crl-dir") != 0 ? vm["gpu-crl-dir"].as<std::string>() : "");
   } catch (const std::exception& e) {
-    err << "verify-report: " << e.what() << '\n';
+    err << "verify-report: " << text::exception_text(e) << '\n';
     return exit_usage;
   }
   const unix_time at = vm.count("at") != 0 ? from_unix_seconds(vm["at"].as<std::int64_t>()) : clock.now();

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "app/cli.hpp"
+#include "app/program.hpp"
 #include "attest/near_report.hpp"
 #include "core/file.hpp"
 #include "core/text.hpp"
@@ -210,8 +211,8 @@ std::optional<std::string> read_input(const po::variables_map& vm, const char* f
   const std::string path = vm[flag].as<std::string>();
   auto content = read_file(path, limit);
   if (!content) {
-    err << "verify-signature: cannot read --" << flag << " " << path << " (missing, unreadable or over " << limit
-        << " bytes)\n";
+    err << "verify-signature: cannot read --" << flag << " " << path << " (missing, unreadable or over "
+        << text::size_text(limit) << ")\n";
   }
   return content;
 }
@@ -219,9 +220,10 @@ std::optional<std::string> read_input(const po::variables_map& vm, const char* f
 }  // namespace
 
 int verify_signature_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  po::options_description options("verify-signature options");
+  auto options = options_group("verify-signature options");
   options.add_options()
       ("help,h", "show this help")
+      ("version", "print the version and exit")
       ("signature", po::value<std::string>()->value_name("FILE"),
        "the JSON answer of GET /v1/signature/{chat_id}, as received")
       ("request", po::value<std::string>()->value_name("FILE"),
@@ -240,15 +242,19 @@ int verify_signature_command(const std::vector<std::string>& args, std::ostream&
     po::store(po::command_line_parser(args).options(options).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    err << "verify-signature: " << e.what() << "\n\n" << usage << options;
+    err << "verify-signature: " << e.what() << "\n\n" << help_hint("verified-proxy verify-signature") << '\n';
     return exit_usage;
   }
   if (vm.count("help") != 0) {
     out << usage << '\n' << options;
     return exit_ok;
   }
+  if (vm.count("version") != 0) {
+    out << version_line("verified-proxy") << '\n';
+    return exit_ok;
+  }
   if (vm.count("signature") == 0) {
-    err << "verify-signature: --signature is required\n\n" << usage << options;
+    err << "verify-signature: --signature is required\n\n" << help_hint("verified-proxy verify-signature") << '\n';
     return exit_usage;
   }
   const auto signature_text = read_input(vm, "signature", max_signature_file_size, err);

@@ -1,5 +1,8 @@
 #include "core/log.hpp"
 
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -13,6 +16,7 @@ namespace vp::log {
 namespace {
 
 std::atomic<int> min_level{static_cast<int>(level::info)};
+std::atomic<format> line_format{format::text};
 
 struct sink_state {
   std::mutex mutex;
@@ -79,7 +83,55 @@ void append_escaped(std::string& out, std::string_view message) {
   }
 }
 
+std::string json_line(level l, std::string_view message) {
+  boost::json::object o;
+  o["ts"] = timestamp();
+  o["level"] = to_string(l);
+  o["msg"] = text::valid_utf8(message);
+  const std::string serialized = boost::json::serialize(o);
+  // The serializer escapes control characters but writes every other character as it is;
+  // DEL and the invisible ones become \u escapes too, which a JSON parser reads back as the
+  // same message, so the raw line cannot reorder what someone reading it sees either.
+  std::string line;
+  line.reserve(serialized.size());
+  for (std::size_t i = 0; i < serialized.size(); ++i) {
+    if (serialized[i] == '\x7f') {
+      line += "\\u007f";
+    } else if (const auto n = hidden_sequence_at(serialized, i); n != 0) {
+      append_code_point_escape(line, std::string_view(serialized).substr(i, n));
+      i += n - 1;
+    } else {
+      line += serialized[i];
+    }
+  }
+  return line;
+}
+
+std::string text_line(level l, std::string_view message) {
+  static constexpr const char* labels[] = {"DEBUG", "INFO ", "WARN ", "ERROR"};
+  std::string line = timestamp();
+  line += ' ';
+  line += labels[static_cast<int>(l)];
+  line += ' ';
+  append_escaped(line, message);
+  return line;
+}
+
 }  // namespace
+
+std::string_view to_string(format f) noexcept { return f == format::json ? "json" : "text"; }
+
+bool parse_format(std::string_view text, format& out) noexcept {
+  for (const format f : {format::text, format::json}) {
+    if (text == to_string(f)) {
+      out = f;
+      return true;
+    }
+  }
+  return false;
+}
+
+void set_format(format f) noexcept { line_format.store(f); }
 
 std::string_view to_string(level l) noexcept {
   switch (l) {
@@ -113,12 +165,7 @@ void set_sink(std::function<void(std::string_view line)> sink) {
 
 void write(level l, std::string_view message) {
   if (!enabled(l)) return;
-  static constexpr const char* labels[] = {"DEBUG", "INFO ", "WARN ", "ERROR"};
-  std::string line = timestamp();
-  line += ' ';
-  line += labels[static_cast<int>(l)];
-  line += ' ';
-  append_escaped(line, message);
+  std::string line = line_format.load() == format::json ? json_line(l, message) : text_line(l, message);
   auto& s = state();
   const std::lock_guard lock(s.mutex);
   if (s.sink) {

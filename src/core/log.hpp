@@ -1,5 +1,7 @@
 #pragma once
-// One line per event on stderr: "2026-11-25T10:21:00.123Z INFO  message". The proxy logs
+// One line per event on stderr: "2026-11-25T10:21:00.123Z INFO  message", or in the json
+// format {"ts":"2026-11-25T10:21:00.123Z","level":"info","msg":"message"} (one object per
+// line, those three keys in that order, for log shippers). The proxy logs
 // verifications, request outcomes and startup progress; it never logs prompts, bodies or
 // Authorization values — callers pass only what they decided to show.
 //
@@ -23,6 +25,15 @@ std::string_view to_string(level l) noexcept;
 /// Parses the spellings above; false for anything else.
 bool parse_level(std::string_view text, level& out) noexcept;
 
+enum class format { text, json };
+
+/// "text" / "json".
+std::string_view to_string(format f) noexcept;
+/// Parses the spellings above; false for anything else.
+bool parse_format(std::string_view text, format& out) noexcept;
+/// How lines are written from now on (default text).
+void set_format(format f) noexcept;
+
 /// Lines below `min` are dropped (default info).
 void set_min_level(level min) noexcept;
 bool enabled(level l) noexcept;
@@ -34,7 +45,10 @@ void set_sink(std::function<void(std::string_view line)> sink);
 /// Writes one line. Control characters in `message` are escaped (`\x0a`) so a hostile
 /// value cannot forge log lines, and so are invisible characters that change how a line
 /// reads (`\u202e`: bidirectional overrides and isolates, zero-width characters, C1
-/// controls), so it cannot reorder what an operator reads.
+/// controls), so it cannot reorder what an operator reads. In the json format the
+/// message is the `msg` string: JSON escapes for control and invisible characters (the
+/// text a parser reads back is the message), and U+FFFD for each byte that is not part of
+/// valid UTF-8, so every line is one valid JSON object.
 void write(level l, std::string_view message);
 
 inline void debug(std::string_view m) { write(level::debug, m); }

@@ -1,6 +1,10 @@
 #include "core/text.hpp"
 
+#include <boost/locale/utf.hpp>
+#include <boost/system/system_error.hpp>
+
 #include <algorithm>
+#include <iterator>
 
 namespace vp::text {
 namespace {
@@ -46,6 +50,49 @@ bool ascii_iequals(std::string_view a, std::string_view b) noexcept {
 }
 
 std::string milliseconds_text(std::chrono::milliseconds ms) { return std::to_string(ms.count()) + " ms"; }
+
+std::string valid_utf8(std::string_view s) {
+  namespace utf = boost::locale::utf;
+  using traits = utf::utf_traits<char>;
+  std::string out;
+  out.reserve(s.size());
+  auto p = s.begin();
+  while (p != s.end()) {
+    auto next = p;
+    const utf::code_point c = traits::decode(next, s.end());
+    if (c == utf::illegal || c == utf::incomplete) {
+      traits::encode(0xFFFD, std::back_inserter(out));
+      ++p;
+    } else {
+      out.append(p, next);
+      p = next;
+    }
+  }
+  return out;
+}
+
+std::string size_text(std::uint64_t bytes) {
+  static constexpr const char* units[] = {"KiB", "MiB", "GiB", "TiB"};
+  if (bytes == 0 || bytes % 1024 != 0) return std::to_string(bytes) + " bytes";
+  std::size_t unit = 0;
+  bytes /= 1024;
+  while (unit + 1 < std::size(units) && bytes % 1024 == 0) {
+    bytes /= 1024;
+    ++unit;
+  }
+  return std::to_string(bytes) + units[unit];
+}
+
+std::string exception_text(const std::exception& e) {
+  std::string what = e.what();
+  if (const auto* system = dynamic_cast<const boost::system::system_error*>(&e)) {
+    const std::string detailed = system->code().what();
+    if (what.ends_with(detailed)) {
+      what.replace(what.size() - detailed.size(), detailed.size(), system->code().message());
+    }
+  }
+  return what;
+}
 
 std::string elapsed_since(std::chrono::steady_clock::time_point start) {
   return milliseconds_text(

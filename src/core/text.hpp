@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <exception>
 #include <string>
 #include <string_view>
 
@@ -26,6 +28,21 @@ std::string quoted_excerpt(std::string_view s, std::size_t max = 200);
 
 /// "1234 ms": how durations appear in messages and log lines.
 std::string milliseconds_text(std::chrono::milliseconds ms);
+
+/// `s` as well-formed UTF-8: each byte that does not start a valid sequence becomes
+/// U+FFFD and decoding resumes at the next byte. Boost.JSON escapes quotes and control
+/// characters but writes string bytes through unchecked, so text bound for JSON (error
+/// bodies, JSON log lines) passes through this first.
+std::string valid_utf8(std::string_view s);
+
+/// How sizes appear in messages: the largest binary unit that divides `bytes` exactly,
+/// spelled as the SIZE flags accept it ("32MiB", "1536KiB"), else "1000 bytes".
+std::string size_text(std::uint64_t bytes);
+
+/// e.what() for a message. A boost::system::system_error's what() ends in its error
+/// code's category, number and source location ("[system:98 at /usr/include/boost/…]"):
+/// that part is replaced by the code's plain message.
+std::string exception_text(const std::exception& e);
 
 /// milliseconds_text of the time since `start` on the steady clock.
 std::string elapsed_since(std::chrono::steady_clock::time_point start);

@@ -282,7 +282,7 @@ struct http_client::impl {
     try {
       co_return co_await fetch(url, headers, what, fail);
     } catch (const std::exception& e) {
-      unexpected = e.what();
+      unexpected = text::exception_text(e);
     } catch (...) {
       unexpected = "unknown exception";
     }

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "core/log.hpp"
+#include "core/text.hpp"
 
 namespace vp::net {
 
@@ -18,7 +19,7 @@ void report_contained_exception(std::string_view what, const std::exception_ptr&
     try {
       std::rethrow_exception(e);
     } catch (const std::exception& x) {
-      why = x.what();
+      why = text::exception_text(x);
     } catch (...) {
     }
     log::error("internal error contained in " + std::string(what) + ": " + why);

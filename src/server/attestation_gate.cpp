@@ -186,7 +186,7 @@ asio::awaitable<std::optional<failure>> attestation_gate::attest_now(std::string
   try {
     result = co_await attest();
   } catch (const std::exception& e) {
-    unexpected = e.what();
+    unexpected = text::exception_text(e);
   } catch (...) {
     unexpected = "unknown exception";
   }

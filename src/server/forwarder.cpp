@@ -753,7 +753,7 @@ asio::awaitable<relay_result> relay(beast::tcp_stream& client, beast::flat_buffe
     exchange one(client, client_buffer, upstream, request, deadlines, keep_client, integrity);
     co_return co_await one.run();
   } catch (const std::exception& e) {
-    unexpected = e.what();
+    unexpected = text::exception_text(e);
   } catch (...) {
     unexpected = "unknown exception";
   }

@@ -116,7 +116,7 @@ std::string request_line(const Parser& parser) {
 
 proxy::error_response body_budget_exhausted(std::size_t limit) {
   return proxy::overloaded("the proxy already holds request bodies up to its memory limit of " +
-                               std::to_string(limit) + " bytes (--body-memory); nothing was forwarded, retry shortly",
+                               text::size_text(limit) + " (--body-memory); nothing was forwarded, retry shortly",
                            "body_memory_exhausted");
 }
 

@@ -174,7 +174,7 @@ asio::awaitable<signature_outcome> check_signature(upstream::upstream_connection
   try {
     co_return co_await check_signature_impl(conn, lookup, reconnect);
   } catch (const std::exception& e) {
-    unexpected = e.what();
+    unexpected = text::exception_text(e);
   } catch (...) {
     unexpected = "unknown exception";
   }

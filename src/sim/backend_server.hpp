@@ -81,7 +81,7 @@ using header_fields = std::vector<std::pair<std::string, std::string>>;
 class backend_server {
  public:
   /// Generates the instances' identities, binds 127.0.0.1:`port` (0 = ephemeral) and
-  /// starts accepting on `ioc`. Throws boost::system::system_error if the port is taken.
+  /// starts accepting on `ioc`. Throws std::runtime_error if the port is taken.
   backend_server(boost::asio::io_context& ioc, const deployment& where, domain_options options,
                  backend_settings settings, std::uint16_t port);
   ~backend_server();

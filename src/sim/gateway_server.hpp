@@ -51,7 +51,7 @@ class gateway_server {
   /// starts accepting on `ioc`. `models`: the domains it relays to, in routing order (the
   /// first that lists a model serves it); each must accept `gateway_token` (backend_settings).
   /// `stream_tokens`: SSE chunks of the answers impersonate_model makes up. Throws
-  /// boost::system::system_error if the port is taken, std::invalid_argument without a
+  /// std::runtime_error if the port is taken, std::invalid_argument without a
   /// domain or a token.
   gateway_server(boost::asio::io_context& ioc, const deployment& where, gateway_options options,
                  std::vector<const backend_server*> models, std::string gateway_token, std::uint16_t port,

@@ -12,6 +12,8 @@
 #include <chrono>
 #include <exception>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 #include "net/bounded_parser.hpp"
@@ -76,10 +78,13 @@ asio::awaitable<void> accept_loop(tcp::acceptor acceptor, std::shared_ptr<const 
 tcp::acceptor listen_on_loopback(asio::io_context& ioc, std::uint16_t port) {
   tcp::acceptor acceptor(ioc);
   const tcp::endpoint endpoint(asio::ip::make_address_v4("127.0.0.1"), port);
-  acceptor.open(endpoint.protocol());
-  acceptor.set_option(tcp::acceptor::reuse_address(true));
-  acceptor.bind(endpoint);
-  acceptor.listen();
+  // Error codes rather than Asio's exceptions, whose what() ends in a Boost source location.
+  boost::system::error_code ec;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw std::runtime_error("cannot listen on 127.0.0.1:" + std::to_string(port) + ": " + ec.message());
   return acceptor;
 }
 

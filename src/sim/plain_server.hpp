@@ -20,11 +20,11 @@ using plain_response = boost::beast::http::response<boost::beast::http::string_b
 using plain_handler = std::function<plain_response(const plain_request&)>;
 
 /// Binds 127.0.0.1:`port` (0 = ephemeral), starts accepting on `ioc` and returns the
-/// bound port. Throws boost::system::system_error if the port cannot be bound.
+/// bound port. Throws std::runtime_error naming the address if the port cannot be bound.
 std::uint16_t start_plain_server(boost::asio::io_context& ioc, std::uint16_t port, plain_handler handler);
 
-/// A listening acceptor on 127.0.0.1:`port` (0 = ephemeral). Throws boost::system::system_error
-/// (e.g. the port is in use).
+/// A listening acceptor on 127.0.0.1:`port` (0 = ephemeral). Throws std::runtime_error
+/// ("cannot listen on 127.0.0.1:8443: Address already in use").
 boost::asio::ip::tcp::acceptor listen_on_loopback(boost::asio::io_context& ioc, std::uint16_t port);
 
 /// A response with `status`, Content-Type and body (Content-Length set).

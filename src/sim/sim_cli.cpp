@@ -5,13 +5,22 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/program_options.hpp>
+#include <toml++/toml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <csignal>
 #include <fstream>
+#include <iterator>
 #include <ostream>
+#include <sstream>
 #include <stdexcept>
+#include <tuple>
 
+#include "app/flag_values.hpp"
+#include "app/program.hpp"
+#include "core/log.hpp"
+#include "core/text.hpp"
 #include "net/spawn.hpp"
 
 namespace vp::sim {
@@ -76,7 +85,9 @@ std::string proxy_program(std::string_view program_path) {
   if (program_path.find('/') == std::string_view::npos) return "verified-proxy";
   const auto sibling = std::filesystem::path(program_path).parent_path() / "verified-proxy";
   std::error_code ec;
-  return std::filesystem::exists(sibling, ec) ? sibling.string() : std::string("verified-proxy");
+  // Absolute, like every path in config.toml: the command works from any directory.
+  return std::filesystem::exists(sibling, ec) ? std::filesystem::absolute(sibling).string()
+                                              : std::string("verified-proxy");
 }
 
 }  // namespace
@@ -86,9 +97,15 @@ void apply_fault(backend_faults& f, std::string_view spec) {
   const std::string name(spec.substr(0, eq));
   const std::optional<std::string_view> value =
       eq == std::string_view::npos ? std::nullopt : std::optional<std::string_view>(spec.substr(eq + 1));
+  // Fault delays keep their bare numbers in milliseconds (slow=100); a unit says otherwise (slow=2s).
   const auto millis = [&](std::string_view what) {
     if (!value) throw std::invalid_argument("--fault " + std::string(what) + " needs a value in milliseconds");
-    return std::chrono::milliseconds(parse_number<unsigned>(*value, "--fault " + std::string(what)));
+    const auto d = app::parse_duration(*value, std::chrono::milliseconds(1));
+    if (!d) {
+      throw std::invalid_argument("--fault " + std::string(what) + ": '" + std::string(*value) +
+                                  "' is not milliseconds or a duration (e.g. 250, 250ms, 2s)");
+    }
+    return *d;
   };
   if (name == "wrong_fingerprint") f.wrong_fingerprint = parse_bool(name, value);
   else if (name == "wrong_nonce") f.wrong_nonce = parse_bool(name, value);
@@ -253,132 +270,201 @@ std::string shell_quote(std::string_view arg) {
   return out + "'";
 }
 
+po::options_description sim_options() {
+  auto deployment = app::options_group("Deployment");
+  deployment.add_options()
+      ("out", po::value<std::string>()->value_name("DIR"),
+       "required: write root-ca.pem, upstream-ca.pem, nvidia-root-ca.pem, policy.json, config.toml, proxy-args.txt "
+       "and measurements.json here")
+      ("domain", po::value<std::vector<std::string>>()->value_name("NAME[=M,M]"),
+       "a simulated domain (repeatable; default sim.completions.near.ai), optionally with its own models")
+      ("instances", po::value<std::string>()->value_name("N"),
+       "CVM instances behind each domain, round-robin per connection, 1-64 (default 1)")
+      ("models", po::value<std::string>()->value_name("M,M"), "models of domains that name none (default sim-model)")
+      ("gpus", po::value<std::string>()->value_name("N"),
+       "NVIDIA H100 GPUs per CVM, 0-16 (default 8, like NEAR); each CVM has its own GPUs; 0: reports carry no GPU "
+       "evidence")
+      ("stream-tokens", po::value<std::string>()->value_name("N"),
+       "SSE chunks per streaming answer, 1-100000 (default 16)")
+      ("token-delay", po::value<std::string>()->value_name("DURATION"), "delay before each SSE chunk (default 0)")
+      ("signature-delay", po::value<std::string>()->value_name("DURATION"),
+       "a completion's signature can be fetched this long after its answer ended (default 0; NEAR stores it after "
+       "the last byte, so a lookup can 404 at first)")
+      ("token-delay-ms", po::value<std::string>()->value_name("MS"), "--token-delay, a bare number in milliseconds")
+      ("signature-delay-ms", po::value<std::string>()->value_name("MS"),
+       "--signature-delay, a bare number in milliseconds");
+
+  auto ports = app::options_group("Ports (default: ephemeral; a fixed one is 1-65535)");
+  ports.add_options()
+      ("pccs-port", po::value<std::string>()->value_name("PORT"), "PCCS")
+      ("endpoints-port", po::value<std::string>()->value_name("PORT"), "/endpoints server")
+      ("backend-port", po::value<std::string>()->value_name("PORT"), "first backend; domain i listens on PORT+i")
+      ("nras-port", po::value<std::string>()->value_name("PORT"), "fake NRAS");
+
+  auto faults = app::options_group("Faults and the gateway");
+  faults.add_options()
+      ("fault", po::value<std::vector<std::string>>()->value_name("[INDEX:]NAME[=V]"),
+       "a fault for every instance, or only for instance INDEX (repeatable; the faults are listed below)")
+      ("gateway", "a simulated NEAR gateway (cloud-api, in a CVM of its own) in front of every domain: the gateway "
+                  "form of /v1/attestation/report (API key required), the public /v1/models, "
+                  "chat/completions/embeddings relayed to the model CVMs (X-Model-Pub-Key pins the replica), "
+                  "/v1/signature/{id} with signature_kind")
+      ("gateway-domain", po::value<std::string>()->value_name("HOST"),
+       "the gateway's host (default cloud-api.near.ai; implies --gateway)")
+      ("gateway-port", po::value<std::string>()->value_name("PORT"),
+       "gateway port (default: ephemeral; implies --gateway)")
+      ("gateway-fault", po::value<std::vector<std::string>>()->value_name("NAME[=V]"),
+       "a gateway fault (repeatable; implies --gateway; listed below)");
+
+  auto general = app::options_group("General");
+  general.add_options()
+      ("help,h", "show this help")
+      ("version", "print the version and exit")
+      ("log-format", po::value<std::string>()->value_name("FORMAT")->default_value("text"),
+       "text or json, as verified-proxy's --log-format");
+
+  auto all = app::options_group();
+  all.add(deployment).add(ports).add(faults).add(general);
+  return all;
+}
+
+namespace {
+
+constexpr const char* sim_preamble =
+    "verified-proxy-sim — a complete fake NEAR AI private-inference deployment on 127.0.0.1, for trying and\n"
+    "testing verified-proxy offline: a PCCS with signed collateral, an /endpoints server and TLS backends\n"
+    "that mint TDX quotes (from a test PKI) binding their TLS key, a signing address and the caller's nonce,\n"
+    "with the signed evidence of their NVIDIA GPUs (a synthetic NVIDIA PKI) for the same nonce, and a fake\n"
+    "NVIDIA Remote Attestation Service (NRAS). The backends speak NEAR's end-to-end encryption (X-Signing-Algo,\n"
+    "X-Client-Pub-Key) and sign every completion with both keys (GET /v1/signature/{chat_id}).\n"
+    "Everything is signed by keys generated at start-up: never trust its root CAs outside tests.\n"
+    "\n"
+    "Usage:\n"
+    "  verified-proxy-sim --out DIR [--domain NAME[=MODEL,MODEL]]... [--instances N] [--models M,M]\n"
+    "                     [--gpus N] [--stream-tokens N] [--token-delay DURATION] [--signature-delay DURATION]\n"
+    "                     [--fault [INDEX:]NAME[=VALUE]]...\n"
+    "                     [--pccs-port P] [--endpoints-port P] [--backend-port P] [--nras-port P]\n"
+    "                     [--gateway [--gateway-domain HOST] [--gateway-port P] [--gateway-fault NAME[=V]]...]\n"
+    "\n"
+    "DURATION: 500ms, 10s, 5m, 1h (a bare number is seconds); MS: milliseconds, or a DURATION with its unit.\n";
+
+constexpr const char* sim_fault_list =
+    "\n"
+    "Faults (--fault [INDEX:]NAME[=VALUE]):\n"
+    "    Attestation and workload:\n"
+    "      wrong_fingerprint       the report binds and names another TLS key\n"
+    "      wrong_nonce             report_data carries another nonce\n"
+    "      untrusted_root          the quote comes from a PKI the proxy does not trust\n"
+    "      revoked_pck             the quote's PCK certificate is on the PCK CRL\n"
+    "      out_of_date_tcb         Intel's TCB status for the platform is OutOfDate\n"
+    "      debug_td                the TD runs with the DEBUG attribute\n"
+    "      tampered_workload=HOW   the workload evidence lies: altered_event, changed_compose,\n"
+    "                              foreign_app_id, foreign_os_image, foreign_kms, foreign_mrtd\n"
+    "    Connections and framing:\n"
+    "      rotate_every=N          new TLS key + certificate after every N ordinary requests\n"
+    "      slow=MS                 wait MS before each ordinary answer\n"
+    "      attestation_delay=MS    wait MS before each attestation answer\n"
+    "      hang                    never answer ordinary requests\n"
+    "      disconnect_mid_stream   drop the connection after half of a streaming answer\n"
+    "      oversized_attestation   attestation report over 8MiB\n"
+    "      close_delimited         answers end with the connection (no Content-Length, not chunked)\n"
+    "      huge_trailer_on_attestation  the attestation answer ends with a 70,000-byte trailer field\n"
+    "      huge_trailer_on_answers  ordinary answers end with a 70,000-byte trailer field\n"
+    "      extra_bytes_after_response  garbage follows each ordinary answer\n"
+    "      second_response_appended  a second, unasked response follows each ordinary answer\n"
+    "      unsolicited_after_attestation  an unasked response follows the attestation answer\n"
+    "      unsolicited_while_idle=MS  an unasked response MS after each ordinary answer\n"
+    "      head_with_body          HEAD answers carry the GET body\n"
+    "    GPU evidence (each breaks one check of the CVM's last GPU; the proxy's gpu_evidence factor fails):\n"
+    "      gpu_wrong_nonce         its SPDM request carried another nonce (replayed evidence)\n"
+    "      gpu_bad_signature       its SPDM signature is corrupted\n"
+    "      gpu_foreign_root        its certificate chain ends at another root\n"
+    "      gpu_missing_payload     the report has no nvidia_payload at all (fails a policy requiring GPUs)\n"
+    "      gpu_fewer               evidence for one GPU fewer than info.vm_config.num_gpus\n"
+    "      gpu_payload_nonce       the payload (nonce and SPDM requests) answers another nonce\n"
+    "    Response signatures and end-to-end encryption:\n"
+    "      signature_foreign_key   completions are signed by another key pair (the document names its address)\n"
+    "      signature_other_bytes   the signed response hash is over other bytes (one byte flipped)\n"
+    "      signature_missing       GET /v1/signature/{id} always answers 404\n"
+    "      e2ee_plaintext_response  one covered answer field (content, text, embedding) is left in plaintext\n"
+    "                              (a JSON answer's first choice, a stream's last chunk)\n"
+    "      e2ee_undecryptable_response  that field is sealed to another key instead (it does not open)\n"
+    "      unbound_signing_key     the report's signing_public_key is another key's (the address stays real)\n"
+    "    NRAS, for the whole deployment (one NRAS; an INDEX: prefix is an error):\n"
+    "      nras_down               POST /v3/attest/gpu answers 503\n"
+    "      nras_verdict_false      the overall result is false (validly signed)\n"
+    "      nras_wrong_nonce        the tokens are for another nonce (validly signed)\n"
+    "      nras_expired            the tokens expire when issued (validly signed)\n"
+    "\n"
+    "Gateway faults (--gateway-fault NAME[=V]):\n"
+    "      unbound_tls_key         gateway_attestation binds and names another TLS key than the live one\n"
+    "      model_other_nonce       the model attestation was made for another nonce\n"
+    "      model_fails_policy      the model attestation comes from a CVM measured as another app\n"
+    "      strip_e2ee_headers      requests reach the model without their E2EE header fields\n"
+    "      impersonate_model       the gateway answers itself, sealed to the client's key and signed\n"
+    "                              (\"provider_tee\") by a key no model attestation carries\n"
+    "      no_pub_key_provider=N   the next N requests with X-Model-Pub-Key answer 502 NoPubKeyProvider\n"
+    "\n"
+    "It writes verified-proxy's config file for the deployment (config.toml: root-ca, upstream-ca,\n"
+    "nvidia-root-ca, pccs-url, endpoints-url, nras-url, nras-jwks-url, nras-key-pin, connect-to, allow-domain,\n"
+    "with a gateway gateway-url, no-cache, policy), prints the command that runs the proxy with it\n"
+    "(verified-proxy --config DIR/config.toml) and serves until SIGINT or SIGTERM. proxy-args.txt holds the\n"
+    "same settings as flags, one per line.\n";
+
+std::size_t count_flag(const po::variables_map& vm, const char* name, std::size_t min, std::size_t max) {
+  return static_cast<std::size_t>(app::number_flag(vm, name, min, max));
+}
+
+/// The proxy flags as its config file: one key per flag, an array for the flags the proxy
+/// takes more than once, true for a switch.
+std::string proxy_config_toml(const std::vector<std::string>& flags, const std::filesystem::path& file) {
+  static constexpr std::string_view repeatable[] = {"connect-to", "allow-domain", "nras-key-pin", "pccs-url"};
+  toml::table table;
+  for (std::size_t i = 0; i < flags.size(); ++i) {
+    const std::string key = flags[i].substr(2);
+    if (i + 1 == flags.size() || flags[i + 1].starts_with("--")) {
+      table.insert_or_assign(key, true);
+      continue;
+    }
+    const std::string& value = flags[++i];
+    if (std::find(std::begin(repeatable), std::end(repeatable), key) == std::end(repeatable)) {
+      table.insert_or_assign(key, value);
+      continue;
+    }
+    if (!table.contains(key)) table.insert(key, toml::array{});
+    table[key].as_array()->push_back(value);
+  }
+  std::ostringstream out;
+  out << "# verified-proxy's configuration for the simulated deployment verified-proxy-sim serves (test keys:\n"
+      << "# never trust them elsewhere). Run: verified-proxy --config " << file.string() << "\n\n"
+      << table << "\n";
+  return out.str();
+}
+
+}  // namespace
+
 std::string sim_help() {
-  return "verified-proxy-sim — a complete fake NEAR AI private-inference deployment on 127.0.0.1, for trying and\n"
-         "testing verified-proxy offline: a PCCS with signed collateral, an /endpoints server and TLS backends\n"
-         "that mint TDX quotes (from a test PKI) binding their TLS key, a signing address and the caller's nonce,\n"
-         "with the signed evidence of their NVIDIA GPUs (a synthetic NVIDIA PKI) for the same nonce, and a fake\n"
-         "NVIDIA Remote Attestation Service (NRAS). The backends speak NEAR's end-to-end encryption (X-Signing-Algo,\n"
-         "X-Client-Pub-Key) and sign every completion with both keys (GET /v1/signature/{chat_id}).\n"
-         "Everything is signed by keys generated at start-up: never trust its root CAs outside tests.\n"
-         "\n"
-         "Usage:\n"
-         "  verified-proxy-sim --out DIR [--domain NAME[=MODEL,MODEL]]... [--instances N] [--models M,M]\n"
-         "                     [--gpus N] [--stream-tokens N] [--token-delay-ms N] [--signature-delay-ms N]\n"
-         "                     [--fault [INDEX:]NAME[=VALUE]]...\n"
-         "                     [--pccs-port P] [--endpoints-port P] [--backend-port P] [--nras-port P]\n"
-         "                     [--gateway [--gateway-domain HOST] [--gateway-port P] [--gateway-fault NAME[=V]]...]\n"
-         "\n"
-         "Flags:\n"
-         "  --out DIR                 write root-ca.pem, upstream-ca.pem, nvidia-root-ca.pem, policy.json,\n"
-         "                            proxy-args.txt and measurements.json here\n"
-         "  --domain NAME[=M,M]       a simulated domain (repeatable; default sim.completions.near.ai), optionally\n"
-         "                            with its own models\n"
-         "  --instances N             CVM instances behind each domain, round-robin per connection (default 1)\n"
-         "  --models M,M              models of domains that name none (default sim-model)\n"
-         "  --gpus N                  NVIDIA H100 GPUs per CVM, 0-16 (default 8, like NEAR); each CVM has its own\n"
-         "                            GPUs; 0: reports carry no GPU evidence\n"
-         "  --stream-tokens N         SSE chunks per streaming answer (default 16)\n"
-         "  --token-delay-ms N        delay before each SSE chunk (default 0)\n"
-         "  --signature-delay-ms N    a completion's signature can be fetched N ms after its answer ended\n"
-         "                            (default 0; NEAR stores it after the last byte, so a lookup can 404 at first)\n"
-         "  --pccs-port P             PCCS port (default: ephemeral)\n"
-         "  --endpoints-port P        /endpoints port (default: ephemeral)\n"
-         "  --backend-port P          first backend port; domain i listens on P+i (default: ephemeral)\n"
-         "  --nras-port P             fake NRAS port (default: ephemeral)\n"
-         "  --fault [INDEX:]NAME[=V]  a fault for every instance, or only for instance INDEX (repeatable):\n"
-         "      wrong_fingerprint       the report binds and names another TLS key\n"
-         "      wrong_nonce             report_data carries another nonce\n"
-         "      untrusted_root          the quote comes from a PKI the proxy does not trust\n"
-         "      revoked_pck             the quote's PCK certificate is on the PCK CRL\n"
-         "      out_of_date_tcb         Intel's TCB status for the platform is OutOfDate\n"
-         "      debug_td                the TD runs with the DEBUG attribute\n"
-         "      tampered_workload=HOW   the workload evidence lies: altered_event, changed_compose,\n"
-         "                              foreign_app_id, foreign_os_image, foreign_kms, foreign_mrtd\n"
-         "      rotate_every=N          new TLS key + certificate after every N ordinary requests\n"
-         "      slow=MS                 wait MS before each ordinary answer\n"
-         "      attestation_delay=MS    wait MS before each attestation answer\n"
-         "      hang                    never answer ordinary requests\n"
-         "      disconnect_mid_stream   drop the connection after half of a streaming answer\n"
-         "      oversized_attestation   attestation report over 8 MiB\n"
-         "      close_delimited         answers end with the connection (no Content-Length, not chunked)\n"
-         "      huge_trailer_on_attestation  the attestation answer ends with a 70,000-byte trailer field\n"
-         "      huge_trailer_on_answers  ordinary answers end with a 70,000-byte trailer field\n"
-         "      extra_bytes_after_response  garbage follows each ordinary answer\n"
-         "      second_response_appended  a second, unasked response follows each ordinary answer\n"
-         "      unsolicited_after_attestation  an unasked response follows the attestation answer\n"
-         "      unsolicited_while_idle=MS  an unasked response MS after each ordinary answer\n"
-         "      head_with_body          HEAD answers carry the GET body\n"
-         "    GPU evidence (each breaks one check of the CVM's last GPU; the proxy's gpu_evidence factor fails):\n"
-         "      gpu_wrong_nonce         its SPDM request carried another nonce (replayed evidence)\n"
-         "      gpu_bad_signature       its SPDM signature is corrupted\n"
-         "      gpu_foreign_root        its certificate chain ends at another root\n"
-         "      gpu_missing_payload     the report has no nvidia_payload at all (fails a policy requiring GPUs)\n"
-         "      gpu_fewer               evidence for one GPU fewer than info.vm_config.num_gpus\n"
-         "      gpu_payload_nonce       the payload (nonce and SPDM requests) answers another nonce\n"
-         "    Response signatures and end-to-end encryption:\n"
-         "      signature_foreign_key   completions are signed by another key pair (the document names its address)\n"
-         "      signature_other_bytes   the signed response hash is over other bytes (one byte flipped)\n"
-         "      signature_missing       GET /v1/signature/{id} always answers 404\n"
-         "      e2ee_plaintext_response  one covered answer field (content, text, embedding) is left in plaintext\n"
-         "                              (a JSON answer's first choice, a stream's last chunk)\n"
-         "      e2ee_undecryptable_response  that field is sealed to another key instead (it does not open)\n"
-         "      unbound_signing_key     the report's signing_public_key is another key's (the address stays real)\n"
-         "    NRAS, for the whole deployment (one NRAS; an INDEX: prefix is an error):\n"
-         "      nras_down               POST /v3/attest/gpu answers 503\n"
-         "      nras_verdict_false      the overall result is false (validly signed)\n"
-         "      nras_wrong_nonce        the tokens are for another nonce (validly signed)\n"
-         "      nras_expired            the tokens expire when issued (validly signed)\n"
-         "  --gateway                 a simulated NEAR gateway (cloud-api, in a CVM of its own) in front of every\n"
-         "                            domain: the gateway form of /v1/attestation/report (API key required), the\n"
-         "                            public /v1/models, chat/completions/embeddings relayed to the model CVMs\n"
-         "                            (X-Model-Pub-Key pins the replica), /v1/signature/{id} with signature_kind\n"
-         "  --gateway-domain HOST     the gateway's host (default cloud-api.near.ai; implies --gateway)\n"
-         "  --gateway-port P          gateway port (default: ephemeral; implies --gateway)\n"
-         "  --gateway-fault NAME[=V]  a gateway fault (repeatable; implies --gateway):\n"
-         "      unbound_tls_key         gateway_attestation binds and names another TLS key than the live one\n"
-         "      model_other_nonce       the model attestation was made for another nonce\n"
-         "      model_fails_policy      the model attestation comes from a CVM measured as another app\n"
-         "      strip_e2ee_headers      requests reach the model without their E2EE header fields\n"
-         "      impersonate_model       the gateway answers itself, sealed to the client's key and signed\n"
-         "                              (\"provider_tee\") by a key no model attestation carries\n"
-         "      no_pub_key_provider=N   the next N requests with X-Model-Pub-Key answer 502 NoPubKeyProvider\n"
-         "  --help                    this text\n"
-         "\n"
-         "It prints the verified-proxy command line that uses the deployment (--root-ca, --upstream-ca,\n"
-         "--nvidia-root-ca, --pccs-url, --endpoints-url, --nras-url, --nras-jwks-url, --nras-key-pin, --connect-to,\n"
-         "--allow-domain, with a gateway --gateway-url, --no-cache, --policy) and serves until SIGINT or SIGTERM.\n";
+  std::ostringstream s;
+  s << sim_preamble << sim_options() << sim_fault_list;
+  return s.str();
 }
 
 sim_config parse_sim_args(const std::vector<std::string>& args) {
-  po::options_description flags;
-  flags.add_options()
-      ("help,h", "")
-      ("out", po::value<std::string>(), "")
-      ("domain", po::value<std::vector<std::string>>(), "")
-      ("instances", po::value<std::size_t>(), "")
-      ("models", po::value<std::string>(), "")
-      ("stream-tokens", po::value<unsigned>(), "")
-      ("token-delay-ms", po::value<unsigned>(), "")
-      ("signature-delay-ms", po::value<unsigned>(), "")
-      ("fault", po::value<std::vector<std::string>>(), "")
-      ("pccs-port", po::value<std::uint16_t>(), "")
-      ("endpoints-port", po::value<std::uint16_t>(), "")
-      ("backend-port", po::value<std::uint16_t>(), "")
-      ("nras-port", po::value<std::uint16_t>(), "")
-      ("gpus", po::value<std::size_t>(), "")
-      ("gateway", "")
-      ("gateway-domain", po::value<std::string>(), "")
-      ("gateway-port", po::value<std::uint16_t>(), "")
-      ("gateway-fault", po::value<std::vector<std::string>>(), "");
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(flags).run(), vm);
+  po::store(po::command_line_parser(args).options(sim_options()).run(), vm);
   po::notify(vm);
 
   sim_config c;
   if (vm.count("help") != 0) {
     c.help = true;
     return c;
+  }
+  if (vm.count("version") != 0) {
+    c.version = true;
+    return c;
+  }
+  if (!log::parse_format(vm["log-format"].as<std::string>(), c.log_format)) {
+    throw std::invalid_argument("--log-format must be text or json");
   }
   if (vm.count("out") == 0) throw std::invalid_argument("--out DIR is required");
   c.out = vm["out"].as<std::string>();
@@ -388,12 +474,7 @@ sim_config parse_sim_args(const std::vector<std::string>& args) {
     default_models = split_models(vm["models"].as<std::string>());
     if (default_models.empty()) throw std::invalid_argument("--models: no model named");
   }
-  std::size_t instances = 1;
-  if (vm.count("instances") != 0) {
-    instances = vm["instances"].as<std::size_t>();
-    if (instances == 0 || instances > 64) throw std::invalid_argument("--instances must be between 1 and 64");
-  }
-
+  const std::size_t instances = vm.count("instances") != 0 ? count_flag(vm, "instances", 1, 64) : 1;
   backend_faults all;
   std::vector<std::pair<std::size_t, std::string>> indexed;
   if (vm.count("fault") != 0) {
@@ -435,23 +516,31 @@ sim_config parse_sim_args(const std::vector<std::string>& args) {
     d.faults = all;
     c.options.domains.push_back(std::move(d));
   }
-  if (vm.count("stream-tokens") != 0) c.options.stream_tokens = vm["stream-tokens"].as<unsigned>();
-  if (vm.count("token-delay-ms") != 0) {
-    c.options.token_delay = std::chrono::milliseconds(vm["token-delay-ms"].as<unsigned>());
+  if (vm.count("stream-tokens") != 0) {
+    c.options.stream_tokens = static_cast<unsigned>(count_flag(vm, "stream-tokens", 1, max_stream_tokens));
   }
-  if (vm.count("signature-delay-ms") != 0) {
-    c.options.signature_delay = std::chrono::milliseconds(vm["signature-delay-ms"].as<unsigned>());
+  for (const auto& [name, ms_name, target] :
+       {std::tuple{"token-delay", "token-delay-ms", &c.options.token_delay},
+        std::tuple{"signature-delay", "signature-delay-ms", &c.options.signature_delay}}) {
+    if (vm.count(name) != 0 && vm.count(ms_name) != 0) {
+      throw std::invalid_argument("--" + std::string(name) + " and --" + ms_name + " say the same: give one");
+    }
+    if (vm.count(name) != 0) *target = app::duration_flag(vm, name);
+    if (vm.count(ms_name) != 0) *target = app::duration_flag(vm, ms_name, std::chrono::milliseconds(1));
   }
-  if (vm.count("pccs-port") != 0) c.options.pccs_port = vm["pccs-port"].as<std::uint16_t>();
-  if (vm.count("endpoints-port") != 0) c.options.endpoints_port = vm["endpoints-port"].as<std::uint16_t>();
-  if (vm.count("backend-port") != 0) c.options.first_backend_port = vm["backend-port"].as<std::uint16_t>();
-  if (vm.count("nras-port") != 0) c.options.nras_port = vm["nras-port"].as<std::uint16_t>();
-  if (vm.count("gpus") != 0) {
-    c.options.gpus = vm["gpus"].as<std::size_t>();
-    if (c.options.gpus > max_gpus_per_cvm) {
-      throw std::invalid_argument("--gpus must be between 0 and " + std::to_string(max_gpus_per_cvm));
+  if (vm.count("pccs-port") != 0) c.options.pccs_port = app::port_flag(vm, "pccs-port", false);
+  if (vm.count("endpoints-port") != 0) c.options.endpoints_port = app::port_flag(vm, "endpoints-port", false);
+  if (vm.count("nras-port") != 0) c.options.nras_port = app::port_flag(vm, "nras-port", false);
+  if (vm.count("backend-port") != 0) {
+    c.options.first_backend_port = app::port_flag(vm, "backend-port", false);
+    if (c.options.first_backend_port + c.options.domains.size() - 1 > 65535) {
+      throw std::invalid_argument("--backend-port " + std::to_string(c.options.first_backend_port) + ": the " +
+                                  std::to_string(c.options.domains.size()) + " domains need the ports up to " +
+                                  std::to_string(c.options.first_backend_port + c.options.domains.size() - 1) +
+                                  ", beyond 65535");
     }
   }
+  if (vm.count("gpus") != 0) c.options.gpus = count_flag(vm, "gpus", 0, max_gpus_per_cvm);
   if (vm.count("gateway") + vm.count("gateway-domain") + vm.count("gateway-port") + vm.count("gateway-fault") != 0) {
     gateway_options g;
     if (vm.count("gateway-domain") != 0) {
@@ -466,7 +555,7 @@ sim_config parse_sim_args(const std::vector<std::string>& args) {
     if (vm.count("gateway-fault") != 0) {
       for (const auto& spec : vm["gateway-fault"].as<std::vector<std::string>>()) apply_gateway_fault(g.faults, spec);
     }
-    if (vm.count("gateway-port") != 0) c.options.gateway_port = vm["gateway-port"].as<std::uint16_t>();
+    if (vm.count("gateway-port") != 0) c.options.gateway_port = app::port_flag(vm, "gateway-port", false);
     c.options.gateway = std::move(g);
   }
   return c;
@@ -485,13 +574,18 @@ int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   try {
     config = parse_sim_args(args);
   } catch (const std::exception& e) {
-    err << "verified-proxy-sim: " << e.what() << "\nRun `verified-proxy-sim --help` for the flags.\n";
+    err << "verified-proxy-sim: " << e.what() << "\n\n" << app::help_hint("verified-proxy-sim") << '\n';
     return 2;
   }
   if (config.help) {
     out << sim_help();
     return 0;
   }
+  if (config.version) {
+    out << app::version_line("verified-proxy-sim") << '\n';
+    return 0;
+  }
+  log::set_format(config.log_format);
 
   try {
     simulator sim(config.options);
@@ -503,6 +597,8 @@ int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     std::string args_file;
     for (const auto& f : flags) args_file += f + "\n";
     write_file(config.out / "proxy-args.txt", args_file);
+    const auto config_file = std::filesystem::absolute(config.out / "config.toml");
+    write_file(config_file, proxy_config_toml(flags, config_file));
     write_file(config.out / "measurements.json", measurements_json(sim.measured()));
     if (config.options.gateway) {
       write_file(config.out / "gateway-measurements.json", measurements_json(sim.gateway_measured()));
@@ -538,13 +634,14 @@ int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         << "              " << (dir / "upstream-ca.pem").string() << " (backend TLS CA, --upstream-ca)\n"
         << "              " << (dir / "nvidia-root-ca.pem").string() << " (GPU evidence root, --nvidia-root-ca)\n"
         << "              " << (dir / "policy.json").string() << " (workload policy pinning it, --policy)\n"
-        << "              " << (dir / "proxy-args.txt").string() << " (the flags below, one per line)\n"
+        << "              " << config_file.string() << " (verified-proxy's config file for it, --config)\n"
+        << "              " << (dir / "proxy-args.txt").string() << " (the same settings as flags, one per line)\n"
         << "              " << (dir / "measurements.json").string() << " (what the quotes measure)\n"
         << (config.options.gateway ? "              " + (dir / "gateway-measurements.json").string() +
                                          " (what the gateway's quotes measure)\n"
                                    : std::string())
-        << "\nRun the proxy against it:\n  " << shell_quote(proxy_program(program_path)) << " --port 8080";
-    for (const auto& f : flags) out << ' ' << shell_quote(f);
+        << "\nRun the proxy against it (from any directory; on 127.0.0.1:8080, --port changes that):\n  "
+        << shell_quote(proxy_program(program_path)) << " --config " << shell_quote(config_file.string());
     const std::string model = config.options.domains.front().models.front();
     out << "\n\nThen, for example:\n"
         << "  curl -s http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' \\\n"
@@ -556,7 +653,7 @@ int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     out << "verified-proxy-sim: stopped\n" << std::flush;
     return 0;
   } catch (const std::exception& e) {
-    err << "verified-proxy-sim: cannot start: " << e.what() << "\n";
+    err << "verified-proxy-sim: cannot start: " << text::exception_text(e) << "\n";
     return 1;
   }
 }

@@ -3,6 +3,8 @@
 // write the proxy's files, print a ready-to-run proxy command line, serve until SIGINT /
 // SIGTERM. sim_main.cpp only calls run_sim().
 
+#include <boost/program_options/options_description.hpp>
+
 #include <cstddef>
 #include <filesystem>
 #include <functional>
@@ -12,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/log.hpp"
 #include "sim/options.hpp"
 #include "sim/simulator.hpp"
 
@@ -24,16 +27,24 @@ struct sim_config {
   /// not listed keep the faults every --fault without an index set.
   std::map<std::size_t, backend_faults> instance_faults;
   std::filesystem::path out;  ///< --out DIR
+  log::format log_format = log::format::text;
   bool help = false;
+  bool version = false;
 };
 
+/// The most SSE chunks --stream-tokens asks for.
+inline constexpr std::size_t max_stream_tokens = 100'000;
+
 /// Parses the flags (without the program name). Throws std::invalid_argument (or a
-/// boost::program_options::error, derived from std::logic_error) with a message for the
-/// user on bad input.
+/// boost::program_options::error, derived from std::logic_error) with a message naming the
+/// flag on bad input: counts, ports and durations are parsed by app/flag_values.hpp, so
+/// "--instances 0", "--gpus -1" or "--pccs-port 0" are refused.
 sim_config parse_sim_args(const std::vector<std::string>& args);
 
 /// Applies one --fault value, "NAME" or "NAME=VALUE" (rotate_every=N, slow=MS,
-/// attestation_delay=MS; boolean faults take no value or =true/false), to `faults`.
+/// attestation_delay=MS, unsolicited_while_idle=MS, where MS is a bare number of
+/// milliseconds or a DURATION such as 2s; boolean faults take no value or =true/false), to
+/// `faults`.
 /// Throws std::invalid_argument naming the problem.
 void apply_fault(backend_faults& faults, std::string_view spec);
 
@@ -54,6 +65,9 @@ std::string describe_gateway_faults(const gateway_faults& faults);
 
 /// Quotes `arg` for a POSIX shell when it needs it.
 std::string shell_quote(std::string_view arg);
+
+/// The flags, for --help (wrapped by app::options_group).
+boost::program_options::options_description sim_options();
 
 /// The --help text.
 std::string sim_help();

@@ -288,7 +288,7 @@ asio::awaitable<result<upstream_connection>> connect_upstream(asio::any_io_execu
   try {
     co_return co_await connect_impl(std::move(executor), tls, host, port, options);
   } catch (const std::exception& e) {
-    unexpected = e.what();
+    unexpected = text::exception_text(e);
   } catch (...) {
     unexpected = "unknown exception";
   }
@@ -401,7 +401,7 @@ asio::awaitable<result<fetched_report>> fetch_report(upstream_connection& conn, 
   try {
     co_return co_await fetch_report_impl(conn, options, gateway);
   } catch (const std::exception& e) {
-    unexpected = e.what();
+    unexpected = text::exception_text(e);
   } catch (...) {
     unexpected = "unknown exception";
   }

@@ -136,22 +136,6 @@ TEST(ServeCommand, HelpListsEveryFlag) {
   }
 }
 
-TEST(ServeCommand, DurationsAndSizes) {
-  EXPECT_EQ(parse_duration("30"), std::chrono::milliseconds(30'000));
-  EXPECT_EQ(parse_duration("250ms"), std::chrono::milliseconds(250));
-  EXPECT_EQ(parse_duration("2m"), std::chrono::milliseconds(120'000));
-  EXPECT_EQ(parse_duration("1h"), std::chrono::milliseconds(3'600'000));
-  EXPECT_FALSE(parse_duration(""));
-  EXPECT_FALSE(parse_duration("-1s"));
-  EXPECT_FALSE(parse_duration("5 s"));
-  EXPECT_FALSE(parse_duration("99999999999999h"));
-  EXPECT_EQ(parse_size("32MiB"), std::size_t{32} << 20);
-  EXPECT_EQ(parse_size("512K"), std::size_t{512} << 10);
-  EXPECT_EQ(parse_size("100"), std::size_t{100});
-  EXPECT_FALSE(parse_size("1TB"));
-  EXPECT_FALSE(parse_size("MiB"));
-}
-
 TEST(ServeCommand, MaxConnectionsIsLoweredToWhatTheDescriptorLimitCarries) {
   server::proxy_config config;
   config.max_client_connections = 4096;

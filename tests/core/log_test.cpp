@@ -1,7 +1,10 @@
 #include "core/log.hpp"
 
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 #include <gtest/gtest.h>
 
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -15,6 +18,7 @@ struct captured_lines {
   ~captured_lines() {
     set_sink({});
     set_min_level(level::info);
+    set_format(format::text);
   }
   std::vector<std::string> lines;
 };
@@ -117,6 +121,66 @@ TEST(Log, LevelsBelowTheMinimumAreDropped) {
   EXPECT_TRUE(parse_level("debug", l));
   EXPECT_EQ(l, level::debug);
   EXPECT_FALSE(parse_level("verbose", l));
+}
+
+/// `line` parsed as one JSON object with exactly ts, level and msg, in that order.
+boost::json::object json_object_of(const std::string& line) {
+  boost::system::error_code ec;
+  const auto value = boost::json::parse(line, ec);
+  EXPECT_FALSE(ec) << ec.message() << ": " << line;
+  if (ec || !value.is_object()) return {};
+  const auto& o = value.as_object();
+  std::vector<std::string> keys;
+  for (const auto& [key, v] : o) keys.emplace_back(key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"ts", "level", "msg"})) << line;
+  return o;
+}
+
+TEST(Log, JsonLinesCarryTsLevelAndMsgOnly) {
+  captured_lines out;
+  set_format(format::json);
+  warn("listening");
+  ASSERT_EQ(out.lines.size(), 1u);
+  const auto o = json_object_of(out.lines[0]);
+  ASSERT_TRUE(o.contains("ts"));
+  // RFC 3339, UTC, milliseconds.
+  static const std::regex rfc3339("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z");
+  const std::string ts(o.at("ts").as_string());
+  EXPECT_TRUE(std::regex_match(ts, rfc3339)) << ts;
+  EXPECT_EQ(o.at("level").as_string(), "warn");
+  EXPECT_EQ(o.at("msg").as_string(), "listening");
+  format f{};
+  EXPECT_TRUE(parse_format("json", f));
+  EXPECT_EQ(f, format::json);
+  EXPECT_TRUE(parse_format("text", f));
+  EXPECT_EQ(f, format::text);
+  EXPECT_FALSE(parse_format("JSON lines", f));
+}
+
+TEST(Log, JsonLinesStayOneValidObjectWhateverTheMessageHolds) {
+  captured_lines out;
+  set_format(format::json);
+  const std::string hostile = std::string("quote \" backslash \\ newline\n2026-01-01T00:00:00.000Z INFO  forged\r\t") +
+                              std::string("nul\0esc\x1b[31m del\x7f", 17) + " rlo\u202e bom\ufeff c1\u009b" +
+                              " bad \xff\xfe cut \xe2\x80";
+  error(hostile);
+  ASSERT_EQ(out.lines.size(), 1u);
+  const auto& line = out.lines[0];
+  EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+  EXPECT_EQ(line.find('\r'), std::string::npos) << line;
+  for (const char* raw : {"\u202e", "\ufeff", "\u009b", "\x7f", "\x1b", "\xff"}) {
+    EXPECT_EQ(line.find(raw), std::string::npos) << "raw bytes of " << raw << " in " << line;
+  }
+  const auto o = json_object_of(line);
+  ASSERT_TRUE(o.contains("msg"));
+  EXPECT_EQ(o.at("level").as_string(), "error");
+  // What a log shipper reads back is the message, with U+FFFD for the bytes that were not
+  // UTF-8, so the invisible characters are escaped in the raw line only.
+  std::string expected = hostile;
+  expected.replace(expected.find("\xff\xfe"), 2, "\uFFFD\uFFFD");
+  expected.replace(expected.rfind("\xe2\x80"), 2, "\uFFFD\uFFFD");
+  EXPECT_EQ(std::string(o.at("msg").as_string()), expected);
+  EXPECT_NE(line.find("\\u202e"), std::string::npos) << line;
 }
 
 }  // namespace

@@ -1,7 +1,10 @@
 #include "core/text.hpp"
 
+#include <boost/asio/error.hpp>
+#include <boost/system/system_error.hpp>
 #include <gtest/gtest.h>
 
+#include <stdexcept>
 #include <string>
 
 namespace vp::text {
@@ -48,6 +51,42 @@ TEST(AsciiIequals, OnlyAsciiLettersFoldCase) {
   EXPECT_FALSE(ascii_iequals("96.00.CF.00.02", "96.00.CF.00.0"));
   EXPECT_FALSE(ascii_iequals("a-b", "a_b"));
   EXPECT_FALSE(ascii_iequals("\xc3\x89", "\xc3\xa9")) << "no folding beyond ASCII";
+}
+
+}  // namespace
+}  // namespace vp::text
+
+namespace vp::text {
+namespace {
+
+TEST(SizeText, TheLargestExactBinaryUnitLikeTheFlagsSpellIt) {
+  EXPECT_EQ(size_text(33554432), "32MiB");
+  EXPECT_EQ(size_text(256u << 20), "256MiB");
+  EXPECT_EQ(size_text(1536u * 1024), "1536KiB");
+  EXPECT_EQ(size_text(1024), "1KiB");
+  EXPECT_EQ(size_text(std::uint64_t{1} << 30), "1GiB");
+  EXPECT_EQ(size_text(std::uint64_t{3} << 40), "3TiB");
+  EXPECT_EQ(size_text(std::uint64_t{1} << 50), "1024TiB");
+  EXPECT_EQ(size_text(1000), "1000 bytes");
+  EXPECT_EQ(size_text(0), "0 bytes");
+}
+
+TEST(ValidUtf8, EveryByteOutsideAValidSequenceBecomesAReplacementCharacter) {
+  EXPECT_EQ(valid_utf8("plain \u00e9 \u2192 \U0001F600"), "plain \u00e9 \u2192 \U0001F600");
+  EXPECT_EQ(valid_utf8("a\xff" "b"), "a\uFFFD" "b");
+  EXPECT_EQ(valid_utf8("cut \xe2\x80"), "cut \uFFFD\uFFFD");
+  EXPECT_EQ(valid_utf8("\xc0\xaf"), "\uFFFD\uFFFD");  // an overlong '/'
+  EXPECT_EQ(valid_utf8("\xed\xa0\x80"), "\uFFFD\uFFFD\uFFFD");  // a surrogate
+}
+
+TEST(ExceptionText, BoostSystemErrorsLoseTheirSourceLocation) {
+  const boost::system::system_error e(boost::asio::error::address_in_use, "cannot listen on 127.0.0.1:8080");
+  ASSERT_NE(std::string(e.what()).find("[system:"), std::string::npos) << "what Boost appends: " << e.what();
+  const std::string text = exception_text(e);
+  const boost::system::error_code code = boost::asio::error::address_in_use;
+  EXPECT_EQ(text, "cannot listen on 127.0.0.1:8080: " + code.message());
+  EXPECT_EQ(text.find('['), std::string::npos) << text;
+  EXPECT_EQ(exception_text(std::runtime_error("plain [kept]")), "plain [kept]");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "app/program.hpp"
 #include "core/file.hpp"
 #include "sim/openai.hpp"
 
@@ -49,7 +51,7 @@ TEST(SimCli, GpusAndGpuAndNrasFaults) {
   EXPECT_EQ(describe_nras_faults(c.options.nras), "nras_verdict_false, nras_expired");
   EXPECT_EQ(describe_faults(c.instance_faults.at(1)), "gpu_bad_signature, gpu_fewer");
   EXPECT_EQ(parse_sim_args({"--out", "d", "--gpus", "0"}).options.gpus, 0u);
-  EXPECT_THROW(parse_sim_args({"--out", "d", "--gpus", "17"}), std::invalid_argument);
+  EXPECT_THROW(parse_sim_args({"--out", "d", "--gpus", "17"}), std::logic_error);
   // One NRAS per deployment: not per instance.
   EXPECT_THROW(parse_sim_args({"--out", "d", "--instances", "2", "--fault", "1:nras_down"}), std::invalid_argument);
 
@@ -107,9 +109,57 @@ TEST(SimCli, RejectsBadInput) {
   EXPECT_THROW(parse_sim_args({}), std::invalid_argument);  // --out missing
   EXPECT_THROW(parse_sim_args({"--out", "d", "--fault", "melt"}), std::invalid_argument);
   EXPECT_THROW(parse_sim_args({"--out", "d", "--fault", "1:hang"}), std::invalid_argument);  // one instance
-  EXPECT_THROW(parse_sim_args({"--out", "d", "--instances", "0"}), std::invalid_argument);
   EXPECT_THROW(parse_sim_args({"--out", "d", "--domain", "a", "--domain", "a"}), std::invalid_argument);
   EXPECT_THROW(parse_sim_args({"--out", "d", "--bogus"}), std::logic_error);
+}
+
+TEST(SimCli, ZeroNegativeAndOutOfRangeValuesAreRefusedNamingTheFlag) {
+  // program_options' own conversion would read "-1" as the largest unsigned number.
+  for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{{"--instances", "0"},
+                                                                                    {"--instances", "-1"},
+                                                                                    {"--instances", "65"},
+                                                                                    {"--instances", "2x"},
+                                                                                    {"--gpus", "-1"},
+                                                                                    {"--gpus", "17"},
+                                                                                    {"--stream-tokens", "-3"},
+                                                                                    {"--stream-tokens", "0"},
+                                                                                    {"--pccs-port", "0"},
+                                                                                    {"--pccs-port", "-1"},
+                                                                                    {"--pccs-port", "65536"},
+                                                                                    {"--endpoints-port", "0"},
+                                                                                    {"--backend-port", "0"},
+                                                                                    {"--nras-port", "0"},
+                                                                                    {"--gateway-port", "0"},
+                                                                                    {"--token-delay", "soon"},
+                                                                                    {"--token-delay", "-5ms"},
+                                                                                    {"--signature-delay-ms", "-1"},
+                                                                                    {"--log-format", "xml"}}) {
+    std::ostringstream out, err;
+    EXPECT_EQ(run_sim({"--out", "d", flag, value}, out, err, "verified-proxy-sim"), 2) << flag << ' ' << value;
+    EXPECT_TRUE(err.str().starts_with("verified-proxy-sim: " + flag)) << err.str();
+    EXPECT_NE(err.str().find("Run `verified-proxy-sim --help` for its flags."), std::string::npos) << err.str();
+  }
+  // Two domains from 65535 on run out of ports.
+  EXPECT_THROW(parse_sim_args({"--out", "d", "--domain", "a.example", "--domain", "b.example", "--backend-port",
+                               "65535"}),
+               std::invalid_argument);
+  EXPECT_EQ(parse_sim_args({"--out", "d", "--backend-port", "65535"}).options.first_backend_port, 65535);
+  EXPECT_THROW(parse_sim_args({"--out", "d", "--token-delay", "1s", "--token-delay-ms", "5"}), std::invalid_argument);
+}
+
+TEST(SimCli, DelaysAreDurations) {
+  EXPECT_EQ(parse_sim_args({"--out", "d", "--token-delay", "1500ms"}).options.token_delay, 1500ms);
+  EXPECT_EQ(parse_sim_args({"--out", "d", "--token-delay", "2"}).options.token_delay, 2s);  // bare: seconds
+  EXPECT_EQ(parse_sim_args({"--out", "d", "--token-delay-ms", "25"}).options.token_delay, 25ms);
+  EXPECT_EQ(parse_sim_args({"--out", "d", "--signature-delay", "1s"}).options.signature_delay, 1s);
+  backend_faults f;
+  apply_fault(f, "slow=2s");
+  EXPECT_EQ(f.answer_delay, 2s);
+  apply_fault(f, "slow=100");  // fault values: bare milliseconds
+  EXPECT_EQ(f.answer_delay, 100ms);
+  apply_fault(f, "unsolicited_while_idle=1m");
+  EXPECT_EQ(f.unsolicited_while_idle, 1min);
+  EXPECT_THROW(apply_fault(f, "attestation_delay=-1"), std::invalid_argument);
 }
 
 TEST(SimCli, AppliesFaults) {
@@ -153,7 +203,43 @@ TEST(SimCli, HelpAndUsageErrors) {
   EXPECT_EQ(run_sim({"--help"}, out, err, "verified-proxy-sim"), 0);
   EXPECT_NE(out.str().find("--fault"), std::string::npos);
   EXPECT_EQ(run_sim({"--out"}, out, err, "verified-proxy-sim"), 2);
-  EXPECT_NE(err.str().find("verified-proxy-sim:"), std::string::npos);
+  EXPECT_TRUE(err.str().starts_with("verified-proxy-sim:")) << err.str();
+  EXPECT_TRUE(err.str().ends_with("\n\nRun `verified-proxy-sim --help` for its flags.\n")) << err.str();
+  std::ostringstream version, version_err;
+  EXPECT_EQ(run_sim({"--version"}, version, version_err, "verified-proxy-sim"), 0);
+  EXPECT_EQ(version.str(), "verified-proxy-sim " + std::string(app::version) + "\n");
+}
+
+/// Code points, not bytes ("—").
+std::size_t columns(std::string_view line) {
+  std::size_t n = 0;
+  for (const char c : line) n += (static_cast<unsigned char>(c) & 0xc0u) != 0x80u ? 1 : 0;
+  return n;
+}
+
+std::string normalized(std::string_view text) {
+  std::string out;
+  bool space = false;
+  for (const char c : text) {
+    if (c == ' ' || c == '\n') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += c;
+  }
+  return out;
+}
+
+TEST(SimCli, HelpWrapsLikeTheProxysWithoutSplittingWords) {
+  const std::string help = sim_help();
+  std::istringstream lines(help);
+  for (std::string line; std::getline(lines, line);) EXPECT_LE(columns(line), app::help_width) << line;
+  const auto options = sim_options();
+  for (const auto& option : options.options()) {
+    EXPECT_NE(normalized(help).find(normalized(option->description())), std::string::npos) << option->long_name();
+  }
 }
 
 TEST(SimCli, StartsWritesFilesAndPrintsTheProxyCommand) {
@@ -167,17 +253,34 @@ TEST(SimCli, StartsWritesFilesAndPrintsTheProxyCommand) {
                            });
   ASSERT_EQ(code, 0) << err.str();
   const std::string text = out.str();
-  EXPECT_NE(text.find("verified-proxy --port 8080 --root-ca "), std::string::npos) << text;
-  EXPECT_NE(text.find("--nvidia-root-ca " + (std::filesystem::absolute(dir) / "nvidia-root-ca.pem").string()),
-            std::string::npos)
+  const auto abs_dir = std::filesystem::absolute(dir);
+  EXPECT_NE(text.find("verified-proxy --config " + (abs_dir / "config.toml").string() + "\n"), std::string::npos)
       << text;
-  EXPECT_NE(text.find("--nras-url http://127.0.0.1:"), std::string::npos) << text;
-  EXPECT_NE(text.find("/v3/attest/gpu --nras-jwks-url http://127.0.0.1:"), std::string::npos) << text;
-  EXPECT_NE(text.find("/.well-known/jwks.json --nras-key-pin "), std::string::npos) << text;
   EXPECT_NE(text.find("GPUs        8 per CVM"), std::string::npos) << text;
-  EXPECT_NE(text.find("--connect-to " + connect_to), std::string::npos) << text;
-  EXPECT_NE(text.find("--allow-domain sim.completions.near.ai"), std::string::npos) << text;
   EXPECT_NE(text.find("instance 1  SPKI"), std::string::npos) << text;
+
+  // The config file carries every setting of proxy-args.txt, paths absolute.
+  const toml::table config = toml::parse_file((dir / "config.toml").string());
+  EXPECT_EQ(config["root-ca"].value<std::string>(), (abs_dir / "root-ca.pem").string());
+  EXPECT_EQ(config["upstream-ca"].value<std::string>(), (abs_dir / "upstream-ca.pem").string());
+  EXPECT_EQ(config["nvidia-root-ca"].value<std::string>(), (abs_dir / "nvidia-root-ca.pem").string());
+  EXPECT_EQ(config["policy"].value<std::string>(), (abs_dir / "policy.json").string());
+  EXPECT_TRUE(config["nras-url"].value<std::string>().value_or("").starts_with("http://127.0.0.1:"));
+  EXPECT_TRUE(config["nras-jwks-url"].value<std::string>().value_or("").ends_with("/.well-known/jwks.json"));
+  EXPECT_TRUE(config["endpoints-url"].value<std::string>().value_or("").starts_with("http://127.0.0.1:"));
+  EXPECT_EQ(config["no-cache"].value<bool>(), true);
+  for (const char* repeatable : {"connect-to", "allow-domain", "nras-key-pin", "pccs-url"}) {
+    ASSERT_TRUE(config[repeatable].is_array()) << repeatable;
+    EXPECT_EQ(config[repeatable].as_array()->size(), 1u) << repeatable;
+  }
+  EXPECT_EQ(config["connect-to"][0].value<std::string>(), connect_to);
+  EXPECT_EQ(config["allow-domain"][0].value<std::string>(), "sim.completions.near.ai");
+  std::size_t flags = 0;
+  std::istringstream args_lines(read_file(dir / "proxy-args.txt").value_or(""));
+  for (std::string line; std::getline(args_lines, line);) flags += line.starts_with("--") ? 1u : 0u;
+  std::size_t keys = 0;
+  for (auto&& [key, value] : config) keys += value.is_array() ? value.as_array()->size() : 1;
+  EXPECT_EQ(keys, flags) << "config.toml and proxy-args.txt carry the same settings";
   EXPECT_NE(text.find("faults: wrong_nonce"), std::string::npos) << text;
   EXPECT_NE(text.find("stopped"), std::string::npos);
 
@@ -212,7 +315,9 @@ TEST(SimCli, PortInUseIsAStartError) {
   EXPECT_EQ(run_sim({"--out", dir.string(), "--backend-port", port}, out, err, "verified-proxy-sim",
                     [](simulator&) {}),
             1);
-  EXPECT_NE(err.str().find("cannot start"), std::string::npos) << err.str();
+  EXPECT_NE(err.str().find("cannot start: cannot listen on 127.0.0.1:" + port + ": "), std::string::npos) << err.str();
+  EXPECT_EQ(err.str().find("[system:"), std::string::npos) << err.str();
+  EXPECT_EQ(err.str().find("/usr/include"), std::string::npos) << err.str();
   std::filesystem::remove_all(dir);
 }
 
