@@ -1,6 +1,9 @@
 #include "core/text.hpp"
 
+#include <boost/locale/utf.hpp>
+
 #include <algorithm>
+#include <iterator>
 
 namespace vp::text {
 namespace {
@@ -50,6 +53,26 @@ std::string milliseconds_text(std::chrono::milliseconds ms) { return std::to_str
 std::string elapsed_since(std::chrono::steady_clock::time_point start) {
   return milliseconds_text(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start));
+}
+
+std::string valid_utf8(std::string_view s) {
+  namespace utf = boost::locale::utf;
+  using traits = utf::utf_traits<char>;
+  std::string out;
+  out.reserve(s.size());
+  auto p = s.begin();
+  while (p != s.end()) {
+    auto next = p;
+    const utf::code_point c = traits::decode(next, s.end());
+    if (c == utf::illegal || c == utf::incomplete) {
+      traits::encode(0xFFFD, std::back_inserter(out));
+      ++p;
+    } else {
+      out.append(p, next);
+      p = next;
+    }
+  }
+  return out;
 }
 
 }  // namespace vp::text

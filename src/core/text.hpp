@@ -30,6 +30,13 @@ std::string milliseconds_text(std::chrono::milliseconds ms);
 /// milliseconds_text of the time since `start` on the steady clock.
 std::string elapsed_since(std::chrono::steady_clock::time_point start);
 
+/// `s` with each byte that does not start a valid UTF-8 sequence replaced by U+FFFD
+/// (decoding resumes at the next byte). Boost.JSON escapes quotes and control characters
+/// but writes string bytes through unchecked, so text from the network (a backend's
+/// garbage quoted in a message) must pass here before it goes into a JSON document that
+/// strict clients parse.
+std::string valid_utf8(std::string_view s);
+
 /// ASCII case-insensitive equality (identifiers such as advisory IDs and version strings
 /// that producers spell in either case); bytes outside A-Z compare as they are.
 bool ascii_iequals(std::string_view a, std::string_view b) noexcept;

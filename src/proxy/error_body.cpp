@@ -4,38 +4,13 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
-#include <boost/locale/utf.hpp>
 
-#include <iterator>
 #include <utility>
+
+#include "core/text.hpp"
 
 namespace vp::proxy {
 namespace {
-
-namespace utf = boost::locale::utf;
-
-// Boost.JSON escapes quotes and control characters but writes string bytes through
-// unchecked, so bytes that are not UTF-8 (a backend's garbage quoted in a message) would
-// make the body invalid JSON for strict clients. Each byte that does not start a valid
-// sequence becomes U+FFFD and decoding resumes at the next byte.
-std::string valid_utf8(std::string_view text) {
-  using traits = utf::utf_traits<char>;
-  std::string out;
-  out.reserve(text.size());
-  auto p = text.begin();
-  while (p != text.end()) {
-    auto next = p;
-    const utf::code_point c = traits::decode(next, text.end());
-    if (c == utf::illegal || c == utf::incomplete) {
-      traits::encode(0xFFFD, std::back_inserter(out));
-      ++p;
-    } else {
-      out.append(p, next);
-      p = next;
-    }
-  }
-  return out;
-}
 
 error_response make(unsigned status, std::string_view message, std::string_view type,
                     std::optional<std::string_view> code, bool retryable) {
@@ -47,10 +22,10 @@ error_response make(unsigned status, std::string_view message, std::string_view 
 
 std::string make_error_body(std::string_view message, std::string_view type, std::optional<std::string_view> code) {
   boost::json::object error;
-  error["message"] = valid_utf8(message);
-  error["type"] = valid_utf8(type);
+  error["message"] = text::valid_utf8(message);
+  error["type"] = text::valid_utf8(type);
   if (code) {
-    error["code"] = valid_utf8(*code);
+    error["code"] = text::valid_utf8(*code);
   } else {
     error["code"] = nullptr;
   }
@@ -87,6 +62,10 @@ error_response domain_not_allowed(std::string_view domain) {
   message += domain;
   message += "\" is not allowed (see --allow-domain); the request was not forwarded";
   return make(403, message, "request_forbidden", "domain_not_allowed", false);
+}
+
+error_response forbidden(std::string_view message, std::string_view code) {
+  return make(403, message, "request_forbidden", code, false);
 }
 
 error_response body_too_large(std::size_t limit_bytes) {
