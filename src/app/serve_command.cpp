@@ -405,6 +405,8 @@ int serve_command(const std::vector<std::string>& args, std::ostream& out, std::
     const auto& p = settings->proxy;
     log::info("verified-proxy 0.1.0 listening on http://" + p.listen_host + ":" + std::to_string(proxy->port()) +
               "/v1 — point your OpenAI client's base URL there");
+    log::info("status page: http://" + p.listen_host + ":" + std::to_string(proxy->port()) +
+              "/_proxy/ (JSON: /_proxy/status, Prometheus: /_proxy/metrics, /_proxy/healthz)");
     const auto& c = settings->collateral;
     const std::string collateral_from =
         !c.collateral_dir.empty() ? c.collateral_dir.string() + " (offline)"
