@@ -313,6 +313,47 @@ TEST(StatusEndpoints, AStreamIsCountedWhileItIsRelayed) {
   }));
 }
 
+TEST(StatusEndpoints, BehindTheGatewayAKeyIsTheGatewayAndTheModelWithBothAttestations) {
+  sim::simulator_options o = harness_options();
+  o.gateway = sim::gateway_options{};
+  sim::simulator sim(o);
+  const std::string rule = sim.gateway_domain() + ":443:127.0.0.1:" + std::to_string(sim.gateway_port());
+  running_proxy proxy(sim, [&](server::proxy_config& c) {
+    c.backend = server::backend_kind::gateway;
+    c.gateway_host = sim.gateway_domain();
+    std::string error;
+    c.connect_to.push_back(*proxy::parse_connect_to(rule, error));
+    c.e2ee = proxy::e2ee_mode::required;
+    c.verify_signatures = proxy::signature_mode::check;
+  });
+  const auto r = http_exchange(proxy.port(), chat_request("sim-model", false, secret_prompt));
+  ASSERT_EQ(r.status, 200u) << r.body;
+  ASSERT_EQ(proxy.statistics_after_verdicts(1).signatures_valid, 1u);
+
+  const auto status = status_of(proxy.port());
+  EXPECT_EQ(status.at("configuration").at("backend").as_string(), "gateway");
+  EXPECT_EQ(status.at("configuration").at("gateway_host").as_string(), sim.gateway_domain());
+  EXPECT_EQ(status.at("configuration").at("e2ee").as_string(), "required");
+  EXPECT_EQ(status.at("discovery").at("kind").as_string(), "gateway_models");
+  EXPECT_TRUE(status.at("discovery").at("usable").as_bool());
+  const auto* key = backend_named(status, sim.gateway_domain() + " model=sim-model");
+  ASSERT_NE(key, nullptr) << status;
+  EXPECT_EQ(key->at("verdict").as_string(), "trusted");
+  EXPECT_EQ(key->at("spki_sha256").as_string(), sim.gateway_spki_sha256_hex());
+  EXPECT_EQ(key->at("report_form").as_string(), "gateway");
+  const auto& entities = key->at("entities").as_array();
+  ASSERT_GE(entities.size(), 2u);
+  EXPECT_EQ(entities[0].at("role").as_string(), "gateway");
+  EXPECT_EQ(entities[0].at("json_pointer").as_string(), "/gateway_attestation");
+  EXPECT_TRUE(entities[0].at("connection_facing").as_bool());
+  EXPECT_EQ(entities[1].at("role").as_string(), "model");
+  EXPECT_FALSE(entities[1].at("connection_facing").as_bool());
+  EXPECT_NE(factor_named(entities[1].as_object(), "gpu_evidence"), nullptr);
+  const auto& totals = status.at("totals");
+  EXPECT_EQ(totals.at("e2ee_sealed").to_number<std::uint64_t>(), 1u);
+  EXPECT_EQ(totals.at("signatures").at("valid").to_number<std::uint64_t>(), 1u);
+}
+
 // ---------------------------------------------------------------------------------------
 // Real clients: Prometheus's own parser, a headless browser.
 
