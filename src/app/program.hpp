@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "app/version.hpp"
+#include "core/version.hpp"
 
 namespace vp::app {
 

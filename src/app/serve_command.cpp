@@ -407,6 +407,8 @@ int serve_command(const std::vector<std::string>& args, std::ostream& out, std::
     const auto& p = settings->proxy;
     log::info(version_line("verified-proxy") + " listening on http://" + p.listen_host + ":" +
               std::to_string(proxy->port()) + "/v1 — point your OpenAI client's base URL there");
+    log::info("status page: http://" + p.listen_host + ":" + std::to_string(proxy->port()) +
+              "/_proxy/ (JSON: /_proxy/status, Prometheus: /_proxy/metrics, /_proxy/healthz)");
     log::info("config file: " + (settings->config_file.empty() ? std::string("none") : settings->config_file.string()));
     const auto& c = settings->collateral;
     const std::string collateral_from =

@@ -64,6 +64,10 @@ error_response domain_not_allowed(std::string_view domain) {
   return make(403, message, "request_forbidden", "domain_not_allowed", false);
 }
 
+error_response forbidden(std::string_view message, std::string_view code) {
+  return make(403, message, "request_forbidden", code, false);
+}
+
 error_response body_too_large(std::size_t limit_bytes) {
   const std::string message =
       "request body is larger than the proxy's limit of " + text::size_text(limit_bytes) + " (see --max-body)";

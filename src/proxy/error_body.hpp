@@ -76,6 +76,9 @@ error_response overloaded(std::string_view message, std::string_view code);
 /// 403 request_forbidden / domain_not_allowed: the client's API key is not sent there.
 error_response domain_not_allowed(std::string_view domain);
 
+/// 403 request_forbidden with `code` (e.g. "host_not_local"); not retryable as sent.
+error_response forbidden(std::string_view message, std::string_view code);
+
 /// 413 invalid_request_error / request_too_large.
 error_response body_too_large(std::size_t limit_bytes);
 

@@ -110,15 +110,21 @@ asio::awaitable<attestation_result> near_attester::attest(upstream::upstream_con
     }
   }
   appraise::connection_facts facts{fetched->nonce, conn.spki_sha256(), std::move(subject.routed_model)};
-  auto appraisal = std::make_shared<const appraise::appraisal>(appraise::appraise(
-      *document, facts, evidence, policy_.get(), *anchor_, clock_.now(), appraise::mode::connection));
+  std::chrono::microseconds appraisal_time{};
+  const auto appraise_now = [&] {
+    const auto started = steady::now();
+    auto out = std::make_shared<const appraise::appraisal>(appraise::appraise(
+        *document, facts, evidence, policy_.get(), *anchor_, clock_.now(), appraise::mode::connection));
+    appraisal_time += std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - started);
+    return out;
+  };
+  auto appraisal = appraise_now();
   if (appraisal->nras_key_unknown && nras_) {
     // NVIDIA signed with a key newer than the cached set: fetch the set once more.
     auto fresh = co_await nras_->keys(true);
     if (fresh && fresh != evidence.nras_keys) {
       evidence.nras_keys = std::move(fresh);
-      appraisal = std::make_shared<const appraise::appraisal>(appraise::appraise(
-          *document, facts, evidence, policy_.get(), *anchor_, clock_.now(), appraise::mode::connection));
+      appraisal = appraise_now();
     }
   }
   std::optional<failure> refusal = appraisal->first_failure;
@@ -128,15 +134,16 @@ asio::awaitable<attestation_result> near_attester::attest(upstream::upstream_con
   }
   co_return attestation_result{std::move(appraisal), std::move(refusal),
                                std::make_shared<const attest::near_report_document>(std::move(*document)),
-                               fetched->nonce};
+                               fetched->nonce, appraisal_time};
 }
 
 // ---------------------------------------------------------------------------------------
 // The gate
 
 attestation_gate::attestation_gate(asio::any_io_executor executor, const clock& clock,
-                                   appraise::verdict_cache_options cache_options)
-    : clock_(clock), cache_(cache_options), flights_(std::move(executor)) {}
+                                   appraise::verdict_cache_options cache_options,
+                                   std::shared_ptr<observe::status_board> board)
+    : clock_(clock), cache_(cache_options), flights_(std::move(executor)), board_(std::move(board)) {}
 
 void attestation_gate::forget(std::string_view domain, const sha256_digest& spki) {
   cache_.invalidate(domain, to_hex(spki));
@@ -204,8 +211,17 @@ asio::awaitable<std::optional<failure>> attestation_gate::attest_now(std::string
     }
   }
   const std::string spki_hex = to_hex(spki);
+  const auto record = [&](const std::optional<failure>& refusal, std::optional<unix_time> trusted_until) {
+    if (!board_) return;
+    auto entry = observe::describe_attestation(domain, spki_hex, result.appraisal.get(), refusal, clock_.now(),
+                                               trusted_until);
+    entry.duration = std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - started);
+    entry.appraisal_time = result.appraisal_time;
+    board_->record_attestation(std::move(entry));
+  };
   if (result.refusal) {
     const failure& f = *result.refusal;
+    record(f, std::nullopt);
     if (f.about_backend) cache_.remember_failed(domain, spki_hex, f, clock_.now());
     log::warn("attestation of " + who + " failed after " + text::elapsed_since(started) + ": " + f.code +
               (f.json_pointer.empty() ? std::string() : " at " + f.json_pointer) + ": " + failure_detail(f));
@@ -213,7 +229,9 @@ asio::awaitable<std::optional<failure>> attestation_gate::attest_now(std::string
   }
   if (!result.appraisal || !result.appraisal->accepted() || result.appraisal->connection_entity() == nullptr ||
       !result.appraisal->connection_entity()->verdict) {
-    co_return internal_failure("attesting " + domain + ": the attester returned neither a verdict nor a refusal");
+    auto f = internal_failure("attesting " + domain + ": the attester returned neither a verdict nor a refusal");
+    record(f, std::nullopt);
+    co_return f;
   }
 
   const auto& quote = result.appraisal->connection_entity()->verdict->quote;
@@ -222,7 +240,10 @@ asio::awaitable<std::optional<failure>> attestation_gate::attest_now(std::string
   appraise::attested_backend backend{std::string(tdx::to_string(quote.status)), quote.advisory_ids,
                                      to_hex(result.appraisal->connection_entity()->keys.signing_address),
                                      result.appraisal->trusted_until, result.appraisal};
-  const auto valid_until = cache_.remember_verified(domain, spki_hex, std::move(backend), clock_.now());
+  const auto attested_at = clock_.now();
+  const auto valid_until = cache_.remember_verified(domain, spki_hex, std::move(backend), attested_at);
+  // Not cached (a TTL of zero): relied on for this connection only.
+  record(std::nullopt, valid_until.value_or(std::min(attested_at, result.appraisal->trusted_until)));
   log::info("attested " + who + " tcb=" + std::string(tdx::to_string(quote.status)) +
             (quote.advisory_ids.empty() ? std::string() : " advisories=" + join(quote.advisory_ids)) + " in " +
             text::elapsed_since(started) +

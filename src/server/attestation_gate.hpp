@@ -16,6 +16,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/result.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -29,6 +30,7 @@
 #include "core/clock.hpp"
 #include "core/failure.hpp"
 #include "net/single_flight.hpp"
+#include "observe/status_board.hpp"
 #include "policy/policy.hpp"
 #include "server/nras_client.hpp"
 #include "tdx/verifier.hpp"
@@ -45,6 +47,8 @@ struct attestation_result {
   /// The report the appraisal judged, and the nonce it was requested with.
   std::shared_ptr<const attest::near_report_document> document{};
   upstream::attestation_nonce nonce{};
+  /// How long appraise::appraise took (CPU, for the appraisal-duration histogram).
+  std::chrono::microseconds appraisal_time{};
 };
 
 /// What the request that needs the attestation says about its backend.
@@ -98,8 +102,10 @@ std::string_view to_string(admission a) noexcept;
 
 class attestation_gate {
  public:
+  /// `board` (null: none) gets the record of every attestation, trusted or refused.
   attestation_gate(boost::asio::any_io_executor executor, const clock& clock,
-                   appraise::verdict_cache_options cache_options);
+                   appraise::verdict_cache_options cache_options,
+                   std::shared_ptr<observe::status_board> board = nullptr);
   attestation_gate(const attestation_gate&) = delete;
   attestation_gate& operator=(const attestation_gate&) = delete;
 
@@ -131,6 +137,7 @@ class attestation_gate {
   const clock& clock_;
   mutable appraise::verdict_cache cache_;
   net::single_flight<std::string, std::optional<failure>> flights_;
+  std::shared_ptr<observe::status_board> board_;
   std::size_t attestations_ = 0;
 };
 

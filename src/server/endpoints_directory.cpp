@@ -72,15 +72,18 @@ asio::awaitable<bool> endpoints_directory::refresh() {
     for (const auto& e : *parsed) models += e.models.size();
     log::info("endpoints: " + std::to_string(parsed->size()) + " domains, " + std::to_string(models) +
               " models from " + url_);
+    const std::size_t domains = parsed->size();
     list_ = std::make_shared<const std::vector<proxy::endpoint>>(std::move(*parsed));
     last_error_.clear();
     next_refresh_ = steady::now() + refresh_;
+    if (observer_) observer_(fetch_outcome{true, domains, models, {}});
     co_return true;
   } else {
     error = url_ + ": " + error;
   }
   last_error_ = error;
   next_refresh_ = steady::now() + retry_after_failure;
+  if (observer_) observer_(fetch_outcome{false, 0, 0, error});
   if (list_) {
     log::warn("endpoints: refresh failed (keeping the last good list, next try in " +
               std::to_string(retry_after_failure.count()) + " s): " + error);
@@ -93,6 +96,10 @@ asio::awaitable<bool> endpoints_directory::refresh() {
               "machine (README: Simulator)");
   }
   co_return false;
+}
+
+void endpoints_directory::refresh_if_due() {
+  if (steady::now() >= next_refresh_ && !flights_->in_flight(0)) spawn_refresh();
 }
 
 asio::awaitable<boost::system::result<endpoint_list, std::string>> endpoints_directory::get() {

@@ -46,6 +46,20 @@ class endpoints_directory {
   /// Fetches completed (successful or not), for tests and logs.
   std::size_t fetch_count() const { return fetches_; }
 
+  /// How one fetch ended: a list of `domains` / `models` (ok), or `error`.
+  struct fetch_outcome {
+    bool ok = false;
+    std::size_t domains = 0;
+    std::size_t models = 0;
+    std::string error;
+  };
+  /// Called after every fetch (the status board records when and how it ended).
+  void on_fetch(std::function<void(const fetch_outcome&)> observer) { observer_ = std::move(observer); }
+
+  /// Starts a background fetch when one is due (a stale list, or a failed fetch's back-off
+  /// over) and none is under way; never waits (a health check must answer at once).
+  void refresh_if_due();
+
  private:
   /// Fetches the list once; true when a new list is in use.
   boost::asio::awaitable<bool> refresh();
@@ -57,6 +71,7 @@ class endpoints_directory {
   std::string url_;
   std::chrono::seconds refresh_;
   list_parser parse_;
+  std::function<void(const fetch_outcome&)> observer_;
   std::unique_ptr<net::http_client> client_;
   endpoint_list list_;
   std::string last_error_;

@@ -207,7 +207,7 @@ class exchange {
  public:
   exchange(beast::tcp_stream& client, beast::flat_buffer& client_buffer, upstream::upstream_connection& up,
            const client_request& request, const timeouts& deadlines, bool keep_client,
-           const relay_integrity* integrity)
+           const relay_integrity* integrity, observe::status_board* board)
       : client_(client),
         client_buffer_(client_buffer),
         up_(up),
@@ -215,7 +215,8 @@ class exchange {
         request_(request),
         deadlines_(deadlines),
         keep_client_(keep_client),
-        integrity_(integrity) {
+        integrity_(integrity),
+        board_(board) {
     if (integrity_ != nullptr) report_.e2ee = integrity_->plan.label;
   }
 
@@ -313,7 +314,10 @@ class exchange {
     }
     up_tcp_.expires_after(deadlines_.response_headers);
     auto [ec, n] = co_await http::async_write(up_.stream(), outgoing, asio::as_tuple(asio::use_awaitable));
-    if (!ec) co_return std::nullopt;
+    if (!ec) {
+      if (board_ != nullptr) board_->add_bytes_to_backend(outgoing.body().size());
+      co_return std::nullopt;
+    }
     if (is_timeout(ec)) {
       // Part of it, or all, may have arrived: the backend may be generating.
       co_return refused(proxy::gateway_timeout("response_headers",
@@ -487,6 +491,7 @@ class exchange {
     client_.expires_never();
     head_written_ = true;
     if (ec) co_return client_write_failed(ec);
+    if (mode_ == framing::chunked || mode_ == framing::close) stream_.emplace(board_);
     co_return std::nullopt;
   }
 
@@ -507,6 +512,7 @@ class exchange {
     }
     client_.expires_never();
     if (wec) co_return client_write_failed(wec);
+    if (board_ != nullptr) board_->add_bytes_to_client(size);
     co_return std::nullopt;
   }
 
@@ -726,6 +732,9 @@ class exchange {
   const timeouts& deadlines_;
   const bool keep_client_;
   const relay_integrity* integrity_;
+  observe::status_board* board_;
+  /// Counts this answer among the streams being relayed, from its head on.
+  std::optional<observe::stream_scope> stream_;
 
   std::shared_ptr<client_watch> watch_;
   std::optional<response_parser> parser_;
@@ -747,10 +756,11 @@ class exchange {
 
 asio::awaitable<relay_result> relay(beast::tcp_stream& client, beast::flat_buffer& client_buffer,
                                     upstream::upstream_connection& upstream, const client_request& request,
-                                    const timeouts& deadlines, bool keep_client, const relay_integrity* integrity) {
+                                    const timeouts& deadlines, bool keep_client, const relay_integrity* integrity,
+                                    observe::status_board* board) {
   std::string unexpected;
   try {
-    exchange one(client, client_buffer, upstream, request, deadlines, keep_client, integrity);
+    exchange one(client, client_buffer, upstream, request, deadlines, keep_client, integrity, board);
     co_return co_await one.run();
   } catch (const std::exception& e) {
     unexpected = text::exception_text(e);

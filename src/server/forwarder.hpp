@@ -20,6 +20,7 @@
 #include <variant>
 #include <vector>
 
+#include "observe/status_board.hpp"
 #include "proxy/error_body.hpp"
 #include "proxy/integrity.hpp"
 #include "server/proxy_config.hpp"
@@ -127,10 +128,12 @@ using relay_result = std::variant<relay_completed, relay_refused, relay_cut_shor
 /// hashed; a JSON answer is held whole (decrypted, and under enforce given only once its
 /// signature verified); a stream is decrypted event by event, its `data: [DONE]` withheld
 /// under enforce until the signature verified, and its chunked framing ends with an
-/// X-Signature-Status trailer. Never throws.
+/// X-Signature-Status trailer. `board` (null: none) counts the body bytes relayed each
+/// way and the answers of unknown length (streams) being relayed. Never throws.
 boost::asio::awaitable<relay_result> relay(boost::beast::tcp_stream& client, boost::beast::flat_buffer& client_buffer,
                                            upstream::upstream_connection& upstream, const client_request& request,
                                            const timeouts& deadlines, bool keep_client,
-                                           const relay_integrity* integrity = nullptr);
+                                           const relay_integrity* integrity = nullptr,
+                                           observe::status_board* board = nullptr);
 
 }  // namespace vp::server

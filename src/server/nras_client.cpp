@@ -17,7 +17,7 @@ std::string status_sentence(std::string_view what, const net::http_response& r) 
 }  // namespace
 
 nras_client::nras_client(asio::any_io_executor executor, nras_options options, net::http_client_options http,
-                         const clock& clock)
+                         const clock& clock, std::shared_ptr<observe::status_board> board)
     : options_(std::move(options)),
       clock_(clock),
       http_(std::make_shared<net::http_client>(executor, [&] {
@@ -25,7 +25,8 @@ nras_client::nras_client(asio::any_io_executor executor, nras_options options, n
         http.max_body = gpu::nras::max_response_bytes;
         return http;
       }())),
-      key_flight_(executor) {}
+      key_flight_(executor),
+      board_(std::move(board)) {}
 
 asio::awaitable<nras_client::answer> nras_client::attest(std::string payload) {
   ++attests_;
@@ -39,6 +40,7 @@ asio::awaitable<nras_client::answer> nras_client::attest(std::string payload) {
   } else {
     out.body = std::move(reply->body);
   }
+  if (board_) board_->count_nras_fetch(observe::nras_fetch::attest, out.body.has_value());
   co_return out;
 }
 
@@ -70,6 +72,7 @@ asio::awaitable<std::shared_ptr<const gpu::nras::jwks>> nras_client::fetch_keys(
     key_error_.clear();
     keys_ = std::make_shared<const gpu::nras::jwks>(std::move(*parsed));
   }
+  if (board_) board_->count_nras_fetch(observe::nras_fetch::keys, key_error_.empty());
   co_return keys_;
 }
 

@@ -23,15 +23,17 @@
 #include "gpu/nras.hpp"
 #include "net/http_client.hpp"
 #include "net/single_flight.hpp"
+#include "observe/status_board.hpp"
 #include "server/proxy_config.hpp"
 
 namespace vp::server {
 
 class nras_client {
  public:
-  /// Throws std::runtime_error for an unusable --nras-ca (a startup error).
+  /// Throws std::runtime_error for an unusable --nras-ca (a startup error). `board` (null:
+  /// none) counts every request and its failures.
   nras_client(boost::asio::any_io_executor executor, nras_options options, net::http_client_options http,
-              const clock& clock);
+              const clock& clock, std::shared_ptr<observe::status_board> board = nullptr);
 
   /// NVIDIA's answer body for a payload, or a sentence saying why there is none
   /// (unreachable, timeout, a status other than 200).
@@ -66,6 +68,7 @@ class nras_client {
   std::shared_ptr<const gpu::nras::jwks> keys_;
   unix_time keys_fetched_{};
   std::string key_error_;
+  std::shared_ptr<observe::status_board> board_;
   std::size_t attests_ = 0;
   std::size_t key_fetches_ = 0;
 };

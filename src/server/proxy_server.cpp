@@ -14,6 +14,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <sys/socket.h>
@@ -29,8 +31,14 @@
 #include "core/hex.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
+#include "core/version.hpp"
 #include "net/bounded_parser.hpp"
 #include "net/spawn.hpp"
+#include "observe/local_endpoints.hpp"
+#include "observe/prometheus.hpp"
+#include "observe/status_board.hpp"
+#include "observe/status_json.hpp"
+#include "observe/status_page.hpp"
 #include "proxy/error_body.hpp"
 #include "proxy/forwarding.hpp"
 #include "proxy/memory_budget.hpp"
@@ -215,6 +223,61 @@ std::string seconds_text(std::chrono::milliseconds ms) {
   return std::to_string(ms.count() / 1000) + "." + std::to_string(ms.count() % 1000 / 100) + " s";
 }
 
+/// What the status page shows of the configuration: what decides "verified".
+observe::trust_configuration trust_configuration_of(const proxy_config& config, const proxy_dependencies& deps) {
+  observe::trust_configuration t;
+  t.version = VP_VERSION;
+  t.listen = config.listen_host + ":" + std::to_string(config.listen_port);
+  t.backend = std::string(to_string(config.backend));
+  if (config.backend == backend_kind::gateway) t.gateway_host = config.gateway_host;
+  t.e2ee = std::string(proxy::to_string(config.e2ee));
+  t.verify_signatures = std::string(proxy::to_string(config.verify_signatures));
+  t.signing_algo = std::string(attest::to_string(config.signing_algo));
+  t.allow_domains = allowed_hosts(config);
+  t.attestation_ttl = config.attestation_ttl;
+  t.negative_ttl = config.negative_ttl;
+  t.webpki = config.upstream_tls.webpki;
+  t.nras = config.nras.enabled;
+  t.policy = deps.policy ? deps.policy->name() : std::string();
+  t.model_list_url = model_list_url(config);
+  t.model_list_kind = config.backend == backend_kind::gateway ? "gateway_models" : "endpoints";
+  return t;
+}
+
+/// The collateral source the attester asks, counted on the status board.
+class counted_collateral_source final : public collateral::source {
+ public:
+  counted_collateral_source(std::shared_ptr<collateral::source> inner, std::shared_ptr<observe::status_board> board)
+      : inner_(std::move(inner)), board_(std::move(board)) {}
+
+  asio::awaitable<collateral::result<collateral::verified_collateral>> get(collateral::platform_key key) override {
+    auto got = co_await inner_->get(key);
+    board_->count_collateral_fetch(got.has_value());
+    co_return got;
+  }
+
+ private:
+  std::shared_ptr<collateral::source> inner_;
+  std::shared_ptr<observe::status_board> board_;
+};
+
+/// The `error.message` of one of the proxy's own error bodies ("" if it has none).
+std::string error_message_of(const proxy::error_response& e) {
+  error_code ec;
+  const auto body = boost::json::parse(e.body, ec);
+  if (ec || !body.is_object()) return {};
+  const auto* error = body.as_object().if_contains("error");
+  if (error == nullptr || !error->is_object()) return {};
+  const auto* message = error->as_object().if_contains("message");
+  return message != nullptr && message->is_string() ? std::string(message->as_string()) : std::string();
+}
+
+/// "host:port", bracketing an IPv6 address.
+std::string address_text(const tcp::endpoint& endpoint) {
+  const std::string host = endpoint.address().to_string();
+  return (endpoint.address().is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(endpoint.port());
+}
+
 }  // namespace
 
 std::string_view to_string(backend_kind b) noexcept { return b == backend_kind::gateway ? "gateway" : "direct"; }
@@ -271,10 +334,13 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
         acceptor(ex),
         allowlist(allowed_hosts(config)),
         tls(config.upstream_tls),
+        board(std::make_shared<observe::status_board>(trust_configuration_of(config, dependencies),
+                                                      dependencies.time_source->now())),
         attester(dependencies.attester
                      ? dependencies.attester
                      : std::make_shared<near_attester>(
-                           dependencies.collateral, dependencies.anchor, dependencies.policy, *dependencies.time_source,
+                           std::make_shared<counted_collateral_source>(dependencies.collateral, board),
+                           dependencies.anchor, dependencies.policy, *dependencies.time_source,
                            upstream::attest_options{config.timeouts.attestation, config.max_attestation_report,
                                                     std::nullopt, config.signing_algo},
                            dependencies.gpu_anchor,
@@ -283,16 +349,20 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
                                      ex, config.nras,
                                      net::http_client_options{config.timeouts.connect, config.timeouts.attestation,
                                                               gpu::nras::max_response_bytes, {}, "verified-proxy", {}},
-                                     *dependencies.time_source)
+                                     *dependencies.time_source, board)
                                : nullptr,
                            dependencies.gpu_crls)),
         gate(ex, *dependencies.time_source,
-             appraise::verdict_cache_options{config.attestation_ttl, config.negative_ttl, 1024, 64}),
+             appraise::verdict_cache_options{config.attestation_ttl, config.negative_ttl, 1024, 64}, board),
         pool(config.pool_max_idle_per_domain, config.pool_idle_timeout),
         directory(ex, model_list_url(config), config.endpoints_refresh, model_list_http_options(config),
                   model_list_parser(config)),
         grace_timer(ex),
-        log_flush_timer(ex) {}
+        log_flush_timer(ex) {
+    directory.on_fetch([board = board, clock = dependencies.time_source](const endpoints_directory::fetch_outcome& o) {
+      board->record_discovery_fetch(o.ok, o.domains, o.models, o.error, clock->now());
+    });
+  }
 
   asio::any_io_executor executor;
   proxy_config config;
@@ -300,6 +370,8 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
   tcp::acceptor acceptor;
   proxy::domain_allowlist allowlist;
   upstream::tls_client_context tls;
+  /// What the proxy verified and did (/_proxy/…): every counter lives there.
+  std::shared_ptr<observe::status_board> board;
   std::shared_ptr<server::attester> attester;
   attestation_gate gate;
   upstream_pool pool;
@@ -321,15 +393,15 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
   std::string last_accept_error;
   bool stopping = false;
   std::function<void()> on_stopped;
-  std::size_t requests = 0;
-  std::size_t upstream_connections = 0;
-  std::size_t signatures_valid = 0;
-  std::size_t signatures_invalid = 0;
-  std::size_t signatures_unavailable = 0;
-  std::size_t e2ee_sealed = 0;
   proxy::signature_ledger signatures;
 
   std::size_t open_connections() const { return sessions.size() - cut_sessions; }
+  /// The board with the live gauges, as of now.
+  observe::status_snapshot snapshot() const {
+    return board->snapshot(dependencies.time_source->now(),
+                           observe::live_gauges{open_connections(), idle_sessions.size(), tls.open_connections(),
+                                                pool.idle_count()});
+  }
   void session_ended();
   asio::awaitable<void> accept_loop();
   void reclaim_idle(std::size_t at_most);
@@ -431,6 +503,7 @@ class session {
     std::optional<proxy::error_response> refusal;
     bool admission_refused = false;  ///< the refusal is the gate's (else the connection failed)
     std::string note;                ///< for the log line of a connection failure
+    std::optional<failure> why{};    ///< the failure behind `refusal`
   };
   asio::awaitable<acquired> acquire(const routed& route, bool allow_pooled);
   /// The end-to-end plan of `request` on `conn` (proxy::plan_request over the attested
@@ -445,9 +518,20 @@ class session {
   /// discovery list. The allowlist is applied by the caller.
   asio::awaitable<route_decision> route(const client_request& request, const std::string& path);
   asio::awaitable<bool> handle(client_request request);
+  /// GET /_proxy/…: the proxy's own status endpoints (never forwarded), for local clients only.
+  asio::awaitable<bool> answer_local(const client_request& request, const std::string& path, bool keep_alive);
+  /// Counts the answer to the current request on the status board.
+  void answered(unsigned status, std::string_view code = {}) {
+    st_->board->count_request(route_class_, status, code);
+  }
+  /// Remembers a failure of `domain`'s backend that the current request was answered with.
+  void domain_failed(const std::string& domain, unsigned status, observe::failure_record why) {
+    st_->board->record_domain_failure(domain, status, why, st_->dependencies.time_source->now());
+  }
   asio::awaitable<bool> write_local(unsigned status, std::string body, bool keep_alive, bool retryable = true,
                                     const std::vector<std::pair<std::string, std::string>>& fields = {});
   asio::awaitable<bool> write_error(const proxy::error_response& e, bool keep_alive) {
+    answered(e.status, e.code);
     co_return co_await write_local(e.status, e.body, keep_alive, e.retryable, e.fields);
   }
   /// Answers a request whose reading failed (`ec`), unless the client simply went away.
@@ -486,6 +570,8 @@ class session {
   read_deadline deadline_;
   /// A refusal was written while the client may still be sending: drain before closing.
   bool linger_ = false;
+  /// The route of the request being answered (what the board counts it under).
+  observe::route_class route_class_ = observe::route_class::other;
 };
 
 asio::awaitable<bool> session::write_local(unsigned status, std::string body, bool keep_alive, bool retryable,
@@ -550,7 +636,6 @@ asio::awaitable<void> session::answer_read_failure(const error_code& ec, const r
 
 asio::awaitable<void> session::refuse(std::string what, proxy::error_response answer,
                                       std::string_view note) {
-  ++st_->requests;
   log::info(what + " → " + std::to_string(answer.status) + " (" + answer.code +
             (note.empty() ? std::string() : ", " + std::string(note)) + ")");
   linger_ = true;
@@ -578,6 +663,7 @@ asio::awaitable<std::optional<client_request>> session::read_request(proxy::memo
   const auto tuple = asio::as_tuple(asio::use_awaitable);
   request_parser parser;
   parser.body_limit(static_cast<std::uint64_t>(st_->config.max_body));
+  route_class_ = observe::route_class::other;
   client_.expires_never();
   deadline_.arm(st_->config.timeouts.client_header);
   auto [header_ec, header_n] = co_await http::async_read_header(client_, buffer_, parser, tuple);
@@ -586,6 +672,7 @@ asio::awaitable<std::optional<client_request>> session::read_request(proxy::memo
     co_await answer_read_failure(deadline_.expired() ? error_code(beast::error::timeout) : header_ec, parser, false);
     co_return std::nullopt;
   }
+  route_class_ = observe::classify_route(proxy::path_without_query(sv(parser.get().target())));
   if (auto refusal = refuse_before_body(parser, lease)) {
     // Refused on its header alone: the final status goes out instead of 100 Continue, and
     // the unread body makes the connection unusable for another request.
@@ -746,7 +833,8 @@ asio::awaitable<session::acquired> session::acquire(const routed& route, bool al
   auto connected = co_await st_->connect(route.domain);
   if (!connected) {
     const auto& e = connected.error();
-    out.refusal = proxy::refusal_response(upstream::to_failure(e), route.backend_name());
+    out.why = upstream::to_failure(e);
+    out.refusal = proxy::refusal_response(*out.why, route.backend_name());
     out.note = "(" + route.domain + ": " + std::string(upstream::to_string(e.kind)) + ")";
     co_return out;
   }
@@ -760,6 +848,7 @@ asio::awaitable<session::acquired> session::acquire(const routed& route, bool al
   const sha256_digest spki = connected->spki_sha256();
   auto admitted = co_await st_->gate.admit(std::move(key_copy), spki, std::move(attest));
   if (!admitted) {
+    out.why = admitted.error();
     out.refusal = proxy::refusal_response(admitted.error(), route.backend_name());
     out.admission_refused = true;
     co_return out;
@@ -860,11 +949,7 @@ std::string session::note_integrity(const std::string& domain, const integrity_r
   }
   if (!report.signature) return words;
   const signature_outcome& s = *report.signature;
-  switch (s.status) {
-    case signature_status::valid: ++st_->signatures_valid; break;
-    case signature_status::invalid: ++st_->signatures_invalid; break;
-    case signature_status::unavailable: ++st_->signatures_unavailable; break;
-  }
+  st_->board->count_signature(to_string(s.status));
   words += ", signature " + std::string(to_string(s.status));
   if (!s.kind.empty()) words += " (" + s.kind + ")";
   if (s.status != signature_status::valid) words += ": " + s.failed_check + ": " + s.detail;
@@ -879,19 +964,23 @@ std::string session::note_integrity(const std::string& domain, const integrity_r
 
 asio::awaitable<bool> session::handle(client_request request) {
   const auto started = steady::now();
-  ++st_->requests;
   const bool keep = request.keep_alive();
   const std::string method = sv(request.method_string());
   const std::string path(proxy::path_without_query(sv(request.target())));
+  route_class_ = observe::classify_route(path);
   const auto finish_local = [&](const proxy::error_response& e, std::string_view why) -> asio::awaitable<bool> {
     log::info(method + " " + path + " → " + std::to_string(e.status) + " " + std::string(why) + " in " +
               text::elapsed_since(started));
     co_return co_await write_error(e, keep);
   };
+  // The reserved prefix is the proxy's own whatever the request names (X-Backend-Domain
+  // included): nothing under it is ever forwarded.
+  if (observe::is_local_path(path)) co_return co_await answer_local(request, path, keep);
 
   auto decided = co_await route(request, path);
   if (decided.local_body) {
     log::info(method + " " + path + " → 200 (" + decided.note + ") in " + text::elapsed_since(started));
+    answered(200);
     co_return co_await write_local(200, std::move(*decided.local_body), keep);
   }
   if (decided.refusal) co_return co_await finish_local(*decided.refusal, decided.note);
@@ -906,6 +995,7 @@ asio::awaitable<bool> session::handle(client_request request) {
   for (int attempt = 0;; ++attempt) {
     auto got = co_await acquire(route, attempt == 0);
     if (got.refusal) {
+      if (got.why) domain_failed(route.domain, got.refusal->status, observe::to_record(*got.why));
       if (!got.admission_refused) co_return co_await finish_local(*got.refusal, got.note);
       log::info(arrow + " " + std::to_string(got.refusal->status) + " (not verified) in " + text::elapsed_since(started));
       co_return co_await write_error(*got.refusal, keep);
@@ -915,6 +1005,7 @@ asio::awaitable<bool> session::handle(client_request request) {
       // generation nobody reads is still paid for).
       log::info(arrow + " not forwarded: the client closed its connection during the attestation (" +
                 text::elapsed_since(started) + ")");
+      answered(0, "client_closed");
       co_return false;
     }
     auto& conn = got.conn;
@@ -928,13 +1019,14 @@ asio::awaitable<bool> session::handle(client_request request) {
       const auto& e = integrity.error();
       log::warn(arrow + " " + std::to_string(e.status) + " " + e.code + " in " + text::elapsed_since(started) +
                 " (nothing forwarded)");
+      if (e.status >= 500) domain_failed(route.domain, e.status, {e.code, "e2ee", error_message_of(e), {}, true});
       if (conn->reusable() && !st_->stopping) st_->pool.put(std::move(*conn), route.verdict_key());
       co_return co_await write_error(e, keep);
     }
-    if (integrity->plan.e2ee == proxy::e2ee_applied::sealed) ++st_->e2ee_sealed;
+    if (integrity->plan.e2ee == proxy::e2ee_applied::sealed) st_->board->count_e2ee_sealed();
 
-    auto result =
-        co_await relay(client_, buffer_, *conn, request, st_->config.timeouts, !st_->stopping, &*integrity);
+    auto result = co_await relay(client_, buffer_, *conn, request, st_->config.timeouts, !st_->stopping, &*integrity,
+                                 st_->board.get());
     if (const auto* done = std::get_if<relay_completed>(&result)) {
       if (conn->reusable() && st_->gate.is_fresh(route.verdict_key(), conn->spki_sha256()) && !st_->stopping) {
         st_->pool.put(std::move(*conn), route.verdict_key());
@@ -949,6 +1041,8 @@ asio::awaitable<bool> session::handle(client_request request) {
       } else {
         log::info(line);
       }
+      answered(done->status);
+      st_->board->count_forwarded();
       co_return done->client_reusable;
     }
     if (const auto* refused = std::get_if<relay_refused>(&result)) {
@@ -967,6 +1061,10 @@ asio::awaitable<bool> session::handle(client_request request) {
       const std::string checked = refused->integrity ? note_integrity(route.domain, *refused->integrity) : "";
       log::warn(arrow + " " + std::to_string(refused->answer.status) + " in " + text::elapsed_since(started) + ": " +
                 refused->detail + checked);
+      if (refused->answer.status >= 500) {
+        domain_failed(route.domain, refused->answer.status,
+                      {refused->answer.code, "relay", error_message_of(refused->answer), {}, true});
+      }
       co_return co_await write_error(refused->answer, keep);
     }
     const auto& cut = std::get<relay_cut_short>(result);
@@ -974,8 +1072,87 @@ asio::awaitable<bool> session::handle(client_request request) {
     log::warn(arrow + " " + (cut.status ? std::to_string(cut.status) + " " : std::string()) + "cut short after " +
               std::to_string(cut.body_bytes) + " bytes in " + text::elapsed_since(started) + ": " +
               (cut_reason_ ? std::string(cut_reason_) : cut.detail) + checked);
+    const bool backend_failed = cut.why == relay_cut_short::cause::upstream_failed;
+    answered(cut.status, backend_failed ? "cut_short" : "client_closed");
+    if (cut.status != 0) st_->board->count_forwarded();
+    if (backend_failed) domain_failed(route.domain, cut.status, {"cut_short", "relay", cut.detail, {}, true});
     co_return false;
   }
+}
+
+asio::awaitable<bool> session::answer_local(const client_request& request, const std::string& path,
+                                            bool keep_alive) {
+  const auto started = steady::now();
+  const std::string what = sv(request.method_string()) + " " + path;
+  const auto host = request.find(http::field::host);
+  const std::string host_value = host == request.end() ? std::string() : sv(host->value());
+  std::optional<proxy::error_response> refusal;
+  const auto endpoint = observe::find_local_endpoint(path);
+  if (!observe::is_local_host(host_value, st_->config.listen_host)) {
+    // DNS rebinding: a page the user visits can resolve its own name to 127.0.0.1, but the
+    // browser still names it in Host.
+    refusal = proxy::forbidden("/_proxy/ answers only requests for a loopback host or the listen address, not Host: " +
+                                   text::quoted_excerpt(host_value, 100) + " (a web page may have rebound its name)",
+                               "host_not_local");
+  } else if (!endpoint) {
+    refusal = proxy::request_refused(404,
+                                     "the proxy has no endpoint " + text::quoted_excerpt(path, 100) +
+                                         "; under /_proxy/ it serves /_proxy/ (status page), /_proxy/status, "
+                                         "/_proxy/healthz and /_proxy/metrics",
+                                     "not_found");
+  } else if (request.method() != http::verb::get) {
+    refusal = proxy::request_refused(405, "the proxy's own endpoints answer GET only", "method_not_allowed");
+    refusal->fields.emplace_back("Allow", "GET");
+  }
+  if (refusal) {
+    log::info(what + " → " + std::to_string(refusal->status) + " (" + refusal->code + ") in " +
+              text::elapsed_since(started));
+    co_return co_await write_error(*refusal, keep_alive);
+  }
+
+  unsigned status = 200;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> fields = {{"Cache-Control", "no-store"},
+                                                             {"X-Content-Type-Options", "nosniff"}};
+  switch (*endpoint) {
+    case observe::local_endpoint::page:
+      body = std::string(observe::status_page_html());
+      fields.emplace_back("Content-Type", "text/html; charset=utf-8");
+      fields.emplace_back("Content-Security-Policy", observe::status_page_csp());
+      fields.emplace_back("Referrer-Policy", "no-referrer");
+      fields.emplace_back("X-Frame-Options", "DENY");
+      break;
+    case observe::local_endpoint::status:
+      body = observe::render_status_json(st_->snapshot());
+      break;
+    case observe::local_endpoint::metrics:
+      body = observe::render_prometheus(st_->snapshot());
+      fields.emplace_back("Content-Type", std::string(observe::prometheus_content_type));
+      break;
+    case observe::local_endpoint::healthz: {
+      // Answered from what is known now, never after a fetch: a monitor must get an answer
+      // within its own timeout. A due refresh starts in the background.
+      st_->directory.refresh_if_due();
+      const auto list = st_->board->discovery();
+      boost::json::object health;
+      if (st_->stopping) {
+        status = 503;
+        health = {{"status", "unavailable"}, {"reason", "the proxy is stopping"}};
+      } else if (!list.usable) {
+        status = 503;
+        const std::string why = list.last_error.empty() ? "not fetched yet" : text::valid_utf8(list.last_error);
+        health = {{"status", "unavailable"},
+                  {"reason", "no model list from " + text::valid_utf8(model_list_url(st_->config)) + ": " + why}};
+      } else {
+        health = {{"status", "ok"}};
+      }
+      body = boost::json::serialize(health);
+      break;
+    }
+  }
+  log::debug(what + " → " + std::to_string(status) + " (answered by the proxy) in " + text::elapsed_since(started));
+  answered(status);
+  co_return co_await write_local(status, std::move(body), keep_alive, true, fields);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -986,7 +1163,7 @@ asio::awaitable<upstream::result<upstream::upstream_connection>> proxy_server::s
   if (const auto* rule = proxy::find_connect_to(config.connect_to, domain, config.upstream_port)) {
     options.connect_to = upstream::dial_address{rule->address, rule->address_port};
   }
-  ++upstream_connections;
+  board->count_upstream_created();
   co_return co_await upstream::connect_upstream(executor, tls, std::move(domain), config.upstream_port, options);
 }
 
@@ -1144,6 +1321,7 @@ void proxy_server::start() {
   if (!ec) st.acceptor.bind(endpoint, ec);
   if (!ec) st.acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) throw std::system_error(ec, "cannot listen on " + where);
+  if (const auto bound = st.acceptor.local_endpoint(ec); !ec) st.board->listening_on(address_text(bound));
   st.directory.start();
   net::spawn_logged(st.executor, st.accept_loop(), "accept loop");
 }
@@ -1193,9 +1371,17 @@ void proxy_server::stop(std::function<void()> done) {
 
 proxy_statistics proxy_server::statistics() const {
   const auto& st = *state_;
-  return {st.gate.attestation_count(), st.requests,          st.upstream_connections, st.pool.idle_count(),
-          st.sessions.size(),          st.idle_sessions.size(), st.signatures_valid,     st.signatures_invalid,
-          st.signatures_unavailable,   st.e2ee_sealed};
+  const auto s = st.board->snapshot(st.dependencies.time_source->now());
+  return {st.gate.attestation_count(),
+          s.requests_answered,
+          s.upstream_created,
+          st.pool.idle_count(),
+          st.sessions.size(),
+          st.idle_sessions.size(),
+          s.signatures_valid,
+          s.signatures_invalid,
+          s.signatures_unavailable,
+          s.e2ee_sealed};
 }
 
 }  // namespace vp::server

@@ -23,6 +23,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <exception>
 #include <stdexcept>
@@ -110,6 +111,7 @@ bool is_ip_literal(const std::string& host) {
 struct tls_client_context::state {
   tls_client_options options;
   std::shared_ptr<ssl::context> context;
+  std::atomic<std::size_t> connections{0};
 };
 
 tls_client_context::tls_client_context(tls_client_options options) : state_(std::make_shared<state>()) {
@@ -118,6 +120,8 @@ tls_client_context::tls_client_context(tls_client_options options) : state_(std:
 }
 
 const tls_client_options& tls_client_context::options() const { return state_->options; }
+
+std::size_t tls_client_context::open_connections() const { return state_->connections.load(); }
 
 // ---------------------------------------------------------------------------------------
 // Connection
@@ -134,7 +138,12 @@ struct upstream_connection::state {
   bool reusable = true;
 
   state(asio::any_io_executor ex, std::shared_ptr<tls_client_context::state> t)
-      : tls(std::move(t)), stream(std::move(ex), *tls->context) {}
+      : tls(std::move(t)), stream(std::move(ex), *tls->context) {
+    ++tls->connections;
+  }
+  ~state() { --tls->connections; }
+  state(const state&) = delete;
+  state& operator=(const state&) = delete;
 };
 
 upstream_connection::upstream_connection(std::unique_ptr<state> s) : s_(std::move(s)) {}

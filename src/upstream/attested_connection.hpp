@@ -92,6 +92,8 @@ class tls_client_context {
  public:
   explicit tls_client_context(tls_client_options options = {});
   const tls_client_options& options() const;
+  /// Connections made with this context that exist now (connecting, in use or idle).
+  std::size_t open_connections() const;
 
   struct state;
   const std::shared_ptr<state>& shared_state() const { return state_; }
