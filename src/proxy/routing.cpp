@@ -296,7 +296,7 @@ std::optional<std::string> model_of_request(std::string_view body) {
   return std::move(lookup.model);
 }
 
-json::object models_list(const std::vector<endpoint>& endpoints, std::string_view owned_by) {
+json::object models_list(const std::vector<endpoint>& endpoints, unix_time listed_at, std::string_view owned_by) {
   json::array data;
   std::set<std::string> seen;
   for (const auto& e : endpoints) {
@@ -305,6 +305,7 @@ json::object models_list(const std::vector<endpoint>& endpoints, std::string_vie
       json::object m;
       m["id"] = model;
       m["object"] = "model";
+      m["created"] = listed_at.time_since_epoch().count();
       m["owned_by"] = owned_by;
       data.push_back(std::move(m));
     }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/bytes.hpp"
+#include "core/clock.hpp"
 
 namespace vp::proxy {
 
@@ -95,7 +96,11 @@ model_lookup find_request_model(std::string_view body);
 std::optional<std::string> model_of_request(std::string_view body);
 
 /// OpenAI's list format for GET /v1/models, answered locally from the discovery list:
-/// {"object":"list","data":[{"id":…,"object":"model","owned_by":…},…]} (each id once).
-boost::json::object models_list(const std::vector<endpoint>& endpoints, std::string_view owned_by = "near-ai");
+/// {"object":"list","data":[{"id":…,"object":"model","created":…,"owned_by":…},…]} (each id
+/// once). The discovery list says nothing about when a model was created; `listed_at`, the
+/// time the list in use was fetched, stands in, so that clients that read `created` as
+/// Unix seconds (OpenAI's SDKs type it as an integer) get a real, recent time.
+boost::json::object models_list(const std::vector<endpoint>& endpoints, unix_time listed_at,
+                                std::string_view owned_by = "near-ai");
 
 }  // namespace vp::proxy

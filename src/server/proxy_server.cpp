@@ -767,7 +767,9 @@ asio::awaitable<session::route_decision> session::route(const client_request& re
       out.refusal = proxy::backend_unreachable(list.error());
       out.note = "(no endpoint list)";
     } else {
-      out.local_body = boost::json::serialize(proxy::models_list(**list));
+      const auto listed_at = st_->board->discovery().last_success_at;
+      out.local_body = boost::json::serialize(
+          proxy::models_list(**list, listed_at.value_or(st_->dependencies.time_source->now())));
       out.note = "answered locally from the endpoint list";
     }
     co_return out;

@@ -371,7 +371,7 @@ void check_endpoints(std::string_view text, const proxy::endpoints_limits& limit
     const auto domain = proxy::domain_for_model(*list, e.models.front());
     VP_FUZZ_ASSERT(domain && first != list->end() && *domain == first->domain);
   }
-  const json::object listed = proxy::models_list(*list);
+  const json::object listed = proxy::models_list(*list, unix_time{});
   const json::value* data = listed.if_contains("data");
   VP_FUZZ_ASSERT(data != nullptr && data->is_array() && data->get_array().size() == unique.size());
 }

@@ -92,14 +92,16 @@ TEST(ModelsList, OpenAiListFormatWithEachIdOnce) {
   std::string error;
   const auto list = parse_endpoints(sample, error);
   ASSERT_TRUE(list);
-  const auto o = models_list(*list);
+  const auto o = models_list(*list, unix_time{std::chrono::seconds{1'780'000'000}});
   EXPECT_EQ(o.at("object"), "list");
   const auto& data = o.at("data").as_array();
   ASSERT_EQ(data.size(), 2u);
   EXPECT_EQ(data[0].at("id"), "zai-org/GLM-5-FP8");
   EXPECT_EQ(data[0].at("object"), "model");
   EXPECT_EQ(data[0].at("owned_by"), "near-ai");
+  EXPECT_EQ(data[0].at("created"), 1'780'000'000);
   EXPECT_EQ(data[1].at("id"), "Qwen/Qwen3.5-122B-A10B");
+  EXPECT_EQ(data[1].at("created"), 1'780'000'000);
 }
 
 TEST(ProxyRouting, RequestModelIsReadInOnePassWithEveryAmbiguityNamed) {

@@ -136,6 +136,11 @@ TEST(ProxyEndToEnd, ModelsAreListedLocallyFromTheDiscoveryList) {
   sim::simulator_options o = harness_options();
   o.domains[0].models = {"sim-model", "other-model"};
   sim::simulator sim(o);
+  const auto seconds_now = [] {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  const auto before = seconds_now();
   running_proxy proxy(sim);
   client_request request;
   request.target = "/v1/models";
@@ -146,6 +151,10 @@ TEST(ProxyEndToEnd, ModelsAreListedLocallyFromTheDiscoveryList) {
   ASSERT_EQ(v.at("data").as_array().size(), 2u);
   EXPECT_EQ(v.at("data").at(0).at("id"), "sim-model");
   EXPECT_EQ(v.at("data").at(1).at("object"), "model");
+  // `created` like OpenAI's: Unix seconds, here the time the discovery list was fetched.
+  const auto created = v.at("data").at(0).at("created").as_int64();
+  EXPECT_GE(created, before);
+  EXPECT_LE(created, seconds_now());
   EXPECT_EQ(sim.connection_count(domain), 0u);  // no backend involved
 }
 
