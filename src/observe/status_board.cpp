@@ -77,7 +77,8 @@ std::string bounded_code(std::string_view code) {
 }
 
 failure_record to_record(const failure& f) {
-  return failure_record{f.code, std::string(to_string(f.phase)), f.message, f.json_pointer, f.about_backend};
+  // The detail alone: the code, phase and pointer are fields of their own on the page.
+  return failure_record{f.code, std::string(to_string(f.phase)), failure_detail(f), f.json_pointer, f.about_backend};
 }
 
 attestation_record describe_attestation(std::string verdict_key, std::string spki_sha256,

@@ -152,6 +152,17 @@ TEST(StatusBoard, AnAttestationWithoutReportHasNoEntitiesButItsFailure) {
   EXPECT_FALSE(b.at("failure").at("about_backend").as_bool());
 }
 
+TEST(StatusBoard, AFailureShowsItsDetailWithoutTheContextItsFieldsAlreadySay) {
+  status_board board(config(), t0);
+  const failure refused{"app_id", failure_phase::policy,
+                        "attesting bad.completions.near.ai: workload policy 'near': app_id: app-id 0xbad is not pinned",
+                        "", true};
+  board.record_attestation(describe_attestation("bad.completions.near.ai", fp_a, nullptr, refused, t0, std::nullopt));
+  const auto why = status_json(board.snapshot(t0)).at("backends").at(0).at("failure");
+  EXPECT_EQ(why.at("code").as_string(), "app_id");
+  EXPECT_EQ(why.at("message").as_string(), "app-id 0xbad is not pinned");
+}
+
 TEST(StatusBoard, ALaterAttestationOfTheSameKeyReplacesItsRecord) {
   status_board board(config(), t0);
   const auto refused = appraisal_of("app_id");
