@@ -548,6 +548,9 @@ class exchange {
   asio::awaitable<std::pair<std::size_t, error_code>> read_body_some(std::array<char, relay_chunk>& chunk) {
     parser_->get().body().data = chunk.data();
     parser_->get().body().size = chunk.size();
+    // Beast reads max(512, capacity - size) bytes per call: without room reserved a 16 KiB
+    // TLS record (RFC 8446 §5.1) arrives as 32 SSL_reads and leaves as 32 client writes.
+    up_.buffer().reserve(relay_chunk);
     up_tcp_.expires_after(deadlines_.idle);
     auto [ec, n] = co_await http::async_read_some(up_.stream(), up_.buffer(), *parser_, asio::as_tuple(asio::use_awaitable));
     if (ec == http::error::need_buffer) ec = {};
