@@ -51,14 +51,15 @@ class entity_appraisal {
  public:
   entity_appraisal(const attest::near_report_document& document, const attest::near_attestation& a,
                    const connection_facts& facts, const evidence_set& evidence, const policy::workload_policy* workload,
-                   const tdx::trust_anchor& anchor, unix_time now)
+                   const tdx::trust_anchor& anchor, unix_time now, mode m)
       : document_(document),
         a_(a),
         facts_(facts),
         evidence_(evidence),
         workload_(workload),
         anchor_(anchor),
-        now_(now) {
+        now_(now),
+        mode_(m) {
     out_.entity.json_pointer = a.json_pointer;
     out_.entity.role = a.role;
     out_.entity.connection_facing = a.json_pointer == connection_facing_pointer(document.form);
@@ -93,8 +94,21 @@ class entity_appraisal {
     // can only be checked against the fingerprint it attests itself (the gateway verified
     // that key on its own connection) and the client's nonce, which the gateway forwards.
     const bool behind_gateway = !out_.entity.connection_facing;
-    sha256_digest live = facts_.live_spki;
-    if (behind_gateway && a_.tls_cert_fingerprint) live = *a_.tls_cert_fingerprint;
+    // Without the key the report arrived over, report_data can still be checked against
+    // the key the report names: it proves the nonce was answered, not over which
+    // connection.
+    const bool untied = !behind_gateway && !facts_.live_spki;
+    if (untied && mode_ == mode::connection) {
+      // A caller's mistake, not a verdict about the backend: fail closed, remember nothing.
+      const std::string why = "the connection's TLS key was not given to the appraisal";
+      out_.entity.factors.push_back(make_factor("binding", factor_status::fail, why));
+      if (!out_.first_failure) {
+        out_.first_failure = failure{"internal_error", phase::internal, why, a_.json_pointer, false};
+      }
+      return false;
+    }
+    sha256_digest live = facts_.live_spki.value_or(sha256_digest{});
+    if ((behind_gateway || untied) && a_.tls_cert_fingerprint) live = *a_.tls_cert_fingerprint;
 
     const auto platform = tdx::identify_platform(a_.intel_quote);
     if (!platform) {
@@ -134,13 +148,23 @@ class entity_appraisal {
         {}, phase::quote, {});
     const std::string signer = std::string(attest::to_string(a_.signing_algo)) + " " +
                                attest::format_signing_address(a_.signing_algo, a_.signing_address);
+    if (untied) {
+      add(make_factor("binding", factor_status::skip,
+                      "not tied to a TLS connection: the key the report arrived over is not known, so nothing shows "
+                      "it came over the key it names (" +
+                          to_hex(live) + "); report_data = SHA-256(" + signer + " ‖ that key) ‖ your nonce holds"),
+          {}, phase::binding, {});
+      out_.entity.keys.bound = true;
+      out_.entity.verdict = std::move(*verdict);
+      return true;
+    }
     add(make_factor("binding", factor_status::pass,
                     behind_gateway
                         ? "report_data = SHA-256(" + signer + " ‖ its attested TLS fingerprint " + to_hex(live) +
                               ") ‖ your nonce (a model CVM behind the gateway: its TLS key is not visible to this "
                               "client)"
                         : "report_data = SHA-256(" + signer + " ‖ TLS SPKI fingerprint " + to_hex(live) +
-                              ") ‖ your nonce, and the SPKI you gave is the attested one"),
+                              ") ‖ your nonce, and the TLS key it arrived over is the attested one"),
         {}, phase::binding, {});
     out_.entity.keys.bound = true;
     out_.entity.verdict = std::move(*verdict);
@@ -385,6 +409,7 @@ class entity_appraisal {
   const policy::workload_policy* workload_;
   const tdx::trust_anchor& anchor_;
   unix_time now_;
+  mode mode_;
   entity_result out_;
 };
 
@@ -473,7 +498,7 @@ appraisal appraise(const attest::near_report_document& document, const connectio
   }
   bool any_trusted = false;
   for (const auto* a : attestations) {
-    auto r = entity_appraisal(document, *a, facts, evidence, workload, anchor, now).run();
+    auto r = entity_appraisal(document, *a, facts, evidence, workload, anchor, now, m).run();
     if (r.first_failure && !out.first_failure) out.first_failure = std::move(r.first_failure);
     out.nras_key_unknown = out.nras_key_unknown || r.nras_key_unknown;
     if (const auto& v = r.entity.verdict) {

@@ -56,7 +56,10 @@ using phase = vp::failure_phase;
 /// peer's DER SubjectPublicKeyInfo, and the model the request was routed by.
 struct connection_facts {
   sha256_digest nonce{};
-  sha256_digest live_spki{};
+  /// nullopt (offline_all only: a capture that did not record the key): the report is not
+  /// tied to a TLS connection. report_data is then checked against the fingerprint the
+  /// report names, and the binding factor is a skip saying so.
+  std::optional<sha256_digest> live_spki;
   std::optional<std::string> routed_model;
 };
 

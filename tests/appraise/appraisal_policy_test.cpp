@@ -1,9 +1,12 @@
 // Which policy section judges an attestation when the backend chooses the report's form,
 // and how long an accepted platform stays trusted: the appraisal of the synthetic CVM in
-// connection mode, as the proxy runs it.
+// connection mode, as the proxy runs it; and, as verify-report runs it for a capture that
+// did not record its TLS key, offline without one.
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
+
+#include <functional>
 
 #include "appraise/appraisal.hpp"
 #include "attest/near_report.hpp"
@@ -25,8 +28,11 @@ class AppraisePolicyRoles : public testing::Test {
   }
 
   /// The synthetic CVM's report appraised in connection mode under `policy_text` —
-  /// presented in the gateway form (as its gateway_attestation) when `gateway` is set.
-  static appraisal appraise_cvm(const test::synthetic_cvm& cvm, bool gateway, const std::string& policy_text) {
+  /// presented in the gateway form (as its gateway_attestation) when `gateway` is set;
+  /// in mode `m`, with what the client knows changed by `edit`.
+  static appraisal appraise_cvm(const test::synthetic_cvm& cvm, bool gateway, const std::string& policy_text,
+                                mode m = mode::connection,
+                                const std::function<void(connection_facts&)>& edit = {}) {
     const auto anchor = tdx::load_trust_anchor(pki().root_der()).value();
     json::value report = cvm.report(pki());
     if (gateway) report = json::object{{"gateway_attestation", report}, {"model_attestations", json::array{report}}};
@@ -39,11 +45,40 @@ class AppraisePolicyRoles : public testing::Test {
     const auto nonce = test::synthetic::nonce();
     std::copy(nonce.begin(), nonce.end(), facts.nonce.begin());
     const auto fingerprint = test::synthetic::tls_fingerprint();
-    std::copy(fingerprint.begin(), fingerprint.end(), facts.live_spki.begin());
+    std::copy(fingerprint.begin(), fingerprint.end(), facts.live_spki.emplace().begin());
+    if (edit) edit(facts);
     const auto workload = policy::parse_policy(policy_text).value();
-    return appraise(doc, facts, evidence, &workload, *anchor, test::default_time, mode::connection);
+    return appraise(doc, facts, evidence, &workload, *anchor, test::default_time, m);
   }
 };
+
+TEST_F(AppraisePolicyRoles, WithoutTheTlsKeyAReportIsBoundToItsNonceOnly) {
+  // A capture that did not record the key it arrived over: report_data is checked against
+  // the key the report names, and the binding says plainly that no connection is known.
+  const test::synthetic_cvm cvm;
+  const auto untied = [](connection_facts& f) { f.live_spki.reset(); };
+  const auto offline = appraise_cvm(cvm, false, cvm.pinning_policy(), mode::offline_all, untied);
+  ASSERT_TRUE(offline.accepted()) << offline.first_failure->message;
+  const auto& binding = offline.entities.at(0).factors.at(1);
+  EXPECT_EQ(binding.name, "binding");
+  EXPECT_EQ(binding.status, policy::factor_status::skip);
+  EXPECT_NE(binding.detail.find("not tied to a TLS connection"), std::string::npos) << binding.detail;
+  EXPECT_TRUE(offline.entities.at(0).keys.bound);
+
+  // A report the nonce does not answer is refused all the same.
+  const auto replayed = appraise_cvm(cvm, false, cvm.pinning_policy(), mode::offline_all, [&](connection_facts& f) {
+    untied(f);
+    f.nonce[0] ^= 1;
+  });
+  ASSERT_FALSE(replayed.accepted());
+  EXPECT_EQ(replayed.first_failure->code, "nonce_mismatch");
+
+  // The proxy always knows the key of its connection: without it nothing is admitted.
+  const auto connection = appraise_cvm(cvm, false, cvm.pinning_policy(), mode::connection, untied);
+  ASSERT_FALSE(connection.accepted());
+  EXPECT_EQ(connection.first_failure->code, "internal_error");
+  EXPECT_FALSE(connection.first_failure->about_backend);
+}
 
 TEST_F(AppraisePolicyRoles, PinnedRoleIsJudgedByItsSection) {
   const test::synthetic_cvm cvm;

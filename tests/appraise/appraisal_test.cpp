@@ -60,7 +60,7 @@ connection_facts facts_of(const capture& c) {
   // Captures without a recorded peer key are bound to the fingerprint they attest.
   const auto& first = c.attestations().at(0).as_object();
   const bytes live = c.live_spki_for(first);
-  std::copy(live.begin(), live.end(), f.live_spki.begin());
+  std::copy(live.begin(), live.end(), f.live_spki.emplace().begin());
   return f;
 }
 
@@ -238,7 +238,7 @@ TEST_P(AppraiseCapture, BrokenEvidenceNamesTheFailedCheck) {
   EXPECT_FALSE(a.entities[0].keys.bound);  // nothing may be encrypted to, or trusted from, this key
 
   auto other_key = facts_of(c);
-  other_key.live_spki[5] ^= 1;
+  (*other_key.live_spki)[5] ^= 1;
   a = appraise(*doc, other_key, evidence, &nearai, tdx::intel_sgx_root_ca(), at, mode::connection);
   EXPECT_EQ(a.first_failure->code, "fingerprint_mismatch");
 
