@@ -242,11 +242,18 @@ po::parsed_options parse_config_text(std::string_view text, const std::string& f
 
 loaded_options load_options(const po::options_description& options, const std::vector<std::string>& args,
                             const std::filesystem::path& default_file) {
+  return load_options(options, po::positional_options_description(), options, args, default_file);
+}
+
+loaded_options load_options(const po::options_description& options,
+                            const po::positional_options_description& positional,
+                            const po::options_description& file_options, const std::vector<std::string>& args,
+                            const std::filesystem::path& default_file) {
   loaded_options loaded;
   auto& values = loaded.values;
   // The command line first: program_options keeps the first value stored for a flag, so
   // the file below fills in only what the command line left out.
-  po::store(po::command_line_parser(args).options(options).run(), values);
+  po::store(po::command_line_parser(args).options(options).positional(positional).run(), values);
   if (values.count("help") != 0 || values.count("version") != 0) {
     loaded.no_config_reason = "not read (--help / --version)";
     return loaded;
@@ -275,7 +282,7 @@ loaded_options load_options(const po::options_description& options, const std::v
     if (!text) {
       throw po::error("cannot read config file " + file.string() + " (unreadable, a directory, or over 1MiB)");
     }
-    po::store(parse_config_text(*text, file.string(), options), values);
+    po::store(parse_config_text(*text, file.string(), file_options), values);
     loaded.config_file = file;
   }
   po::notify(values);

@@ -12,6 +12,7 @@
 
 #include <boost/program_options/options_description.hpp>
 #include <boost/program_options/parsers.hpp>
+#include <boost/program_options/positional_options.hpp>
 #include <boost/program_options/variables_map.hpp>
 
 #include <filesystem>
@@ -52,6 +53,16 @@ struct loaded_options {
 /// replaces the file's value, a repeatable one all of the file's values. With --help or
 /// --version on the command line no file is read. Throws boost::program_options::error.
 loaded_options load_options(const boost::program_options::options_description& options,
+                            const std::vector<std::string>& args,
+                            const std::filesystem::path& default_file = default_config_path());
+
+/// The same for a command that reads another command's config file: its command line
+/// takes `options` and the `positional` arguments, the file the keys of `file_options`
+/// (serve's flags, so that one file serves both commands). A key the file sets that
+/// `options` does not name is checked like any other and then left unused.
+loaded_options load_options(const boost::program_options::options_description& options,
+                            const boost::program_options::positional_options_description& positional,
+                            const boost::program_options::options_description& file_options,
                             const std::vector<std::string>& args,
                             const std::filesystem::path& default_file = default_config_path());
 

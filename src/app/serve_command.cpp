@@ -24,6 +24,62 @@ namespace vp::app {
 namespace po = boost::program_options;
 namespace asio = boost::asio;
 
+po::options_description backend_options() {
+  auto backends = options_group("Backends");
+  backends.add_options()
+      ("gateway-url", po::value<std::string>()->value_name("URL")->default_value("https://cloud-api.near.ai"),
+       "NEAR's gateway for --backend gateway (https, no path; --connect-to applies)")
+      ("allow-domain", po::value<std::vector<std::string>>()->value_name("PATTERN"),
+       "backend host pattern requests may go to; repeatable (default: *.completions.near.ai; '*.' = one label)")
+      ("connect-to", po::value<std::vector<std::string>>()->value_name("HOST:PORT:ADDR:PORT"),
+       "dial ADDR:PORT for HOST:PORT while SNI, certificate and Host stay HOST (curl semantics); repeatable")
+      ("upstream-ca", po::value<std::string>()->value_name("PEM"),
+       "CA certificates for backend TLS instead of the system store")
+      ("no-webpki", "do not validate backend certificates against CAs; rely on attestation alone")
+      ("signing-algo", po::value<std::string>()->value_name("ALGO")->default_value("ed25519"),
+       "the backend key the attestation binds: ed25519 (E2EE v2) or ecdsa (E2EE with ECIES)");
+
+  auto trust = options_group("Verification");
+  trust.add_options()
+      ("root-ca", po::value<std::string>()->value_name("PEM"),
+       "trust anchor for quotes (default: the Intel SGX Root CA built in)")
+      ("nvidia-root-ca", po::value<std::string>()->value_name("PEM"),
+       "root of GPU evidence certificate chains (default: the NVIDIA Device Identity CA built in)")
+      ("gpu-crl-dir", po::value<std::string>()->value_name("DIR"),
+       "CRLs (DER or PEM) for the GPU certificate chains, e.g. NVIDIA's l1-root.crl and l2-gh100.crl; without "
+       "them GPU revocation is unchecked")
+      ("policy", po::value<std::string>()->value_name("FILE"),
+       "workload policy JSON (default: the built-in 'nearai' policy)");
+
+  auto nvidia = options_group("NVIDIA attestation service (GPU evidence)");
+  nvidia.add_options()
+      ("no-nras", "never send GPU evidence to NVIDIA's attestation service (gpu_nras is skipped; a policy that "
+                  "requires it refuses every backend)")
+      ("nras-url", po::value<std::string>()->value_name("URL")->default_value(server::nras_options{}.attest_url),
+       "NRAS GPU attestation endpoint")
+      ("nras-jwks-url", po::value<std::string>()->value_name("URL")->default_value(server::nras_options{}.jwks_url),
+       "NRAS signing keys")
+      ("nras-key-pin", po::value<std::vector<std::string>>()->value_name("SHA256"),
+       "SHA-256 (hex) of the SPKI of an intermediate NRAS signing keys must chain to; repeatable, replaces the "
+       "default (NVIDIA Attestation Service GPU Intermediate 004)")
+      ("nras-ca", po::value<std::string>()->value_name("PEM"),
+       "CA certificates for https NRAS URLs instead of the system store");
+
+  auto timing = options_group("Attestation timeouts (DURATION: 500ms, 10s, 5m, 1h; bare numbers are seconds)");
+  timing.add_options()
+      ("connect-timeout", po::value<std::string>()->value_name("DURATION")->default_value("10s"), "DNS + TCP connect")
+      ("tls-timeout", po::value<std::string>()->value_name("DURATION")->default_value("10s"), "TLS handshake")
+      ("attestation-timeout", po::value<std::string>()->value_name("DURATION")->default_value("30s"),
+       "attestation report request → complete report");
+
+  auto coll = options_group("Collateral (Intel PCS / PCCS)");
+  add_collateral_options(coll);
+
+  auto all = options_group();
+  all.add(backends).add(trust).add(nvidia).add(timing).add(coll);
+  return all;
+}
+
 po::options_description serve_options() {
   auto listen = options_group("Listening");
   listen.add_options()
@@ -47,38 +103,20 @@ po::options_description serve_options() {
       ("backend", po::value<std::string>()->value_name("KIND")->default_value("direct"),
        "direct: each model's own CVM domain from the discovery list (byte-exact, model-signed answers); gateway: "
        "NEAR's gateway (--gateway-url), attested together with the model CVM behind it, prompts sealed to the model")
-      ("gateway-url", po::value<std::string>()->value_name("URL")->default_value("https://cloud-api.near.ai"),
-       "NEAR's gateway for --backend gateway (https, no path; --connect-to applies)")
       ("endpoints-url",
        po::value<std::string>()->value_name("URL")->default_value("https://completions.near.ai/endpoints"),
        "discovery list mapping models to backend domains")
       ("endpoints-refresh", po::value<std::string>()->value_name("DURATION")->default_value("300s"),
        "how often the discovery list is refreshed")
       ("endpoints-ca", po::value<std::string>()->value_name("PEM"),
-       "CA certificates for an https endpoints URL instead of the system store")
-      ("allow-domain", po::value<std::vector<std::string>>()->value_name("PATTERN"),
-       "backend host pattern requests may go to; repeatable (default: *.completions.near.ai; '*.' = one label)")
-      ("connect-to", po::value<std::vector<std::string>>()->value_name("HOST:PORT:ADDR:PORT"),
-       "dial ADDR:PORT for HOST:PORT while SNI, certificate and Host stay HOST (curl semantics); repeatable");
+       "CA certificates for an https endpoints URL instead of the system store");
 
-  auto trust = options_group("Verification");
-  trust.add_options()
+  auto verdicts = options_group("Verdicts");
+  verdicts.add_options()
       ("attestation-ttl", po::value<std::string>()->value_name("DURATION")->default_value("1h"),
        "how long a verified backend key is trusted before it is attested again")
       ("negative-ttl", po::value<std::string>()->value_name("DURATION")->default_value("30s"),
-       "how long a failed attestation is remembered")
-      ("root-ca", po::value<std::string>()->value_name("PEM"),
-       "trust anchor for quotes (default: the Intel SGX Root CA built in)")
-      ("nvidia-root-ca", po::value<std::string>()->value_name("PEM"),
-       "root of GPU evidence certificate chains (default: the NVIDIA Device Identity CA built in)")
-      ("gpu-crl-dir", po::value<std::string>()->value_name("DIR"),
-       "CRLs (DER or PEM) for the GPU certificate chains, e.g. NVIDIA's l1-root.crl and l2-gh100.crl; without "
-       "them GPU revocation is unchecked")
-      ("policy", po::value<std::string>()->value_name("FILE"),
-       "workload policy JSON (default: the built-in 'nearai' policy)")
-      ("upstream-ca", po::value<std::string>()->value_name("PEM"),
-       "CA certificates for backend TLS instead of the system store")
-      ("no-webpki", "do not validate backend certificates against CAs; rely on attestation alone");
+       "how long a failed attestation is remembered");
 
   auto integrity = options_group("End-to-end encryption and response signatures");
   integrity.add_options()
@@ -90,31 +128,11 @@ po::options_description serve_options() {
       ("verify-signatures", po::value<std::string>()->value_name("MODE")->default_value("check"),
        "check: verify each answer's signature by the attested key over the exact bytes, report it (log, "
        "X-Signature-Status trailer); enforce: withhold answers (and a stream's [DONE]) until it verifies; off")
-      ("signing-algo", po::value<std::string>()->value_name("ALGO")->default_value("ed25519"),
-       "the backend key the attestation binds: ed25519 (E2EE v2) or ecdsa (E2EE with ECIES)")
       ("signature-wait", po::value<std::string>()->value_name("DURATION")->default_value("3s"),
        "how long a signature the backend has not stored yet (404) is asked for again");
 
-  auto nvidia = options_group("NVIDIA attestation service (GPU evidence)");
-  nvidia.add_options()
-      ("no-nras", "never send GPU evidence to NVIDIA's attestation service (gpu_nras is skipped; a policy that "
-                  "requires it refuses every backend)")
-      ("nras-url", po::value<std::string>()->value_name("URL")->default_value(server::nras_options{}.attest_url),
-       "NRAS GPU attestation endpoint")
-      ("nras-jwks-url", po::value<std::string>()->value_name("URL")->default_value(server::nras_options{}.jwks_url),
-       "NRAS signing keys")
-      ("nras-key-pin", po::value<std::vector<std::string>>()->value_name("SHA256"),
-       "SHA-256 (hex) of the SPKI of an intermediate NRAS signing keys must chain to; repeatable, replaces the "
-       "default (NVIDIA Attestation Service GPU Intermediate 004)")
-      ("nras-ca", po::value<std::string>()->value_name("PEM"),
-       "CA certificates for https NRAS URLs instead of the system store");
-
-  auto timing = options_group("Timeouts (DURATION: 500ms, 10s, 5m, 1h; bare numbers are seconds)");
+  auto timing = options_group("Request timeouts (DURATION)");
   timing.add_options()
-      ("connect-timeout", po::value<std::string>()->value_name("DURATION")->default_value("10s"), "DNS + TCP connect")
-      ("tls-timeout", po::value<std::string>()->value_name("DURATION")->default_value("10s"), "TLS handshake")
-      ("attestation-timeout", po::value<std::string>()->value_name("DURATION")->default_value("30s"),
-       "attestation report request → complete report")
       ("response-timeout", po::value<std::string>()->value_name("DURATION")->default_value("300s"),
        "request sent → response headers")
       ("idle-timeout", po::value<std::string>()->value_name("DURATION")->default_value("120s"),
@@ -128,14 +146,11 @@ po::options_description serve_options() {
       ("shutdown-grace", po::value<std::string>()->value_name("DURATION")->default_value("10s"),
        "on SIGINT/SIGTERM, how long requests in flight may finish");
 
-  auto coll = options_group("Collateral (Intel PCS / PCCS)");
-  add_collateral_options(coll);
-
   auto general = options_group("General");
   general.add_options()("help,h", "show this help")("version", "print the version and exit");
   add_config_option(general);
   auto all = options_group();
-  all.add(general).add(listen).add(routing).add(trust).add(integrity).add(nvidia).add(timing).add(coll);
+  all.add(general).add(listen).add(routing).add(backend_options()).add(verdicts).add(integrity).add(timing);
   return all;
 }
 
@@ -199,31 +214,9 @@ std::string serve_help() {
   return s.str();
 }
 
-serve_settings read_serve_settings(const po::variables_map& vm) {
+serve_settings read_backend_settings(const po::variables_map& vm) {
   serve_settings s;
   auto& p = s.proxy;
-  p.listen_host = vm["host"].as<std::string>();
-  p.listen_port = port_flag(vm, "port", true);
-  p.max_body = size_flag(vm, "max-body");
-  if (p.max_body == 0) throw po::error("--max-body must be larger than 0");
-  p.max_buffered_bodies = size_flag(vm, "body-memory");
-  if (p.max_buffered_bodies < p.max_body) {
-    throw po::error("--body-memory (" + text::size_text(p.max_buffered_bodies) + ") is smaller than --max-body (" +
-                    text::size_text(p.max_body) + "): no request of the largest allowed size could ever be held");
-  }
-  p.max_client_connections = number_flag(vm, "max-connections", 1, std::size_t{1} << 20);
-  if (!log::parse_level(vm["log-level"].as<std::string>(), s.log_level)) {
-    throw po::error("--log-level must be debug, info, warn or error");
-  }
-  if (!log::parse_format(vm["log-format"].as<std::string>(), s.log_format)) {
-    throw po::error("--log-format must be text or json");
-  }
-  p.endpoints_url = vm["endpoints-url"].as<std::string>();
-  if (!p.endpoints_url.starts_with("https://") && !p.endpoints_url.starts_with("http://")) {
-    throw po::error("--endpoints-url " + p.endpoints_url + " is not an http:// or https:// URL");
-  }
-  p.endpoints_refresh = seconds_flag(vm, "endpoints-refresh");
-  if (vm.count("endpoints-ca") != 0) p.endpoints_ca = vm["endpoints-ca"].as<std::string>();
   if (vm.count("allow-domain") != 0) {
     p.allow_domains = vm["allow-domain"].as<std::vector<std::string>>();
     for (const auto& pattern : p.allow_domains) {
@@ -233,9 +226,6 @@ serve_settings read_serve_settings(const po::variables_map& vm) {
       }
     }
   }
-  const auto backend = server::parse_backend_kind(vm["backend"].as<std::string>());
-  if (!backend) throw po::error("--backend must be direct or gateway");
-  p.backend = *backend;
   std::string gateway_error;
   const auto gateway_host = parse_gateway_url(vm["gateway-url"].as<std::string>(), gateway_error);
   if (!gateway_host) throw po::error("--gateway-url: " + gateway_error);
@@ -246,16 +236,6 @@ serve_settings read_serve_settings(const po::variables_map& vm) {
       auto rule = proxy::parse_connect_to(spec, error);
       if (!rule) throw po::error(error);
       p.connect_to.push_back(std::move(*rule));
-    }
-  }
-  p.attestation_ttl = seconds_flag(vm, "attestation-ttl");
-  p.negative_ttl = seconds_flag(vm, "negative-ttl");
-  // A verdict kept for no time at all cannot carry the request it was made for (its
-  // keys are what E2EE and the signature check use), and a zero refresh would refetch
-  // the list on every request.
-  for (const char* name : {"attestation-ttl", "negative-ttl", "endpoints-refresh"}) {
-    if (seconds_flag(vm, name).count() == 0) {
-      throw po::error("--" + std::string(name) + " must be at least 1s");
     }
   }
   if (vm.count("root-ca") != 0) s.root_ca = vm["root-ca"].as<std::string>();
@@ -282,6 +262,54 @@ serve_settings read_serve_settings(const po::variables_map& vm) {
   if (!p.upstream_tls.webpki && !p.upstream_tls.ca_file.empty()) {
     throw po::error("--upstream-ca and --no-webpki contradict each other");
   }
+  const auto algo = attest::signing_algorithm_named(vm["signing-algo"].as<std::string>());
+  if (!algo) throw po::error("--signing-algo must be ed25519 or ecdsa");
+  p.signing_algo = *algo;
+  p.timeouts.connect = duration_flag(vm, "connect-timeout");
+  p.timeouts.tls = duration_flag(vm, "tls-timeout");
+  p.timeouts.attestation = duration_flag(vm, "attestation-timeout");
+  s.collateral = read_collateral_options(vm);
+  return s;
+}
+
+serve_settings read_serve_settings(const po::variables_map& vm) {
+  serve_settings s = read_backend_settings(vm);
+  auto& p = s.proxy;
+  p.listen_host = vm["host"].as<std::string>();
+  p.listen_port = port_flag(vm, "port", true);
+  p.max_body = size_flag(vm, "max-body");
+  if (p.max_body == 0) throw po::error("--max-body must be larger than 0");
+  p.max_buffered_bodies = size_flag(vm, "body-memory");
+  if (p.max_buffered_bodies < p.max_body) {
+    throw po::error("--body-memory (" + text::size_text(p.max_buffered_bodies) + ") is smaller than --max-body (" +
+                    text::size_text(p.max_body) + "): no request of the largest allowed size could ever be held");
+  }
+  p.max_client_connections = number_flag(vm, "max-connections", 1, std::size_t{1} << 20);
+  if (!log::parse_level(vm["log-level"].as<std::string>(), s.log_level)) {
+    throw po::error("--log-level must be debug, info, warn or error");
+  }
+  if (!log::parse_format(vm["log-format"].as<std::string>(), s.log_format)) {
+    throw po::error("--log-format must be text or json");
+  }
+  p.endpoints_url = vm["endpoints-url"].as<std::string>();
+  if (!p.endpoints_url.starts_with("https://") && !p.endpoints_url.starts_with("http://")) {
+    throw po::error("--endpoints-url " + p.endpoints_url + " is not an http:// or https:// URL");
+  }
+  p.endpoints_refresh = seconds_flag(vm, "endpoints-refresh");
+  if (vm.count("endpoints-ca") != 0) p.endpoints_ca = vm["endpoints-ca"].as<std::string>();
+  const auto backend = server::parse_backend_kind(vm["backend"].as<std::string>());
+  if (!backend) throw po::error("--backend must be direct or gateway");
+  p.backend = *backend;
+  p.attestation_ttl = seconds_flag(vm, "attestation-ttl");
+  p.negative_ttl = seconds_flag(vm, "negative-ttl");
+  // A verdict kept for no time at all cannot carry the request it was made for (its
+  // keys are what E2EE and the signature check use), and a zero refresh would refetch
+  // the list on every request.
+  for (const char* name : {"attestation-ttl", "negative-ttl", "endpoints-refresh"}) {
+    if (seconds_flag(vm, name).count() == 0) {
+      throw po::error("--" + std::string(name) + " must be at least 1s");
+    }
+  }
   const bool gateway = p.backend == server::backend_kind::gateway;
   // Behind the gateway nothing the gateway can read is sent unless the user says so.
   const auto e2ee = vm.count("e2ee") != 0 ? proxy::parse_e2ee_mode(vm["e2ee"].as<std::string>())
@@ -295,13 +323,7 @@ serve_settings read_serve_settings(const po::variables_map& vm) {
   const auto signatures = proxy::parse_signature_mode(vm["verify-signatures"].as<std::string>());
   if (!signatures) throw po::error("--verify-signatures must be off, check or enforce");
   p.verify_signatures = *signatures;
-  const auto algo = attest::signing_algorithm_named(vm["signing-algo"].as<std::string>());
-  if (!algo) throw po::error("--signing-algo must be ed25519 or ecdsa");
-  p.signing_algo = *algo;
   p.signature_wait = duration_flag(vm, "signature-wait");
-  p.timeouts.connect = duration_flag(vm, "connect-timeout");
-  p.timeouts.tls = duration_flag(vm, "tls-timeout");
-  p.timeouts.attestation = duration_flag(vm, "attestation-timeout");
   p.timeouts.response_headers = duration_flag(vm, "response-timeout");
   p.timeouts.idle = duration_flag(vm, "idle-timeout");
   p.timeouts.client_keep_alive = duration_flag(vm, "keep-alive-timeout");
@@ -311,8 +333,19 @@ serve_settings read_serve_settings(const po::variables_map& vm) {
     if (duration_flag(vm, name).count() == 0) throw po::error("--" + std::string(name) + " must be longer than 0");
   }
   p.shutdown_grace = seconds_flag(vm, "shutdown-grace");
-  s.collateral = read_collateral_options(vm);
   return s;
+}
+
+backend_dependencies load_backend_dependencies(boost::asio::any_io_executor executor, const serve_settings& settings,
+                                               std::shared_ptr<const clock> time_source) {
+  auto anchor = load_anchor(settings.root_ca);
+  auto workload = load_workload_policy(settings.policy_file);
+  auto source = make_collateral_source(std::move(executor), settings.collateral, anchor, *time_source);
+  backend_dependencies out{server::proxy_dependencies{source, anchor, std::move(time_source), workload.policy},
+                           std::move(workload.description)};
+  out.dependencies.gpu_anchor = load_gpu_anchor(settings.nvidia_root_ca);
+  out.dependencies.gpu_crls = load_gpu_crls(settings.gpu_crl_dir);
+  return out;
 }
 
 namespace {
@@ -395,14 +428,8 @@ int serve_command(const std::vector<std::string>& args, std::ostream& out, std::
   const auto clock = std::make_shared<system_clock>();
   std::unique_ptr<server::proxy_server> proxy;
   try {
-    auto anchor = load_anchor(settings->root_ca);
-    auto gpu_anchor = load_gpu_anchor(settings->nvidia_root_ca);
-    auto workload = load_workload_policy(settings->policy_file);
-    auto source = make_collateral_source(ioc.get_executor(), settings->collateral, anchor, *clock);
-    server::proxy_dependencies dependencies{source, anchor, clock, workload.policy};
-    dependencies.gpu_anchor = gpu_anchor;
-    dependencies.gpu_crls = load_gpu_crls(settings->gpu_crl_dir);
-    proxy = std::make_unique<server::proxy_server>(ioc.get_executor(), settings->proxy, std::move(dependencies));
+    auto loaded = load_backend_dependencies(ioc.get_executor(), *settings, clock);
+    proxy = std::make_unique<server::proxy_server>(ioc.get_executor(), settings->proxy, loaded.dependencies);
     proxy->start();
     const auto& p = settings->proxy;
     log::info(version_line("verified-proxy") + " listening on http://" + p.listen_host + ":" +
@@ -418,7 +445,7 @@ int serve_command(const std::vector<std::string>& args, std::ostream& out, std::
     log::info("quotes: trust anchor " + anchor_name + "; collateral from " + collateral_from);
     log::info("GPU evidence: root " + (settings->nvidia_root_ca.empty() ? std::string("NVIDIA Device Identity CA")
                                                                         : settings->nvidia_root_ca));
-    log::info("workload policy: " + workload.description);
+    log::info("workload policy: " + loaded.policy_description);
     log::info("end-to-end encryption " + std::string(proxy::to_string(p.e2ee)) + "; response signatures " +
               std::string(proxy::to_string(p.verify_signatures)) + "; attested signing key " +
               std::string(attest::to_string(p.signing_algo)));

@@ -1,6 +1,7 @@
 #pragma once
 // `verified-proxy [serve] [flags]`: runs the verifying proxy until SIGINT / SIGTERM.
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/program_options/options_description.hpp>
 #include <boost/program_options/variables_map.hpp>
 
@@ -8,6 +9,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <iosfwd>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,9 +17,11 @@
 
 #include "app/collateral_options.hpp"
 #include "app/flag_values.hpp"
+#include "core/clock.hpp"
 #include "core/log.hpp"
 #include "server/descriptor_budget.hpp"
 #include "server/proxy_config.hpp"
+#include "server/proxy_server.hpp"
 
 namespace vp::app {
 
@@ -34,13 +38,36 @@ struct serve_settings {
   std::filesystem::path config_file;            ///< the config file read ("" none)
 };
 
-/// The serve flags, --help, --version and --config included: for every command that takes
-/// them (serve, print-config), with load_options (app/config_file.hpp) to read them.
+/// The flags that say how a backend is reached and attested — allowlist, --connect-to,
+/// TLS, trust anchors, policy, GPU and NVIDIA's service, the connect / TLS / attestation
+/// timeouts, collateral: the part of serve's flags `verify` takes too.
+boost::program_options::options_description backend_options();
+
+/// The serve flags, --help, --version and --config included (backend_options() among
+/// them): for every command that takes them (serve, print-config), with load_options
+/// (app/config_file.hpp) to read them. The config file's keys are these.
 boost::program_options::options_description serve_options();
+
+/// The settings `values` (backend_options(), loaded) describe; the listening, routing and
+/// serving ones keep their defaults. Throws boost::program_options::error naming the flag
+/// of a bad value.
+serve_settings read_backend_settings(const boost::program_options::variables_map& values);
 
 /// The settings `values` (serve_options(), loaded) describe. Throws
 /// boost::program_options::error naming the flag of a bad value.
 serve_settings read_serve_settings(const boost::program_options::variables_map& values);
+
+/// What attesting a backend needs besides the configuration: trust anchors, the workload
+/// policy, the collateral source, GPU CRLs.
+struct backend_dependencies {
+  server::proxy_dependencies dependencies;
+  std::string policy_description;  ///< the policy's name and file, for a log line or a report
+};
+
+/// Loads them as `settings` say. Throws std::runtime_error naming the file that cannot be
+/// used (a configuration error).
+backend_dependencies load_backend_dependencies(boost::asio::any_io_executor executor, const serve_settings& settings,
+                                               std::shared_ptr<const clock> time_source);
 /// The host of a --gateway-url: "https://HOST", optionally ending in "/" or "/v1" (the
 /// base URL NEAR documents), lower-cased; nullopt with `error` set otherwise.
 std::optional<std::string> parse_gateway_url(std::string_view url, std::string& error);

@@ -46,6 +46,7 @@
 #include "proxy/signature_ledger.hpp"
 #include "server/descriptor_budget.hpp"
 #include "server/attestation_gate.hpp"
+#include "server/backend_attestation.hpp"
 #include "server/endpoints_directory.hpp"
 #include "server/forwarder.hpp"
 #include "server/upstream_pool.hpp"
@@ -244,23 +245,6 @@ observe::trust_configuration trust_configuration_of(const proxy_config& config, 
   return t;
 }
 
-/// The collateral source the attester asks, counted on the status board.
-class counted_collateral_source final : public collateral::source {
- public:
-  counted_collateral_source(std::shared_ptr<collateral::source> inner, std::shared_ptr<observe::status_board> board)
-      : inner_(std::move(inner)), board_(std::move(board)) {}
-
-  asio::awaitable<collateral::result<collateral::verified_collateral>> get(collateral::platform_key key) override {
-    auto got = co_await inner_->get(key);
-    board_->count_collateral_fetch(got.has_value());
-    co_return got;
-  }
-
- private:
-  std::shared_ptr<collateral::source> inner_;
-  std::shared_ptr<observe::status_board> board_;
-};
-
 /// The `error.message` of one of the proxy's own error bodies ("" if it has none).
 std::string error_message_of(const proxy::error_response& e) {
   error_code ec;
@@ -336,22 +320,7 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
         tls(config.upstream_tls),
         board(std::make_shared<observe::status_board>(trust_configuration_of(config, dependencies),
                                                       dependencies.time_source->now())),
-        attester(dependencies.attester
-                     ? dependencies.attester
-                     : std::make_shared<near_attester>(
-                           std::make_shared<counted_collateral_source>(dependencies.collateral, board),
-                           dependencies.anchor, dependencies.policy, *dependencies.time_source,
-                           upstream::attest_options{config.timeouts.attestation, config.max_attestation_report,
-                                                    std::nullopt, config.signing_algo},
-                           dependencies.gpu_anchor,
-                           config.nras.enabled
-                               ? std::make_shared<nras_client>(
-                                     ex, config.nras,
-                                     net::http_client_options{config.timeouts.connect, config.timeouts.attestation,
-                                                              gpu::nras::max_response_bytes, {}, "verified-proxy", {}},
-                                     *dependencies.time_source, board)
-                               : nullptr,
-                           dependencies.gpu_crls)),
+        attester(make_attester(ex, config, dependencies, board)),
         gate(ex, *dependencies.time_source,
              appraise::verdict_cache_options{config.attestation_ttl, config.negative_ttl, 1024, 64}, board),
         pool(config.pool_max_idle_per_domain, config.pool_idle_timeout),
@@ -1161,10 +1130,7 @@ asio::awaitable<bool> session::answer_local(const client_request& request, const
 // The server.
 
 asio::awaitable<upstream::result<upstream::upstream_connection>> proxy_server::state::connect(std::string domain) {
-  upstream::connect_options options{config.timeouts.connect, config.timeouts.tls, std::nullopt};
-  if (const auto* rule = proxy::find_connect_to(config.connect_to, domain, config.upstream_port)) {
-    options.connect_to = upstream::dial_address{rule->address, rule->address_port};
-  }
+  const auto options = connect_options_for(config, domain);
   board->count_upstream_created();
   co_return co_await upstream::connect_upstream(executor, tls, std::move(domain), config.upstream_port, options);
 }
