@@ -5,6 +5,7 @@
 #include "app/collateral_command.hpp"
 #include "app/program.hpp"
 #include "app/serve_command.hpp"
+#include "app/verify_command.hpp"
 #include "app/verify_quote_command.hpp"
 #include "app/verify_report_command.hpp"
 #include "app/verify_signature_command.hpp"
@@ -20,8 +21,10 @@ constexpr const char* help =
     "Usage:\n"
     "  verified-proxy [serve] [--config FILE] [flags]   run the proxy (default), see `verified-proxy serve --help`\n"
     "  verified-proxy print-config [--config FILE] [flags]\n"
+    "  verified-proxy verify DOMAIN [--model M] [--json] [--config FILE] [flags]\n"
+    "  verified-proxy verify --gateway --model M [--json] [--config FILE] [flags]\n"
     "  verified-proxy verify-quote --quote FILE [--collateral FILE|DIR] [--root-ca PEM] [--at UNIX_SECONDS]\n"
-    "  verified-proxy verify-report --report FILE --nonce HEX --spki-sha256 HEX --collateral FILE|DIR\n"
+    "  verified-proxy verify-report --report FILE --nonce HEX [--spki-sha256 HEX] --collateral FILE|DIR\n"
     "                               [--policy FILE] [--json]\n"
     "  verified-proxy verify-signature --signature FILE [--request FILE] [--response FILE] [--report FILE]\n"
     "                                  [--model NAME] [--json]\n"
@@ -31,12 +34,13 @@ constexpr const char* help =
     "Commands:\n"
     "  serve              Run the verifying proxy on 127.0.0.1:8080 (the default command).\n"
     "  print-config       Print the configuration serve would run with (config file, flags, defaults) as TOML.\n"
+    "  verify             Attest a live backend now, as the proxy would, and print every factor.\n"
     "  verify-quote       Verify an Intel TDX DCAP quote (Intel's QVL rules) and print JSON.\n"
     "  verify-report      Verify a saved NEAR AI attestation report offline (quotes, binding, workload policy).\n"
     "  verify-signature   Check a saved response signature offline (signer, request/response hashes, model).\n"
     "  collateral fetch   Write an offline collateral bundle for one platform from Intel PCS / a PCCS.\n"
     "\n"
-    "Run `verified-proxy COMMAND --help` for the flags of a command. serve reads its flags from\n"
+    "Run `verified-proxy COMMAND --help` for the flags of a command. serve and verify read their flags from\n"
     "$XDG_CONFIG_HOME/verified-proxy/config.toml (or ~/.config/verified-proxy/config.toml) when it exists.\n";
 
 }  // namespace
@@ -54,6 +58,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     return exit_ok;
   }
   if (args[0] == "print-config") return print_config_command({args.begin() + 1, args.end()}, out, err);
+  if (args[0] == "verify") return verify_command({args.begin() + 1, args.end()}, out, err);
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   const system_clock clock;
   if (args[0] == "verify-quote") return verify_quote_command(rest, out, err, clock);

@@ -4,14 +4,13 @@
 #include <boost/program_options.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <filesystem>
-#include <iomanip>
 #include <iostream>
 #include <optional>
 
 #include "app/cli.hpp"
 #include "app/collateral_options.hpp"
+#include "app/factor_report.hpp"
 #include "app/program.hpp"
 #include "appraise/appraisal.hpp"
 #include "attest/attestation_verifier.hpp"
@@ -31,7 +30,7 @@ namespace json = boost::json;
 namespace {
 
 constexpr const char* usage =
-    "Usage: verified-proxy verify-report --report FILE --nonce HEX --spki-sha256 HEX --collateral FILE|DIR\n"
+    "Usage: verified-proxy verify-report --report FILE --nonce HEX [--spki-sha256 HEX] --collateral FILE|DIR\n"
     "                                    [--policy FILE] [--model NAME] [--root-ca PEM] [--nvidia-root-ca PEM]\n"
     "                                    [--gpu-crl-dir DIR]\n"
     "                                    [--nras-response FILE --nras-jwks FILE [--nras-key-pin SHA256]]\n"
@@ -41,7 +40,9 @@ constexpr const char* usage =
     "Verifies a saved NEAR AI attestation report (GET /v1/attestation/report, direct or gateway form) offline:\n"
     "every Intel TDX quote in it against the collateral, report_data against the nonce you sent and the TLS key\n"
     "you saw, and the workload policy (event-log replay, compose / app / KMS bindings, measurements, TCB status).\n"
-    "Prints a table of factors, or one JSON object with --json:\n"
+    "Without --spki-sha256 (a capture that did not record the key) the report is tied to no TLS connection: the\n"
+    "binding factor is skipped and the summary says so. Prints what is proven and what is not, then a table of\n"
+    "factors, or one JSON object with --json:\n"
     "{\"ok\":…,\"factors\":[{\"attestation\",\"name\",\"status\",\"detail\"}…],\"attestations\":[…],…}.\n"
     "Exit status: 0 every enforced factor passes, 1 a factor fails, 2 usage error or unreadable input.\n";
 
@@ -88,99 +89,6 @@ appraise::evidence_set load_evidence(const appraise::evidence_needs& needs, cons
     evidence.add(platform, std::move(*prepared));
   }
   return evidence;
-}
-
-std::string attestation_label(const attest::near_attestation& a) {
-  return a.json_pointer.empty() ? std::string("(top level)") : a.json_pointer;
-}
-
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
-
-void print_table(std::ostream& out, const attest::near_report_document& doc, const std::string& policy_name,
-                 unix_time at, const appraise::appraisal& appraisal) {
-  const auto& outcomes = appraisal.entities;
-  out << "Report: " << attest::to_string(doc.form) << " form, " << outcomes.size()
-      << (outcomes.size() == 1 ? " attestation" : " attestations") << "; policy " << policy_name << "; as of "
-      << format_rfc3339_utc(at) << "\n";
-  std::size_t warnings = 0;
-  const policy::factor* first_failure = nullptr;
-  const attest::near_attestation* failed_in = nullptr;
-  for (const auto& o : outcomes) {
-    const attest::near_attestation& a = *doc.find(o.json_pointer);
-    out << "\nAttestation " << attestation_label(a) << ": " << attest::to_string(a.role) << " CVM, "
-        << attest::to_string(a.signing_algo) << " " << attest::format_signing_address(a.signing_algo, a.signing_address);
-    if (a.model_name) out << ", model " << *a.model_name;
-    out << "\n";
-    for (const auto& f : o.factors) {
-      out << "  " << std::left << std::setw(5) << upper(policy::to_string(f.status)) << " " << std::setw(22) << f.name
-          << " " << f.detail << "\n";
-      if (f.status == policy::factor_status::warn) ++warnings;
-      if (f.status == policy::factor_status::fail && first_failure == nullptr) {
-        first_failure = &f;
-        failed_in = &a;
-      }
-    }
-  }
-  out << "\n";
-  if (first_failure == nullptr) {
-    out << "Result: ACCEPTED: every enforced factor passes";
-    if (warnings > 0) out << " (" << warnings << (warnings == 1 ? " warning)" : " warnings)");
-    out << "\n";
-  } else {
-    out << "Result: REJECTED: " << attestation_label(*failed_in) << " " << first_failure->name << ": "
-        << first_failure->detail << "\n";
-  }
-}
-
-json::object factor_json(const std::string& pointer, const policy::factor& f) {
-  return json::object{{"attestation", pointer},
-                      {"name", f.name},
-                      {"status", policy::to_string(f.status)},
-                      {"detail", f.detail}};
-}
-
-void print_json(std::ostream& out, const attest::near_report_document& doc, const std::string& policy_name,
-                unix_time at, const appraise::appraisal& appraisal) {
-  json::array factors;
-  json::array attestations;
-  json::value first_failure = nullptr;
-  for (const auto& o : appraisal.entities) {
-    const attest::near_attestation& a = *doc.find(o.json_pointer);
-    for (const auto& f : o.factors) {
-      factors.push_back(factor_json(a.json_pointer, f));
-      if (f.status == policy::factor_status::fail && first_failure.is_null()) {
-        json::object failed = factor_json(a.json_pointer, f);
-        // The code the proxy answers a connection with for the same evidence.
-        if (appraisal.first_failure) failed["code"] = appraisal.first_failure->code;
-        first_failure = std::move(failed);
-      }
-    }
-    json::object entry{{"json_pointer", a.json_pointer},
-                       {"role", attest::to_string(a.role)},
-                       {"ok", o.ok()},
-                       {"signing_algo", attest::to_string(a.signing_algo)},
-                       {"signing_address", attest::format_signing_address(a.signing_algo, a.signing_address)}};
-    if (a.model_name) entry["model_name"] = *a.model_name;
-    if (o.verdict) {
-      entry["tcb_status"] = tdx::to_string(o.verdict->quote.status);
-      entry["fmspc"] = to_hex_upper(o.verdict->quote.fmspc);
-      entry["collateral_expires_at"] = to_unix_seconds(o.verdict->collateral_expires_at);
-    }
-    attestations.push_back(std::move(entry));
-  }
-  json::object result{{"ok", appraisal.accepted()},
-                      {"form", attest::to_string(doc.form)},
-                      {"policy", policy_name},
-                      {"verified_at", to_unix_seconds(at)},
-                      {"verified_at_iso", format_rfc3339_utc(at)},
-                      {"first_failure", std::move(first_failure)},
-                      {"factors", std::move(factors)},
-                      {"attestations", std::move(attestations)}};
-  out << json::serialize(result) << '\n';
 }
 
 int report_parse_failure(std::ostream& out, bool as_json, const attest::error& e) {
@@ -248,7 +156,8 @@ int verify_report_command(const std::vector<std::string>& args, std::ostream& ou
       ("report", po::value<std::string>()->value_name("FILE"), "the report body, as received")
       ("nonce", po::value<std::string>()->value_name("HEX"), "the 32-byte nonce sent with the request (64 hex)")
       ("spki-sha256", po::value<std::string>()->value_name("HEX"),
-       "SHA-256 of the DER SubjectPublicKeyInfo of the TLS key the report arrived over (64 hex)")
+       "SHA-256 of the DER SubjectPublicKeyInfo of the TLS key the report arrived over (64 hex); without it the "
+       "report is not tied to a TLS connection")
       ("collateral", po::value<std::string>()->value_name("FILE|DIR"),
        "QuoteCollateralV3 JSON file or bundle directory, or a bundle tree searched per quote platform")
       ("policy", po::value<std::string>()->value_name("FILE"), "workload policy JSON (default: the built-in nearai)")
@@ -290,7 +199,7 @@ int verify_report_command(const std::vector<std::string>& args, std::ostream& ou
     out << policy::nearai_policy_json();
     return exit_ok;
   }
-  for (const char* required : {"report", "nonce", "spki-sha256", "collateral"}) {
+  for (const char* required : {"report", "nonce", "collateral"}) {
     if (vm.count(required) == 0) {
       err << "verify-report: --" << required << " is required\n\n" << help_hint("verified-proxy verify-report") << '\n';
       return exit_usage;
@@ -301,10 +210,14 @@ int verify_report_command(const std::vector<std::string>& args, std::ostream& ou
     err << "verify-report: --nonce must be 64 hex digits (the 32 bytes sent as `nonce`)\n";
     return exit_usage;
   }
-  const auto spki = parse_digest_flag(vm["spki-sha256"].as<std::string>());
-  if (!spki) {
-    err << "verify-report: --spki-sha256 must be 64 hex digits (SHA-256 of the TLS key's DER SubjectPublicKeyInfo)\n";
-    return exit_usage;
+  std::optional<sha256_digest> spki;
+  if (vm.count("spki-sha256") != 0) {
+    spki = parse_digest_flag(vm["spki-sha256"].as<std::string>());
+    if (!spki) {
+      err << "verify-report: --spki-sha256 must be 64 hex digits (SHA-256 of the TLS key's DER "
+             "SubjectPublicKeyInfo)\n";
+      return exit_usage;
+    }
   }
   const std::string report_path = vm["report"].as<std::string>();
   const auto body = read_file(report_path, max_report_file_size);
@@ -337,7 +250,7 @@ int verify_report_command(const std::vector<std::string>& args, std::ostream& ou
       return exit_usage;
     }
     workload = std::move(*parsed);
-    policy_name = (workload.name().empty() ? std::string("unnamed") : workload.name()) + " (" + policy_path + ")";
+    policy_name = policy_label(workload, policy_path);
   }
 
   std::shared_ptr<const tdx::trust_anchor> anchor;
@@ -359,7 +272,7 @@ int verify_report_command(const std::vector<std::string>& args, std::ostream& ou
   auto doc = attest::parse_report_document(*body);
   if (!doc) return report_parse_failure(out, as_json, doc.error());
 
-  const appraise::connection_facts facts{*nonce, *spki, model};
+  const appraise::connection_facts facts{*nonce, spki, model};
   const auto needed = appraise::needs(*doc, appraise::mode::offline_all);
   auto evidence = load_evidence(needed, collateral_path, *anchor);
   evidence.gpu_root = gpu_anchor.get();
@@ -370,10 +283,22 @@ int verify_report_command(const std::vector<std::string>& args, std::ostream& ou
   }
   const auto appraisal =
       appraise::appraise(*doc, facts, evidence, &workload, *anchor, at, appraise::mode::offline_all);
+  const report_view view{.document = *doc,
+                         .appraisal = appraisal,
+                         .policy = workload,
+                         .policy_name = policy_name,
+                         .at = at,
+                         .tls = spki ? tls_origin::given : tls_origin::not_given,
+                         .connection = {}};
+  const auto hint = validity_hint(appraisal, at, vm.count("at") != 0);
   if (as_json) {
-    print_json(out, *doc, policy_name, at, appraisal);
+    auto result = report_json(view);
+    if (hint) result["hint"] = *hint;
+    out << json::serialize(result) << '\n';
   } else {
-    print_table(out, *doc, policy_name, at, appraisal);
+    print_report_table(out, view);
+    out << result_line(view) << '\n';
+    if (hint) out << "Hint: " << *hint << '\n';
   }
   return appraisal.accepted() ? exit_ok : exit_rejected;
 }

@@ -640,7 +640,11 @@ int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         << (config.options.gateway ? "              " + (dir / "gateway-measurements.json").string() +
                                          " (what the gateway's quotes measure)\n"
                                    : std::string())
-        << "\nRun the proxy against it (from any directory; on 127.0.0.1:8080, --port changes that):\n  "
+        << "\nCheck a backend first, as the proxy would before a request (exit 0 verified, 1 refused):\n  "
+        << shell_quote(proxy_program(program_path)) << " verify --config " << shell_quote(config_file.string()) << " "
+        << config.options.domains.front().domain << " --model "
+        << shell_quote(config.options.domains.front().models.front())
+        << "\n\nRun the proxy against it (from any directory; on 127.0.0.1:8080, --port changes that):\n  "
         << shell_quote(proxy_program(program_path)) << " --config " << shell_quote(config_file.string());
     const std::string model = config.options.domains.front().models.front();
     out << "\n\nThen, for example:\n"

@@ -51,6 +51,7 @@ TEST(HelpText, EveryCommandWrapsToTheSharedWidth) {
   for (const auto& args : std::vector<std::vector<std::string>>{{"--help"},
                                                                 {"serve", "--help"},
                                                                 {"print-config", "--help"},
+                                                                {"verify", "--help"},
                                                                 {"verify-quote", "--help"},
                                                                 {"verify-report", "--help"},
                                                                 {"verify-signature", "--help"},
@@ -87,6 +88,8 @@ TEST(HelpText, UsageErrorsEndWithAOneLineHint) {
     std::vector<std::string> args;
     const char* hint;
   } cases[] = {
+      {{"verify", "--bogus"}, "Run `verified-proxy verify --help` for its flags.\n"},
+      {{"verify"}, "Run `verified-proxy verify --help` for its flags.\n"},
       {{"verify-quote", "--bogus"}, "Run `verified-proxy verify-quote --help` for its flags.\n"},
       {{"verify-quote"}, "Run `verified-proxy verify-quote --help` for its flags.\n"},
       {{"verify-report", "--bogus"}, "Run `verified-proxy verify-report --help` for its flags.\n"},
@@ -119,6 +122,7 @@ TEST(HelpText, EveryCommandAnswersVersionFromTheProjectVersion) {
   for (const auto& args : std::vector<std::vector<std::string>>{{"--version"},
                                                                 {"serve", "--version"},
                                                                 {"print-config", "--version"},
+                                                                {"verify", "--version"},
                                                                 {"verify-quote", "--version"},
                                                                 {"verify-report", "--version"},
                                                                 {"verify-signature", "--version"},

@@ -15,6 +15,7 @@
 #include "attest/nearai_captures.hpp"
 #include "collateral/bundle.hpp"
 #include "core/hex.hpp"
+#include "core/time.hpp"
 #include "policy/policy.hpp"
 #include "policy/synthetic_cvm.hpp"
 #include "support/command_test.hpp"
@@ -241,17 +242,112 @@ TEST(VerifyReportCommand, RealCaptureTableAndExpiredCollateral) {
   EXPECT_NE(r.out.find("Report: direct form, 1 attestation; policy nearai (built-in); as of 2026-06-29T02:06:37Z"),
             std::string::npos)
       << r.out;
-  EXPECT_NE(r.out.find("Attestation (top level): model CVM, ed25519 d0aa20bc"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("  PASS  app_id                 2c0a0c96cb6dbd659bf1446e2f3fce58172ff91b"), std::string::npos)
+  EXPECT_NE(r.out.find("Attestation (top level): model CVM, ed25519 d0aa20bc…f823, model Qwen/Qwen3.5-122B-A10B"),
+            std::string::npos)
       << r.out;
+  // Hex shortened for a person (--json has it in full).
+  EXPECT_NE(r.out.find("  PASS  app_id                 2c0a0c96…f91b from the RTMR3"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("2c0a0c96cb6dbd659bf1446e2f3fce58172ff91b"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Result: ACCEPTED: every enforced factor passes"), std::string::npos) << r.out;
+  // Before the table, what the factors prove and what they do not, in plain words.
+  const auto summary = r.out.find("Proven:\n  - genuine Intel TDX hardware: an Intel-certified quote, Intel rates the "
+                                  "platform's TCB UpToDate; not a debug TD\n");
+  EXPECT_NE(summary, std::string::npos) << r.out;
+  EXPECT_LT(summary, r.out.find("Attestation (top level)"));
+  for (const char* line :
+       {"  - bound to the TLS key you gave (eb336f52…a2ad) and to your nonce\n",
+        "  - runs the software the policy nearai (built-in) pins (app id, KMS, OS image, MRTD, RTMR1, RTMR2), read "
+        "from an event log that replays to the quote\n",
+        "  - 8 genuine NVIDIA GPUs (device keys certified by NVIDIA), their evidence signed over your nonce, with the "
+        "driver and VBIOS the policy pins; NVIDIA's attestation service agrees\n",
+        "Not proven:\n",
+        "  - compose hash, RTMR0, MRSEAM: not pinned by the policy for model CVMs (any value passes)\n",
+        "  - that these GPUs are the CVM's own: the TDX quote does not commit to the GPU evidence\n",
+        "  - that no GPU certificate is revoked: unchecked: ",
+        "  - which model answers: model_name is the CVM's own claim, the quote does not measure it\n",
+        "  - that answers are signed by the attested key: response signatures are not checked here"}) {
+    EXPECT_NE(r.out.find(line), std::string::npos) << line << "\n" << r.out;
+  }
+  EXPECT_EQ(r.out.find("Failed:"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("Hint:"), std::string::npos) << r.out;
 
-  // A month later Intel's collateral has expired: the quote itself is not accepted.
-  args[9] = std::to_string(c.verify_at + 40 * 86400);
+  // A month later Intel's collateral has expired: the quote itself is not accepted, and the
+  // hint says which time to verify a capture at.
+  arg_of(args, "--at") = std::to_string(c.verify_at + 40 * 86400);
   r = run_report(args);
   EXPECT_EQ(r.code, exit_rejected);
   EXPECT_NE(r.out.find("FAIL  quote                  collateral_expired"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Failed:\n  - quote: collateral_expired"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Result: REJECTED: (top level) quote: collateral_expired"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\nHint: As of --at 2026-08-08T02:06:37Z (" + std::to_string(c.verify_at + 40 * 86400) +
+                       ") Intel's collateral or a certificate of the quote was not valid (collateral_expired)"),
+            std::string::npos)
+      << r.out;
+
+  // Without --at it is verified as of now: the hint names the flag and the capture time.
+  args.erase(std::find(args.begin(), args.end(), "--at"), std::find(args.begin(), args.end(), "--at") + 2);
+  r = run_report(args, c.verify_at + 40 * 86400);
+  EXPECT_EQ(r.code, exit_rejected);
+  EXPECT_NE(r.out.find("Hint: The report was verified as of now (2026-08-08T02:06:37Z)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("pass --at UNIX_SECONDS with its capture time"), std::string::npos) << r.out;
+  args.push_back("--json");
+  r = run_report(args, c.verify_at + 40 * 86400);
+  const json::object o = parse_or_fail(r.out);
+  EXPECT_NE(o.at("hint").as_string().find("--at UNIX_SECONDS"), std::string::npos) << r.out;
+  EXPECT_EQ(o.at("first_failure").at("code"), "collateral_expired");
+}
+
+TEST_P(VerifyReportCapture, WithoutATlsKeyTheReportIsTiedToNoConnection) {
+  VP_REQUIRE_SHARED_TESTDATA();
+  const auto c = test::nearai::load_capture(GetParam());
+  auto args = capture_args(c);
+  args.erase(std::find(args.begin(), args.end(), "--spki-sha256"), std::find(args.begin(), args.end(), "--spki-sha256") + 2);
+  test::temp_dir dir;
+  if (c.name == "gateway-2026-04-24") {
+    // OutOfDate beyond the built-in grace window (see above): a longer one lets it pass.
+    std::string lenient(policy::nearai_policy_json());
+    lenient.replace(lenient.find("\"grace_period_days\": 30"), 23, "\"grace_period_days\": 600");
+    args.insert(args.end() - 1, {"--policy", dir.write("lenient.json", lenient)});
+  }
+  auto r = run_report(args);
+  ASSERT_EQ(r.code, exit_ok) << r.out << r.err;
+  json::object o = parse_or_fail(r.out);
+  EXPECT_EQ(o.at("ok"), true);
+  EXPECT_EQ(o.at("tls"), "not_given");
+  const std::string facing = str(c.expected.at("kind")) == "gateway" ? "/gateway_attestation" : "";
+  std::string fingerprint;
+  for (const auto& a : c.attestations()) {
+    if (str(a.at("json_pointer")) == facing) fingerprint = str(a.at("tls_cert_fingerprint"));
+  }
+  ASSERT_FALSE(fingerprint.empty());
+  std::size_t bindings = 0;
+  for (const auto& f : o.at("factors").as_array()) {
+    if (f.at("name") != "binding") continue;
+    ++bindings;
+    if (str(f.at("attestation")) == facing) {
+      // report_data still binds the key the report names and the nonce; nothing ties it
+      // to a connection.
+      EXPECT_EQ(f.at("status"), "skip");
+      EXPECT_NE(str(f.at("detail")).find("not tied to a TLS connection"), std::string::npos) << json::serialize(f);
+      EXPECT_NE(str(f.at("detail")).find(fingerprint), std::string::npos) << json::serialize(f);
+    } else {
+      EXPECT_EQ(f.at("status"), "pass") << json::serialize(f);
+    }
+  }
+  EXPECT_EQ(bindings, c.attestations().size());
+  bool said = false;
+  for (const auto& line : o.at("summary").at("not_proven").as_array()) {
+    said = said || str(line).find("it was not tied to one (no --spki-sha256)") != std::string::npos;
+  }
+  EXPECT_TRUE(said) << json::serialize(o.at("summary"));
+
+  // A nonce the report does not answer is still refused.
+  arg_of(args, "--nonce") = std::string(64, '0');
+  r = run_report(args);
+  EXPECT_EQ(r.code, exit_rejected);
+  o = parse_or_fail(r.out);
+  EXPECT_EQ(o.at("first_failure").at("name"), "binding");
+  EXPECT_EQ(o.at("first_failure").at("code"), "nonce_mismatch");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -318,6 +414,59 @@ TEST_F(VerifyReportSynthetic, TamperedReportIsRejectedWithTheFactor) {
   EXPECT_NE(r.out.find("Result: REJECTED: (top level) compose_hash: info.compose_hash"), std::string::npos) << r.out;
 }
 
+TEST_F(VerifyReportSynthetic, WithoutTheTlsKeyTheBindingIsSkippedAndTheVerdictStands) {
+  const test::synthetic_cvm cvm;
+  auto a = args(dir_.write("report.json", json::serialize(cvm.report(pki()))));
+  a.erase(a.begin() + 4, a.begin() + 6);  // --spki-sha256
+  a.push_back("--policy");
+  a.push_back(dir_.write("policy.json", cvm.pinning_policy()));
+  const auto r = run_report(a);
+  ASSERT_EQ(r.code, exit_ok) << r.out << r.err;
+  EXPECT_NE(r.out.find("  SKIP  binding                not tied to a TLS connection"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Not proven:\n  - that the report came over a TLS connection to it: it was not tied to one "
+                       "(no --spki-sha256)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("bound to the TLS key you gave"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Result: ACCEPTED"), std::string::npos) << r.out;
+}
+
+TEST_F(VerifyReportSynthetic, TheTableShortensHexAndTheJsonKeepsIt) {
+  const test::synthetic_cvm cvm;
+  auto a = args(dir_.write("report.json", json::serialize(cvm.report(pki()))));
+  a.push_back("--policy");
+  a.push_back(dir_.write("policy.json", cvm.pinning_policy()));
+  const std::string app_id = to_hex(cvm.app_id);
+  auto r = run_report(a);
+  ASSERT_EQ(r.code, exit_ok) << r.out << r.err;
+  EXPECT_NE(r.out.find("  PASS  app_id                 " + app_id.substr(0, 8) + "…" + app_id.substr(36)),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find(app_id), std::string::npos) << r.out;
+  a.push_back("--json");
+  r = run_report(a);
+  EXPECT_NE(r.out.find(app_id), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("…"), std::string::npos) << r.out;
+}
+
+TEST_F(VerifyReportSynthetic, ExpiredCollateralSuggestsVerifyingAtTheCaptureTime) {
+  const test::synthetic_cvm cvm;
+  auto a = args(dir_.write("report.json", json::serialize(cvm.report(pki()))));
+  a.erase(a.end() - 2, a.end());  // --at
+  const std::int64_t later = to_unix_seconds(test::default_time) + 400 * 86400;
+  auto r = run_report(a, later);
+  EXPECT_EQ(r.code, exit_rejected) << r.out;
+  EXPECT_NE(r.out.find("Result: REJECTED: (top level) quote: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Hint: The report was verified as of now (" + format_rfc3339_utc(from_unix_seconds(later)) +
+                       ")"),
+            std::string::npos)
+      << r.out;
+  // At the capture time it verifies: no failure, no hint.
+  r = run_report(a, to_unix_seconds(test::default_time));
+  EXPECT_EQ(r.out.find("Hint:"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("FAIL  quote"), std::string::npos) << r.out;
+}
+
 TEST_F(VerifyReportSynthetic, MalformedPolicyIsAUsageError) {
   const test::synthetic_cvm cvm;
   auto a = args(dir_.write("report.json", json::serialize(cvm.report(pki()))));
@@ -361,13 +510,18 @@ TEST(VerifyReportCommand, UsageErrorsExitTwo) {
   EXPECT_EQ(run_report({}).code, exit_usage);
   EXPECT_EQ(run_report({"--bogus"}).code, exit_usage);
   for (std::size_t drop = 0; drop < base.size(); drop += 2) {
+    if (base[drop] == "--spki-sha256") continue;  // optional (below)
     auto a = base;
     a.erase(a.begin() + static_cast<std::ptrdiff_t>(drop), a.begin() + static_cast<std::ptrdiff_t>(drop) + 2);
     const auto r = run_report(a);
     EXPECT_EQ(r.code, exit_usage) << base[drop];
     EXPECT_NE(r.err.find(base[drop] + " is required"), std::string::npos) << r.err;
   }
+  // Without --spki-sha256 the report is read (and this one rejected), not refused as usage.
   auto a = base;
+  a.erase(a.begin() + 4, a.begin() + 6);
+  EXPECT_EQ(run_report(a).code, exit_rejected);
+  a = base;
   a[3] = "abcd";
   EXPECT_NE(run_report(a).err.find("--nonce must be 64 hex digits"), std::string::npos);
   a = base;

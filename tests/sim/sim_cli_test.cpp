@@ -256,6 +256,10 @@ TEST(SimCli, StartsWritesFilesAndPrintsTheProxyCommand) {
   const auto abs_dir = std::filesystem::absolute(dir);
   EXPECT_NE(text.find("verified-proxy --config " + (abs_dir / "config.toml").string() + "\n"), std::string::npos)
       << text;
+  EXPECT_NE(text.find("verified-proxy verify --config " + (abs_dir / "config.toml").string() +
+                      " sim.completions.near.ai --model sim-model\n"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("GPUs        8 per CVM"), std::string::npos) << text;
   EXPECT_NE(text.find("instance 1  SPKI"), std::string::npos) << text;
 
