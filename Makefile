@@ -31,6 +31,7 @@ test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
 bench: build
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target vp_bench
 	$(BUILD_DIR)/bench/vp_bench $(ARGS)
 
 # libFuzzer targets need clang; built in their own tree.
