@@ -1,15 +1,18 @@
 # verified-proxy — the two commands: `make run` and `make test`.
 # Each target installs missing Debian packages (scripts/install-deps), configures
-# once, and builds incrementally with Ninja.
+# once, and builds incrementally with Ninja. `make install` copies the programs
+# (stripped) and the systemd unit into $(DESTDIR)$(PREFIX).
 
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 ARGS ?=
+PREFIX ?= /usr/local
+DESTDIR ?=
 # CI (CI=true) turns warnings into errors.
 WERROR := $(if $(filter true 1,$(CI)),ON,OFF)
 
-.PHONY: all deps configure build run test bench fuzz clean
+.PHONY: all deps configure build run test install bench fuzz clean
 
 all: build
 
@@ -27,8 +30,13 @@ build: deps configure
 run: build
 	$(BUILD_DIR)/src/verified-proxy $(ARGS)
 
+# Ends with one line per reason tests were skipped (e.g. no ../shared/testdata).
 test: build
-	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+	@scripts/run-tests $(BUILD_DIR) $(JOBS)
+
+# The unit names $(PREFIX)/bin/verified-proxy; DESTDIR only stages the files (packaging).
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD_DIR) --strip --prefix "$(PREFIX)"
 
 bench: build
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target vp_bench
