@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Dockerfile's runtime stage installs the Debian package of every shared library the
 # built proxy links (ldd, then dpkg -S), so a new dependency cannot leave the image
-# without it. Exit 77 (skip) off Debian, or on a Debian release other than the image's,
+# without it, and runs as a user other than root. Exit 77 (skip) off Debian, or on a Debian release other than the image's,
 # where the package names differ.
 set -euo pipefail
 dockerfile=$1
@@ -56,6 +56,12 @@ done
 if [[ ${#missing[@]} -gt 0 ]]; then
   fail "the runtime stage of $dockerfile does not install: ${missing[*]}"
 fi
+
+# The proxy must not run as root in the image: the last USER of the runtime stage names
+# another user.
+runtime_user=$(sed -n 's/^USER  *\([^ ]*\).*/\1/p' <<<"$runtime_stage" | tail -n 1)
+[[ -n $runtime_user && $runtime_user != root && $runtime_user != 0 && $runtime_user != 0:* ]] ||
+  fail "the runtime stage of $dockerfile runs as '${runtime_user:-root}'"
 
 # Every listed package must exist in this release (a typo would break the image build).
 for package in $listed; do
