@@ -105,6 +105,12 @@ def idle_client_budget(hard_limit, wanted):
     return max(0, min(wanted, served * 9 // 10 - 64))
 
 
+def idle_connection_limit(idle_clients):
+    """A --max-connections whose 90 % eviction threshold lies above `idle_clients` and the
+    driver's probes (the proxy caps it at its descriptor budget)."""
+    return (idle_clients + 64) * 10 // 9 + 1
+
+
 # ----------------------------------------------------------------------------- processes
 
 def _die_with_parent():
@@ -703,7 +709,8 @@ def run(tree, build, out_dir, results, nginx, have_wrk, duration, warmup, concur
     # Paced backend: idle clients, per-event delay and many concurrent streams.
     p_paced = free_port()
     paced_proxy = start_proxy(tree, "proxy-paced", build, os.path.join(sim_b_dir, "config.toml"), p_paced, log_level,
-                              relay + ["--max-connections", str(max(4096, idle_clients + 256, streams + 256))])
+                              relay + ["--max-connections", str(max(4096, idle_connection_limit(idle_clients),
+                                                                    streams + 256))])
     paced = [Target("verified-proxy (paced)", p_paced, pids=lambda: [paced_proxy.pid])]
     if nginx:
         paced.append(nginx_paced)

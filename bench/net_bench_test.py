@@ -45,6 +45,11 @@ class Budget(unittest.TestCase):
         self.assertEqual(net_bench.idle_client_budget(1 << 20, 10000), 10000)
         self.assertEqual(net_bench.idle_client_budget(100, 10000), 0)
 
+    def test_the_limit_keeps_the_idle_clients_below_its_eviction_threshold(self):
+        for clients in (500, 8878, 10000):
+            limit = net_bench.idle_connection_limit(clients)
+            self.assertGreater(limit - limit // 10, clients + 63)  # the proxy's make_room threshold
+
 
 class Helpers(unittest.TestCase):
     def test_sse_body_has_the_events_then_done(self):
