@@ -767,9 +767,9 @@ def print_table(results):
             lat = {k: r[k]["latency_us"] for k in ("direct", "ours", "nginx")}
             print(f"  {r['workload']:6} direct {lat['direct']['p50']} / {lat['direct']['p99']}, "
                   f"ours {lat['ours']['p50']} / {lat['ours']['p99']} "
-                  f"(+{lat['ours']['p50'] - lat['direct']['p50']} / +{lat['ours']['p99'] - lat['direct']['p99']}), "
+                  f"({lat['ours']['p50'] - lat['direct']['p50']:+d} / {lat['ours']['p99'] - lat['direct']['p99']:+d}), "
                   f"nginx {lat['nginx']['p50']} / {lat['nginx']['p99']} "
-                  f"(+{lat['nginx']['p50'] - lat['direct']['p50']} / +{lat['nginx']['p99'] - lat['direct']['p99']})")
+                  f"({lat['nginx']['p50'] - lat['direct']['p50']:+d} / {lat['nginx']['p99'] - lat['direct']['p99']:+d})")
     if results.get("sim_rows"):
         print("\nsimulator's own backend, requests/s (stream = 200 events): relay (--e2ee off --verify-signatures "
               "off) vs the defaults (E2EE + signature check)")
@@ -783,7 +783,7 @@ def print_table(results):
         print("\nmemory (RSS): idle, after start-up and the first attested requests: " +
               ", ".join(f"{k} {fmt_mib(v)} MiB" for k, v in results["idle_rss"].items()))
     for name, got in results.get("idle_clients", {}).items():
-        print(f"  {got['clients']} idle keep-alive clients, {name}: +{(got['rss_after'] - got['rss_before']) / 1048576:.1f}"
+        print(f"  {got['clients']} idle keep-alive clients, {name}: {(got['rss_after'] - got['rss_before']) / 1048576:+.1f}"
               f" MiB ({got['rss_per_connection'] / 1024:.1f} KiB per connection), {got['errors']} errors")
     for name, got in results.get("streams", {}).items():
         print(f"  {results['settings']['streams']} concurrent paced streams, {name}: peak {fmt_mib(got['rss_peak'])} "
@@ -795,7 +795,7 @@ def print_table(results):
             continue
         spread = (f"; its events spread over {d['first_to_last_ms']:.0f} ms, as the backend paced them"
                   if "first_to_last_ms" in d else "")
-        first = f", first event +{d['first_event_added_ms']:.1f} ms" if "first_event_added_ms" in d else ""
+        first = f", first event {d['first_event_added_ms']:+.1f} ms" if "first_event_added_ms" in d else ""
         print(f"  SSE per-event delay vs direct, {name}: p50 {d['p50_ms']:.2f} ms, p99 {d['p99_ms']:.2f} ms{first}"
               f"{spread}")
     for line in results.get("skipped", []):
