@@ -31,6 +31,7 @@ clients and the per-event timing are Python clients here. Settings (environment)
   VP_BENCH_SSE_ROUNDS=6     paced streams per target for the per-event delay
   VP_BENCH_PROXY_LOG_LEVEL=warn   (nginx runs with access_log off)
   VP_BENCH_OUT=BUILD/bench  where results.json, logs and nginx's prefix go
+  VP_BENCH_NGINX=PATH       the nginx to run (default: Debian's /usr/sbin/nginx, else $PATH's)
 
 Usage: bench/net_bench.py [BUILD_DIR]   (default: build)
 """
@@ -490,12 +491,12 @@ NGINX_PROXY_SERVER = """  upstream {name} {{ server 127.0.0.1:{upstream_port}; k
 """
 
 
-def start_nginx(tree, name, prefix, body, nofile):
+def start_nginx(tree, nginx, name, prefix, body, nofile):
     os.makedirs(os.path.join(prefix, "tmp"), exist_ok=True)
     conf = os.path.join(prefix, "nginx.conf")
     with open(conf, "w") as f:
         f.write(NGINX_COMMON.format(prefix=prefix, body=body, nofile=nofile, conns=nofile - 64))
-    return tree.start(name, ["/usr/sbin/nginx", "-p", prefix, "-c", conf, "-e", os.path.join(prefix, "error.log")])
+    return tree.start(name, [nginx, "-p", prefix, "-c", conf, "-e", os.path.join(prefix, "error.log")])
 
 
 # ----------------------------------------------------------------------------- main
@@ -566,7 +567,9 @@ def main():
     shutil.rmtree(out_dir, ignore_errors=True)
     logs = os.path.join(out_dir, "logs")
     os.makedirs(logs)
-    nginx = "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else shutil.which("nginx")
+    nginx = os.environ.get("VP_BENCH_NGINX") or shutil.which("nginx", path="/usr/sbin:" + os.environ.get("PATH", ""))
+    if nginx and not (os.path.isfile(nginx) and os.access(nginx, os.X_OK)):
+        nginx = None
     have_wrk = wrk_available()
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
@@ -585,7 +588,7 @@ def main():
         results["machine"]["nginx"] = version
         print(f"nginx: {nginx} ({version}, Debian's build), one worker, as TLS backend and as TLS proxy")
     else:
-        line = "nginx not installed (apt-get install nginx-light): the nginx-backend and nginx-proxy rows are skipped"
+        line = "nginx not found (Debian: apt-get install nginx-light; or VP_BENCH_NGINX=PATH): the nginx-backend and nginx-proxy rows are skipped"
         results["skipped"].append(line)
         print(line)
     if not have_wrk:
@@ -600,6 +603,9 @@ def main():
     global WRK_LOG
     WRK_LOG = os.path.join(logs, "wrk.txt")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # Also when started with SIGINT ignored (a shell's background job): Ctrl-C or kill -INT
+    # must still stop the tree.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         run(tree, build, out_dir, results, nginx, have_wrk, duration, warmup, concurrency, idle_clients, streams,
             streams_duration, token_delay, paced_tokens, sse_rounds, log_level, hard)
@@ -640,7 +646,7 @@ def run(tree, build, out_dir, results, nginx, have_wrk, duration, warmup, concur
             f.write(sse_body(SSE_EVENTS))
         be_port, px_port, px_paced_port = free_port(), free_port(), free_port()
         tls = os.path.join(sim_a_dir, "backend-tls", f"{DOMAIN}-0")
-        nginx_be = start_nginx(tree, "nginx-backend", os.path.join(out_dir, "nginx-backend"), NGINX_BACKEND.format(
+        nginx_be = start_nginx(tree, nginx, "nginx-backend", os.path.join(out_dir, "nginx-backend"), NGINX_BACKEND.format(
             sim_port=sim_a_port, port=be_port, chain=tls + ".chain.pem", key=tls + ".key.pem", chat=CHAT_JSON,
             sse=sse, domain=DOMAIN, ca=os.path.join(sim_a_dir, "upstream-ca.pem")), 4096)
         wait_for("nginx backend", nginx_be, lambda: port_open(be_port))
@@ -648,7 +654,7 @@ def run(tree, build, out_dir, results, nginx, have_wrk, duration, warmup, concur
                                              ca=os.path.join(sim_a_dir, "upstream-ca.pem")) +
                    NGINX_PROXY_SERVER.format(name="sim_b", upstream_port=sim_b_port, port=px_paced_port,
                                              domain=DOMAIN, ca=os.path.join(sim_b_dir, "upstream-ca.pem")))
-        nginx_px = start_nginx(tree, "nginx-proxy", os.path.join(out_dir, "nginx-proxy"), px_body, nofile)
+        nginx_px = start_nginx(tree, nginx, "nginx-proxy", os.path.join(out_dir, "nginx-proxy"), px_body, nofile)
         wait_for("nginx proxy", nginx_px, lambda: port_open(px_port))
         targets["direct"] = Target("direct", be_port, ca_ctx, lambda: nginx_pids(nginx_be))
         targets["nginx"] = Target("nginx proxy", px_port, pids=lambda: nginx_pids(nginx_px))
