@@ -38,9 +38,13 @@ test: build
 install: build
 	DESTDIR="$(DESTDIR)" cmake --install $(BUILD_DIR) --strip --prefix "$(PREFIX)"
 
-bench: build
-	cmake --build $(BUILD_DIR) -j $(JOBS) --target vp_bench
+# vp_bench (quote verification, GPU evidence, E2EE, in-process relay), then the network
+# bench: direct vs verified-proxy vs nginx as a TLS proxy, wrk-driven; it writes
+# $(BUILD_DIR)/bench/results.json. Its durations: see the VP_BENCH_* settings in bench/net_bench.py.
+bench: deps configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target vp_bench verified-proxy verified-proxy-sim
 	$(BUILD_DIR)/bench/vp_bench $(ARGS)
+	/usr/bin/python3 bench/net_bench.py $(BUILD_DIR)
 
 # libFuzzer targets need clang; built in their own tree.
 FUZZ_TARGETS := quote collateral report event_log policy routing http_request http_response gpu_payload nras signature sse e2ee_fields answer

@@ -743,6 +743,11 @@ std::string backend_server::spki_sha256_hex(std::size_t instance) const {
   return to_hex(state_->at(instance).identity->id.spki_sha256);
 }
 
+tls_identity backend_server::tls_key_and_chain(std::size_t instance) const {
+  const std::lock_guard lock(state_->mutex);
+  return state_->at(instance).identity->id;
+}
+
 const signing_identity& backend_server::signing_keys(std::size_t instance) const {
   return state_->at(instance).keys;  // immutable after construction
 }

@@ -98,6 +98,9 @@ class backend_server {
   backend_faults faults(std::size_t instance) const;
   /// Lower-case hex SHA-256 of the SPKI of the certificate new connections get.
   std::string spki_sha256_hex(std::size_t instance) const;
+  /// The TLS key and chain new connections to `instance` get (test keys: for a stand-in
+  /// server that must present the very key the instance's reports bind).
+  tls_identity tls_key_and_chain(std::size_t instance) const;
   /// The signing keys of `instance` (immutable; the gateway routes X-Model-Pub-Key by them).
   const signing_identity& signing_keys(std::size_t instance) const;
   /// The workload instance `instance` measures (its event log and RTMRs).

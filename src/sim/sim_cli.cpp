@@ -292,7 +292,11 @@ po::options_description sim_options() {
        "the last byte, so a lookup can 404 at first)")
       ("token-delay-ms", po::value<std::string>()->value_name("MS"), "--token-delay, a bare number in milliseconds")
       ("signature-delay-ms", po::value<std::string>()->value_name("MS"),
-       "--signature-delay, a bare number in milliseconds");
+       "--signature-delay, a bare number in milliseconds")
+      ("export-backend-tls",
+       "also write each instance's TLS key and certificate chain to DIR/backend-tls/DOMAIN-N.key.pem and "
+       ".chain.pem, so that another TLS server (a benchmark's nginx) can present the key the instance's reports "
+       "bind; test keys only, like every key here");
 
   auto ports = app::options_group("Ports (default: ephemeral; a fixed one is 1-65535)");
   ports.add_options()
@@ -468,6 +472,7 @@ sim_config parse_sim_args(const std::vector<std::string>& args) {
   }
   if (vm.count("out") == 0) throw std::invalid_argument("--out DIR is required");
   c.out = vm["out"].as<std::string>();
+  c.export_backend_tls = vm.count("export-backend-tls") != 0;
 
   std::vector<std::string> default_models = {"sim-model"};
   if (vm.count("models") != 0) {
@@ -600,6 +605,14 @@ int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     const auto config_file = std::filesystem::absolute(config.out / "config.toml");
     write_file(config_file, proxy_config_toml(flags, config_file));
     write_file(config.out / "measurements.json", measurements_json(sim.measured()));
+    std::vector<std::filesystem::path> exported;
+    if (config.export_backend_tls) {
+      for (const auto& d : config.options.domains) {
+        for (std::size_t i = 0; i < d.instances; ++i) {
+          exported.push_back(sim.write_backend_tls(config.out, d.domain, i).first);
+        }
+      }
+    }
     if (config.options.gateway) {
       write_file(config.out / "gateway-measurements.json", measurements_json(sim.gateway_measured()));
     }
@@ -636,7 +649,11 @@ int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         << "              " << (dir / "policy.json").string() << " (workload policy pinning it, --policy)\n"
         << "              " << config_file.string() << " (verified-proxy's config file for it, --config)\n"
         << "              " << (dir / "proxy-args.txt").string() << " (the same settings as flags, one per line)\n"
-        << "              " << (dir / "measurements.json").string() << " (what the quotes measure)\n"
+        << "              " << (dir / "measurements.json").string() << " (what the quotes measure)\n";
+    for (const auto& key : exported) {
+      out << "              " << key.string() << " (an instance's TLS key, its chain beside it; test key only)\n";
+    }
+    out
         << (config.options.gateway ? "              " + (dir / "gateway-measurements.json").string() +
                                          " (what the gateway's quotes measure)\n"
                                    : std::string())

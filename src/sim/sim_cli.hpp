@@ -27,6 +27,9 @@ struct sim_config {
   /// not listed keep the faults every --fault without an index set.
   std::map<std::size_t, backend_faults> instance_faults;
   std::filesystem::path out;  ///< --out DIR
+  /// --export-backend-tls: also write every instance's TLS key and chain to
+  /// DIR/backend-tls/ (simulator::write_backend_tls).
+  bool export_backend_tls = false;
   log::format log_format = log::format::text;
   bool help = false;
   bool version = false;

@@ -370,6 +370,25 @@ std::string simulator::spki_sha256_hex(std::string_view domain, std::size_t inst
   return impl_->backend(domain).spki_sha256_hex(instance);
 }
 
+std::pair<std::filesystem::path, std::filesystem::path> simulator::write_backend_tls(
+    const std::filesystem::path& dir, std::string_view domain, std::size_t instance) const {
+  const tls_identity id = impl_->backend(domain).tls_key_and_chain(instance);
+  const auto tls_dir = std::filesystem::absolute(dir / "backend-tls");
+  std::error_code ec;
+  std::filesystem::create_directories(tls_dir, ec);
+  if (ec) throw std::runtime_error("verified-proxy-sim: cannot create " + tls_dir.string() + ": " + ec.message());
+  const std::string stem = std::string(domain) + "-" + std::to_string(instance);
+  const auto key = tls_dir / (stem + ".key.pem");
+  const auto chain = tls_dir / (stem + ".chain.pem");
+  // Owner-only before the key is in it: servers such as nginx read it as the same user.
+  write_text(key, "");
+  std::filesystem::permissions(key, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
+  if (ec) throw std::runtime_error("verified-proxy-sim: cannot restrict " + key.string() + ": " + ec.message());
+  write_text(key, id.key_pem);
+  write_text(chain, id.cert_pem);
+  return {key, chain};
+}
+
 std::size_t simulator::attestation_count(std::string_view domain) const {
   return impl_->backend(domain).attestation_count();
 }

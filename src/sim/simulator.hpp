@@ -121,6 +121,14 @@ class simulator {
   /// Lower-case hex SHA-256 of the SPKI of the certificate new connections to `instance`
   /// get.
   std::string spki_sha256_hex(std::string_view domain, std::size_t instance) const;
+  /// Writes the TLS key and chain (leaf ‖ CA) new connections to `instance` get into
+  /// DIR/backend-tls/DOMAIN-INSTANCE.key.pem and .chain.pem (the key file mode 0600) and
+  /// returns the two paths, so that another TLS server can stand in for the instance with
+  /// the key its reports bind. Test keys only. Throws std::runtime_error if a file cannot be
+  /// written.
+  std::pair<std::filesystem::path, std::filesystem::path> write_backend_tls(const std::filesystem::path& dir,
+                                                                            std::string_view domain,
+                                                                            std::size_t instance) const;
   /// Attestation requests received.
   std::size_t attestation_count(std::string_view domain) const;
   /// Other requests received (including those a fault leaves unanswered), signature lookups

@@ -2,6 +2,7 @@
 
 #include "sim/sim_cli.hpp"
 
+#include <boost/asio/ssl/context.hpp>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 #include <toml++/toml.h>
@@ -15,6 +16,8 @@
 
 #include "app/program.hpp"
 #include "core/file.hpp"
+#include "core/hex.hpp"
+#include "crypto/x509.hpp"
 #include "sim/openai.hpp"
 
 namespace vp::sim {
@@ -308,6 +311,39 @@ TEST(SimCli, StartsWritesFilesAndPrintsTheProxyCommand) {
   const json::value m = json::parse(read_file(dir / "measurements.json").value_or("{}"));
   EXPECT_EQ(m.at("mrtd").as_string().size(), 96u);
   EXPECT_EQ(m.at("compose_hash").as_string().size(), 64u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SimCli, ExportsEachInstancesTlsKeyAndChainTheReportsBind) {
+  const auto dir = std::filesystem::path(::testing::TempDir()) / ("vp-sim-tls-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  EXPECT_FALSE(parse_sim_args({"--out", "d"}).export_backend_tls);
+  std::ostringstream out, err;
+  std::vector<std::string> spki(2);
+  const int code = run_sim({"--out", dir.string(), "--instances", "2", "--export-backend-tls"}, out, err,
+                           "verified-proxy-sim", [&](simulator& sim) {
+                             for (std::size_t i = 0; i < spki.size(); ++i) {
+                               spki[i] = sim.spki_sha256_hex("sim.completions.near.ai", i);
+                             }
+                           });
+  ASSERT_EQ(code, 0) << err.str();
+  for (std::size_t i = 0; i < spki.size(); ++i) {
+    const auto stem = dir / "backend-tls" / ("sim.completions.near.ai-" + std::to_string(i));
+    const auto key = stem.string() + ".key.pem";
+    const auto chain = stem.string() + ".chain.pem";
+    EXPECT_NE(out.str().find(std::filesystem::absolute(key).string()), std::string::npos) << out.str();
+    EXPECT_EQ(std::filesystem::status(key).permissions() & std::filesystem::perms::all,
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    const auto certs = crypto::parse_pem_certificates(read_file(chain).value_or(""));
+    ASSERT_TRUE(certs.has_value());
+    EXPECT_EQ(certs->size(), 2u) << "leaf and the CA of upstream-ca.pem";
+    EXPECT_EQ(to_hex(crypto::spki_sha256(certs->front().get())), spki[i]);
+    // OpenSSL refuses a private key that does not match the chain's leaf.
+    boost::asio::ssl::context ctx(boost::asio::ssl::context::tls_server);
+    ctx.use_certificate_chain_file(chain);
+    EXPECT_NO_THROW(ctx.use_private_key_file(key, boost::asio::ssl::context::pem));
+  }
+  EXPECT_NE(spki[0], spki[1]);
   std::filesystem::remove_all(dir);
 }
 
