@@ -12,34 +12,15 @@
 #include "app/cli.hpp"
 #include "app/program.hpp"
 #include "app/serve_command.hpp"
+#include "support/help_layout.hpp"
 
 namespace vp::app {
 namespace {
 
 namespace po = boost::program_options;
 
-/// Code points, not bytes: the help text holds "—" and "→".
-std::size_t columns(std::string_view line) {
-  std::size_t n = 0;
-  for (const char c : line) n += (static_cast<unsigned char>(c) & 0xc0u) != 0x80u ? 1 : 0;
-  return n;
-}
-
-/// Runs of white space as one space: what wrapping may change.
-std::string normalized(std::string_view text) {
-  std::string out;
-  bool space = false;
-  for (const char c : text) {
-    if (c == ' ' || c == '\n' || c == '\t') {
-      space = !out.empty();
-      continue;
-    }
-    if (space) out += ' ';
-    space = false;
-    out += c;
-  }
-  return out;
-}
+using test::columns;
+using test::normalized;
 
 std::string help_of(const std::vector<std::string>& args) {
   std::ostringstream out, err;

@@ -19,6 +19,7 @@
 #include "core/hex.hpp"
 #include "crypto/x509.hpp"
 #include "sim/openai.hpp"
+#include "support/help_layout.hpp"
 
 namespace vp::sim {
 namespace {
@@ -213,27 +214,8 @@ TEST(SimCli, HelpAndUsageErrors) {
   EXPECT_EQ(version.str(), "verified-proxy-sim " + std::string(app::version) + "\n");
 }
 
-/// Code points, not bytes ("—").
-std::size_t columns(std::string_view line) {
-  std::size_t n = 0;
-  for (const char c : line) n += (static_cast<unsigned char>(c) & 0xc0u) != 0x80u ? 1 : 0;
-  return n;
-}
-
-std::string normalized(std::string_view text) {
-  std::string out;
-  bool space = false;
-  for (const char c : text) {
-    if (c == ' ' || c == '\n') {
-      space = !out.empty();
-      continue;
-    }
-    if (space) out += ' ';
-    space = false;
-    out += c;
-  }
-  return out;
-}
+using test::columns;
+using test::normalized;
 
 TEST(SimCli, HelpWrapsLikeTheProxysWithoutSplittingWords) {
   const std::string help = sim_help();
