@@ -15,7 +15,7 @@ namespace {
 error_response make(unsigned status, std::string_view message, std::string_view type,
                     std::optional<std::string_view> code, bool retryable) {
   return error_response{status, make_error_body(message, type, code), code ? std::string(*code) : std::string(),
-                        retryable};
+                        retryable, {}, std::string(message)};
 }
 
 }  // namespace

@@ -48,6 +48,8 @@ struct error_response {
   /// Fields the answer must carry besides Content-Type (e.g. Allow with 405, Retry-After
   /// with 503).
   std::vector<std::pair<std::string, std::string>> fields{};
+  /// The `message` inside body, for the status page's record of a backend's failure.
+  std::string message{};
 };
 
 /// `{"error":{"message":message,"type":type,"code":code}}` (code null when absent).

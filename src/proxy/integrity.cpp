@@ -109,9 +109,9 @@ boost::system::result<integrity_plan, error_response> plan_request(const request
   if (!recipient) return key_unbound(recipient.error());
   auto cipher = e2ee::field_cipher::for_client(*recipient);
   if (!cipher) {
-    return error_response{502, make_error_body("no key pair for end-to-end encryption: the random generator failed",
-                                               "server_error", "internal_error"),
-                          "internal_error", true};
+    constexpr std::string_view why = "no key pair for end-to-end encryption: the random generator failed";
+    return error_response{502, make_error_body(why, "server_error", "internal_error"), "internal_error", true, {},
+                          std::string(why)};
   }
 
   boost::system::error_code ec;

@@ -15,7 +15,6 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/json/object.hpp>
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <sys/socket.h>
@@ -243,17 +242,6 @@ observe::trust_configuration trust_configuration_of(const proxy_config& config, 
   t.model_list_url = model_list_url(config);
   t.model_list_kind = config.backend == backend_kind::gateway ? "gateway_models" : "endpoints";
   return t;
-}
-
-/// The `error.message` of one of the proxy's own error bodies ("" if it has none).
-std::string error_message_of(const proxy::error_response& e) {
-  error_code ec;
-  const auto body = boost::json::parse(e.body, ec);
-  if (ec || !body.is_object()) return {};
-  const auto* error = body.as_object().if_contains("error");
-  if (error == nullptr || !error->is_object()) return {};
-  const auto* message = error->as_object().if_contains("message");
-  return message != nullptr && message->is_string() ? std::string(message->as_string()) : std::string();
 }
 
 /// "host:port", bracketing an IPv6 address.
@@ -990,7 +978,7 @@ asio::awaitable<bool> session::handle(client_request request) {
       const auto& e = integrity.error();
       log::warn(arrow + " " + std::to_string(e.status) + " " + e.code + " in " + text::elapsed_since(started) +
                 " (nothing forwarded)");
-      if (e.status >= 500) domain_failed(route.domain, e.status, {e.code, "e2ee", error_message_of(e), {}, true});
+      if (e.status >= 500) domain_failed(route.domain, e.status, {e.code, "e2ee", e.message, {}, true});
       if (conn->reusable() && !st_->stopping) st_->pool.put(std::move(*conn), route.verdict_key());
       co_return co_await write_error(e, keep);
     }
@@ -1034,7 +1022,7 @@ asio::awaitable<bool> session::handle(client_request request) {
                 refused->detail + checked);
       if (refused->answer.status >= 500) {
         domain_failed(route.domain, refused->answer.status,
-                      {refused->answer.code, "relay", error_message_of(refused->answer), {}, true});
+                      {refused->answer.code, "relay", refused->answer.message, {}, true});
       }
       co_return co_await write_error(refused->answer, keep);
     }
