@@ -83,6 +83,12 @@ std::string attestation_target::backend_name() const {
   return gateway ? domain + " (model " + model.value_or("") + ")" : domain;
 }
 
+attestation_subject attestation_target::subject() const {
+  attestation_subject out{model, std::nullopt};
+  if (gateway) out.gateway = upstream::gateway_report_query{model.value_or(""), "near", authorization};
+  return out;
+}
+
 asio::awaitable<attestation_outcome> attest_backend(asio::any_io_executor executor, proxy_config config,
                                                     proxy_dependencies dependencies, attestation_target target) {
   attestation_outcome out;
@@ -98,10 +104,7 @@ asio::awaitable<attestation_outcome> attest_backend(asio::any_io_executor execut
   out.dialled = connected->dialled();
 
   // The subject a client request would carry to the gate (proxy_server's acquire).
-  attestation_subject subject{target.model, std::nullopt};
-  if (target.gateway) {
-    subject.gateway = upstream::gateway_report_query{target.model.value_or(""), "near", target.authorization};
-  }
+  attestation_subject subject = target.subject();
   auto recorder = std::make_shared<recording_attester>(make_attester(executor, config, dependencies), out.attested);
   attestation_gate::attest_fn attest = [recorder, &conn = *connected, subject]() {
     return recorder->attest(conn, subject);

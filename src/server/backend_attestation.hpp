@@ -40,13 +40,16 @@ struct attestation_target {
   std::string domain;
   /// The model a request would be routed by: direct, compared with model_name; at the
   /// gateway, the model CVM its report attests behind it.
-  std::optional<std::string> model;
+  std::optional<std::string> model{};
   /// `domain` is NEAR's gateway: the report is asked for `model`, with `authorization`.
   bool gateway = false;
-  std::optional<std::string> authorization;
+  std::optional<std::string> authorization{};
 
   /// The backend as refusals name it ("cloud-api.near.ai (model M)" at the gateway).
   std::string backend_name() const;
+  /// What the attester is told about this backend: the routed model, and at the gateway
+  /// the report query (the model, NEAR's own provider tier, the client's credential).
+  attestation_subject subject() const;
 };
 
 struct attestation_outcome {

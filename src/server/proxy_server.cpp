@@ -418,18 +418,11 @@ class session {
   asio::awaitable<void> run();
 
  private:
-  struct routed {
-    std::string domain;
-    std::optional<std::string> model;
-    /// The domain is NEAR's gateway: attested per model, with the client's credential.
-    bool gateway = false;
-    std::optional<std::string> authorization{};
-
+  /// The backend a request goes to, as `verify` names one (backend_name, subject).
+  struct routed : attestation_target {
     /// What a verdict (and a pooled connection) is about: the domain's key, and behind a
     /// gateway the model too — its report attests the gateway and that model's CVM.
     std::string verdict_key() const { return gateway ? domain + " model=" + model.value_or("") : domain; }
-    /// The backend as a refusal names it.
-    std::string backend_name() const { return gateway ? domain + " (model " + model.value_or("") + ")" : domain; }
   };
   using request_parser = net::bounded_request_parser<http::string_body>;
   /// Where a request goes: a backend, an answer of the proxy's own, or a refusal.
@@ -701,7 +694,7 @@ asio::awaitable<session::route_decision> session::route(const client_request& re
   // is routed by its model like any other.
   const bool header_names_gateway = *by_header && gateway_mode && **by_header == st_->config.gateway_host;
   if (*by_header && !header_names_gateway) {
-    out.to = routed{std::move(**by_header), std::nullopt};
+    out.to = routed{{std::move(**by_header), std::nullopt}};
     co_return out;
   }
   if (const auto id = proxy::signature_lookup_id(path); !id.empty() && request.method() == http::verb::get) {
@@ -745,7 +738,7 @@ asio::awaitable<session::route_decision> session::route(const client_request& re
     co_return out;
   }
   const auto to_gateway = [&](std::string model) {
-    routed r{st_->config.gateway_host, std::move(model), true};
+    routed r{{st_->config.gateway_host, std::move(model), true}};
     if (auto auth = request.find(http::field::authorization); auth != request.end()) {
       r.authorization = sv(auth->value());
     }
@@ -773,7 +766,7 @@ asio::awaitable<session::route_decision> session::route(const client_request& re
   if (gateway_mode && *domain == st_->config.gateway_host) {
     out.to = to_gateway(std::move(lookup.model));
   } else {
-    out.to = routed{*domain, std::move(lookup.model)};
+    out.to = routed{{*domain, std::move(lookup.model)}};
   }
   co_return out;
 }
@@ -798,8 +791,7 @@ asio::awaitable<session::acquired> session::acquire(const routed& route, bool al
     co_return out;
   }
   // Named, not temporaries in the co_await operand (GCC 12 destroys those twice).
-  attestation_subject subject{route.model, std::nullopt};
-  if (route.gateway) subject.gateway = upstream::gateway_report_query{route.model.value_or(""), "near", route.authorization};
+  attestation_subject subject = route.subject();
   auto attest = [attester = st_->attester, &conn_ref = *connected, subject = std::move(subject)]() {
     return attester->attest(conn_ref, subject);
   };
