@@ -417,11 +417,11 @@ error_log {prefix}/error.log warn;
 events {{ worker_connections {conns}; }}
 http {{
   access_log off;
-  client_body_temp_path {prefix}/tmp/body;
-  proxy_temp_path {prefix}/tmp/proxy;
-  fastcgi_temp_path {prefix}/tmp/fastcgi;
-  uwsgi_temp_path {prefix}/tmp/uwsgi;
-  scgi_temp_path {prefix}/tmp/scgi;
+  client_body_temp_path {prefix}/temp/body;
+  proxy_temp_path {prefix}/temp/proxy;
+  fastcgi_temp_path {prefix}/temp/fastcgi;
+  uwsgi_temp_path {prefix}/temp/uwsgi;
+  scgi_temp_path {prefix}/temp/scgi;
   keepalive_requests 10000000;
   keepalive_timeout 300s;
 {body}
@@ -492,7 +492,7 @@ NGINX_PROXY_SERVER = """  upstream {name} {{ server 127.0.0.1:{upstream_port}; k
 
 
 def start_nginx(tree, nginx, name, prefix, body, nofile):
-    os.makedirs(os.path.join(prefix, "tmp"), exist_ok=True)
+    os.makedirs(os.path.join(prefix, "temp"), exist_ok=True)
     conf = os.path.join(prefix, "nginx.conf")
     with open(conf, "w") as f:
         f.write(NGINX_COMMON.format(prefix=prefix, body=body, nofile=nofile, conns=nofile - 64))
