@@ -1,11 +1,8 @@
 #include "server/forwarder.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/ssl/error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
@@ -19,7 +16,12 @@
 #include <boost/beast/http/span_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <boost/container/static_vector.hpp>
+
+#include <sys/socket.h>
+
 #include <array>
+#include <cerrno>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -31,7 +33,6 @@
 #include "crypto/digest.hpp"
 #include "net/bounded_parser.hpp"
 #include "net/http_read.hpp"
-#include "net/spawn.hpp"
 #include "proxy/forwarding.hpp"
 #include "proxy/response_inspector.hpp"
 
@@ -41,11 +42,26 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using boost::system::error_code;
-using steady = std::chrono::steady_clock;
 
 namespace {
 
 constexpr std::size_t relay_chunk = 16 * 1024;
+
+/// The response head as the bytes that go on the wire, serialized once so that it can
+/// leave in the same write as the first body bytes.
+std::string serialized_head(const http::response<http::empty_body>& head) {
+  http::response_serializer<http::empty_body> serializer(head);
+  serializer.split(true);
+  std::string out;
+  error_code ec;
+  while (!serializer.is_header_done() && !ec) {
+    serializer.next(ec, [&](error_code&, const auto& buffers) {
+      for (const auto b : beast::buffers_range_ref(buffers)) out.append(static_cast<const char*>(b.data()), b.size());
+      serializer.consume(beast::buffer_bytes(buffers));
+    });
+  }
+  return out;
+}
 
 std::vector<std::string> tokens_of(const http::fields& fields) {
   std::vector<std::string> tokens;
@@ -116,59 +132,53 @@ bool is_closed_before_response(const error_code& ec) {
          ec == asio::error::broken_pipe || ec == asio::ssl::error::stream_truncated;
 }
 
-/// Watches the client while the backend answers: a read that fails means the client is
-/// gone, so the upstream request is cancelled (nothing reads the answer, and a paid
-/// generation should not run on). Bytes that do arrive (a pipelined request) are kept.
+/// Watches the client while the backend answers: a client that closes (or resets) its
+/// connection is gone, so the upstream request is cancelled (nothing reads the answer,
+/// and a paid generation should not run on). A readiness wait, not a read: it needs no
+/// buffer and no coroutine, and bytes that do arrive (a pipelined request) stay in the
+/// kernel for the session's next read, which also ends the watch.
 struct client_watch {
-  explicit client_watch(asio::any_io_executor ex) : done_signal(ex, steady::time_point::max()) {}
-  asio::steady_timer done_signal;
-  bool done = false;
+  bool active = false;
   bool client_gone = false;
 };
 
-void start_watch(beast::tcp_stream& client, beast::flat_buffer& buffer, upstream::upstream_connection& up,
-                 const std::shared_ptr<client_watch>& watch) {
-  client.expires_never();
-  // A client that has already pipelined a full read buffer is not watched further: its
-  // bytes wait in the kernel until the response is done.
-  const std::size_t room = std::min<std::size_t>(4096, buffer.max_size() - buffer.size());
-  if (room == 0) {
-    watch->done = true;
-    return;
-  }
-  net::spawn_logged(
-      client.get_executor(),
-      [&client, &buffer, &up, watch, room]() -> asio::awaitable<void> {
-        // Released on every exit, so stop_watch never waits for a watcher that died.
-        struct release {
-          client_watch& w;
-          ~release() {
-            w.done = true;
-            w.done_signal.cancel();
-          }
-        } released{*watch};
-        auto [ec, n] = co_await client.async_read_some(buffer.prepare(room), asio::as_tuple(asio::use_awaitable));
-        if (!ec) {
-          buffer.commit(n);
-        } else if (ec != asio::error::operation_aborted) {
-          watch->client_gone = true;
-          up.mark_not_reusable();
-          // The backend is told at once (it stops generating), and the exchange's upstream
-          // read ends now or as soon as it next touches the socket: a cancel() alone is
-          // lost when the TLS read is between two socket operations (it has just consumed
-          // a session ticket, say) and issues its next one afterwards.
-          auto& up_socket = beast::get_lowest_layer(up.stream()).socket();
-          boost::system::error_code ignored;
-          up_socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-          up_socket.cancel(ignored);
-        }
-      },
-      "client watch");
+void watch_client(beast::tcp_stream& client, upstream::upstream_connection& up,
+                  const std::shared_ptr<client_watch>& watch) {
+  // The references are used only while the exchange runs (`active`); it clears that
+  // before they go out of scope.
+  client.socket().async_wait(asio::socket_base::wait_read, [&client, &up, watch](const error_code& ec) {
+    if (!watch->active || ec) return;
+    char byte = 0;
+    const auto n = ::recv(client.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) return;  // a pipelined request: the client is there
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      watch_client(client, up, watch);
+      return;
+    }
+    watch->client_gone = true;
+    up.mark_not_reusable();
+    // The backend is told at once (it stops generating), and the exchange's upstream
+    // read ends now or as soon as it next touches the socket: a cancel() alone is lost
+    // when the TLS read is between two socket operations (it has just consumed a session
+    // ticket, say) and issues its next one afterwards.
+    auto& up_socket = beast::get_lowest_layer(up.stream()).socket();
+    error_code ignored;
+    up_socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    up_socket.cancel(ignored);
+  });
 }
 
-asio::awaitable<void> stop_watch(beast::tcp_stream& client, const std::shared_ptr<client_watch>& watch) {
-  if (!watch->done) client.socket().cancel();
-  while (!watch->done) co_await watch->done_signal.async_wait(asio::as_tuple(asio::use_awaitable));
+void start_watch(beast::tcp_stream& client, upstream::upstream_connection& up,
+                 const std::shared_ptr<client_watch>& watch) {
+  watch->active = true;
+  watch_client(client, up, watch);
+}
+
+void stop_watch(beast::tcp_stream& client, client_watch& watch) {
+  if (!watch.active) return;
+  watch.active = false;
+  error_code ignored;
+  client.socket().cancel(ignored);
 }
 
 /// How the response body is framed towards the client.
@@ -205,42 +215,39 @@ std::string verdict_words(const signature_outcome& s) {
 /// with its relay_result.
 class exchange {
  public:
-  exchange(beast::tcp_stream& client, beast::flat_buffer& client_buffer, upstream::upstream_connection& up,
-           const client_request& request, const timeouts& deadlines, bool keep_client,
-           const relay_integrity* integrity, observe::status_board* board)
+  exchange(beast::tcp_stream& client, upstream::upstream_connection& up, const client_request& request,
+           const timeouts& deadlines, bool keep_client, const relay_integrity* integrity,
+           observe::status_board* board, net::lazy_deadline& deadline)
       : client_(client),
-        client_buffer_(client_buffer),
         up_(up),
         up_tcp_(beast::get_lowest_layer(up.stream())),
         request_(request),
         deadlines_(deadlines),
         keep_client_(keep_client),
         integrity_(integrity),
-        board_(board) {
+        board_(board),
+        deadline_(deadline) {
     if (integrity_ != nullptr) report_.e2ee = integrity_->plan.label;
   }
 
   asio::awaitable<relay_result> run() {
-    if (auto refused = co_await send_request()) co_return std::move(*refused);
-    watch_ = std::make_shared<client_watch>(client_.get_executor());
-    start_watch(client_, client_buffer_, up_, watch_);
-    if (auto ended = co_await read_head()) co_return co_await after_watch(std::move(*ended));
-    if (auto ended = co_await unless_key_unrouted()) co_return co_await after_watch(std::move(*ended));
-    if (auto refusal = inspect_answer()) co_return co_await after_watch(std::move(*refusal));
-    if (inspector_ && !streaming_) {
-      auto ended = co_await relay_held();
-      co_return co_await after_watch(std::move(ended));
-    }
-    const auto framed = inspector_ ? head_framing::stream : head_framing::as_backend;
-    if (auto ended = co_await write_head(framed)) co_return co_await after_watch(std::move(*ended));
-    // No co_await inside ?: (GCC 12 miscompiles it).
-    relay_result ended;
-    if (inspector_) {
-      ended = co_await relay_stream();
-    } else {
-      ended = co_await relay_body();
-    }
-    co_return co_await after_watch(std::move(ended));
+    // One deadline for the whole exchange, moved before each operation (lazy_deadline: no
+    // timer system call per read or write); the streams' own expiry stays off.
+    up_tcp_.expires_never();
+    client_.expires_never();
+    deadline_.on_expiry([this] { on_deadline(); });
+    // On every exit, an exception's included: the watch and the expiry action refer to
+    // this exchange and to the connections it was given.
+    struct ended_guard {
+      exchange& self;
+      ~ended_guard() {
+        self.deadline_.cancel();
+        self.deadline_.on_expiry({});
+        stop_watch(self.client_, *self.watch_);
+      }
+    } guard{*this};
+    auto ended = co_await stages();
+    co_return after_watch(std::move(ended));
   }
 
  private:
@@ -268,20 +275,59 @@ class exchange {
     return out;
   }
 
+  asio::awaitable<relay_result> stages() {
+    if (auto refused = co_await send_request()) co_return std::move(*refused);
+    start_watch(client_, up_, watch_);
+    if (auto ended = co_await read_head()) co_return std::move(*ended);
+    if (auto ended = co_await unless_key_unrouted()) co_return std::move(*ended);
+    if (auto refusal = inspect_answer()) co_return std::move(*refusal);
+    if (inspector_ && !streaming_) co_return co_await relay_held();
+    prepare_head(inspector_ ? head_framing::stream : head_framing::as_backend);
+    // No co_await inside ?: (GCC 12 miscompiles it).
+    relay_result ended;
+    if (inspector_) {
+      ended = co_await relay_stream();
+    } else {
+      ended = co_await relay_body();
+    }
+    co_return ended;
+  }
+
+  /// The phase in progress ran out of time. The upstream connection is shut down, so its
+  /// pending operation ends and is read as the timeout (a cancel() alone can be lost
+  /// between two socket operations of a TLS read); so is the client's when a write to it
+  /// is what stalls (a client that stopped reading).
+  void on_deadline() {
+    error_code ignored;
+    auto& up_socket = up_tcp_.socket();
+    up_socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    up_socket.cancel(ignored);
+    if (client_writing_) {
+      stop_watch(client_, *watch_);
+      client_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+      client_.socket().cancel(ignored);
+    }
+  }
+
+  /// An upstream operation's error, as the deadline explains it.
+  error_code upstream_error(const error_code& ec) const {
+    return ec && deadline_.expired() ? error_code(beast::error::timeout) : ec;
+  }
+
   relay_result completed() {
     relay_completed out{status_, body_bytes_, mode_ == framing::chunked || mode_ == framing::close, client_keeps_};
     out.integrity = report_;
     return out;
   }
 
-  /// Stops watching the client before the exchange ends. A client that went away while
-  /// the backend was failing is reported as gone: it is why the backend read failed (the
-  /// watch cancelled it).
-  asio::awaitable<relay_result> after_watch(relay_result ended) {
-    co_await stop_watch(client_, watch_);
-    if (delivered_ && std::holds_alternative<relay_completed>(ended)) co_return ended;
+  /// Stops watching the client as the exchange ends. A client that went away while the
+  /// backend was failing is reported as gone: it is why the backend read failed (the watch
+  /// shut it down).
+  relay_result after_watch(relay_result ended) {
+    stop_watch(client_, *watch_);
+    if (delivered_ && std::holds_alternative<relay_completed>(ended)) return ended;
     if (watch_->client_gone && !std::holds_alternative<relay_cut_short>(ended)) {
-      co_return cut_short(relay_cut_short::cause::client_gone, head_written_
+      return cut_short(relay_cut_short::cause::client_gone, head_written_
                                                                   ? "client closed the connection after the response"
                                                                   : "client closed the connection while waiting for "
                                                                     "the response");
@@ -293,7 +339,7 @@ class exchange {
         cut.detail = "client closed the connection mid-response; upstream request cancelled";
       }
     }
-    co_return ended;
+    return ended;
   }
 
   /// The request, only on a connection fit to carry it: one the attestation left unfit
@@ -312,8 +358,9 @@ class exchange {
       request_hash_ = crypto::sha256(as_bytes(std::string_view(body.data(), body.size())));
       report_.request_sha256 = to_hex(request_hash_);
     }
-    up_tcp_.expires_after(deadlines_.response_headers);
-    auto [ec, n] = co_await http::async_write(up_.stream(), outgoing, asio::as_tuple(asio::use_awaitable));
+    deadline_.expire_after(deadlines_.response_headers);
+    auto [write_ec, n] = co_await http::async_write(up_.stream(), outgoing, asio::as_tuple(asio::use_awaitable));
+    const error_code ec = upstream_error(write_ec);
     if (!ec) {
       if (board_ != nullptr) board_->add_bytes_to_backend(outgoing.body().size());
       co_return std::nullopt;
@@ -336,10 +383,12 @@ class exchange {
     const auto prepare = [this](response_parser& p) {
       p.body_limit(boost::none);
       if (request_.method() == http::verb::head) p.skip(true);
-      up_tcp_.expires_after(deadlines_.response_headers);
     };
-    const auto reading =
+    // The response-headers deadline set before the request runs on, interim answers
+    // included.
+    auto reading =
         co_await net::read_final_response<net::read_scope::header>(up_.stream(), up_.buffer(), parser_, prepare);
+    reading.ec = upstream_error(reading.ec);
     if (reading.ec) {
       if (is_timeout(reading.ec)) {
         // The request was sent: a retry could start a second (paid) generation.
@@ -399,9 +448,8 @@ class exchange {
                         "NoPubKeyProvider: the gateway has no provider for the pinned model key",
                         relay_refused::resend::after_reattestation);
     }
-    up_tcp_.expires_never();
     if (!parser_->get().keep_alive()) up_.mark_not_reusable();
-    if (auto ended = co_await write_head(head_framing::held, body.size())) co_return std::move(*ended);
+    prepare_head(head_framing::held, body.size());
     body_bytes_ = body.size();
     if (auto failed = co_await write_client(body.data(), body.size())) co_return std::move(*failed);
     co_return completed();
@@ -444,8 +492,8 @@ class exchange {
 
   /// The response head as the client receives it: the backend's status and end-to-end
   /// fields, framing chosen for the client. From here on, failures can only cut the
-  /// response short.
-  asio::awaitable<std::optional<relay_result>> write_head(head_framing framed, std::uint64_t held_length = 0) {
+  /// response short. It leaves with the first body bytes (write_client), in one write.
+  void prepare_head(head_framing framed, std::uint64_t held_length = 0) {
     auto& upstream_head = parser_->get();
     const bool body_forbidden = request_.method() == http::verb::head || status_ == 204 || status_ == 304;
     http::response<http::empty_body> head;
@@ -484,61 +532,104 @@ class exchange {
     }
     client_keeps_ = keep_client_ && request_.keep_alive() && mode_ != framing::close;
     head.keep_alive(client_keeps_);
-
-    http::response_serializer<http::empty_body> serializer(head);
-    client_.expires_after(deadlines_.idle);
-    auto [ec, n] = co_await http::async_write_header(client_, serializer, asio::as_tuple(asio::use_awaitable));
-    client_.expires_never();
-    head_written_ = true;
-    if (ec) co_return client_write_failed(ec);
+    pending_head_ = serialized_head(head);
     if (mode_ == framing::chunked || mode_ == framing::close) stream_.emplace(board_);
-    co_return std::nullopt;
   }
 
   relay_result client_write_failed(const error_code& ec) {
+    if (deadline_.expired()) {
+      return cut_short(relay_cut_short::cause::client_gone,
+                       "the client read nothing for " + std::to_string(deadlines_.idle.count()) + " ms");
+    }
     return cut_short(relay_cut_short::cause::client_gone, "writing to the client failed: " + ec.message());
   }
 
-  /// Body bytes to the client in its framing (nothing for an empty span).
-  asio::awaitable<std::optional<relay_result>> write_client(const char* data, std::size_t size) {
-    if (size == 0) co_return std::nullopt;
-    const auto tuple = asio::as_tuple(asio::use_awaitable);
-    client_.expires_after(deadlines_.idle);
-    error_code wec;
-    if (mode_ == framing::chunked) {
-      std::tie(wec, std::ignore) = co_await asio::async_write(client_, http::make_chunk(asio::buffer(data, size)), tuple);
-    } else {
-      std::tie(wec, std::ignore) = co_await asio::async_write(client_, asio::buffer(data, size), tuple);
+  /// Body bytes to the client in its framing, after the head when it has not gone out yet:
+  /// head and first bytes leave in one write (one segment, one system call). `last` also
+  /// ends a chunked body (no trailer). An empty span writes only what is pending.
+  asio::awaitable<std::optional<relay_result>> write_client(const char* data, std::size_t size, bool last = false) {
+    const bool last_chunk = last && mode_ == framing::chunked;
+    if (size == 0 && pending_head_.empty() && !last_chunk) co_return std::nullopt;
+    boost::container::static_vector<asio::const_buffer, 16> pieces;
+    const auto append = [&pieces](const auto& sequence) {
+      for (const auto b : beast::buffers_range_ref(sequence)) pieces.push_back(b);
+    };
+    pieces.push_back(asio::buffer(pending_head_));
+    std::optional<http::chunk_header> chunk_size;
+    if (size != 0) {
+      if (mode_ == framing::chunked) append(chunk_size.emplace(size));
+      pieces.push_back(asio::buffer(data, size));
+      if (mode_ == framing::chunked) append(http::chunk_crlf());
     }
-    client_.expires_never();
-    if (wec) co_return client_write_failed(wec);
-    if (board_ != nullptr) board_->add_bytes_to_client(size);
+    const auto end = http::make_chunk_last();
+    if (last_chunk) append(end);
+    deadline_.expire_after(deadlines_.idle);
+    client_writing_ = true;
+    auto [ec, n] = co_await asio::async_write(client_, pieces, asio::as_tuple(asio::use_awaitable));
+    client_writing_ = false;
+    if (ec) co_return client_write_failed(ec);
+    if (!pending_head_.empty()) {
+      head_written_ = true;
+      pending_head_.clear();
+      pending_head_.shrink_to_fit();
+    }
+    if (board_ != nullptr && size != 0) board_->add_bytes_to_client(size);
+    co_return std::nullopt;
+  }
+
+  /// Body bytes already read from the backend (with the head, or ahead) parsed into
+  /// `chunk` without I/O; 0 when they do not complete a piece of body.
+  std::size_t parse_buffered(std::array<char, relay_chunk>& chunk, error_code& ec) {
+    parser_->get().body().data = chunk.data();
+    parser_->get().body().size = chunk.size();
+    auto& buffer = up_.buffer();
+    if (buffer.size() == 0) return 0;
+    const std::size_t used = parser_->put(buffer.data(), ec);
+    buffer.consume(used);
+    if (ec == http::error::need_more || ec == http::error::need_buffer) ec = {};
+    return chunk.size() - parser_->get().body().size;
+  }
+
+  /// The next body bytes: those already read when the head is still pending (it then
+  /// leaves with them), else a read. A head with no body bytes behind it goes out first:
+  /// the client must not wait for the backend's next bytes to learn the status.
+  asio::awaitable<std::optional<relay_result>> next_body_bytes(std::array<char, relay_chunk>& chunk,
+                                                                std::size_t& got, error_code& ec) {
+    got = 0;
+    ec = {};
+    if (!pending_head_.empty()) {
+      got = parse_buffered(chunk, ec);
+      if (got != 0 || ec || parser_->is_done()) co_return std::nullopt;
+      if (auto failed = co_await write_client(nullptr, 0)) co_return failed;
+    }
+    auto read = co_await read_body_some(chunk);
+    got = read.first;
+    ec = read.second;
     co_return std::nullopt;
   }
 
   /// The end of a chunked body: the last chunk, with the signature verdict as a trailer
   /// when the head declared one.
   asio::awaitable<std::optional<relay_result>> write_last_chunk() {
-    if (mode_ != framing::chunked) co_return std::nullopt;
+    if (mode_ != framing::chunked) co_return co_await write_client(nullptr, 0);
+    if (!inspector_ || !checks_signature()) co_return co_await write_client(nullptr, 0, true);
+    if (auto failed = co_await write_client(nullptr, 0)) co_return failed;
     const auto tuple = asio::as_tuple(asio::use_awaitable);
-    client_.expires_after(deadlines_.idle);
+    deadline_.expire_after(deadlines_.idle);
     error_code ec;
-    if (inspector_ && checks_signature()) {
-      http::fields trailer;
-      const signature_status status = report_.signature ? report_.signature->status : signature_status::unavailable;
-      trailer.set(signature_status_field, to_string(status));
-      if (integrity_->gateway) {
-        const std::string kind = report_.signature ? report_.signature->kind : std::string();
-        trailer.set(signature_kind_field, kind.empty() ? "none" : kind);
-      }
-      // Named: a chunk_last holding fields must not be a temporary in the co_await operand
-      // (GCC 12 destroys those twice).
-      const auto last = http::make_chunk_last(trailer);
-      std::tie(ec, std::ignore) = co_await asio::async_write(client_, last, tuple);
-    } else {
-      std::tie(ec, std::ignore) = co_await asio::async_write(client_, http::make_chunk_last(), tuple);
+    http::fields trailer;
+    const signature_status status = report_.signature ? report_.signature->status : signature_status::unavailable;
+    trailer.set(signature_status_field, to_string(status));
+    if (integrity_->gateway) {
+      const std::string kind = report_.signature ? report_.signature->kind : std::string();
+      trailer.set(signature_kind_field, kind.empty() ? "none" : kind);
     }
-    client_.expires_never();
+    // Named: a chunk_last holding fields must not be a temporary in the co_await operand
+    // (GCC 12 destroys those twice).
+    const auto last = http::make_chunk_last(trailer);
+    client_writing_ = true;
+    std::tie(ec, std::ignore) = co_await asio::async_write(client_, last, tuple);
+    client_writing_ = false;
     if (ec) co_return client_write_failed(ec);
     co_return std::nullopt;
   }
@@ -551,8 +642,10 @@ class exchange {
     // Beast reads max(512, capacity - size) bytes per call: without room reserved a 16 KiB
     // TLS record (RFC 8446 §5.1) arrives as 32 SSL_reads and leaves as 32 client writes.
     up_.buffer().reserve(relay_chunk);
-    up_tcp_.expires_after(deadlines_.idle);
-    auto [ec, n] = co_await http::async_read_some(up_.stream(), up_.buffer(), *parser_, asio::as_tuple(asio::use_awaitable));
+    deadline_.expire_after(deadlines_.idle);
+    auto [read_ec, n] =
+        co_await http::async_read_some(up_.stream(), up_.buffer(), *parser_, asio::as_tuple(asio::use_awaitable));
+    error_code ec = upstream_error(read_ec);
     if (ec == http::error::need_buffer) ec = {};
     // Servers often end a close-delimited body without TLS close_notify; accepted only when
     // the client reads to the close as well (it could not tell a truncation either).
@@ -566,19 +659,24 @@ class exchange {
                                 (parser_->violation() ? parser_->violation()->reason : ec.message());
   }
 
-  /// The body, each read written out at once.
+  /// The body, each read written out at once (the last one with the end of the body).
   asio::awaitable<relay_result> relay_body() {
     std::array<char, relay_chunk> chunk{};
+    bool ended = false;
     while (!parser_->is_done()) {
-      auto [got, ec] = co_await read_body_some(chunk);
+      std::size_t got = 0;
+      error_code ec;
+      if (auto failed = co_await next_body_bytes(chunk, got, ec)) co_return std::move(*failed);
       if (got > 0) {
         body_bytes_ += got;
-        if (auto failed = co_await write_client(chunk.data(), got)) co_return std::move(*failed);
+        ended = !ec && parser_->is_done();
+        if (auto failed = co_await write_client(chunk.data(), got, ended)) co_return std::move(*failed);
       }
       if (ec) co_return cut_short(relay_cut_short::cause::upstream_failed, upstream_failure(ec));
     }
-    if (auto failed = co_await write_last_chunk()) co_return std::move(*failed);
-    up_tcp_.expires_never();
+    if (!ended) {
+      if (auto failed = co_await write_client(nullptr, 0, true)) co_return std::move(*failed);
+    }
     if (!parser_->get().keep_alive()) up_.mark_not_reusable();
     co_return completed();
   }
@@ -587,13 +685,14 @@ class exchange {
     report_.response_sha256 = to_hex(inspector_->response_hash());
     report_.chat_id = inspector_->chat_id();
     report_.fields_opened = inspector_->fields_opened();
-    up_tcp_.expires_never();
     if (!parser_->get().keep_alive()) up_.mark_not_reusable();
   }
 
   /// The answer's signature, looked up on this connection and checked against the attested
   /// key, the model, and the hashes of the bytes written and read.
   asio::awaitable<signature_outcome> lookup_signature() {
+    // The lookup keeps its own deadlines on the connection (check_signature).
+    deadline_.cancel();
     if (!integrity_->backend.bound) co_return signature_unavailable("the backend has no attested signing key");
     if (!report_.chat_id) co_return signature_unavailable("the answer carries no id to look its signature up by");
     signature_lookup lookup;
@@ -649,14 +748,14 @@ class exchange {
                           code + ": " + report_.signature->detail);
       }
     }
-    if (auto ended = co_await write_head(head_framing::held, answer.size())) co_return std::move(*ended);
+    prepare_head(head_framing::held, answer.size());
     body_bytes_ = answer.size();
     if (auto failed = co_await write_client(answer.data(), answer.size())) co_return std::move(*failed);
     if (checks_signature() && !report_.signature) {
       // The client has the whole answer: its leaving now must not cut the lookup (the
       // watch would shut the upstream down), and is no longer a reason to call the
       // exchange cut short.
-      co_await stop_watch(client_, watch_);
+      stop_watch(client_, *watch_);
       delivered_ = true;
       report_.signature = co_await lookup_signature();
     }
@@ -683,7 +782,9 @@ class exchange {
       co_return cut_short(relay_cut_short::cause::upstream_failed, f.code + ": " + f.message);
     };
     while (!parser_->is_done()) {
-      auto [got, ec] = co_await read_body_some(chunk);
+      std::size_t got = 0;
+      error_code ec;
+      if (auto failed = co_await next_body_bytes(chunk, got, ec)) co_return std::move(*failed);
       if (got > 0) {
         out.clear();
         if (!inspector_->feed(std::string_view(chunk.data(), got), out)) {
@@ -728,7 +829,6 @@ class exchange {
   }
 
   beast::tcp_stream& client_;
-  beast::flat_buffer& client_buffer_;
   upstream::upstream_connection& up_;
   beast::tcp_stream& up_tcp_;
   const client_request& request_;
@@ -739,7 +839,12 @@ class exchange {
   /// Counts this answer among the streams being relayed, from its head on.
   std::optional<observe::stream_scope> stream_;
 
-  std::shared_ptr<client_watch> watch_;
+  net::lazy_deadline& deadline_;
+  std::shared_ptr<client_watch> watch_ = std::make_shared<client_watch>();
+  /// The serialized response head, until it went out with the first body bytes.
+  std::string pending_head_;
+  /// A write to the client is in progress (what a passing deadline must interrupt).
+  bool client_writing_ = false;
   std::optional<response_parser> parser_;
   std::optional<proxy::response_inspector> inspector_;
   bool streaming_ = false;
@@ -757,13 +862,15 @@ class exchange {
 
 }  // namespace
 
-asio::awaitable<relay_result> relay(beast::tcp_stream& client, beast::flat_buffer& client_buffer,
-                                    upstream::upstream_connection& upstream, const client_request& request,
-                                    const timeouts& deadlines, bool keep_client, const relay_integrity* integrity,
-                                    observe::status_board* board) {
+asio::awaitable<relay_result> relay(beast::tcp_stream& client, upstream::upstream_connection& upstream,
+                                    const client_request& request, const timeouts& deadlines, bool keep_client,
+                                    const relay_integrity* integrity, observe::status_board* board,
+                                    net::lazy_deadline* deadline) {
   std::string unexpected;
   try {
-    exchange one(client, client_buffer, upstream, request, deadlines, keep_client, integrity, board);
+    std::optional<net::lazy_deadline> own;
+    if (deadline == nullptr) deadline = &own.emplace(client.get_executor());
+    exchange one(client, upstream, request, deadlines, keep_client, integrity, board, *deadline);
     co_return co_await one.run();
   } catch (const std::exception& e) {
     unexpected = text::exception_text(e);

@@ -20,6 +20,7 @@
 #include <variant>
 #include <vector>
 
+#include "net/lazy_deadline.hpp"
 #include "observe/status_board.hpp"
 #include "proxy/error_body.hpp"
 #include "proxy/integrity.hpp"
@@ -121,7 +122,7 @@ struct relay_cut_short {
 using relay_result = std::variant<relay_completed, relay_refused, relay_cut_short>;
 
 /// Sends `request` on `upstream` and relays the response to `client`. Bytes the client
-/// sends meanwhile (a pipelined request) are appended to `client_buffer`. `keep_client`:
+/// sends meanwhile (a pipelined request) stay unread for the caller. `keep_client`:
 /// whether the proxy intends to keep the client connection open (false while shutting
 /// down). `integrity` (nullptr: relay as is) may seal the request, decrypt the answer
 /// and check its signature: for a signed endpoint's 2xx answer every entity byte read is
@@ -129,11 +130,13 @@ using relay_result = std::variant<relay_completed, relay_refused, relay_cut_shor
 /// signature verified); a stream is decrypted event by event, its `data: [DONE]` withheld
 /// under enforce until the signature verified, and its chunked framing ends with an
 /// X-Signature-Status trailer. `board` (null: none) counts the body bytes relayed each
-/// way and the answers of unknown length (streams) being relayed. Never throws.
-boost::asio::awaitable<relay_result> relay(boost::beast::tcp_stream& client, boost::beast::flat_buffer& client_buffer,
-                                           upstream::upstream_connection& upstream, const client_request& request,
-                                           const timeouts& deadlines, bool keep_client,
-                                           const relay_integrity* integrity = nullptr,
-                                           observe::status_board* board = nullptr);
+/// way and the answers of unknown length (streams) being relayed. `deadline` (null: one
+/// of its own) enforces `deadlines` for the exchange; the relay sets its expiry action
+/// and leaves it cancelled, without one. The streams' own expiry is left off. Never throws.
+boost::asio::awaitable<relay_result> relay(boost::beast::tcp_stream& client, upstream::upstream_connection& upstream,
+                                           const client_request& request, const timeouts& deadlines,
+                                           bool keep_client, const relay_integrity* integrity = nullptr,
+                                           observe::status_board* board = nullptr,
+                                           net::lazy_deadline* deadline = nullptr);
 
 }  // namespace vp::server

@@ -32,6 +32,7 @@
 #include "core/text.hpp"
 #include "core/version.hpp"
 #include "net/bounded_parser.hpp"
+#include "net/lazy_deadline.hpp"
 #include "net/spawn.hpp"
 #include "observe/local_endpoints.hpp"
 #include "observe/prometheus.hpp"
@@ -262,42 +263,6 @@ std::optional<backend_kind> parse_backend_kind(std::string_view text) noexcept {
 
 class session;
 
-/// A deadline for reads from a client that cancels the read instead of closing the socket
-/// (beast::tcp_stream's own expiry closes it), so that a 408 can still be written.
-class read_deadline {
- public:
-  read_deadline(asio::any_io_executor ex, tcp::socket& socket)
-      : timer_(ex), state_(std::make_shared<state>(state{&socket})) {}
-
-  void arm(std::chrono::milliseconds after) {
-    state_->expired = false;
-    const unsigned generation = ++state_->generation;
-    timer_.expires_after(after);
-    // Holds the state weakly: the session (and the socket) may be gone when it fires.
-    timer_.async_wait([weak = std::weak_ptr<state>(state_), generation](error_code ec) {
-      auto st = weak.lock();
-      if (ec || !st || st->generation != generation) return;
-      st->expired = true;
-      error_code ignored;
-      st->socket->cancel(ignored);
-    });
-  }
-  void disarm() {
-    ++state_->generation;
-    timer_.cancel();
-  }
-  bool expired() const { return state_->expired; }
-
- private:
-  struct state {
-    tcp::socket* socket;
-    bool expired = false;
-    unsigned generation = 0;
-  };
-  asio::steady_timer timer_;
-  std::shared_ptr<state> state_;
-};
-
 struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
   state(asio::any_io_executor ex, proxy_config cfg, proxy_dependencies deps)
       : executor(ex),
@@ -377,7 +342,7 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
 class session {
  public:
   session(std::shared_ptr<proxy_server::state> st, tcp::socket socket)
-      : st_(std::move(st)), client_(std::move(socket)), deadline_(client_.get_executor(), client_.socket()) {
+      : st_(std::move(st)), client_(std::move(socket)), deadline_(client_.get_executor()) {
     it_ = st_->sessions.insert(st_->sessions.end(), this);
     idle_node_ = parked_.insert(parked_.end(), this);
   }
@@ -517,7 +482,20 @@ class session {
   bool idle_ = false;
   bool cut_ = false;
   const char* cut_reason_ = nullptr;
-  read_deadline deadline_;
+  /// The one deadline of whatever the connection waits for (lazy_deadline: moving it costs
+  /// no system call); the relay sets its own expiry action for its exchange.
+  net::lazy_deadline deadline_;
+  /// What a passing deadline does: reads of a request are interrupted so that a 408 can
+  /// still be written; a keep-alive wait or a write ends the connection.
+  enum class on_expiry { interrupt_read, close };
+  void expect_within(std::chrono::milliseconds within, on_expiry what) {
+    deadline_.on_expiry([this, what] {
+      error_code ignored;
+      if (what == on_expiry::close) client_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      client_.socket().cancel(ignored);
+    });
+    deadline_.expire_after(within);
+  }
   /// A refusal was written while the client may still be sending: drain before closing.
   bool linger_ = false;
   /// The route of the request being answered (what the board counts it under).
@@ -527,9 +505,9 @@ class session {
 asio::awaitable<bool> session::write_local(unsigned status, std::string body, bool keep_alive, bool retryable,
                                            const std::vector<std::pair<std::string, std::string>>& fields) {
   auto res = local_response(status, std::move(body), keep_alive && !st_->stopping, retryable, fields);
-  client_.expires_after(st_->config.timeouts.client_body);
+  expect_within(st_->config.timeouts.client_body, on_expiry::close);
   auto [ec, n] = co_await http::async_write(client_, res, asio::as_tuple(asio::use_awaitable));
-  client_.expires_never();
+  deadline_.cancel();
   co_return !ec && res.keep_alive();
 }
 
@@ -543,7 +521,12 @@ bool session::client_hung_up() {
 
 asio::awaitable<bool> session::await_request() {
   if (buffer_.size() != 0) co_return true;
-  client_.expires_after(st_->config.timeouts.client_keep_alive);
+  // Waiting holds no buffer: an idle keep-alive connection costs its socket and this
+  // session, not a read buffer too (nginx frees its buffer the same way).
+  buffer_.shrink_to_fit();
+  expect_within(st_->config.timeouts.client_keep_alive, on_expiry::close);
+  auto [wait_ec] = co_await client_.socket().async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
+  if (wait_ec) co_return false;
   auto [ec, n] = co_await client_.async_read_some(buffer_.prepare(4096), asio::as_tuple(asio::use_awaitable));
   if (ec) co_return false;
   buffer_.commit(n);
@@ -615,9 +598,9 @@ asio::awaitable<std::optional<client_request>> session::read_request(proxy::memo
   parser.body_limit(static_cast<std::uint64_t>(st_->config.max_body));
   route_class_ = observe::route_class::other;
   client_.expires_never();
-  deadline_.arm(st_->config.timeouts.client_header);
+  expect_within(st_->config.timeouts.client_header, on_expiry::interrupt_read);
   auto [header_ec, header_n] = co_await http::async_read_header(client_, buffer_, parser, tuple);
-  deadline_.disarm();
+  deadline_.cancel();
   if (header_ec) {
     co_await answer_read_failure(deadline_.expired() ? error_code(beast::error::timeout) : header_ec, parser, false);
     co_return std::nullopt;
@@ -633,20 +616,19 @@ asio::awaitable<std::optional<client_request>> session::read_request(proxy::memo
   if (!parser.is_done() && beast::iequals(parser.get()[http::field::expect], "100-continue") &&
       parser.get().version() >= 11) {
     static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
-    client_.expires_after(st_->config.timeouts.client_body);
+    expect_within(st_->config.timeouts.client_body, on_expiry::close);
     if (auto [ec, n] = co_await asio::async_write(client_, asio::buffer(continue_line), tuple); ec) {
       co_return std::nullopt;
     }
   }
-  client_.expires_never();
   while (!parser.is_done()) {
-    deadline_.arm(st_->config.timeouts.client_body);
+    expect_within(st_->config.timeouts.client_body, on_expiry::interrupt_read);
     auto [ec, n] = co_await http::async_read_some(client_, buffer_, parser, tuple);
-    deadline_.disarm();
     if (ec) {
       co_await answer_read_failure(deadline_.expired() ? error_code(beast::error::timeout) : ec, parser, true);
       co_return std::nullopt;
     }
+    deadline_.cancel();
     // What the body holds now (a chunked body grows as it arrives); Content-Length bodies
     // were leased whole before the first byte was read.
     if (!lease.resize(std::max(lease.size(), parser.get().body().capacity()))) {
@@ -976,8 +958,8 @@ asio::awaitable<bool> session::handle(client_request request) {
     }
     if (integrity->plan.e2ee == proxy::e2ee_applied::sealed) st_->board->count_e2ee_sealed();
 
-    auto result = co_await relay(client_, buffer_, *conn, request, st_->config.timeouts, !st_->stopping, &*integrity,
-                                 st_->board.get());
+    auto result = co_await relay(client_, *conn, request, st_->config.timeouts, !st_->stopping, &*integrity,
+                                 st_->board.get(), &deadline_);
     if (const auto* done = std::get_if<relay_completed>(&result)) {
       if (conn->reusable() && st_->gate.is_fresh(route.verdict_key(), conn->spki_sha256()) && !st_->stopping) {
         st_->pool.put(std::move(*conn), route.verdict_key());

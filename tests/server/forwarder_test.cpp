@@ -10,9 +10,14 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <atomic>
+#include <future>
 #include <optional>
 #include <string>
 
@@ -77,8 +82,7 @@ class Forwarder : public ::testing::Test {
       beast::tcp_stream proxy_end(co_await acceptor.async_accept(asio::use_awaitable));
       if (close_client_early) test_end.close();
 
-      beast::flat_buffer client_buffer;
-      auto result = co_await relay(proxy_end, client_buffer, *conn, request, deadlines, true);
+      auto result = co_await relay(proxy_end, *conn, request, deadlines, true);
       proxy_end.close();
       std::string received;
       if (test_end.is_open()) {
@@ -140,6 +144,73 @@ TEST_F(Forwarder, ChunkedResponseIsReframedChunkedWithoutTheBackendsTrailers) {
   EXPECT_NE(out->client_bytes.find("Transfer-Encoding: chunked\r\n"), std::string::npos);
   EXPECT_TRUE(out->client_bytes.ends_with("\r\n0\r\n\r\n")) << "last chunk, no trailer";
   EXPECT_EQ(out->client_bytes.find("X-Trailer"), std::string::npos);
+}
+
+TEST_F(Forwarder, TheHeadLeavesAtOnceWhenNoBodyBytesCameWithIt) {
+  // The backend sends its head and holds the body back until the client has seen that
+  // head: a relay that waited for body bytes to send the head with would stall here.
+  std::promise<void> head_seen;
+  std::shared_future<void> seen = head_seen.get_future().share();
+  std::atomic<bool> released_by_client{false};
+  auto server = backend([&](const test::http_request_record&) {
+    test::scripted_response r;
+    r.headers = {{"Content-Type", "text/event-stream"}};
+    r.body = "data: one\n\ndata: [DONE]\n\n";
+    r.chunked = true;
+    r.chunk_size = 64;
+    r.before_body = [&] { released_by_client = seen.wait_for(5s) == std::future_status::ready; };
+    return r;
+  });
+  auto work = [&]() -> asio::awaitable<std::optional<std::pair<relay_result, std::string>>> {
+    static const upstream::tls_client_context tls(upstream::tls_client_options{false, {}});
+    upstream::connect_options o;
+    o.connect_to = upstream::dial_address{"127.0.0.1", server.port()};
+    auto conn = co_await upstream::connect_upstream(ioc.get_executor(), tls, domain, 443, o);
+    if (!conn) co_return std::nullopt;
+    tcp::acceptor acceptor(ioc, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+    tcp::socket test_end(ioc);
+    co_await test_end.async_connect(acceptor.local_endpoint(), asio::use_awaitable);
+    beast::tcp_stream proxy_end(co_await acceptor.async_accept(asio::use_awaitable));
+    const auto request = post("{}");
+    std::optional<relay_result> result;
+    asio::co_spawn(ioc, relay(proxy_end, *conn, request, deadlines, true), [&](std::exception_ptr, relay_result r) {
+      result = std::move(r);
+      proxy_end.close();
+    });
+    std::string received;
+    auto [head_ec, head_n] = co_await asio::async_read_until(test_end, asio::dynamic_buffer(received), "\r\n\r\n",
+                                                             asio::as_tuple(asio::use_awaitable));
+    if (!head_ec) head_seen.set_value();
+    (void)co_await asio::async_read(test_end, asio::dynamic_buffer(received), asio::as_tuple(asio::use_awaitable));
+    while (!result) {
+      asio::steady_timer pause(ioc, 5ms);
+      co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    co_return std::pair<relay_result, std::string>{std::move(*result), std::move(received)};
+  };
+  auto out = test::run_bounded(ioc, loop_limit, work());
+  ASSERT_TRUE(out && *out);
+  EXPECT_TRUE(released_by_client) << "the head reached the client only after the backend sent body bytes";
+  const auto* done = std::get_if<relay_completed>(&(*out)->first);
+  ASSERT_NE(done, nullptr);
+  EXPECT_TRUE((*out)->second.ends_with("data: [DONE]\n\n\r\n0\r\n\r\n")) << (*out)->second;
+}
+
+TEST_F(Forwarder, AClientThatStopsReadingIsCutAfterTheIdleTimeout) {
+  auto server = backend([](const test::http_request_record&) {
+    test::scripted_response r;
+    r.body = std::string(48u << 20, 'x');  // more than both sockets' buffers hold
+    return r;
+  });
+  deadlines.idle = 200ms;
+  const auto out = relay_once(server, post("{}"));  // the test end reads only after the relay ended
+  ASSERT_TRUE(out);
+  const auto* cut = std::get_if<relay_cut_short>(&out->result);
+  ASSERT_NE(cut, nullptr);
+  EXPECT_EQ(cut->why, relay_cut_short::cause::client_gone);
+  EXPECT_NE(cut->detail.find("read nothing for 200 ms"), std::string::npos) << cut->detail;
+  EXPECT_LT(cut->body_bytes, 48u << 20);
+  EXPECT_FALSE(out->upstream_reusable);
 }
 
 TEST_F(Forwarder, AnHttp10ClientGetsACloseDelimitedBodyAndIsNotKept) {

@@ -331,6 +331,14 @@ struct test_http_server::impl {
 
       const bool keep_alive = request.keep_alive();
       std::string bytes = serialize(response, keep_alive);
+      if (response.before_body) {
+        const auto head_end = bytes.find("\r\n\r\n") + 4;
+        if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(bytes.data(), head_end), tuple); ec) {
+          co_return;
+        }
+        bytes.erase(0, head_end);
+        response.before_body();
+      }
       if (response.trailing_delay.count() == 0) bytes += response.trailing_bytes;
       if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(bytes), tuple); ec) co_return;
       if (response.trailing_delay.count() != 0 && !response.trailing_bytes.empty()) {

@@ -82,6 +82,9 @@ struct scripted_response {
   std::chrono::milliseconds trailing_delay{0};
   /// truncated_body: body bytes actually sent (nullopt: half of the body).
   std::optional<std::size_t> truncate_at;
+  /// Runs on the server's thread once the head went out and before any body byte is
+  /// written (the server waits for it): a test holds the body back until it saw the head.
+  std::function<void()> before_body;
 };
 
 using http_handler = std::function<scripted_response(const http_request_record&)>;
