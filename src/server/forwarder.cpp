@@ -577,17 +577,21 @@ class exchange {
     co_return std::nullopt;
   }
 
-  /// Body bytes already read from the backend (with the head, or ahead) parsed into
-  /// `chunk` without I/O; 0 when they do not complete a piece of body.
-  std::size_t parse_buffered(std::array<char, relay_chunk>& chunk, error_code& ec) {
-    parser_->get().body().data = chunk.data();
-    parser_->get().body().size = chunk.size();
+  /// Parses body bytes already read from the backend (with the head, or with the last
+  /// read) into what is left of the current piece, without I/O, until the piece is full or
+  /// they run out: one write to the client for a read of many small chunks. (Beast's
+  /// eager parsing would do it too, but a read then waits for the next chunk header.)
+  void parse_held(error_code& ec) {
     auto& buffer = up_.buffer();
-    if (buffer.size() == 0) return 0;
-    const std::size_t used = parser_->put(buffer.data(), ec);
-    buffer.consume(used);
-    if (ec == http::error::need_more || ec == http::error::need_buffer) ec = {};
-    return chunk.size() - parser_->get().body().size;
+    while (!ec && buffer.size() != 0 && parser_->get().body().size != 0 && !parser_->is_done()) {
+      const std::size_t used = parser_->put(buffer.data(), ec);
+      buffer.consume(used);
+      if (ec == http::error::need_more || ec == http::error::need_buffer) {
+        ec = {};
+        break;
+      }
+      if (used == 0) break;
+    }
   }
 
   /// The next body bytes: those already read when the head is still pending (it then
@@ -598,7 +602,10 @@ class exchange {
     got = 0;
     ec = {};
     if (!pending_head_.empty()) {
-      got = parse_buffered(chunk, ec);
+      parser_->get().body().data = chunk.data();
+      parser_->get().body().size = chunk.size();
+      parse_held(ec);
+      got = chunk.size() - parser_->get().body().size;
       if (got != 0 || ec || parser_->is_done()) co_return std::nullopt;
       if (auto failed = co_await write_client(nullptr, 0)) co_return failed;
     }
@@ -647,6 +654,7 @@ class exchange {
         co_await http::async_read_some(up_.stream(), up_.buffer(), *parser_, asio::as_tuple(asio::use_awaitable));
     error_code ec = upstream_error(read_ec);
     if (ec == http::error::need_buffer) ec = {};
+    if (!ec) parse_held(ec);
     // Servers often end a close-delimited body without TLS close_notify; accepted only when
     // the client reads to the close as well (it could not tell a truncation either).
     if (ec == asio::ssl::error::stream_truncated && mode_ == framing::close) ec = {};

@@ -405,6 +405,10 @@ class session {
   /// read, 100-continue, body (leased from the memory budget). nullopt: the connection is
   /// done (any answer has been written).
   asio::awaitable<std::optional<client_request>> read_request(proxy::memory_budget::lease& lease);
+  /// Parses what the read buffer already holds of the request in `parser`, without an
+  /// asynchronous operation (one that completes at once still costs a pass through the
+  /// event loop). `ec`: what the parser refused (need_more is not an error here).
+  void parse_held(request_parser& parser, error_code& ec);
   /// Refusals decided by the header section alone (before 100 Continue and before the
   /// body is read); `parser` holds a complete header.
   std::optional<proxy::error_response> refuse_before_body(request_parser& parser, proxy::memory_budget::lease& lease);
@@ -525,12 +529,26 @@ asio::awaitable<bool> session::await_request() {
   // session, not a read buffer too (nginx frees its buffer the same way).
   buffer_.shrink_to_fit();
   expect_within(st_->config.timeouts.client_keep_alive, on_expiry::close);
-  auto [wait_ec] = co_await client_.socket().async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
-  if (wait_ec) co_return false;
-  auto [ec, n] = co_await client_.async_read_some(buffer_.prepare(4096), asio::as_tuple(asio::use_awaitable));
-  if (ec) co_return false;
-  buffer_.commit(n);
-  co_return true;
+  for (;;) {
+    auto [wait_ec] = co_await client_.socket().async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
+    if (wait_ec) co_return false;
+    // Readable: the bytes (or the end of the stream) are there. Read at once, not by an
+    // asynchronous read that would complete at once and still take a pass through the
+    // event loop; the socket is non-blocking, so a spurious wake-up waits again.
+    error_code ec;
+    const std::size_t n = client_.socket().read_some(buffer_.prepare(4096), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+    if (ec) co_return false;
+    buffer_.commit(n);
+    co_return true;
+  }
+}
+
+void session::parse_held(request_parser& parser, error_code& ec) {
+  if (buffer_.size() == 0) return;
+  const std::size_t used = parser.put(buffer_.data(), ec);
+  buffer_.consume(used);
+  if (ec == http::error::need_more) ec = {};
 }
 
 asio::awaitable<void> session::answer_read_failure(const error_code& ec, const request_parser& parser,
@@ -598,9 +616,15 @@ asio::awaitable<std::optional<client_request>> session::read_request(proxy::memo
   parser.body_limit(static_cast<std::uint64_t>(st_->config.max_body));
   route_class_ = observe::route_class::other;
   client_.expires_never();
-  expect_within(st_->config.timeouts.client_header, on_expiry::interrupt_read);
-  auto [header_ec, header_n] = co_await http::async_read_header(client_, buffer_, parser, tuple);
-  deadline_.cancel();
+  error_code header_ec;
+  parse_held(parser, header_ec);
+  if (!header_ec && !parser.is_header_done()) {
+    // The rest of the header section is awaited, within its deadline from now on.
+    expect_within(st_->config.timeouts.client_header, on_expiry::interrupt_read);
+    auto [read_ec, n] = co_await http::async_read_header(client_, buffer_, parser, tuple);
+    header_ec = read_ec;
+    deadline_.cancel();
+  }
   if (header_ec) {
     co_await answer_read_failure(deadline_.expired() ? error_code(beast::error::timeout) : header_ec, parser, false);
     co_return std::nullopt;
@@ -621,14 +645,22 @@ asio::awaitable<std::optional<client_request>> session::read_request(proxy::memo
       co_return std::nullopt;
     }
   }
-  while (!parser.is_done()) {
-    expect_within(st_->config.timeouts.client_body, on_expiry::interrupt_read);
-    auto [ec, n] = co_await http::async_read_some(client_, buffer_, parser, tuple);
+  // The body bytes that came with the header first, in one parse, then reads.
+  parser.eager(true);
+  for (bool held = buffer_.size() != 0; !parser.is_done(); held = false) {
+    error_code ec;
+    if (held) {
+      parse_held(parser, ec);
+    } else {
+      expect_within(st_->config.timeouts.client_body, on_expiry::interrupt_read);
+      auto [read_ec, n] = co_await http::async_read_some(client_, buffer_, parser, tuple);
+      ec = read_ec;
+      deadline_.cancel();
+    }
     if (ec) {
       co_await answer_read_failure(deadline_.expired() ? error_code(beast::error::timeout) : ec, parser, true);
       co_return std::nullopt;
     }
-    deadline_.cancel();
     // What the body holds now (a chunked body grows as it arrives); Content-Length bodies
     // were leased whole before the first byte was read.
     if (!lease.resize(std::max(lease.size(), parser.get().body().capacity()))) {
@@ -966,13 +998,11 @@ asio::awaitable<bool> session::handle(client_request request) {
       }
       const std::string checked = note_integrity(route.domain, done->integrity);
       const bool doubtful = done->integrity.signature && done->integrity.signature->status != signature_status::valid;
-      const std::string line = arrow + " " + std::to_string(done->status) + " in " + text::elapsed_since(started) +
-                               " (" + (done->streamed ? "streamed " : "") + std::to_string(done->body_bytes) +
-                               " bytes, connection " + how + checked + ")";
-      if (doubtful) {
-        log::warn(line);
-      } else {
-        log::info(line);
+      // Built only when it is written: at --log-level warn a relayed request formats nothing.
+      if (const auto level = doubtful ? log::level::warn : log::level::info; log::enabled(level)) {
+        log::write(level, arrow + " " + std::to_string(done->status) + " in " + text::elapsed_since(started) + " (" +
+                              (done->streamed ? "streamed " : "") + std::to_string(done->body_bytes) +
+                              " bytes, connection " + how + checked + ")");
       }
       answered(done->status);
       st_->board->count_forwarded();
@@ -1208,6 +1238,8 @@ asio::awaitable<void> proxy_server::state::accept_loop() {
     }
     error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
+    // The session reads a socket it was told is readable directly (await_request).
+    socket.non_blocking(true, ignored);
     // Registered now, not when its coroutine first runs, so that connections accepted in
     // a burst are counted against the limit.
     net::spawn_logged(

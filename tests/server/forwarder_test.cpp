@@ -144,6 +144,8 @@ TEST_F(Forwarder, ChunkedResponseIsReframedChunkedWithoutTheBackendsTrailers) {
   EXPECT_NE(out->client_bytes.find("Transfer-Encoding: chunked\r\n"), std::string::npos);
   EXPECT_TRUE(out->client_bytes.ends_with("\r\n0\r\n\r\n")) << "last chunk, no trailer";
   EXPECT_EQ(out->client_bytes.find("X-Trailer"), std::string::npos);
+  // The backend's six 7-byte chunks came in one read: they leave as one chunk, in one write.
+  EXPECT_NE(out->client_bytes.find("\r\n\r\n24\r\ndata: one\n\ndata: two"), std::string::npos) << out->client_bytes;
 }
 
 TEST_F(Forwarder, TheHeadLeavesAtOnceWhenNoBodyBytesCameWithIt) {
