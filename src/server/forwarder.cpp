@@ -352,7 +352,7 @@ class exchange {
                         "connection unusable before the request was written", relay_refused::resend::safe);
     }
     auto outgoing = upstream_request(request_, up_, plan());
-    if (integrity_ != nullptr) {
+    if (checks_signature()) {
       // The signed request hash is over the bytes the model CVM receives (§3.3).
       const auto& body = outgoing.body();
       request_hash_ = crypto::sha256(as_bytes(std::string_view(body.data(), body.size())));
