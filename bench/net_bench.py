@@ -32,6 +32,8 @@ clients and the per-event timing are Python clients here. Settings (environment)
   VP_BENCH_PROXY_LOG_LEVEL=warn   (nginx runs with access_log off)
   VP_BENCH_OUT=BUILD/bench  where results.json, logs and nginx's prefix go
   VP_BENCH_NGINX=PATH       the nginx to run (default: Debian's /usr/sbin/nginx, else $PATH's)
+  VP_BENCH_THREADS=N        the proxy's --threads and nginx's worker_processes (default: the
+                            cores); the ours1 column is the proxy with --threads 1
 
 Usage: bench/net_bench.py [BUILD_DIR]   (default: build)
 """
@@ -56,6 +58,8 @@ DOMAIN = "sim.completions.near.ai"
 CHAT_PATH = "/v1/chat/completions"
 SSE_EVENTS = 200
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The proxy's --threads and nginx's worker_processes: one per core, as each defaults to.
+CPUS = int(os.environ.get("VP_BENCH_THREADS") or os.cpu_count() or 1)
 WRK_LOG = None  # every wrk run's own output is appended here
 CHAT_JSON = ('{"id":"chatcmpl-bench","object":"chat.completion","created":0,"model":"sim-model",'
              '"choices":[{"index":0,"message":{"role":"assistant","content":"Hello! I am fine, thank you."},'
@@ -410,7 +414,7 @@ def sse_delays(direct, targets, rounds):
 
 NGINX_COMMON = """daemon off;
 master_process on;
-worker_processes 1;
+worker_processes {workers};
 worker_rlimit_nofile {nofile};
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
@@ -491,11 +495,11 @@ NGINX_PROXY_SERVER = """  upstream {name} {{ server 127.0.0.1:{upstream_port}; k
 """
 
 
-def start_nginx(tree, nginx, name, prefix, body, nofile):
+def start_nginx(tree, nginx, name, prefix, body, nofile, workers):
     os.makedirs(os.path.join(prefix, "temp"), exist_ok=True)
     conf = os.path.join(prefix, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(NGINX_COMMON.format(prefix=prefix, body=body, nofile=nofile, conns=nofile - 64))
+        f.write(NGINX_COMMON.format(prefix=prefix, body=body, nofile=nofile, conns=nofile - 64, workers=workers))
     return tree.start(name, [nginx, "-p", prefix, "-c", conf, "-e", os.path.join(prefix, "error.log")])
 
 
@@ -577,7 +581,8 @@ def main():
         "settings": {"duration_s": duration, "warmup_s": warmup, "concurrency": concurrency,
                      "idle_clients_wanted": idle_wanted, "idle_clients": idle_clients, "nofile_hard": hard,
                      "streams": streams, "streams_duration_s": streams_duration, "token_delay_ms": token_delay, "paced_tokens": paced_tokens,
-                     "sse_events": SSE_EVENTS, "proxy_log_level": log_level},
+                     "sse_events": SSE_EVENTS, "proxy_log_level": log_level, "proxy_threads_flag": CPUS,
+                     "nginx_workers": CPUS},
         "machine": {"cpus": os.cpu_count(), "loadavg_at_start": load},
         "skipped": [],
     }
@@ -586,7 +591,8 @@ def main():
     if nginx:
         version = subprocess.run([nginx, "-v"], capture_output=True, text=True).stderr.strip()
         results["machine"]["nginx"] = version
-        print(f"nginx: {nginx} ({version}, Debian's build), one worker, as TLS backend and as TLS proxy")
+        print(f"nginx: {nginx} ({version}, Debian's build), {CPUS} worker(s), as TLS backend and as TLS proxy; "
+              f"verified-proxy --threads {CPUS} (and --threads 1 in the ours1 column)")
     else:
         line = "nginx not found (Debian: apt-get install nginx-light; or VP_BENCH_NGINX=PATH): the nginx-backend and nginx-proxy rows are skipped"
         results["skipped"].append(line)
@@ -648,22 +654,28 @@ def run(tree, build, out_dir, results, nginx, have_wrk, duration, warmup, concur
         tls = os.path.join(sim_a_dir, "backend-tls", f"{DOMAIN}-0")
         nginx_be = start_nginx(tree, nginx, "nginx-backend", os.path.join(out_dir, "nginx-backend"), NGINX_BACKEND.format(
             sim_port=sim_a_port, port=be_port, chain=tls + ".chain.pem", key=tls + ".key.pem", chat=CHAT_JSON,
-            sse=sse, domain=DOMAIN, ca=os.path.join(sim_a_dir, "upstream-ca.pem")), 4096)
+            sse=sse, domain=DOMAIN, ca=os.path.join(sim_a_dir, "upstream-ca.pem")), 4096, CPUS)
         wait_for("nginx backend", nginx_be, lambda: port_open(be_port))
         px_body = (NGINX_PROXY_SERVER.format(name="nginx_be", upstream_port=be_port, port=px_port, domain=DOMAIN,
                                              ca=os.path.join(sim_a_dir, "upstream-ca.pem")) +
                    NGINX_PROXY_SERVER.format(name="sim_b", upstream_port=sim_b_port, port=px_paced_port,
                                              domain=DOMAIN, ca=os.path.join(sim_b_dir, "upstream-ca.pem")))
-        nginx_px = start_nginx(tree, nginx, "nginx-proxy", os.path.join(out_dir, "nginx-proxy"), px_body, nofile)
+        nginx_px = start_nginx(tree, nginx, "nginx-proxy", os.path.join(out_dir, "nginx-proxy"), px_body, nofile, CPUS)
         wait_for("nginx proxy", nginx_px, lambda: port_open(px_port))
         targets["direct"] = Target("direct", be_port, ca_ctx, lambda: nginx_pids(nginx_be))
         targets["nginx"] = Target("nginx proxy", px_port, pids=lambda: nginx_pids(nginx_px))
         nginx_paced = Target("nginx proxy (paced)", px_paced_port, pids=lambda: nginx_pids(nginx_px))
 
-        port = free_port()
+        port, port_1t = free_port(), free_port()
+        to_nginx = ["--connect-to", f"{DOMAIN}:443:127.0.0.1:{be_port}"]
         ours = start_proxy(tree, "proxy-relay", build, os.path.join(sim_a_dir, "config.toml"), port, log_level,
-                           relay + ["--connect-to", f"{DOMAIN}:443:127.0.0.1:{be_port}"])
-        targets["ours"] = Target("verified-proxy", port, pids=lambda: [ours.pid])
+                           relay + to_nginx + ["--threads", str(CPUS)])
+        targets["ours"] = Target(f"verified-proxy --threads {CPUS}", port, pids=lambda: [ours.pid])
+        if CPUS > 1:
+            # The same proxy on one thread: how the relay scales with its shards.
+            ours_1t = start_proxy(tree, "proxy-relay-1t", build, os.path.join(sim_a_dir, "config.toml"), port_1t,
+                                  log_level, relay + to_nginx + ["--threads", "1"])
+            targets["ours1"] = Target("verified-proxy --threads 1", port_1t, pids=lambda: [ours_1t.pid])
         for t in targets.values():
             check_target(t, SSE_EVENTS)
         with open(ours.bench_log, errors="replace") as f:
@@ -746,23 +758,30 @@ def run(tree, build, out_dir, results, nginx, have_wrk, duration, warmup, concur
 
 
 def print_progress(row):
-    parts = [f"{k} {fmt_rps(row[k]['rps'])}/s" for k in ("direct", "ours", "nginx") if k in row]
+    parts = [f"{k} {fmt_rps(row[k]['rps'])}/s" for k in ("direct", "ours", "ours1", "nginx") if k in row]
     print(f"  {row['workload']:6} c={row['connections']:<3} " + ", ".join(parts))
 
 
 def print_table(results):
     rows = results.get("rows", [])
     if rows:
-        print("\nrequests/s (wrk, keep-alive; stream = 200 SSE events per answer)")
-        head = (f"{'workload':8} {'conn':>4} {'direct':>9} {'ours':>9} {'nginx':>9} {'ours/dir':>8} {'ngx/dir':>8} "
-                f"{'ours/ngx':>8} {'ours CPU':>9} {'ngx CPU':>9} {'errors':>6}")
+        threads = results.get("settings", {}).get("proxy_threads_flag", CPUS)
+        one = "ours1" in rows[0]
+        print(f"\nrequests/s (wrk, keep-alive; stream = 200 SSE events per answer); ours: --threads {threads}"
+              + (", ours1: --threads 1" if one else ""))
+        head = (f"{'workload':8} {'conn':>4} {'direct':>9} {'ours':>9} " + (f"{'ours1':>9} " if one else "") +
+                f"{'nginx':>9} {'ours/dir':>8} {'ngx/dir':>8} {'ours/ngx':>8} " + (f"{'ours1/ngx':>9} " if one else "")
+                + f"{'ours CPU':>9} {'ngx CPU':>9} {'errors':>6}")
         print(head)
         print("-" * len(head))
         for r in rows:
             d, o, n = r["direct"]["rps"], r["ours"]["rps"], r["nginx"]["rps"]
-            errors = sum(r[k]["error_count"] for k in ("direct", "ours", "nginx"))
-            print(f"{r['workload']:8} {r['connections']:>4} {fmt_rps(d):>9} {fmt_rps(o):>9} {fmt_rps(n):>9} "
-                  f"{fmt_ratio(ratio(o, d)):>8} {fmt_ratio(ratio(n, d)):>8} {fmt_ratio(ratio(o, n)):>8} "
+            keys = ("direct", "ours", "ours1", "nginx") if one else ("direct", "ours", "nginx")
+            errors = sum(r[k]["error_count"] for k in keys)
+            o1 = f"{fmt_rps(r['ours1']['rps']):>9} " if one else ""
+            r1 = f"{fmt_ratio(ratio(r['ours1']['rps'], n)):>9} " if one else ""
+            print(f"{r['workload']:8} {r['connections']:>4} {fmt_rps(d):>9} {fmt_rps(o):>9} {o1}{fmt_rps(n):>9} "
+                  f"{fmt_ratio(ratio(o, d)):>8} {fmt_ratio(ratio(n, d)):>8} {fmt_ratio(ratio(o, n)):>8} {r1}"
                   f"{fmt_us(r['ours'].get('cpu_us_per_request')):>7}µs "
                   f"{fmt_us(r['nginx'].get('cpu_us_per_request')):>7}µs {errors:>6}")
         print("(CPU: user+system time of the proxy process, or of nginx's master and worker, per request)")
