@@ -136,6 +136,9 @@ struct upstream_connection::state {
   sha256_digest spki{};
   crypto::x509_ptr peer;
   bool reusable = true;
+  /// The first hazard settle_post_handshake_messages found: it consumed part of what
+  /// arrived, so the connection stays condemned even if its caller asks again.
+  std::optional<std::string> hazard;
 
   state(asio::any_io_executor ex, std::shared_ptr<tls_client_context::state> t)
       : tls(std::move(t)), stream(std::move(ex), *tls->context) {
@@ -164,11 +167,83 @@ X509* upstream_connection::peer_certificate() const { return s_->peer.get(); }
 bool upstream_connection::reusable() const { return s_->reusable; }
 void upstream_connection::mark_not_reusable() { s_->reusable = false; }
 
-std::optional<std::string> upstream_connection::reuse_hazard() const {
+namespace {
+
+/// What OpenSSL reported, through its message callback, while settling a connection.
+struct settled_messages {
+  std::size_t tickets = 0;    ///< NewSessionTicket (RFC 8446 §4.6.1)
+  std::size_t key_updates = 0;  ///< KeyUpdate (RFC 8446 §4.6.3)
+  bool other_handshake = false;  ///< any other handshake message (a TLS 1.2 HelloRequest, …)
+  bool alert = false;
+};
+
+void note_inbound_message(int write_p, int /*version*/, int content_type, const void* buf, std::size_t len, SSL*,
+                          void* arg) {
+  if (write_p != 0) return;
+  auto& seen = *static_cast<settled_messages*>(arg);
+  if (content_type == SSL3_RT_ALERT) seen.alert = true;
+  if (content_type != SSL3_RT_HANDSHAKE || len == 0) return;
+  switch (*static_cast<const unsigned char*>(buf)) {
+    case SSL3_MT_NEWSESSION_TICKET: ++seen.tickets; break;
+    case SSL3_MT_KEY_UPDATE: ++seen.key_updates; break;
+    default: seen.other_handshake = true; break;
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> upstream_connection::settle_post_handshake_messages() {
+  auto& socket = beast::get_lowest_layer(s_->stream).socket();
+  error_code ec;
+  if (socket.available(ec) == 0 || ec) return std::nullopt;  // nothing arrived (or reuse_hazard reports it)
+  // A TLS 1.3 server sends its session tickets after the handshake, at a moment of its
+  // choosing; a connection that has not read since (admitted by a cached verdict, its
+  // client gone before the request was written) finds them on the socket. They are TLS's
+  // own messages, no byte of any HTTP answer: OpenSSL reads them (and keeps the tickets
+  // for resumption) when asked for application data. The socket is put in non-blocking
+  // mode for that one read, so this never waits: what is not there yet ends it with
+  // would_block. Anything but those messages — application data, an alert (close_notify
+  // included), a TLS 1.2 HelloRequest — is a hazard, and the read that saw it consumed
+  // part of it, so the connection is poisoned for good.
+  settled_messages seen;
+  SSL* ssl = s_->stream.native_handle();
+  ::SSL_set_msg_callback(ssl, note_inbound_message);
+  ::SSL_set_msg_callback_arg(ssl, &seen);
+  std::size_t data = 0;
+  socket.non_blocking(true, ec);
+  if (!ec) {
+    char probe = 0;
+    data = s_->stream.read_some(asio::buffer(&probe, 1), ec);
+    error_code ignored;
+    socket.non_blocking(false, ignored);
+  }
+  ::SSL_set_msg_callback(ssl, nullptr);
+  ::SSL_set_msg_callback_arg(ssl, nullptr);
+  if (data != 0) return "application data nobody asked for arrived";
+  if (seen.alert || ec == asio::error::eof || ec == ssl::error::stream_truncated) {
+    return "the backend sent an alert or closed the connection";
+  }
+  if (seen.other_handshake) return "the backend sent a handshake message other than a session ticket or key update";
+  if (ec != asio::error::would_block && ec != asio::error::try_again) return "reading what arrived failed: " + ec.message();
+  if (log::enabled(log::level::debug)) {
+    log::debug("upstream connection to " + s_->host + " (" + s_->dialled + "): consumed " +
+               std::to_string(seen.tickets) + " session ticket(s) and " + std::to_string(seen.key_updates) +
+               " key update(s) that arrived after the handshake");
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> upstream_connection::reuse_hazard() {
+  if (s_->hazard) return s_->hazard;
+  if (auto settled = settle_post_handshake_messages()) {
+    s_->hazard = std::move(settled);
+    s_->reusable = false;
+    return s_->hazard;
+  }
   // Every place bytes can wait between the kernel and the HTTP parser: Asio hands what it
   // reads from the socket to OpenSSL through a memory BIO (a partial record stays there),
   // OpenSSL keeps a record it has not fully returned, Beast keeps what it read ahead.
-  SSL* ssl = const_cast<stream_type&>(s_->stream).native_handle();
+  SSL* ssl = s_->stream.native_handle();
   std::size_t held = s_->buffer.size() + static_cast<std::size_t>(std::max(::SSL_pending(ssl), 0));
   if (BIO* rbio = ::SSL_get_rbio(ssl); rbio != nullptr) held += BIO_ctrl_pending(rbio);
   if (held != 0 || ::SSL_has_pending(ssl) == 1) {
@@ -177,8 +252,7 @@ std::optional<std::string> upstream_connection::reuse_hazard() const {
   error_code ec;
   const std::size_t readable = beast::get_lowest_layer(s_->stream).socket().available(ec);
   if (ec) return "the socket cannot be queried: " + ec.message();
-  // Also what a backend closing the connection sends (a TLS 1.3 close_notify looks like
-  // data until decrypted): either way the connection cannot carry another request.
+  // What arrived after settle_post_handshake_messages looked (a record still arriving).
   if (readable != 0) return std::to_string(readable) + " byte(s) nobody asked for (or a closing alert) arrived";
   X509* now = ::SSL_get0_peer_certificate(ssl);
   if (now == nullptr) return "the TLS session has no peer certificate any more";

@@ -162,10 +162,12 @@ class upstream_connection {
   ///  - the peer's certificate is no longer the one whose key was attested (a renegotiated
   ///    session). Refused at the TLS layer already (SSL_OP_NO_RENEGOTIATION); checked again
   ///    because the attested key must be the key of the whole session.
-  /// Meaningful once an answer was read on the connection: a TLS 1.3 server's session
-  /// tickets follow the handshake and count as bytes nobody asked for until then. The
-  /// reason names no byte of the data. Never throws.
-  std::optional<std::string> reuse_hazard() const;
+  /// TLS's own post-handshake messages (TLS 1.3 NewSessionTicket, KeyUpdate: RFC 8446
+  /// §4.6) are no hazard: whatever is readable on the socket is first handed to OpenSSL in
+  /// one non-blocking read, which consumes them; application data, any alert and any other
+  /// handshake message found that way make the connection not reusable for good. The
+  /// reason names no byte of the data. Never blocks, never throws.
+  std::optional<std::string> reuse_hazard();
   /// mark_not_reusable(), logged at WARN with the domain and `why` (never any content).
   void poison(std::string_view why);
 
@@ -173,6 +175,9 @@ class upstream_connection {
   explicit upstream_connection(std::unique_ptr<state> s);
 
  private:
+  /// Lets OpenSSL read, without blocking, what arrived on the socket; why the connection
+  /// cannot be reused if that was anything but post-handshake messages.
+  std::optional<std::string> settle_post_handshake_messages();
   std::unique_ptr<state> s_;
 };
 

@@ -14,6 +14,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <openssl/ssl.h>
 #include <poll.h>
 
 #include <optional>
@@ -73,9 +74,20 @@ asio::awaitable<std::optional<upstream::upstream_connection>> connect(asio::io_c
 
 const auto always_fresh = [](const sha256_digest&) { return true; };
 
-/// Connects to `server`, makes one GET (/one, as the proxy pools only connections that
-/// carried an answer: a TLS 1.3 server's session tickets follow the handshake) and runs
-/// `then(connection)`, a coroutine returning whether it got as far as it should.
+int descriptor_of(upstream::upstream_connection& conn) {
+  return boost::beast::get_lowest_layer(conn.stream()).socket().native_handle();
+}
+
+/// True once bytes are readable on socket `fd` (polled with a generous deadline).
+bool readable_eventually(int fd) {
+  return test::eventually([fd] {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, 0) == 1;
+  });
+}
+
+/// Connects to `server`, makes one GET (/one) and runs `then(connection)`, a coroutine
+/// returning whether it got as far as it should.
 template <class Then>
 void after_one_exchange(asio::io_context& ioc, const test::test_http_server& server, Then then) {
   ioc.restart();
@@ -106,6 +118,32 @@ TEST_F(UpstreamPool, CleanConnectionIsPooledAndHandedOutAgain) {
   EXPECT_EQ(server.connection_count(), 1u);
 }
 
+TEST_F(UpstreamPool, SessionTicketsAfterTheHandshakeAreConsumedNotTakenForAnAnswer) {
+  // A connection admitted by a cached verdict whose client left before the request was
+  // written has read nothing since the handshake: the TLS 1.3 server's NewSessionTicket
+  // messages wait on its socket. They are TLS's, not an answer nobody asked for.
+  auto server = server_sending("");
+  ioc.restart();
+  auto work = [&]() -> asio::awaitable<bool> {
+    auto conn = co_await connect(ioc, server);
+    if (!conn) co_return false;
+    SSL* ssl = conn->stream().native_handle();
+    EXPECT_EQ(::SSL_version(ssl), TLS1_3_VERSION);
+    EXPECT_TRUE(readable_eventually(descriptor_of(*conn))) << "the server sends its tickets after the handshake";
+    EXPECT_EQ(::SSL_SESSION_has_ticket(::SSL_get_session(ssl)), 0) << "not read yet";
+    EXPECT_EQ(conn->reuse_hazard(), std::nullopt);
+    // What was readable were the tickets: OpenSSL read them into the session.
+    EXPECT_EQ(::SSL_SESSION_has_ticket(::SSL_get_session(ssl)), 1);
+    pool.put(std::move(*conn));
+    EXPECT_EQ(pool.idle_count(), 1u);
+    auto again = pool.take(domain, always_fresh);
+    if (!again) co_return false;
+    co_return co_await get(*again, "/after-tickets") == "answer to /after-tickets";
+  };
+  EXPECT_EQ(test::run_bounded(ioc, loop_limit, work()), std::optional<bool>(true));
+  EXPECT_EQ(server.connection_count(), 1u);
+}
+
 TEST_F(UpstreamPool, BytesAfterTheResponseKeepTheConnectionOutOfThePool) {
   auto server = server_sending("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nINJECTED");
   after_one_exchange(ioc, server, [&](upstream::upstream_connection& conn) -> asio::awaitable<bool> {
@@ -121,14 +159,11 @@ TEST_F(UpstreamPool, BytesAfterTheResponseKeepTheConnectionOutOfThePool) {
 TEST_F(UpstreamPool, BytesArrivingWhileIdleAreCaughtWhenTheConnectionIsTaken) {
   auto server = server_sending("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nINJECTED", 50ms);
   after_one_exchange(ioc, server, [&](upstream::upstream_connection& conn) -> asio::awaitable<bool> {
-    const int fd = boost::beast::get_lowest_layer(conn.stream()).socket().native_handle();
+    const int fd = descriptor_of(conn);
     pool.put(std::move(conn));
     EXPECT_EQ(pool.idle_count(), 1u) << "clean when it was returned";
     // The server speaks up while the connection sits in the pool.
-    EXPECT_TRUE(test::eventually([fd] {
-      pollfd p{fd, POLLIN, 0};
-      return ::poll(&p, 1, 0) == 1;
-    }));
+    EXPECT_TRUE(readable_eventually(fd));
     EXPECT_FALSE(pool.take(domain, always_fresh));
     co_return true;
   });
