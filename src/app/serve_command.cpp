@@ -144,7 +144,9 @@ po::options_description serve_options() {
       ("body-timeout", po::value<std::string>()->value_name("DURATION")->default_value("30s"),
        "silence between two pieces of a request body")
       ("shutdown-grace", po::value<std::string>()->value_name("DURATION")->default_value("10s"),
-       "on SIGINT/SIGTERM, how long requests in flight may finish");
+       "on SIGINT/SIGTERM, how long requests in flight may finish")
+      ("pool-idle-timeout", po::value<std::string>()->value_name("DURATION")->default_value("55s"),
+       "how long a verified backend connection waits in the pool for the next request before it is closed");
 
   auto general = options_group("General");
   general.add_options()("help,h", "show this help")("version", "print the version and exit");
@@ -333,6 +335,8 @@ serve_settings read_serve_settings(const po::variables_map& vm) {
     if (duration_flag(vm, name).count() == 0) throw po::error("--" + std::string(name) + " must be longer than 0");
   }
   p.shutdown_grace = seconds_flag(vm, "shutdown-grace");
+  p.pool_idle_timeout = seconds_flag(vm, "pool-idle-timeout");
+  if (p.pool_idle_timeout.count() == 0) throw po::error("--pool-idle-timeout must be at least 1s");
   return s;
 }
 

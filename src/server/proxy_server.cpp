@@ -311,7 +311,8 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
         attester(make_attester(ex, config, dependencies, board)),
         gate(ex, *dependencies.time_source,
              appraise::verdict_cache_options{config.attestation_ttl, config.negative_ttl, 1024, 64}, board),
-        pool(config.pool_max_idle_per_domain, config.pool_idle_timeout),
+        pool(ex, {config.pool_max_connections.value_or(config.max_client_connections), config.pool_idle_timeout},
+             [this] { return tls.open_connections(); }),
         directory(ex, model_list_url(config), config.endpoints_refresh, model_list_http_options(config),
                   model_list_parser(config)),
         grace_timer(ex),
@@ -1111,6 +1112,7 @@ asio::awaitable<bool> session::answer_local(const client_request& request, const
 
 asio::awaitable<upstream::result<upstream::upstream_connection>> proxy_server::state::connect(std::string domain) {
   const auto options = connect_options_for(config, domain);
+  pool.make_room_for_one();
   board->count_upstream_created();
   co_return co_await upstream::connect_upstream(executor, tls, std::move(domain), config.upstream_port, options);
 }

@@ -590,7 +590,7 @@ TEST(ProxyEndToEnd, HeadAnswerWithoutABodyLeavesTheConnectionPooled) {
 
 TEST(ProxyEndToEnd, CertificateRotationTriggersAttestationOfTheNewKey) {
   sim::simulator sim(one_backend({.rotate_every = 2}));
-  running_proxy proxy(sim, [](server::proxy_config& c) { c.pool_max_idle_per_domain = 0; });
+  running_proxy proxy(sim, [](server::proxy_config& c) { c.pool_max_connections = 0; });
   std::set<std::string> keys;
   for (int i = 0; i < 6; ++i) {
     keys.insert(sim.spki_sha256_hex(domain, 0));

@@ -552,7 +552,7 @@ renegotiation_run exchange_twice(const test::renegotiating_tls_server& server, c
     }
     if (X509* peer = ::SSL_get0_peer_certificate(ssl)) out.key_at_end = crypto::spki_sha256(peer);
     out.hazard = conn->reuse_hazard();
-    vp::server::upstream_pool pool(4, 60s);
+    vp::server::upstream_pool pool(ioc.get_executor(), {4, 60s}, [] { return std::size_t{1}; });
     pool.put(std::move(*conn));
     out.pooled = pool.idle_count();
     co_return true;
