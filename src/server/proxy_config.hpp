@@ -98,6 +98,9 @@ struct proxy_config {
   /// the proxy, not the backend, ends an idle connection.
   std::optional<std::size_t> pool_max_connections;
   std::chrono::seconds pool_idle_timeout{55};
+  /// --tls-resumption: resume upstream TLS sessions while their server's verdict is fresh
+  /// (saves the full handshake of every new upstream connection).
+  bool tls_resumption = true;
 
   /// Client connections served at once (--max-connections). From 90 % on, idle
   /// keep-alive connections are closed to make room, the longest idle first; when every

@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -116,6 +117,11 @@ struct connect_options {
   std::chrono::milliseconds connect_timeout{10'000};  ///< resolution + TCP connect
   std::chrono::milliseconds tls_timeout{10'000};      ///< TLS handshake
   std::optional<dial_address> connect_to;
+  /// Offer to resume an earlier TLS session with this server and name (kept by the
+  /// tls_client_context), only one whose server key this accepts; empty: a full handshake
+  /// always, and no session of this connection is kept. See connect_impl for why a
+  /// resumed session is as attested as the one it resumes.
+  std::function<bool(const sha256_digest& spki)> resume_if{};
 };
 
 /// A TLS connection to a backend, positioned between HTTP messages. Move-only; the stream
@@ -142,8 +148,11 @@ class upstream_connection {
   /// The Host header value for requests on this connection ("host" or "host:port").
   std::string host_header() const;
 
-  /// SHA-256 of the DER SubjectPublicKeyInfo of the peer's leaf certificate.
+  /// SHA-256 of the DER SubjectPublicKeyInfo of the peer's leaf certificate (of a resumed
+  /// session: the certificate of the full handshake that established it).
   const sha256_digest& spki_sha256() const;
+  /// Whether the TLS handshake resumed an earlier session (connect_options::resume_if).
+  bool resumed() const;
   /// The peer's leaf certificate (never null on a connected object).
   X509* peer_certificate() const;
 

@@ -42,6 +42,7 @@ TEST(ServeCommand, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(s->proxy.e2ee, proxy::e2ee_mode::on);
   EXPECT_EQ(s->proxy.pool_idle_timeout, 55s);
   EXPECT_EQ(s->proxy.pool_max_connections, std::nullopt) << "as many as client connections";
+  EXPECT_TRUE(s->proxy.tls_resumption);
 }
 
 TEST(ServeCommand, GatewayModeDefaultsToRequiredEncryption) {
@@ -79,7 +80,7 @@ TEST(ServeCommand, FlagsFillTheConfiguration) {
                         "--allow-domain", "*.b.example", "--connect-to", "a.example:443:127.0.0.1:8443",
                         "--attestation-ttl", "10m", "--idle-timeout", "1500ms", "--no-webpki", "--root-ca", "r.pem",
                         "--endpoints-url", "http://127.0.0.1:1/endpoints", "--pccs-url", "http://127.0.0.1:2",
-                        "--pool-idle-timeout", "2m"},
+                        "--pool-idle-timeout", "2m", "--tls-resumption", "off"},
                        code);
   ASSERT_TRUE(s);
   EXPECT_EQ(s->proxy.listen_host, "0.0.0.0");
@@ -95,6 +96,7 @@ TEST(ServeCommand, FlagsFillTheConfiguration) {
   EXPECT_EQ(s->root_ca, "r.pem");
   EXPECT_EQ(s->collateral.pccs_urls, std::vector<std::string>{"http://127.0.0.1:2"});
   EXPECT_EQ(s->proxy.pool_idle_timeout, 120s);
+  EXPECT_FALSE(s->proxy.tls_resumption);
 }
 
 TEST(ServeCommand, BadFlagsAreUsageErrorsNamingTheFlag) {
@@ -120,6 +122,7 @@ TEST(ServeCommand, BadFlagsAreUsageErrorsNamingTheFlag) {
                                                                 {"--gateway-url", "http://x.example"},
                                                                 {"--pool-idle-timeout", "0"},
                                                                 {"--pool-idle-timeout", "later"},
+                                                                {"--tls-resumption", "maybe"},
                                                                 {"--no-such-flag"}}) {
     int code = -1;
     std::string err;
@@ -138,7 +141,7 @@ TEST(ServeCommand, HelpListsEveryFlag) {
                            "--upstream-ca", "--no-webpki", "--connect-to", "--root-ca", "--pccs-url", "--collateral-dir",
                            "--connect-timeout", "--tls-timeout", "--attestation-timeout", "--response-timeout",
                            "--idle-timeout", "--policy", "--max-connections", "--backend", "--gateway-url",
-                           "--pool-idle-timeout"}) {
+                           "--pool-idle-timeout", "--tls-resumption"}) {
     EXPECT_NE(out.str().find(flag), std::string::npos) << flag;
   }
 }

@@ -633,6 +633,50 @@ TEST(ProxyEndToEnd, ExpiredVerdictIsNotUsedForPooledConnections) {
 }
 
 // ---------------------------------------------------------------------------------------
+// TLS session resumption on new upstream connections
+
+/// Three requests, each on a new upstream connection (nothing pooled); which connections
+/// the backend saw resumed, in order.
+std::vector<bool> resumed_connections(const sim::simulator& sim, const std::function<void(server::proxy_config&)>& tweak) {
+  running_proxy proxy(sim, [&](server::proxy_config& c) {
+    c.pool_max_connections = 0;
+    tweak(c);
+  });
+  for (int i = 0; i < 3; ++i) {
+    const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
+    EXPECT_EQ(r.status, 200u) << "request " << i << ": " << r.body;
+  }
+  std::vector<bool> out;
+  for (const auto& c : sim.connections(domain)) out.push_back(c.tls_resumed);
+  return out;
+}
+
+TEST(ProxyEndToEnd, NewUpstreamConnectionsResumeTheAttestedSessionAndAreAdmittedByItsVerdict) {
+  sim::simulator sim(one_backend());
+  EXPECT_EQ(resumed_connections(sim, [](server::proxy_config&) {}), (std::vector<bool>{false, true, true}));
+  // One attestation, on the full handshake; the resumed connections carried the same key
+  // and were admitted by its verdict.
+  EXPECT_EQ(sim.attestation_count(domain), 1u);
+  for (const auto& c : sim.connections(domain)) EXPECT_EQ(c.spki_sha256_hex, sim.spki_sha256_hex(domain, 0));
+}
+
+TEST(ProxyEndToEnd, WithoutAFreshVerdictOrWithResumptionOffEveryConnectionIsAFullHandshake) {
+  {
+    sim::simulator sim(one_backend());
+    // No verdict is ever fresh: no session is offered, and every connection is attested.
+    EXPECT_EQ(resumed_connections(sim, [](server::proxy_config& c) { c.attestation_ttl = std::chrono::seconds(0); }),
+              (std::vector<bool>{false, false, false}));
+    EXPECT_EQ(sim.attestation_count(domain), 3u);
+  }
+  {
+    sim::simulator sim(one_backend());
+    EXPECT_EQ(resumed_connections(sim, [](server::proxy_config& c) { c.tls_resumption = false; }),
+              (std::vector<bool>{false, false, false}));
+    EXPECT_EQ(sim.attestation_count(domain), 1u) << "the verdict still serves the new connections";
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // Refusals before any backend is contacted
 
 TEST(ProxyEndToEnd, DomainOutsideTheAllowlistIsForbidden) {
