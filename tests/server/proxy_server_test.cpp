@@ -209,6 +209,31 @@ TEST(ProxyEndToEnd, HundredConcurrentFirstRequestsShareOneAttestation) {
   EXPECT_EQ(sim.request_count(domain), 100u);
 }
 
+TEST(ProxyEndToEnd, EveryConnectionOfAWaveOfConcurrentRequestsServesTheNextWave) {
+  auto o = one_backend();
+  o.domains[0].faults.answer_delay = 300ms;  // the requests of a wave overlap
+  sim::simulator sim(o);
+  running_proxy proxy(sim);
+  constexpr std::size_t wave = 48;  // beyond what a small per-domain cap would keep
+  const auto run_wave = [&] {
+    std::vector<std::future<client_response>> results;
+    for (std::size_t i = 0; i < wave; ++i) {
+      results.push_back(
+          std::async(std::launch::async, [&] { return http_exchange(proxy.port(), chat_request("sim-model", false)); }));
+    }
+    for (auto& f : results) EXPECT_EQ(f.get().status, 200u);
+  };
+  run_wave();
+  // Each request of the first wave found the pool empty and opened its own connection;
+  // every one of them goes back to the pool, none is evicted.
+  EXPECT_EQ(proxy.statistics().upstream_connections, wave);
+  EXPECT_TRUE(eventually([&] { return proxy.statistics().idle_upstream == wave; }))
+      << proxy.statistics().idle_upstream << " idle";
+  run_wave();
+  EXPECT_EQ(proxy.statistics().upstream_connections, wave) << "the second wave needed no new connection";
+  EXPECT_EQ(sim.attestation_count(domain), 1u);
+}
+
 TEST(ProxyEndToEnd, TwoHundredConcurrentStreamsCompleteIntact) {
   auto o = one_backend({}, 20);
   o.token_delay = 5ms;
