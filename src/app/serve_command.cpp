@@ -116,7 +116,10 @@ po::options_description serve_options() {
       ("attestation-ttl", po::value<std::string>()->value_name("DURATION")->default_value("1h"),
        "how long a verified backend key is trusted before it is attested again")
       ("negative-ttl", po::value<std::string>()->value_name("DURATION")->default_value("30s"),
-       "how long a failed attestation is remembered");
+       "how long a failed attestation is remembered")
+      ("tls-resumption", po::value<std::string>()->value_name("on|off")->default_value("on"),
+       "resume a backend's TLS session on new connections while its key's verdict is fresh (no certificate is "
+       "sent again: the session is the one made with the attested key)");
 
   auto integrity = options_group("End-to-end encryption and response signatures");
   integrity.add_options()
@@ -144,7 +147,9 @@ po::options_description serve_options() {
       ("body-timeout", po::value<std::string>()->value_name("DURATION")->default_value("30s"),
        "silence between two pieces of a request body")
       ("shutdown-grace", po::value<std::string>()->value_name("DURATION")->default_value("10s"),
-       "on SIGINT/SIGTERM, how long requests in flight may finish");
+       "on SIGINT/SIGTERM, how long requests in flight may finish")
+      ("pool-idle-timeout", po::value<std::string>()->value_name("DURATION")->default_value("55s"),
+       "how long a verified backend connection waits in the pool for the next request before it is closed");
 
   auto general = options_group("General");
   general.add_options()("help,h", "show this help")("version", "print the version and exit");
@@ -333,6 +338,11 @@ serve_settings read_serve_settings(const po::variables_map& vm) {
     if (duration_flag(vm, name).count() == 0) throw po::error("--" + std::string(name) + " must be longer than 0");
   }
   p.shutdown_grace = seconds_flag(vm, "shutdown-grace");
+  p.pool_idle_timeout = seconds_flag(vm, "pool-idle-timeout");
+  if (p.pool_idle_timeout.count() == 0) throw po::error("--pool-idle-timeout must be at least 1s");
+  const std::string resumption = vm["tls-resumption"].as<std::string>();
+  if (resumption != "on" && resumption != "off") throw po::error("--tls-resumption must be on or off");
+  p.tls_resumption = resumption == "on";
   return s;
 }
 

@@ -2,8 +2,11 @@
 // How many client connections the process's file descriptors can carry. Each client may
 // hold two descriptors (its own socket and the backend connection serving it); the rest
 // of the process (listening socket, standard streams, discovery and PCCS fetches, cache
-// files, idle pooled backend connections, 503 answers in flight) lives in a fixed
-// reserve. Running out of descriptors makes accept() fail with EMFILE, which a client sees
+// files, 503 answers in flight) lives in a fixed reserve. Idle pooled backend connections
+// count among the clients' second descriptors: the pool keeps backend connections in use
+// plus idle at or below the client connection limit (upstream_pool's max_connections,
+// evicting idle ones before a new one is opened), and a client uses at most one backend
+// connection at a time, so clients + backend connections ≤ 2 × the limit. Running out of descriptors makes accept() fail with EMFILE, which a client sees
 // as a hang or a reset; staying within the budget turns that into a 503.
 
 #include <cstddef>

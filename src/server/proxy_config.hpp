@@ -91,9 +91,16 @@ struct proxy_config {
   /// --upstream-ca, --no-webpki (without webpki, attestation alone proves the backend).
   net::tls_client_options upstream_tls;
 
-  /// Idle verified connections kept per domain, and for how long.
-  std::size_t pool_max_idle_per_domain = 32;
+  /// Upstream connections open at once, in use plus idle in the pool (nullopt: as many
+  /// as max_client_connections, which keeps the descriptor budget's two per client true);
+  /// 0 pools nothing. Idle connections are closed after pool_idle_timeout
+  /// (--pool-idle-timeout), by default below nginx's keepalive_timeout (75 s) so that
+  /// the proxy, not the backend, ends an idle connection.
+  std::optional<std::size_t> pool_max_connections;
   std::chrono::seconds pool_idle_timeout{55};
+  /// --tls-resumption: resume upstream TLS sessions while their server's verdict is fresh
+  /// (saves the full handshake of every new upstream connection).
+  bool tls_resumption = true;
 
   /// Client connections served at once (--max-connections). From 90 % on, idle
   /// keep-alive connections are closed to make room, the longest idle first; when every

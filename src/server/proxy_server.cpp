@@ -276,7 +276,8 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
         attester(make_attester(ex, config, dependencies, board)),
         gate(ex, *dependencies.time_source,
              appraise::verdict_cache_options{config.attestation_ttl, config.negative_ttl, 1024, 64}, board),
-        pool(config.pool_max_idle_per_domain, config.pool_idle_timeout),
+        pool(ex, {config.pool_max_connections.value_or(config.max_client_connections), config.pool_idle_timeout},
+             [this] { return tls.open_connections(); }),
         directory(ex, model_list_url(config), config.endpoints_refresh, model_list_http_options(config),
                   model_list_parser(config)),
         grace_timer(ex),
@@ -332,8 +333,9 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
   void count_event(std::string_view key);
   void report(std::string_view key, const log::rate_limiter::summary& s);
   void arm_log_flush();
-  /// A new TCP + TLS connection to `domain` (--connect-to applied), not yet attested.
-  asio::awaitable<upstream::result<upstream::upstream_connection>> connect(std::string domain);
+  /// A new TCP + TLS connection to `domain` (--connect-to applied), not yet attested;
+  /// it may resume a session whose key's verdict under `verdict_key` is fresh.
+  asio::awaitable<upstream::result<upstream::upstream_connection>> connect(std::string domain, std::string verdict_key);
 };
 
 // ---------------------------------------------------------------------------------------
@@ -796,7 +798,7 @@ asio::awaitable<session::acquired> session::acquire(const routed& route, bool al
       co_return out;
     }
   }
-  auto connected = co_await st_->connect(route.domain);
+  auto connected = co_await st_->connect(route.domain, key);
   if (!connected) {
     const auto& e = connected.error();
     out.why = upstream::to_failure(e);
@@ -823,7 +825,8 @@ asio::awaitable<session::acquired> session::acquire(const routed& route, bool al
     if (connected->reusable() && !st_->stopping) st_->pool.put(std::move(*connected), key);
     co_return out;
   }
-  out.how = "new, attestation " + std::string(to_string(*admitted));
+  out.how = std::string(connected->resumed() ? "new (TLS resumed)" : "new") + ", attestation " +
+            std::string(to_string(*admitted));
   out.conn.emplace(std::move(*connected));
   co_return out;
 }
@@ -886,7 +889,7 @@ boost::system::result<relay_integrity, proxy::error_response> session::integrity
   out.reconnect = [self = st_, domain = route.domain, key,
                    spki = conn.spki_sha256()]() -> asio::awaitable<boost::system::result<upstream::upstream_connection,
                                                                                            std::string>> {
-    auto connected = co_await self->connect(domain);
+    auto connected = co_await self->connect(domain, key);
     if (!connected) co_return "reconnecting failed: " + connected.error().message;
     if (connected->spki_sha256() != spki || !self->gate.is_fresh(key, spki)) {
       co_return std::string(
@@ -1121,8 +1124,17 @@ asio::awaitable<bool> session::answer_local(const client_request& request, const
 // ---------------------------------------------------------------------------------------
 // The server.
 
-asio::awaitable<upstream::result<upstream::upstream_connection>> proxy_server::state::connect(std::string domain) {
-  const auto options = connect_options_for(config, domain);
+asio::awaitable<upstream::result<upstream::upstream_connection>> proxy_server::state::connect(std::string domain,
+                                                                                             std::string verdict_key) {
+  auto options = connect_options_for(config, domain);
+  // A session is resumed only while the verdict on its server's key is fresh (the
+  // argument is connect_upstream's); the connection then passes the gate as any other.
+  if (config.tls_resumption) {
+    options.resume_if = [this, key = std::move(verdict_key)](const sha256_digest& spki) {
+      return gate.is_fresh(key, spki);
+    };
+  }
+  pool.make_room_for_one();
   board->count_upstream_created();
   co_return co_await upstream::connect_upstream(executor, tls, std::move(domain), config.upstream_port, options);
 }

@@ -1,56 +1,110 @@
 #include "server/upstream_pool.hpp"
 
+#include <utility>
+
 namespace vp::server {
 
 using steady = std::chrono::steady_clock;
 
-upstream_pool::upstream_pool(std::size_t max_idle_per_domain, steady::duration idle_timeout)
-    : max_idle_(max_idle_per_domain), idle_timeout_(idle_timeout) {}
+upstream_pool::upstream_pool(boost::asio::any_io_executor executor, upstream_pool_limits limits,
+                             std::function<std::size_t()> open_connections)
+    : limits_(limits),
+      open_connections_(std::move(open_connections)),
+      expiry_(std::move(executor)),
+      self_(std::make_shared<upstream_pool*>(this)) {}
+
+upstream_pool::~upstream_pool() {
+  self_.reset();
+  expiry_.cancel();
+}
 
 std::optional<upstream::upstream_connection> upstream_pool::take(
     std::string_view domain, const std::function<bool(const sha256_digest& spki)>& fresh) {
-  const auto it = idle_.find(domain);
-  if (it == idle_.end()) return std::nullopt;
+  const auto it = by_key_.find(domain);
+  if (it == by_key_.end()) return std::nullopt;
   auto& list = it->second;
   const auto now = steady::now();
   std::optional<upstream::upstream_connection> out;
   while (!list.empty() && !out) {
-    idle entry = std::move(list.back());
+    const auto entry = list.back();
     list.pop_back();
-    if (now - entry.since > idle_timeout_ || !entry.conn.reusable() || !fresh(entry.conn.spki_sha256())) continue;
+    upstream::upstream_connection conn = std::move(entry->conn);
+    const auto since = entry->since;
+    entries_.erase(entry);
+    if (now - since > limits_.idle_timeout || !conn.reusable() || !fresh(conn.spki_sha256())) continue;
     // Bytes that arrived while the connection sat idle were sent before any request.
-    if (auto hazard = entry.conn.reuse_hazard()) {
-      entry.conn.poison("while idle in the pool: " + *hazard);
+    if (auto hazard = conn.reuse_hazard()) {
+      conn.poison("while idle in the pool: " + *hazard);
       continue;
     }
-    out.emplace(std::move(entry.conn));
+    out.emplace(std::move(conn));
   }
-  if (list.empty()) idle_.erase(it);
+  if (list.empty()) by_key_.erase(it);
   return out;
 }
 
 void upstream_pool::put(upstream::upstream_connection conn, std::string_view key) {
-  if (!conn.reusable() || max_idle_ == 0) return;
+  if (!conn.reusable() || limits_.max_connections == 0) return;
   // Whatever follows a complete response on the connection (a body after a HEAD answer,
   // a second response) would be read as the answer to the next request, of any client.
   if (auto hazard = conn.reuse_hazard()) {
     conn.poison("after a response: " + *hazard);
     return;
   }
-  auto& list = idle_[key.empty() ? conn.host() : std::string(key)];
-  // Expired entries sit at the front (oldest first).
+  close_expired();
+  // `conn` is among the open connections: keeping it must not take their number beyond
+  // the bound, so older idle ones make way (and `conn` itself when none is left).
+  while (!entries_.empty() && open_connections_() > limits_.max_connections) evict_oldest();
+  if (open_connections_() > limits_.max_connections) return;
+  std::string pool_key = key.empty() ? conn.host() : std::string(key);
+  entries_.push_back({std::move(conn), steady::now(), pool_key});
+  by_key_[pool_key].push_back(std::prev(entries_.end()));
+  arm_expiry();
+}
+
+void upstream_pool::make_room_for_one() {
+  while (!entries_.empty() && open_connections_() >= limits_.max_connections) evict_oldest();
+}
+
+void upstream_pool::evict_oldest() {
+  const auto oldest = entries_.begin();
+  const auto list = by_key_.find(oldest->key);
+  // The oldest entry of all is the oldest of its key.
+  list->second.pop_front();
+  if (list->second.empty()) by_key_.erase(list);
+  entries_.erase(oldest);
+}
+
+void upstream_pool::close_expired() {
   const auto now = steady::now();
-  while (!list.empty() && now - list.front().since > idle_timeout_) list.pop_front();
-  if (list.size() >= max_idle_) list.pop_front();
-  list.push_back({std::move(conn), now});
+  while (!entries_.empty() && now - entries_.front().since > limits_.idle_timeout) evict_oldest();
 }
 
-void upstream_pool::clear() { idle_.clear(); }
-
-std::size_t upstream_pool::idle_count() const {
-  std::size_t n = 0;
-  for (const auto& [domain, list] : idle_) n += list.size();
-  return n;
+void upstream_pool::arm_expiry() {
+  if (armed_for_ || entries_.empty()) return;
+  // Just past the oldest entry's timeout (close_expired closes what is idle for longer).
+  const auto due = entries_.front().since + limits_.idle_timeout + std::chrono::milliseconds(1);
+  armed_for_ = due;
+  expiry_.expires_at(due);
+  expiry_.async_wait([weak = std::weak_ptr<upstream_pool*>(self_)](boost::system::error_code ec) {
+    const auto self = weak.lock();
+    // Cancelled: by clear() or the destructor (nothing to do), or by nothing else — the
+    // timer is re-armed only once its wait has ended.
+    if (!self || ec == boost::asio::error::operation_aborted) return;
+    upstream_pool& pool = **self;
+    pool.armed_for_.reset();
+    pool.close_expired();
+    pool.arm_expiry();
+  });
 }
+
+void upstream_pool::clear() {
+  by_key_.clear();
+  entries_.clear();
+  armed_for_.reset();
+  expiry_.cancel();
+}
+
+std::size_t upstream_pool::idle_count() const { return entries_.size(); }
 
 }  // namespace vp::server

@@ -269,10 +269,13 @@ struct backend_server::state {
       const bool handshaken = co_await accept_handshake(stream);
       ::SSL_set_ex_data(stream.native_handle(), choice_slot(), nullptr);
       if (!handshaken) co_return;
-      if (choice.pinned) {
+      {
         const std::lock_guard lock(self->mutex);
-        record->instance = choice.index;
-        record->spki_sha256_hex = to_hex(choice.identity->id.spki_sha256);
+        record->tls_resumed = ::SSL_session_reused(stream.native_handle()) == 1;
+        if (choice.pinned) {
+          record->instance = choice.index;
+          record->spki_sha256_hex = to_hex(choice.identity->id.spki_sha256);
+        }
       }
       co_await self->serve(stream, choice.index, *choice.identity, *record);
     } catch (const std::exception&) {

@@ -217,6 +217,7 @@ struct simulator_options {
 struct connection_record {
   std::size_t instance = 0;
   std::string spki_sha256_hex;  ///< the certificate this connection presented
+  bool tls_resumed = false;     ///< its handshake resumed an earlier session (no certificate sent)
   std::string received;         ///< every plaintext byte received, in order
   /// received.size() when the server began writing its first response; nullopt: never
   /// answered.

@@ -25,7 +25,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <deque>
 #include <exception>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -108,15 +112,91 @@ bool is_ip_literal(const std::string& host) {
 // ---------------------------------------------------------------------------------------
 // TLS context
 
+namespace {
+
+struct session_free {
+  void operator()(SSL_SESSION* s) const noexcept { ::SSL_SESSION_free(s); }
+};
+using session_ptr = std::unique_ptr<SSL_SESSION, session_free>;
+
+/// Sessions a server gave us, to resume later connections with (RFC 8446 §2.2). Per
+/// dialled address and SNI, so that a session is only ever offered to the server (and for
+/// the name) it was made with; a few per peer, each taken out when offered (RFC 8446
+/// §C.4: a ticket is used once); bounded in all. Thread-safe: the new-session callback
+/// runs on whichever thread reads the connection.
+class session_cache {
+ public:
+  static constexpr std::size_t max_peers = 256;
+  static constexpr std::size_t max_per_peer = 4;
+
+  void store(const std::string& peer, session_ptr session, const sha256_digest& spki) {
+    const std::lock_guard lock(mutex_);
+    auto it = by_peer_.find(peer);
+    if (it == by_peer_.end()) {
+      if (by_peer_.size() >= max_peers) by_peer_.erase(by_peer_.begin());
+      it = by_peer_.try_emplace(peer).first;
+    }
+    auto& list = it->second;
+    if (list.size() >= max_per_peer) list.pop_front();
+    list.push_back({std::move(session), spki});
+  }
+
+  /// The newest session for `peer` whose server key passes `offer_if`; the ones that do
+  /// not are dropped.
+  session_ptr take(const std::string& peer, const std::function<bool(const sha256_digest&)>& offer_if) {
+    for (;;) {
+      cached candidate;
+      {
+        const std::lock_guard lock(mutex_);
+        const auto it = by_peer_.find(peer);
+        if (it == by_peer_.end()) return nullptr;
+        candidate = std::move(it->second.back());
+        it->second.pop_back();
+        if (it->second.empty()) by_peer_.erase(it);
+      }
+      if (offer_if(candidate.spki)) return std::move(candidate.session);
+    }
+  }
+
+ private:
+  struct cached {
+    session_ptr session;
+    sha256_digest spki{};
+  };
+  std::mutex mutex_;
+  std::map<std::string, std::deque<cached>> by_peer_;
+};
+
+}  // namespace
+
 struct tls_client_context::state {
   tls_client_options options;
   std::shared_ptr<ssl::context> context;
   std::atomic<std::size_t> connections{0};
+  session_cache sessions;
 };
+
+namespace {
+
+/// Where a connection that may resume says which cache entry its sessions go to.
+int resumption_index() {
+  static const int index = ::SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+int remember_session(SSL* ssl, SSL_SESSION* session);
+
+}  // namespace
 
 tls_client_context::tls_client_context(tls_client_options options) : state_(std::make_shared<state>()) {
   state_->options = std::move(options);
   state_->context = net::make_tls_client_context(state_->options, "upstream TLS");
+  SSL_CTX* ctx = state_->context->native_handle();
+  // The client side of the session cache, kept by remember_session (OpenSSL's internal
+  // store is for servers; a client must choose which session to offer to whom).
+  ::SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  ::SSL_CTX_sess_set_new_cb(ctx, remember_session);
+  if (resumption_index() < 0) throw std::runtime_error("upstream TLS: cannot register the session cache");
 }
 
 const tls_client_options& tls_client_context::options() const { return state_->options; }
@@ -136,6 +216,13 @@ struct upstream_connection::state {
   sha256_digest spki{};
   crypto::x509_ptr peer;
   bool reusable = true;
+  /// The first hazard settle_post_handshake_messages found: it consumed part of what
+  /// arrived, so the connection stays condemned even if its caller asks again.
+  std::optional<std::string> hazard;
+  /// The session cache entry this connection's sessions are kept under (connect_options::
+  /// resume_if given; "" = none are kept), and whether its handshake resumed one.
+  std::string resumption_peer;
+  bool resumed = false;
 
   state(asio::any_io_executor ex, std::shared_ptr<tls_client_context::state> t)
       : tls(std::move(t)), stream(std::move(ex), *tls->context) {
@@ -145,6 +232,26 @@ struct upstream_connection::state {
   state(const state&) = delete;
   state& operator=(const state&) = delete;
 };
+
+namespace {
+
+int remember_session(SSL* ssl, SSL_SESSION* session) {
+  const auto* conn = static_cast<const upstream_connection::state*>(::SSL_get_ex_data(ssl, resumption_index()));
+  X509* peer = ::SSL_SESSION_get0_peer(session);
+  if (conn == nullptr || conn->resumption_peer.empty() || peer == nullptr || ::SSL_SESSION_is_resumable(session) != 1) {
+    return 0;
+  }
+  // A copy: OpenSSL marks the connection's current session not resumable when the
+  // connection is freed without a close_notify (the pool closes idle connections
+  // without one), the SSL 3.0 rule RFC 5246 §7.2.1 dropped ("failure to properly close a
+  // connection no longer requires that a session not be resumed"; TLS 1.3 has no such rule).
+  session_ptr copy(::SSL_SESSION_dup(session));
+  if (!copy) return 0;
+  conn->tls->sessions.store(conn->resumption_peer, std::move(copy), crypto::spki_sha256(peer));
+  return 0;  // OpenSSL keeps its reference to the original
+}
+
+}  // namespace
 
 upstream_connection::upstream_connection(std::unique_ptr<state> s) : s_(std::move(s)) {}
 upstream_connection::upstream_connection(upstream_connection&&) noexcept = default;
@@ -160,15 +267,88 @@ std::string upstream_connection::host_header() const {
   return s_->port == 443 ? s_->host : host_port(s_->host, s_->port);
 }
 const sha256_digest& upstream_connection::spki_sha256() const { return s_->spki; }
+bool upstream_connection::resumed() const { return s_->resumed; }
 X509* upstream_connection::peer_certificate() const { return s_->peer.get(); }
 bool upstream_connection::reusable() const { return s_->reusable; }
 void upstream_connection::mark_not_reusable() { s_->reusable = false; }
 
-std::optional<std::string> upstream_connection::reuse_hazard() const {
+namespace {
+
+/// What OpenSSL reported, through its message callback, while settling a connection.
+struct settled_messages {
+  std::size_t tickets = 0;    ///< NewSessionTicket (RFC 8446 §4.6.1)
+  std::size_t key_updates = 0;  ///< KeyUpdate (RFC 8446 §4.6.3)
+  bool other_handshake = false;  ///< any other handshake message (a TLS 1.2 HelloRequest, …)
+  bool alert = false;
+};
+
+void note_inbound_message(int write_p, int /*version*/, int content_type, const void* buf, std::size_t len, SSL*,
+                          void* arg) {
+  if (write_p != 0) return;
+  auto& seen = *static_cast<settled_messages*>(arg);
+  if (content_type == SSL3_RT_ALERT) seen.alert = true;
+  if (content_type != SSL3_RT_HANDSHAKE || len == 0) return;
+  switch (*static_cast<const unsigned char*>(buf)) {
+    case SSL3_MT_NEWSESSION_TICKET: ++seen.tickets; break;
+    case SSL3_MT_KEY_UPDATE: ++seen.key_updates; break;
+    default: seen.other_handshake = true; break;
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> upstream_connection::settle_post_handshake_messages() {
+  auto& socket = beast::get_lowest_layer(s_->stream).socket();
+  error_code ec;
+  if (socket.available(ec) == 0 || ec) return std::nullopt;  // nothing arrived (or reuse_hazard reports it)
+  // A TLS 1.3 server sends its session tickets after the handshake, at a moment of its
+  // choosing; a connection that has not read since (admitted by a cached verdict, its
+  // client gone before the request was written) finds them on the socket. They are TLS's
+  // own messages, no byte of any HTTP answer: OpenSSL reads them (and keeps the tickets
+  // for resumption) when asked for application data. The socket is put in non-blocking
+  // mode for that one read, so this never waits: what is not there yet ends it with
+  // would_block. Anything but those messages — application data, an alert (close_notify
+  // included), a TLS 1.2 HelloRequest — is a hazard, and the read that saw it consumed
+  // part of it, so the connection is poisoned for good.
+  settled_messages seen;
+  SSL* ssl = s_->stream.native_handle();
+  ::SSL_set_msg_callback(ssl, note_inbound_message);
+  ::SSL_set_msg_callback_arg(ssl, &seen);
+  std::size_t data = 0;
+  socket.non_blocking(true, ec);
+  if (!ec) {
+    char probe = 0;
+    data = s_->stream.read_some(asio::buffer(&probe, 1), ec);
+    error_code ignored;
+    socket.non_blocking(false, ignored);
+  }
+  ::SSL_set_msg_callback(ssl, nullptr);
+  ::SSL_set_msg_callback_arg(ssl, nullptr);
+  if (data != 0) return "application data nobody asked for arrived";
+  if (seen.alert || ec == asio::error::eof || ec == ssl::error::stream_truncated) {
+    return "the backend sent an alert or closed the connection";
+  }
+  if (seen.other_handshake) return "the backend sent a handshake message other than a session ticket or key update";
+  if (ec != asio::error::would_block && ec != asio::error::try_again) return "reading what arrived failed: " + ec.message();
+  if (log::enabled(log::level::debug)) {
+    log::debug("upstream connection to " + s_->host + " (" + s_->dialled + "): consumed " +
+               std::to_string(seen.tickets) + " session ticket(s) and " + std::to_string(seen.key_updates) +
+               " key update(s) that arrived after the handshake");
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> upstream_connection::reuse_hazard() {
+  if (s_->hazard) return s_->hazard;
+  if (auto settled = settle_post_handshake_messages()) {
+    s_->hazard = std::move(settled);
+    s_->reusable = false;
+    return s_->hazard;
+  }
   // Every place bytes can wait between the kernel and the HTTP parser: Asio hands what it
   // reads from the socket to OpenSSL through a memory BIO (a partial record stays there),
   // OpenSSL keeps a record it has not fully returned, Beast keeps what it read ahead.
-  SSL* ssl = const_cast<stream_type&>(s_->stream).native_handle();
+  SSL* ssl = s_->stream.native_handle();
   std::size_t held = s_->buffer.size() + static_cast<std::size_t>(std::max(::SSL_pending(ssl), 0));
   if (BIO* rbio = ::SSL_get_rbio(ssl); rbio != nullptr) held += BIO_ctrl_pending(rbio);
   if (held != 0 || ::SSL_has_pending(ssl) == 1) {
@@ -177,8 +357,7 @@ std::optional<std::string> upstream_connection::reuse_hazard() const {
   error_code ec;
   const std::size_t readable = beast::get_lowest_layer(s_->stream).socket().available(ec);
   if (ec) return "the socket cannot be queried: " + ec.message();
-  // Also what a backend closing the connection sends (a TLS 1.3 close_notify looks like
-  // data until decrypted): either way the connection cannot carry another request.
+  // What arrived after settle_post_handshake_messages looked (a record still arriving).
   if (readable != 0) return std::to_string(readable) + " byte(s) nobody asked for (or a closing alert) arrived";
   X509* now = ::SSL_get0_peer_certificate(ssl);
   if (now == nullptr) return "the TLS session has no peer certificate any more";
@@ -264,6 +443,34 @@ asio::awaitable<result<upstream_connection>> connect_impl(asio::any_io_executor 
     if (identity_ok != 1 || ec) co_return fail_tls(errc::tls, "cannot configure certificate verification");
   }
 
+  // Resumption (RFC 8446 §2.2, §4.6.1). The attestation binds the SPKI of the
+  // certificate a full handshake presented; a resumed session presents none. What the
+  // server proves instead is the resumption secret of an earlier session of ours, one it
+  // authenticated with that very certificate's key: the secret is derived from that
+  // handshake's key schedule and reaches nobody but its two ends (and whoever the server
+  // shares its ticket keys with — the CVM's own memory). So a resumed connection speaks
+  // to the CVM the earlier session spoke to, and OpenSSL reports the earlier session's
+  // peer certificate for it, whose key spki_sha256() carries on. That is only as good as
+  // the trust in that CVM now, so a session is offered only while `resume_if` (the
+  // proxy: the verdict for its key is fresh) accepts its key, and the resumed connection
+  // still passes the proxy's gate like any other before it carries anything. PSK with
+  // (EC)DHE (psk_dhe_ke, OpenSSL's default) keeps forward secrecy; no 0-RTT data is sent.
+  // Sessions are kept per dialled address and SNI, so none is offered to another server
+  // or for another name.
+  std::optional<sha256_digest> offered_spki;
+  if (options.resume_if) {
+    s->resumption_peer = dialled + " " + host;
+    if (::SSL_set_ex_data(ssl_handle, resumption_index(), s.get()) != 1) s->resumption_peer.clear();
+  }
+  if (!s->resumption_peer.empty()) {
+    if (auto session = s->tls->sessions.take(s->resumption_peer, options.resume_if)) {
+      if (X509* peer = ::SSL_SESSION_get0_peer(session.get());
+          peer != nullptr && ::SSL_set_session(ssl_handle, session.get()) == 1) {
+        offered_spki = crypto::spki_sha256(peer);
+      }
+    }
+  }
+
   tcp_layer.expires_after(options.tls_timeout);
   if (auto [ec] = co_await s->stream.async_handshake(ssl::stream_base::client, tuple); ec) {
     if (ec == beast::error::timeout) {
@@ -285,6 +492,11 @@ asio::awaitable<result<upstream_connection>> connect_impl(asio::any_io_executor 
   s->peer.reset(::SSL_get1_peer_certificate(ssl_handle));
   if (!s->peer) co_return fail_tls(errc::tls, "the server sent no certificate");
   s->spki = crypto::spki_sha256(s->peer.get());
+  s->resumed = ::SSL_session_reused(ssl_handle) == 1;
+  // A resumed session is the offered one, authenticated by the key resume_if accepted.
+  if (s->resumed && (!offered_spki || *offered_spki != s->spki)) {
+    co_return fail_tls(errc::tls, "the resumed TLS session is not the one offered");
+  }
   co_return upstream_connection(std::move(s));
 }
 

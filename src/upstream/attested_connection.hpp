@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -116,6 +117,11 @@ struct connect_options {
   std::chrono::milliseconds connect_timeout{10'000};  ///< resolution + TCP connect
   std::chrono::milliseconds tls_timeout{10'000};      ///< TLS handshake
   std::optional<dial_address> connect_to;
+  /// Offer to resume an earlier TLS session with this server and name (kept by the
+  /// tls_client_context), only one whose server key this accepts; empty: a full handshake
+  /// always, and no session of this connection is kept. See connect_impl for why a
+  /// resumed session is as attested as the one it resumes.
+  std::function<bool(const sha256_digest& spki)> resume_if{};
 };
 
 /// A TLS connection to a backend, positioned between HTTP messages. Move-only; the stream
@@ -142,8 +148,11 @@ class upstream_connection {
   /// The Host header value for requests on this connection ("host" or "host:port").
   std::string host_header() const;
 
-  /// SHA-256 of the DER SubjectPublicKeyInfo of the peer's leaf certificate.
+  /// SHA-256 of the DER SubjectPublicKeyInfo of the peer's leaf certificate (of a resumed
+  /// session: the certificate of the full handshake that established it).
   const sha256_digest& spki_sha256() const;
+  /// Whether the TLS handshake resumed an earlier session (connect_options::resume_if).
+  bool resumed() const;
   /// The peer's leaf certificate (never null on a connected object).
   X509* peer_certificate() const;
 
@@ -162,10 +171,12 @@ class upstream_connection {
   ///  - the peer's certificate is no longer the one whose key was attested (a renegotiated
   ///    session). Refused at the TLS layer already (SSL_OP_NO_RENEGOTIATION); checked again
   ///    because the attested key must be the key of the whole session.
-  /// Meaningful once an answer was read on the connection: a TLS 1.3 server's session
-  /// tickets follow the handshake and count as bytes nobody asked for until then. The
-  /// reason names no byte of the data. Never throws.
-  std::optional<std::string> reuse_hazard() const;
+  /// TLS's own post-handshake messages (TLS 1.3 NewSessionTicket, KeyUpdate: RFC 8446
+  /// §4.6) are no hazard: whatever is readable on the socket is first handed to OpenSSL in
+  /// one non-blocking read, which consumes them; application data, any alert and any other
+  /// handshake message found that way make the connection not reusable for good. The
+  /// reason names no byte of the data. Never blocks, never throws.
+  std::optional<std::string> reuse_hazard();
   /// mark_not_reusable(), logged at WARN with the domain and `why` (never any content).
   void poison(std::string_view why);
 
@@ -173,6 +184,9 @@ class upstream_connection {
   explicit upstream_connection(std::unique_ptr<state> s);
 
  private:
+  /// Lets OpenSSL read, without blocking, what arrived on the socket; why the connection
+  /// cannot be reused if that was anything but post-handshake messages.
+  std::optional<std::string> settle_post_handshake_messages();
   std::unique_ptr<state> s_;
 };
 

@@ -40,6 +40,9 @@ TEST(ServeCommand, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(s->proxy.backend, server::backend_kind::direct);
   EXPECT_EQ(s->proxy.gateway_host, "cloud-api.near.ai");
   EXPECT_EQ(s->proxy.e2ee, proxy::e2ee_mode::on);
+  EXPECT_EQ(s->proxy.pool_idle_timeout, 55s);
+  EXPECT_EQ(s->proxy.pool_max_connections, std::nullopt) << "as many as client connections";
+  EXPECT_TRUE(s->proxy.tls_resumption);
 }
 
 TEST(ServeCommand, GatewayModeDefaultsToRequiredEncryption) {
@@ -76,7 +79,8 @@ TEST(ServeCommand, FlagsFillTheConfiguration) {
                         "--allow-domain", "a.example",
                         "--allow-domain", "*.b.example", "--connect-to", "a.example:443:127.0.0.1:8443",
                         "--attestation-ttl", "10m", "--idle-timeout", "1500ms", "--no-webpki", "--root-ca", "r.pem",
-                        "--endpoints-url", "http://127.0.0.1:1/endpoints", "--pccs-url", "http://127.0.0.1:2"},
+                        "--endpoints-url", "http://127.0.0.1:1/endpoints", "--pccs-url", "http://127.0.0.1:2",
+                        "--pool-idle-timeout", "2m", "--tls-resumption", "off"},
                        code);
   ASSERT_TRUE(s);
   EXPECT_EQ(s->proxy.listen_host, "0.0.0.0");
@@ -91,6 +95,8 @@ TEST(ServeCommand, FlagsFillTheConfiguration) {
   EXPECT_FALSE(s->proxy.upstream_tls.webpki);
   EXPECT_EQ(s->root_ca, "r.pem");
   EXPECT_EQ(s->collateral.pccs_urls, std::vector<std::string>{"http://127.0.0.1:2"});
+  EXPECT_EQ(s->proxy.pool_idle_timeout, 120s);
+  EXPECT_FALSE(s->proxy.tls_resumption);
 }
 
 TEST(ServeCommand, BadFlagsAreUsageErrorsNamingTheFlag) {
@@ -114,6 +120,9 @@ TEST(ServeCommand, BadFlagsAreUsageErrorsNamingTheFlag) {
                                                                 {"--negative-ttl", "0s"},
                                                                 {"--endpoints-refresh", "0"},
                                                                 {"--gateway-url", "http://x.example"},
+                                                                {"--pool-idle-timeout", "0"},
+                                                                {"--pool-idle-timeout", "later"},
+                                                                {"--tls-resumption", "maybe"},
                                                                 {"--no-such-flag"}}) {
     int code = -1;
     std::string err;
@@ -131,7 +140,8 @@ TEST(ServeCommand, HelpListsEveryFlag) {
   for (const char* flag : {"--host", "--port", "--endpoints-url", "--allow-domain", "--max-body", "--attestation-ttl",
                            "--upstream-ca", "--no-webpki", "--connect-to", "--root-ca", "--pccs-url", "--collateral-dir",
                            "--connect-timeout", "--tls-timeout", "--attestation-timeout", "--response-timeout",
-                           "--idle-timeout", "--policy", "--max-connections", "--backend", "--gateway-url"}) {
+                           "--idle-timeout", "--policy", "--max-connections", "--backend", "--gateway-url",
+                           "--pool-idle-timeout", "--tls-resumption"}) {
     EXPECT_NE(out.str().find(flag), std::string::npos) << flag;
   }
 }

@@ -175,7 +175,7 @@ TEST(GpuEndToEnd, NrasKeysAreFetchedOnceForManyAttestations) {
   o.gpus = harness_gpus;
   o.domains[0].instances = 3;  // three CVMs, three keys, three attestations
   sim::simulator sim(o);
-  running_proxy proxy(sim, [](server::proxy_config& c) { c.pool_max_idle_per_domain = 0; });
+  running_proxy proxy(sim, [](server::proxy_config& c) { c.pool_max_connections = 0; });
   for (int i = 0; i < 3; ++i) EXPECT_EQ(http_exchange(proxy.port(), chat_request("sim-model", false)).status, 200u);
   EXPECT_EQ(sim.attestation_count(domain), 3u);
   EXPECT_EQ(sim.nras_attest_count(), 3u);

@@ -209,6 +209,31 @@ TEST(ProxyEndToEnd, HundredConcurrentFirstRequestsShareOneAttestation) {
   EXPECT_EQ(sim.request_count(domain), 100u);
 }
 
+TEST(ProxyEndToEnd, EveryConnectionOfAWaveOfConcurrentRequestsServesTheNextWave) {
+  auto o = one_backend();
+  o.domains[0].faults.answer_delay = 300ms;  // the requests of a wave overlap
+  sim::simulator sim(o);
+  running_proxy proxy(sim);
+  constexpr std::size_t wave = 48;  // beyond what a small per-domain cap would keep
+  const auto run_wave = [&] {
+    std::vector<std::future<client_response>> results;
+    for (std::size_t i = 0; i < wave; ++i) {
+      results.push_back(
+          std::async(std::launch::async, [&] { return http_exchange(proxy.port(), chat_request("sim-model", false)); }));
+    }
+    for (auto& f : results) EXPECT_EQ(f.get().status, 200u);
+  };
+  run_wave();
+  // Each request of the first wave found the pool empty and opened its own connection;
+  // every one of them goes back to the pool, none is evicted.
+  EXPECT_EQ(proxy.statistics().upstream_connections, wave);
+  EXPECT_TRUE(eventually([&] { return proxy.statistics().idle_upstream == wave; }))
+      << proxy.statistics().idle_upstream << " idle";
+  run_wave();
+  EXPECT_EQ(proxy.statistics().upstream_connections, wave) << "the second wave needed no new connection";
+  EXPECT_EQ(sim.attestation_count(domain), 1u);
+}
+
 TEST(ProxyEndToEnd, TwoHundredConcurrentStreamsCompleteIntact) {
   auto o = one_backend({}, 20);
   o.token_delay = 5ms;
@@ -590,7 +615,7 @@ TEST(ProxyEndToEnd, HeadAnswerWithoutABodyLeavesTheConnectionPooled) {
 
 TEST(ProxyEndToEnd, CertificateRotationTriggersAttestationOfTheNewKey) {
   sim::simulator sim(one_backend({.rotate_every = 2}));
-  running_proxy proxy(sim, [](server::proxy_config& c) { c.pool_max_idle_per_domain = 0; });
+  running_proxy proxy(sim, [](server::proxy_config& c) { c.pool_max_connections = 0; });
   std::set<std::string> keys;
   for (int i = 0; i < 6; ++i) {
     keys.insert(sim.spki_sha256_hex(domain, 0));
@@ -630,6 +655,50 @@ TEST(ProxyEndToEnd, ExpiredVerdictIsNotUsedForPooledConnections) {
   EXPECT_EQ(http_exchange(proxy.port(), chat_request("sim-model", false)).status, 200u);
   // Without a remembered verdict nothing is pooled: every request attests its connection.
   EXPECT_EQ(sim.attestation_count(domain), 2u);
+}
+
+// ---------------------------------------------------------------------------------------
+// TLS session resumption on new upstream connections
+
+/// Three requests, each on a new upstream connection (nothing pooled); which connections
+/// the backend saw resumed, in order.
+std::vector<bool> resumed_connections(const sim::simulator& sim, const std::function<void(server::proxy_config&)>& tweak) {
+  running_proxy proxy(sim, [&](server::proxy_config& c) {
+    c.pool_max_connections = 0;
+    tweak(c);
+  });
+  for (int i = 0; i < 3; ++i) {
+    const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
+    EXPECT_EQ(r.status, 200u) << "request " << i << ": " << r.body;
+  }
+  std::vector<bool> out;
+  for (const auto& c : sim.connections(domain)) out.push_back(c.tls_resumed);
+  return out;
+}
+
+TEST(ProxyEndToEnd, NewUpstreamConnectionsResumeTheAttestedSessionAndAreAdmittedByItsVerdict) {
+  sim::simulator sim(one_backend());
+  EXPECT_EQ(resumed_connections(sim, [](server::proxy_config&) {}), (std::vector<bool>{false, true, true}));
+  // One attestation, on the full handshake; the resumed connections carried the same key
+  // and were admitted by its verdict.
+  EXPECT_EQ(sim.attestation_count(domain), 1u);
+  for (const auto& c : sim.connections(domain)) EXPECT_EQ(c.spki_sha256_hex, sim.spki_sha256_hex(domain, 0));
+}
+
+TEST(ProxyEndToEnd, WithoutAFreshVerdictOrWithResumptionOffEveryConnectionIsAFullHandshake) {
+  {
+    sim::simulator sim(one_backend());
+    // No verdict is ever fresh: no session is offered, and every connection is attested.
+    EXPECT_EQ(resumed_connections(sim, [](server::proxy_config& c) { c.attestation_ttl = std::chrono::seconds(0); }),
+              (std::vector<bool>{false, false, false}));
+    EXPECT_EQ(sim.attestation_count(domain), 3u);
+  }
+  {
+    sim::simulator sim(one_backend());
+    EXPECT_EQ(resumed_connections(sim, [](server::proxy_config& c) { c.tls_resumption = false; }),
+              (std::vector<bool>{false, false, false}));
+    EXPECT_EQ(sim.attestation_count(domain), 1u) << "the verdict still serves the new connections";
+  }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -507,6 +508,118 @@ TEST(UpstreamConnect, UnreadableCaFileIsAStartupError) {
 }
 
 // ---------------------------------------------------------------------------------------
+// TLS session resumption: offered only for a key the caller still trusts
+
+struct resumption_attempt {
+  bool connected = false;
+  bool resumed = false;
+  sha256_digest spki{};
+  bool has_peer_certificate = false;
+  std::optional<std::string> answer;
+};
+
+/// Connects to `backend` (offering a session when `resume_if` is given) and makes one GET,
+/// whose reading lets OpenSSL take in the tickets the server sends after the handshake.
+resumption_attempt connect_and_get(fake_backend& backend, const tls_client_context& tls,
+                                   std::function<bool(const sha256_digest&)> resume_if) {
+  resumption_attempt out;
+  asio::io_context ioc;
+  auto work = [&]() -> asio::awaitable<bool> {
+    auto o = via(backend);
+    o.resume_if = resume_if;
+    auto conn = co_await connect_upstream(ioc.get_executor(), tls, domain, 443, o);
+    if (!conn) co_return false;
+    out.connected = true;
+    out.resumed = conn->resumed();
+    out.spki = conn->spki_sha256();
+    out.has_peer_certificate = conn->peer_certificate() != nullptr;
+    http::request<http::empty_body> request{http::verb::get, "/v1/models", 11};
+    request.set(http::field::host, conn->host_header());
+    co_await http::async_write(conn->stream(), request, asio::use_awaitable);
+    http::response<http::string_body> response;
+    co_await http::async_read(conn->stream(), conn->buffer(), response, asio::use_awaitable);
+    out.answer = response.body();
+    co_return true;
+  };
+  EXPECT_EQ(test::run_bounded(ioc, loop_limit, work()), std::optional<bool>(true));
+  return out;
+}
+
+TEST(UpstreamResumption, ASecondConnectionResumesWithTheFirstSessionsKey) {
+  fake_backend backend;
+  for (const bool webpki : {false, true}) {
+    const tls_client_context tls = make_tls(webpki, webpki ? backend.server().ca_file() : std::string());
+    std::vector<sha256_digest> asked;
+    const auto trusted = [&](const sha256_digest& spki) {
+      asked.push_back(spki);
+      return true;
+    };
+    const auto first = connect_and_get(backend, tls, trusted);
+    ASSERT_TRUE(first.connected);
+    EXPECT_FALSE(first.resumed) << "nothing to resume yet";
+    EXPECT_TRUE(asked.empty());
+    const auto second = connect_and_get(backend, tls, trusted);
+    ASSERT_TRUE(second.connected);
+    EXPECT_TRUE(second.resumed) << "webpki=" << webpki;
+    EXPECT_EQ(asked, std::vector<sha256_digest>{backend.spki()}) << "the offer was asked about the session's key";
+    // No certificate in a resumed handshake: the key is the one the session was made with.
+    EXPECT_EQ(second.spki, backend.spki());
+    EXPECT_TRUE(second.has_peer_certificate);
+    EXPECT_EQ(second.answer, std::optional<std::string>("answer to /v1/models"));
+    EXPECT_EQ(backend.server().connection_count(), webpki ? 4u : 2u);
+  }
+}
+
+TEST(UpstreamResumption, NoSessionIsOfferedForAKeyNoLongerTrusted) {
+  fake_backend backend;
+  const tls_client_context tls = make_tls(false);
+  bool fresh = true;
+  const auto verdict = [&](const sha256_digest& spki) { return fresh && spki == backend.spki(); };
+  ASSERT_TRUE(connect_and_get(backend, tls, verdict).connected);
+  // The verdict expired or was forgotten: a full handshake, whose certificate is checked
+  // (and whose key attested) anew.
+  fresh = false;
+  const auto stale = connect_and_get(backend, tls, verdict);
+  ASSERT_TRUE(stale.connected);
+  EXPECT_FALSE(stale.resumed);
+  EXPECT_EQ(stale.spki, backend.spki());
+  // The refused session is gone, but the full handshake brought new ones.
+  fresh = true;
+  EXPECT_TRUE(connect_and_get(backend, tls, verdict).resumed);
+}
+
+TEST(UpstreamResumption, WithoutResumeIfNoSessionIsKeptOrOffered) {
+  fake_backend backend;
+  const tls_client_context tls = make_tls(false);
+  const auto always = [](const sha256_digest&) { return true; };
+  ASSERT_TRUE(connect_and_get(backend, tls, nullptr).connected);
+  // The first connection's sessions were not kept: nothing to resume even when allowed.
+  EXPECT_FALSE(connect_and_get(backend, tls, always).resumed);
+  EXPECT_FALSE(connect_and_get(backend, tls, nullptr).resumed) << "not offered";
+}
+
+TEST(UpstreamResumption, SessionsAreNotOfferedToAnotherServerOrName) {
+  fake_backend backend;
+  fake_backend other;
+  const tls_client_context tls = make_tls(false);
+  const auto always = [](const sha256_digest&) { return true; };
+  ASSERT_TRUE(connect_and_get(backend, tls, always).connected);
+  // Another dialled address: its own (empty) entry.
+  const auto elsewhere = connect_and_get(other, tls, always);
+  ASSERT_TRUE(elsewhere.connected);
+  EXPECT_FALSE(elsewhere.resumed);
+  EXPECT_EQ(elsewhere.spki, other.spki());
+  // Another name on the same address.
+  asio::io_context ioc;
+  auto o = via(backend);
+  o.resume_if = always;
+  const auto renamed =
+      test::run_bounded(ioc, loop_limit, connect_upstream(ioc.get_executor(), tls, "localhost", 443, o));
+  ASSERT_TRUE(renamed && *renamed) << (renamed ? renamed->error().message : "hung");
+  EXPECT_FALSE(renamed->value().resumed());
+}
+
+// ---------------------------------------------------------------------------------------
 // Renegotiation: the attested key must stay the key of the whole session
 
 /// Two GETs on one connection to a server that renegotiates before its second answer
@@ -552,7 +665,7 @@ renegotiation_run exchange_twice(const test::renegotiating_tls_server& server, c
     }
     if (X509* peer = ::SSL_get0_peer_certificate(ssl)) out.key_at_end = crypto::spki_sha256(peer);
     out.hazard = conn->reuse_hazard();
-    vp::server::upstream_pool pool(4, 60s);
+    vp::server::upstream_pool pool(ioc.get_executor(), {4, 60s}, [] { return std::size_t{1}; });
     pool.put(std::move(*conn));
     out.pooled = pool.idle_count();
     co_return true;
