@@ -300,7 +300,6 @@ void note_inbound_message(int write_p, int /*version*/, int content_type, const 
 std::optional<std::string> upstream_connection::settle_post_handshake_messages() {
   auto& socket = beast::get_lowest_layer(s_->stream).socket();
   error_code ec;
-  if (socket.available(ec) == 0 || ec) return std::nullopt;  // nothing arrived (or reuse_hazard reports it)
   // A TLS 1.3 server sends its session tickets after the handshake, at a moment of its
   // choosing; a connection that has not read since (admitted by a cached verdict, its
   // client gone before the request was written) finds them on the socket. They are TLS's
@@ -340,10 +339,19 @@ std::optional<std::string> upstream_connection::settle_post_handshake_messages()
 
 std::optional<std::string> upstream_connection::reuse_hazard() {
   if (s_->hazard) return s_->hazard;
-  if (auto settled = settle_post_handshake_messages()) {
-    s_->hazard = std::move(settled);
-    s_->reusable = false;
-    return s_->hazard;
+  auto& socket = beast::get_lowest_layer(s_->stream).socket();
+  error_code ec;
+  // Asked once when nothing arrived (the common case: one ioctl per check).
+  std::size_t readable = socket.available(ec);
+  if (ec) return "the socket cannot be queried: " + ec.message();
+  if (readable != 0) {
+    if (auto settled = settle_post_handshake_messages()) {
+      s_->hazard = std::move(settled);
+      s_->reusable = false;
+      return s_->hazard;
+    }
+    readable = socket.available(ec);
+    if (ec) return "the socket cannot be queried: " + ec.message();
   }
   // Every place bytes can wait between the kernel and the HTTP parser: Asio hands what it
   // reads from the socket to OpenSSL through a memory BIO (a partial record stays there),
@@ -354,9 +362,6 @@ std::optional<std::string> upstream_connection::reuse_hazard() {
   if (held != 0 || ::SSL_has_pending(ssl) == 1) {
     return std::to_string(held) + " byte(s) nobody asked for are waiting on the connection";
   }
-  error_code ec;
-  const std::size_t readable = beast::get_lowest_layer(s_->stream).socket().available(ec);
-  if (ec) return "the socket cannot be queried: " + ec.message();
   // What arrived after settle_post_handshake_messages looked (a record still arriving).
   if (readable != 0) return std::to_string(readable) + " byte(s) nobody asked for (or a closing alert) arrived";
   X509* now = ::SSL_get0_peer_certificate(ssl);

@@ -184,8 +184,9 @@ class upstream_connection {
   explicit upstream_connection(std::unique_ptr<state> s);
 
  private:
-  /// Lets OpenSSL read, without blocking, what arrived on the socket; why the connection
-  /// cannot be reused if that was anything but post-handshake messages.
+  /// Lets OpenSSL read, without blocking, what arrived on the socket (called when bytes
+  /// are readable); why the connection cannot be reused if that was anything but
+  /// post-handshake messages.
   std::optional<std::string> settle_post_handshake_messages();
   std::unique_ptr<state> s_;
 };
