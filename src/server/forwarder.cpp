@@ -428,7 +428,7 @@ class exchange {
       co_return std::nullopt;
     }
     constexpr std::size_t max_error_body = 64 * 1024;
-    std::array<char, relay_chunk> chunk{};
+    std::array<char, relay_chunk> chunk;  // not zeroed: only what a read wrote is used
     std::string body;
     while (!parser_->is_done() && body.size() <= max_error_body) {
       auto [got, ec] = co_await read_body_some(chunk);
@@ -669,7 +669,7 @@ class exchange {
 
   /// The body, each read written out at once (the last one with the end of the body).
   asio::awaitable<relay_result> relay_body() {
-    std::array<char, relay_chunk> chunk{};
+    std::array<char, relay_chunk> chunk;  // not zeroed: only what a read wrote is used
     bool ended = false;
     while (!parser_->is_done()) {
       std::size_t got = 0;
@@ -730,7 +730,7 @@ class exchange {
   /// signature verified, else given and then checked. Nothing has reached the client yet,
   /// so a failure is a clean 502.
   asio::awaitable<relay_result> relay_held() {
-    std::array<char, relay_chunk> chunk{};
+    std::array<char, relay_chunk> chunk;  // not zeroed: only what a read wrote is used
     std::string scratch;
     while (!parser_->is_done()) {
       auto [got, ec] = co_await read_body_some(chunk);
@@ -783,7 +783,7 @@ class exchange {
   /// under enforce) and the verdict as the X-Signature-Status trailer. A field that does
   /// not decrypt ends the stream with an error event: nothing unverifiable is passed on.
   asio::awaitable<relay_result> relay_stream() {
-    std::array<char, relay_chunk> chunk{};
+    std::array<char, relay_chunk> chunk;  // not zeroed: only what a read wrote is used
     std::string out;
     const auto broken = [&](const proxy::response_inspector::failure& f) -> asio::awaitable<relay_result> {
       if (auto failed = co_await write_error_event(f.code, f.message)) co_return std::move(*failed);
