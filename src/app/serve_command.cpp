@@ -96,9 +96,9 @@ po::options_description serve_options() {
        "request bodies held in memory at once, over all clients (503 above)")
       ("max-connections", po::value<std::string>()->value_name("N")->default_value("4096"),
        "client connections served at once; near it idle keep-alive ones are closed, at it new clients get 503")
-      ("threads", po::value<std::string>()->value_name("N")->default_value("auto"),
+      ("threads", po::value<std::string>()->value_name("N")->default_value("0"),
        "event-loop threads serving clients, each with its own listening socket (SO_REUSEPORT), connections and "
-       "upstream pool; verdicts are shared (auto: one per core)")
+       "upstream pool; verdicts are shared (0: one per core)")
       ("log-level", po::value<std::string>()->value_name("LEVEL")->default_value("info"),
        "debug, info, warn or error")
       ("log-format", po::value<std::string>()->value_name("FORMAT")->default_value("text"),
@@ -293,7 +293,8 @@ serve_settings read_serve_settings(const po::variables_map& vm) {
                     text::size_text(p.max_body) + "): no request of the largest allowed size could ever be held");
   }
   p.max_client_connections = number_flag(vm, "max-connections", 1, std::size_t{1} << 20);
-  s.threads = vm["threads"].as<std::string>() == "auto" ? default_thread_count() : number_flag(vm, "threads", 1, 1024);
+  s.threads = number_flag(vm, "threads", 0, 1024);
+  if (s.threads == 0) s.threads = default_thread_count();
   if (!log::parse_level(vm["log-level"].as<std::string>(), s.log_level)) {
     throw po::error("--log-level must be debug, info, warn or error");
   }

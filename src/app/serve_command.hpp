@@ -36,12 +36,12 @@ struct serve_settings {
   log::level log_level = log::level::info;
   log::format log_format = log::format::text;  ///< --log-format
   std::filesystem::path config_file;            ///< the config file read ("" none)
-  /// --threads: shards serving clients, each an event loop on its own thread (auto: one
-  /// per core).
+  /// --threads: shards serving clients, each an event loop on its own thread (0 on the
+  /// command line: one per core).
   std::size_t threads = 1;
 };
 
-/// What --threads auto means here: the cores std::thread::hardware_concurrency() reports
+/// What --threads 0 means here: the cores std::thread::hardware_concurrency() reports
 /// (1 when it cannot tell).
 std::size_t default_thread_count();
 
