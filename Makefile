@@ -62,7 +62,7 @@ TSAN_TESTS ?= Threads
 tsan: deps
 	cmake -S . -B $(BUILD_DIR)-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVP_SANITIZE_THREAD=ON \
 	  -DVP_BUILD_BENCH=OFF
-	cmake --build $(BUILD_DIR)-tsan -j $(JOBS) --target vp_unit_tests
+	cmake --build $(BUILD_DIR)-tsan -j $(JOBS) --target vp_threads_tests
 	cd $(BUILD_DIR)-tsan && \
 	  TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1" \
 	  ctest -j $(JOBS) --timeout 900 --output-on-failure -R '$(TSAN_TESTS)'
