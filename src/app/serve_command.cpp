@@ -1,5 +1,6 @@
 #include "app/serve_command.hpp"
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/program_options.hpp>
@@ -8,6 +9,8 @@
 #include <csignal>
 #include <iostream>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include <boost/url/parse.hpp>
 
@@ -93,6 +96,9 @@ po::options_description serve_options() {
        "request bodies held in memory at once, over all clients (503 above)")
       ("max-connections", po::value<std::string>()->value_name("N")->default_value("4096"),
        "client connections served at once; near it idle keep-alive ones are closed, at it new clients get 503")
+      ("threads", po::value<std::string>()->value_name("N")->default_value("0"),
+       "event-loop threads serving clients, each with its own listening socket (SO_REUSEPORT), connections and "
+       "upstream pool; verdicts are shared (0: one per core)")
       ("log-level", po::value<std::string>()->value_name("LEVEL")->default_value("info"),
        "debug, info, warn or error")
       ("log-format", po::value<std::string>()->value_name("FORMAT")->default_value("text"),
@@ -166,6 +172,8 @@ std::chrono::seconds seconds_flag(const po::variables_map& vm, const char* name)
 }
 
 }  // namespace
+
+std::size_t default_thread_count() { return std::max<std::size_t>(std::thread::hardware_concurrency(), 1); }
 
 std::string fit_connections_to_descriptors(server::proxy_config& config, const server::descriptor_limit& limit) {
   std::string line;
@@ -290,6 +298,8 @@ serve_settings read_serve_settings(const po::variables_map& vm) {
                     text::size_text(p.max_body) + "): no request of the largest allowed size could ever be held");
   }
   p.max_client_connections = number_flag(vm, "max-connections", 1, std::size_t{1} << 20);
+  s.threads = number_flag(vm, "threads", 0, 1024);
+  if (s.threads == 0) s.threads = default_thread_count();
   if (!log::parse_level(vm["log-level"].as<std::string>(), s.log_level)) {
     throw po::error("--log-level must be debug, info, warn or error");
   }
@@ -434,16 +444,27 @@ int serve_command(const std::vector<std::string>& args, std::ostream& out, std::
     log::warn(line);
   }
 
-  asio::io_context ioc(1);
+  // One io_context per shard, each run by one thread (concurrency hint 1: no locking
+  // inside Asio's scheduler). The first is the control executor: the signal handler, the
+  // collateral source, the model list and NVIDIA's service client run there.
+  std::vector<std::unique_ptr<asio::io_context>> shards;
+  std::vector<asio::any_io_executor> executors;
+  for (std::size_t i = 0; i < settings->threads; ++i) {
+    shards.push_back(std::make_unique<asio::io_context>(1));
+    executors.push_back(shards.back()->get_executor());
+  }
+  auto& ioc = *shards.front();
   const auto clock = std::make_shared<system_clock>();
   std::unique_ptr<server::proxy_server> proxy;
   try {
     auto loaded = load_backend_dependencies(ioc.get_executor(), *settings, clock);
-    proxy = std::make_unique<server::proxy_server>(ioc.get_executor(), settings->proxy, loaded.dependencies);
+    proxy = std::make_unique<server::proxy_server>(executors, settings->proxy, loaded.dependencies);
     proxy->start();
     const auto& p = settings->proxy;
     log::info(version_line("verified-proxy") + " listening on http://" + p.listen_host + ":" +
               std::to_string(proxy->port()) + "/v1 — point your OpenAI client's base URL there");
+    log::info(std::to_string(proxy->shard_count()) + (proxy->shard_count() == 1 ? " thread serves" : " threads serve") +
+              " clients (--threads; verdicts shared, each thread with its own connections and upstream pool)");
     log::info("status page: http://" + p.listen_host + ":" + std::to_string(proxy->port()) +
               "/_proxy/ (JSON: /_proxy/status, Prometheus: /_proxy/metrics, /_proxy/healthz)");
     log::info("config file: " + (settings->config_file.empty() ? std::string("none") : settings->config_file.string()));
@@ -486,7 +507,7 @@ int serve_command(const std::vector<std::string>& args, std::ostream& out, std::
     if (ec) return;
     if (stopping) {
       log::warn("second signal: exiting now");
-      ioc.stop();
+      for (auto& shard : shards) shard->stop();
       return;
     }
     stopping = true;
@@ -494,12 +515,21 @@ int serve_command(const std::vector<std::string>& args, std::ostream& out, std::
     proxy->stop([&] {
       log::info("stopped");
       signals.cancel();
-      ioc.stop();
+      for (auto& shard : shards) shard->stop();
     });
     signals.async_wait(on_signal);
   };
   signals.async_wait(on_signal);
+  // The other shards have nothing to wait for until a client connects: keep them running
+  // until stop().
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running;
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < shards.size(); ++i) {
+    keep_running.push_back(asio::make_work_guard(*shards[i]));
+    threads.emplace_back([&shard = *shards[i]] { net::run_contained(shard, "proxy event loop"); });
+  }
   net::run_contained(ioc, "proxy event loop");
+  for (auto& t : threads) t.join();
   return exit_ok;
 }
 

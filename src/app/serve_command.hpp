@@ -36,7 +36,14 @@ struct serve_settings {
   log::level log_level = log::level::info;
   log::format log_format = log::format::text;  ///< --log-format
   std::filesystem::path config_file;            ///< the config file read ("" none)
+  /// --threads: shards serving clients, each an event loop on its own thread (0 on the
+  /// command line: one per core).
+  std::size_t threads = 1;
 };
+
+/// What --threads 0 means here: the cores std::thread::hardware_concurrency() reports
+/// (1 when it cannot tell).
+std::size_t default_thread_count();
 
 /// The flags that say how a backend is reached and attested — allowlist, --connect-to,
 /// TLS, trust anchors, policy, GPU and NVIDIA's service, the connect / TLS / attestation

@@ -43,8 +43,7 @@ cached_source::cached_source(asio::any_io_executor executor, std::shared_ptr<sou
       upstream_(std::move(upstream)),
       options_(std::move(options)),
       anchor_(std::move(anchor)),
-      clock_(clock),
-      flights_(executor_) {}
+      clock_(clock) {}
 
 cached_source::~cached_source() = default;
 

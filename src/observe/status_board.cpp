@@ -197,10 +197,7 @@ void status_board::count_request(route_class route, unsigned status, std::string
   ++totals_.requests[series];
 }
 
-void status_board::count_forwarded() {
-  const std::lock_guard lock(mutex_);
-  ++totals_.forwarded;
-}
+void status_board::count_forwarded() { forwarded_.fetch_add(1, std::memory_order_relaxed); }
 
 void status_board::count_signature(std::string_view verdict) {
   const std::lock_guard lock(mutex_);
@@ -213,10 +210,7 @@ void status_board::count_signature(std::string_view verdict) {
   }
 }
 
-void status_board::count_e2ee_sealed() {
-  const std::lock_guard lock(mutex_);
-  ++totals_.e2ee_sealed;
-}
+void status_board::count_e2ee_sealed() { e2ee_sealed_.fetch_add(1, std::memory_order_relaxed); }
 
 void status_board::count_collateral_fetch(bool ok) {
   const std::lock_guard lock(mutex_);
@@ -232,29 +226,21 @@ void status_board::count_nras_fetch(nras_fetch kind, bool ok) {
   if (!ok) ++failures;
 }
 
-void status_board::count_upstream_created() {
-  const std::lock_guard lock(mutex_);
-  ++totals_.upstream_created;
-}
+void status_board::count_upstream_created() { upstream_created_.fetch_add(1, std::memory_order_relaxed); }
 
-void status_board::add_bytes_to_client(std::uint64_t n) {
-  const std::lock_guard lock(mutex_);
-  totals_.bytes_to_client += n;
-}
+void status_board::add_bytes_to_client(std::uint64_t n) { bytes_to_client_.fetch_add(n, std::memory_order_relaxed); }
 
 void status_board::add_bytes_to_backend(std::uint64_t n) {
-  const std::lock_guard lock(mutex_);
-  totals_.bytes_to_backend += n;
+  bytes_to_backend_.fetch_add(n, std::memory_order_relaxed);
 }
 
-void status_board::stream_opened() {
-  const std::lock_guard lock(mutex_);
-  ++totals_.active_streams;
-}
+void status_board::stream_opened() { active_streams_.fetch_add(1, std::memory_order_relaxed); }
 
 void status_board::stream_closed() {
-  const std::lock_guard lock(mutex_);
-  if (totals_.active_streams > 0) --totals_.active_streams;
+  // Never below zero, even for a close without its open.
+  auto open = active_streams_.load(std::memory_order_relaxed);
+  while (open > 0 && !active_streams_.compare_exchange_weak(open, open - 1, std::memory_order_relaxed)) {
+  }
 }
 
 void status_board::listening_on(std::string address) {
@@ -265,6 +251,12 @@ void status_board::listening_on(std::string address) {
 status_snapshot status_board::snapshot(unix_time now, live_gauges gauges) const {
   const std::lock_guard lock(mutex_);
   status_snapshot out = totals_;
+  out.bytes_to_client = bytes_to_client_.load(std::memory_order_relaxed);
+  out.bytes_to_backend = bytes_to_backend_.load(std::memory_order_relaxed);
+  out.active_streams = active_streams_.load(std::memory_order_relaxed);
+  out.forwarded = forwarded_.load(std::memory_order_relaxed);
+  out.e2ee_sealed = e2ee_sealed_.load(std::memory_order_relaxed);
+  out.upstream_created = upstream_created_.load(std::memory_order_relaxed);
   out.config = config_;
   out.started_at = started_at_;
   out.now = now;

@@ -6,8 +6,9 @@
 // The board is the one place the proxy's counters live. It is fed by the server shell
 // (the gate, the sessions, the relay) and read as a snapshot, a copy the renderers
 // (status_json.hpp, prometheus.hpp) turn into text without holding anything. Every
-// member function takes the board's mutex, so feeding it from several threads is safe;
-// today one executor drives it and the mutex is never contended.
+// member function is safe to call from any thread (the proxy's shards all feed one board):
+// the counters bumped per relayed write or per request are relaxed atomics, merged into
+// the snapshot; the records and maps are behind the board's mutex.
 //
 // Nothing a client sent is kept: no Authorization, no body, no client key. What is kept
 // is about backends (their attested keys, the factors of their appraisals) and bounded:
@@ -15,6 +16,7 @@
 // reduced to a bounded vocabulary (bounded_code) so metric label sets stay small.
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -271,6 +273,10 @@ class status_board {
   std::map<std::string, held_failure, std::less<>> domain_failures_;
   discovery_state discovery_;
   status_snapshot totals_;  ///< the counters (its records and config stay empty)
+  // Bumped on the relay's hot path (per write, per request): no lock; read by snapshot().
+  std::atomic<std::uint64_t> bytes_to_client_{0}, bytes_to_backend_{0};
+  std::atomic<std::uint64_t> active_streams_{0};
+  std::atomic<std::uint64_t> forwarded_{0}, e2ee_sealed_{0}, upstream_created_{0};
 };
 
 /// RAII: one SSE / unknown-length response being relayed (the active_streams gauge).

@@ -11,6 +11,12 @@
 //
 // The gate knows nothing about how a backend is attested: it is given an `attester` (the
 // NEAR one fetches the report on the connection and appraises it; tests give fakes).
+//
+// Thread-safe: one gate serves every shard of the proxy (one io_context per thread), so
+// that there is one attestation per key however many threads its first requests arrive
+// on. The verdict cache is behind a mutex held for one lookup or update, never across a
+// suspension; the single flight is thread-safe, and its leader attests on its own
+// executor (the shard that owns the connection).
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -19,7 +25,9 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -73,10 +81,15 @@ class attester {
 /// its quotes need (collateral per platform, from `collateral`; NVIDIA's verdict on the GPU
 /// evidence and its keys, from `nras`, when the policy consults it) → appraise::appraise in
 /// connection mode under `policy` (nullptr: quote and binding only), as of `clock.now()`.
+///
+/// The report is fetched, and the appraisal computed, on the caller's executor (the shard
+/// that owns the connection); the evidence is gathered on `evidence_executor`, where the
+/// collateral source and the NRAS client live — shared by every shard, single-threaded.
 class near_attester final : public attester {
  public:
   /// `gpu_anchor`: the root GPU evidence chains must end at (null: NVIDIA's).
-  near_attester(std::shared_ptr<collateral::source> collateral, std::shared_ptr<const tdx::trust_anchor> anchor,
+  near_attester(boost::asio::any_io_executor evidence_executor, std::shared_ptr<collateral::source> collateral,
+                std::shared_ptr<const tdx::trust_anchor> anchor,
                 std::shared_ptr<const policy::workload_policy> policy, const clock& clock,
                 upstream::attest_options options, std::shared_ptr<const gpu::trust_anchor> gpu_anchor = nullptr,
                 std::shared_ptr<nras_client> nras = nullptr,
@@ -85,6 +98,12 @@ class near_attester final : public attester {
                                                     attestation_subject subject) override;
 
  private:
+  /// Collateral and NVIDIA's verdicts for what `needed` names (on evidence_executor_).
+  boost::asio::awaitable<appraise::evidence_set> gather_evidence(appraise::evidence_needs needed);
+  /// NVIDIA's current key set, fetched anew (on evidence_executor_).
+  boost::asio::awaitable<std::shared_ptr<const gpu::nras::jwks>> fresh_nras_keys();
+
+  boost::asio::any_io_executor evidence_executor_;
   std::shared_ptr<collateral::source> collateral_;
   std::shared_ptr<const tdx::trust_anchor> anchor_;
   std::shared_ptr<const gpu::trust_anchor> gpu_anchor_;
@@ -103,8 +122,7 @@ std::string_view to_string(admission a) noexcept;
 class attestation_gate {
  public:
   /// `board` (null: none) gets the record of every attestation, trusted or refused.
-  attestation_gate(boost::asio::any_io_executor executor, const clock& clock,
-                   appraise::verdict_cache_options cache_options,
+  attestation_gate(const clock& clock, appraise::verdict_cache_options cache_options,
                    std::shared_ptr<observe::status_board> board = nullptr);
   attestation_gate(const attestation_gate&) = delete;
   attestation_gate& operator=(const attestation_gate&) = delete;
@@ -129,16 +147,24 @@ class attestation_gate {
   void forget(std::string_view domain, const sha256_digest& spki);
 
   /// Attestations performed.
-  std::size_t attestation_count() const { return attestations_; }
+  std::size_t attestation_count() const { return attestations_.load(std::memory_order_relaxed); }
 
  private:
+  /// The flight's work: the verdict once more (another thread's flight for the key may
+  /// have ended between this caller's lookup and its flight), else attest now.
+  /// `remembered` is set when the verdict was found, not made.
+  boost::asio::awaitable<std::optional<failure>> recheck_or_attest(std::string domain, sha256_digest spki,
+                                                                    attest_fn attest, bool* remembered);
   boost::asio::awaitable<std::optional<failure>> attest_now(std::string domain, sha256_digest spki, attest_fn attest);
+  /// The cached verdict, under the cache's mutex.
+  appraise::cached_verdict lookup(std::string_view domain, std::string_view spki_hex, unix_time now) const;
 
   const clock& clock_;
+  mutable std::mutex cache_mutex_;
   mutable appraise::verdict_cache cache_;
   net::single_flight<std::string, std::optional<failure>> flights_;
   std::shared_ptr<observe::status_board> board_;
-  std::size_t attestations_ = 0;
+  std::atomic<std::size_t> attestations_{0};
 };
 
 }  // namespace vp::server

@@ -65,7 +65,7 @@ std::shared_ptr<attester> make_attester(asio::any_io_executor executor, const pr
   std::shared_ptr<collateral::source> collateral = dependencies.collateral;
   if (board) collateral = std::make_shared<counted_collateral_source>(std::move(collateral), board);
   return std::make_shared<near_attester>(
-      std::move(collateral), dependencies.anchor, dependencies.policy, *dependencies.time_source,
+      executor, std::move(collateral), dependencies.anchor, dependencies.policy, *dependencies.time_source,
       upstream::attest_options{config.timeouts.attestation, config.max_attestation_report, std::nullopt,
                                config.signing_algo},
       dependencies.gpu_anchor, std::move(nras), dependencies.gpu_crls);
@@ -109,7 +109,7 @@ asio::awaitable<attestation_outcome> attest_backend(asio::any_io_executor execut
   attestation_gate::attest_fn attest = [recorder, &conn = *connected, subject]() {
     return recorder->attest(conn, subject);
   };
-  attestation_gate gate(executor, *dependencies.time_source,
+  attestation_gate gate(*dependencies.time_source,
                         appraise::verdict_cache_options{config.attestation_ttl, config.negative_ttl, 1, 1});
   std::string key = target.backend_name();
   const sha256_digest spki = connected->spki_sha256();

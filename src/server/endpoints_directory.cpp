@@ -2,6 +2,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/log.hpp"
@@ -25,13 +26,23 @@ endpoints_directory::endpoints_directory(asio::any_io_executor executor, std::st
       parse_(parse ? std::move(parse)
                    : [](std::string_view body, std::string& error) { return proxy::parse_endpoints(body, error); }),
       client_(std::make_unique<net::http_client>(executor, std::move(http_options))),
-      flights_(std::make_shared<fetch_flights>(executor)),
+      flights_(std::make_shared<fetch_flights>()),
       alive_(std::make_shared<bool>(true)) {}
 
 endpoints_directory::~endpoints_directory() { *alive_ = false; }
 
-void endpoints_directory::start() {
-  if (!flights_->in_flight(0)) spawn_refresh();
+void endpoints_directory::start() { request_refresh(); }
+
+std::size_t endpoints_directory::fetch_count() const {
+  const std::lock_guard lock(mutex_);
+  return fetches_;
+}
+
+void endpoints_directory::request_refresh() {
+  if (refresh_requested_.exchange(true)) return;
+  asio::post(executor_, [this, alive = alive_] {
+    if (*alive) spawn_refresh();
+  });
 }
 
 asio::awaitable<bool> endpoints_directory::refresh_shared() {
@@ -50,7 +61,12 @@ asio::awaitable<bool> endpoints_directory::refresh_shared() {
 
 void endpoints_directory::spawn_refresh() {
   net::spawn_logged(
-      executor_, [this]() -> asio::awaitable<void> { co_await refresh_shared(); }, "endpoints list refresh");
+      executor_,
+      [this, alive = alive_]() -> asio::awaitable<void> {
+        co_await refresh_shared();
+        if (*alive) refresh_requested_ = false;
+      },
+      "endpoints list refresh");
 }
 
 asio::awaitable<bool> endpoints_directory::refresh() {
@@ -61,7 +77,10 @@ asio::awaitable<bool> endpoints_directory::refresh() {
   headers.emplace_back("Accept", "application/json");
   auto response = co_await client_->get(url_, std::move(headers));
   if (!*alive) co_return false;
-  ++fetches_;
+  {
+    const std::lock_guard lock(mutex_);
+    ++fetches_;
+  }
   std::string error;
   if (!response) {
     error = response.error().message;
@@ -73,16 +92,24 @@ asio::awaitable<bool> endpoints_directory::refresh() {
     log::info("endpoints: " + std::to_string(parsed->size()) + " domains, " + std::to_string(models) +
               " models from " + url_);
     const std::size_t domains = parsed->size();
-    list_ = std::make_shared<const std::vector<proxy::endpoint>>(std::move(*parsed));
-    last_error_.clear();
-    next_refresh_ = steady::now() + refresh_;
+    auto list = std::make_shared<const std::vector<proxy::endpoint>>(std::move(*parsed));
+    {
+      const std::lock_guard lock(mutex_);
+      list_ = std::move(list);
+      last_error_.clear();
+      next_refresh_ = steady::now() + refresh_;
+    }
     if (observer_) observer_(fetch_outcome{true, domains, models, {}});
     co_return true;
   } else {
     error = url_ + ": " + error;
   }
-  last_error_ = error;
-  next_refresh_ = steady::now() + retry_after_failure;
+  {
+    const std::lock_guard lock(mutex_);
+    last_error_ = error;
+    next_refresh_ = steady::now() + retry_after_failure;
+  }
+  // Only this executor writes list_: read here without the lock.
   if (observer_) observer_(fetch_outcome{false, 0, 0, error});
   if (list_) {
     log::warn("endpoints: refresh failed (keeping the last good list, next try in " +
@@ -99,18 +126,39 @@ asio::awaitable<bool> endpoints_directory::refresh() {
 }
 
 void endpoints_directory::refresh_if_due() {
-  if (steady::now() >= next_refresh_ && !flights_->in_flight(0)) spawn_refresh();
+  bool due = false;
+  {
+    const std::lock_guard lock(mutex_);
+    due = steady::now() >= next_refresh_;
+  }
+  if (due) request_refresh();
 }
 
 asio::awaitable<boost::system::result<endpoint_list, std::string>> endpoints_directory::get() {
-  const bool due = steady::now() >= next_refresh_;
-  if (list_) {
-    // A stale list is served while it is refreshed in the background.
-    if (due && !flights_->in_flight(0)) spawn_refresh();
-    co_return list_;
+  endpoint_list list;
+  bool due = false;
+  {
+    const std::lock_guard lock(mutex_);
+    list = list_;
+    due = steady::now() >= next_refresh_;
   }
+  if (list) {
+    // A stale list is served while it is refreshed in the background.
+    if (due) request_refresh();
+    co_return list;
+  }
+  // Named, not a temporary in the co_await operand (GCC 12). The caller resumes on its
+  // own executor.
+  auto waiting = first_list();
+  auto out = co_await asio::co_spawn(executor_, std::move(waiting), asio::use_awaitable);
+  co_return out;
+}
+
+asio::awaitable<boost::system::result<endpoint_list, std::string>> endpoints_directory::first_list() {
   // No list yet: wait for the fetch in flight, or start one (a failed fetch is retried on
-  // demand, after its back-off, still one at a time).
+  // demand, after its back-off, still one at a time). Only this executor writes the
+  // members: read here without the lock.
+  const bool due = steady::now() >= next_refresh_;
   if (flights_->in_flight(0) || due || fetches_ == 0) co_await refresh_shared();
   if (list_) co_return list_;
   co_return "the discovery list could not be fetched (" +

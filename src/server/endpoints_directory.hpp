@@ -2,6 +2,10 @@
 // The discovery list (`--endpoints-url`, issue #5 "Routing"): fetched at startup,
 // refreshed when older than `refresh`, one fetch at a time, and the last good list kept
 // when a refresh fails (a backend outage of the list must not stop routing by model).
+//
+// Thread-safe: every shard of the proxy routes through one directory. Its fetches run on
+// the executor it was given (its HTTP client and single flight live there); the list is
+// read under a mutex held for a pointer copy, so routing by model costs no thread hop.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -9,7 +13,9 @@
 
 #include <chrono>
 #include <functional>
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string_view>
 #include <string>
@@ -44,7 +50,7 @@ class endpoints_directory {
   boost::asio::awaitable<boost::system::result<endpoint_list, std::string>> get();
 
   /// Fetches completed (successful or not), for tests and logs.
-  std::size_t fetch_count() const { return fetches_; }
+  std::size_t fetch_count() const;
 
   /// How one fetch ended: a list of `domains` / `models` (ok), or `error`.
   struct fetch_outcome {
@@ -66,6 +72,10 @@ class endpoints_directory {
   /// refresh() through the single flight, on behalf of a background fetch or a caller.
   boost::asio::awaitable<bool> refresh_shared();
   void spawn_refresh();
+  /// Asks the directory's executor for a background fetch (once until it has run).
+  void request_refresh();
+  /// get() without a list yet, on the directory's executor.
+  boost::asio::awaitable<boost::system::result<endpoint_list, std::string>> first_list();
 
   boost::asio::any_io_executor executor_;
   std::string url_;
@@ -73,10 +83,14 @@ class endpoints_directory {
   list_parser parse_;
   std::function<void(const fetch_outcome&)> observer_;
   std::unique_ptr<net::http_client> client_;
+  /// Guards what any thread reads (written only on executor_).
+  mutable std::mutex mutex_;
   endpoint_list list_;
   std::string last_error_;
   std::chrono::steady_clock::time_point next_refresh_{};
   std::size_t fetches_ = 0;
+  /// A background fetch was requested and has not ended yet.
+  std::atomic<bool> refresh_requested_{false};
   /// One fetch at a time; shared with the background fetch, which may outlive `this`
   /// (it then stops at `alive_`).
   using fetch_flights = net::single_flight<int, bool>;

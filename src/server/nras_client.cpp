@@ -25,7 +25,6 @@ nras_client::nras_client(asio::any_io_executor executor, nras_options options, n
         http.max_body = gpu::nras::max_response_bytes;
         return http;
       }())),
-      key_flight_(executor),
       board_(std::move(board)) {}
 
 asio::awaitable<nras_client::answer> nras_client::attest(std::string payload) {

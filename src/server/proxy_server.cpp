@@ -2,6 +2,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -20,8 +22,11 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
+#include <future>
 #include <list>
+#include <mutex>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
@@ -263,43 +268,146 @@ std::optional<backend_kind> parse_backend_kind(std::string_view text) noexcept {
 
 class session;
 
-struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
-  state(asio::any_io_executor ex, proxy_config cfg, proxy_dependencies deps)
-      : executor(ex),
+/// The signature ledger shared by the shards (a request's signature may be looked up
+/// through another shard than the one that relayed its answer).
+class shared_signature_ledger {
+ public:
+  void record(std::string chat_id, proxy::signature_record r) {
+    const std::lock_guard lock(mutex_);
+    ledger_.record(std::move(chat_id), std::move(r));
+  }
+  std::optional<std::string> answer(std::string_view chat_id) const {
+    const std::lock_guard lock(mutex_);
+    return ledger_.answer(chat_id);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  proxy::signature_ledger ledger_;
+};
+
+/// What one shard reads of its own state for the status gauges and statistics().
+struct shard_gauges {
+  std::size_t sessions = 0;       ///< client connections, cut ones whose coroutine runs on included
+  std::size_t idle_sessions = 0;  ///< waiting for their client's next request
+  std::size_t upstream_open = 0;
+  std::size_t upstream_pooled = 0;
+  shard_gauges& operator+=(const shard_gauges& o) {
+    sessions += o.sessions;
+    idle_sessions += o.idle_sessions;
+    upstream_open += o.upstream_open;
+    upstream_pooled += o.upstream_pooled;
+    return *this;
+  }
+};
+
+/// What every shard shares: thread-safe, or (the directory's fetches, the attester's
+/// evidence) run on the control executor.
+struct shared_services {
+  shared_services(asio::any_io_executor control_executor, proxy_config cfg, proxy_dependencies deps)
+      : control(std::move(control_executor)),
         config(std::move(cfg)),
         dependencies(std::move(deps)),
-        acceptor(ex),
-        allowlist(allowed_hosts(config)),
-        tls(config.upstream_tls),
         board(std::make_shared<observe::status_board>(trust_configuration_of(config, dependencies),
                                                       dependencies.time_source->now())),
-        attester(make_attester(ex, config, dependencies, board)),
-        gate(ex, *dependencies.time_source,
+        attester(make_attester(control, config, dependencies, board)),
+        gate(*dependencies.time_source,
              appraise::verdict_cache_options{config.attestation_ttl, config.negative_ttl, 1024, 64}, board),
-        pool(ex, {config.pool_max_connections.value_or(config.max_client_connections), config.pool_idle_timeout},
-             [this] { return tls.open_connections(); }),
-        directory(ex, model_list_url(config), config.endpoints_refresh, model_list_http_options(config),
+        directory(control, model_list_url(config), config.endpoints_refresh, model_list_http_options(config),
                   model_list_parser(config)),
-        grace_timer(ex),
-        log_flush_timer(ex) {
+        body_budget(config.max_buffered_bodies) {
     directory.on_fetch([board = board, clock = dependencies.time_source](const endpoints_directory::fetch_outcome& o) {
       board->record_discovery_fetch(o.ok, o.domains, o.models, o.error, clock->now());
     });
   }
 
-  asio::any_io_executor executor;
-  proxy_config config;
-  proxy_dependencies dependencies;
-  tcp::acceptor acceptor;
-  proxy::domain_allowlist allowlist;
-  upstream::tls_client_context tls;
+  /// The shard that a shard's stop() completed on (the last one) calls this.
+  void shard_drained() {
+    if (shards_draining.fetch_sub(1) != 1) return;
+    std::function<void()> done;
+    asio::any_io_executor keep_running;
+    {
+      const std::lock_guard lock(stop_mutex);
+      done = std::move(on_stopped);
+      on_stopped = nullptr;
+      keep_running = std::move(stopping_work);
+    }
+    asio::post(control, [done = std::move(done), keep_running = std::move(keep_running)] {
+      if (done) done();
+    });
+  }
+
+  asio::any_io_executor control;
+  const proxy_config config;
+  const proxy_dependencies dependencies;
   /// What the proxy verified and did (/_proxy/…): every counter lives there.
   std::shared_ptr<observe::status_board> board;
   std::shared_ptr<server::attester> attester;
   attestation_gate gate;
-  upstream_pool pool;
   endpoints_directory directory;
-  proxy::memory_budget body_budget{config.max_buffered_bodies};
+  proxy::memory_budget body_budget;
+  shared_signature_ledger signatures;
+  /// Client connections open (accepted, not cut) over every shard: --max-connections
+  /// bounds this. A shard reserves a place before it creates a session.
+  std::atomic<std::size_t> open_clients{0};
+  /// Shards whose client connections have not all closed since stop().
+  std::atomic<std::size_t> shards_draining{0};
+  std::mutex stop_mutex;
+  bool stop_requested = false;
+  std::function<void()> on_stopped;
+  /// Counts as work of the control executor from stop() until `on_stopped` ran: the
+  /// control shard may drain first, and its loop must not end before the last shard's
+  /// completion reaches it.
+  asio::any_io_executor stopping_work;
+  /// Every shard (weak: the shards own this). Set before start(), read-only after.
+  std::vector<std::weak_ptr<proxy_server::state>> shards;
+};
+
+struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
+  state(asio::any_io_executor ex, std::shared_ptr<shared_services> services)
+      : shared(std::move(services)),
+        executor(ex),
+        config(shared->config),
+        dependencies(shared->dependencies),
+        acceptor(ex),
+        allowlist(allowed_hosts(config)),
+        tls(config.upstream_tls),
+        board(shared->board),
+        attester(shared->attester),
+        gate(shared->gate),
+        pool(ex, {config.pool_max_connections.value_or(config.max_client_connections), config.pool_idle_timeout},
+             [this] { return upstream_open_everywhere(); }),
+        directory(shared->directory),
+        body_budget(shared->body_budget),
+        grace_timer(ex),
+        log_flush_timer(ex),
+        signatures(shared->signatures) {}
+
+  /// Upstream connections open on every shard (each has its own TLS context): the pool's
+  /// bound is the process's, as the client-connection limit is.
+  std::size_t upstream_open_everywhere() const {
+    if (shared->shards.size() <= 1) return tls.open_connections();
+    std::size_t open = 0;
+    for (const auto& weak : shared->shards) {
+      if (const auto shard = weak.lock()) open += shard->tls.open_connections();
+    }
+    return open;
+  }
+
+  std::shared_ptr<shared_services> shared;
+  /// This shard's: its io_context is run by one thread.
+  asio::any_io_executor executor;
+  const proxy_config& config;
+  const proxy_dependencies& dependencies;
+  tcp::acceptor acceptor;
+  proxy::domain_allowlist allowlist;
+  upstream::tls_client_context tls;
+  std::shared_ptr<observe::status_board> board;
+  std::shared_ptr<server::attester> attester;
+  attestation_gate& gate;
+  upstream_pool pool;
+  endpoints_directory& directory;
+  proxy::memory_budget& body_budget;
   asio::steady_timer grace_timer;
 
   std::list<session*> sessions;
@@ -307,24 +415,34 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
   /// up first when the connection limit is near, as nginx does with its reusable
   /// connections (an idle client loses nothing but a reconnect).
   std::list<session*> idle_sessions;
-  /// Sessions shut down (cut) whose coroutine has not ended yet: no longer counted as open.
-  std::size_t cut_sessions = 0;
   std::size_t refusals_in_flight = 0;
   log::rate_limiter log_limiter{std::chrono::seconds(1)};
   asio::steady_timer log_flush_timer;
   bool log_flush_armed = false;
   std::string last_accept_error;
   bool stopping = false;
-  std::function<void()> on_stopped;
-  proxy::signature_ledger signatures;
+  /// Every session of this shard closed after stop() (reported to `shared` once).
+  bool drained = false;
+  shared_signature_ledger& signatures;
 
-  std::size_t open_connections() const { return sessions.size() - cut_sessions; }
-  /// The board with the live gauges, as of now.
-  observe::status_snapshot snapshot() const {
-    return board->snapshot(dependencies.time_source->now(),
-                           observe::live_gauges{open_connections(), idle_sessions.size(), tls.open_connections(),
-                                                pool.idle_count()});
+  /// Over every shard; sessions cut but not ended yet no longer count.
+  std::size_t open_connections() const { return shared->open_clients.load(std::memory_order_relaxed); }
+  /// A place for one more client connection, or false at --max-connections.
+  bool reserve_client() {
+    if (shared->open_clients.fetch_add(1, std::memory_order_relaxed) < config.max_client_connections) return true;
+    release_client();
+    return false;
   }
+  void release_client() { shared->open_clients.fetch_sub(1, std::memory_order_relaxed); }
+  shard_gauges gauges() const {
+    return {sessions.size(), idle_sessions.size(), tls.open_connections(), pool.idle_count()};
+  }
+  /// Every shard's gauges, each read on its own thread (this one's directly).
+  asio::awaitable<shard_gauges> all_gauges();
+  /// The board with the live gauges of every shard, as of now.
+  asio::awaitable<observe::status_snapshot> snapshot();
+  /// The shard's part of proxy_server::stop(), on its thread.
+  void begin_stop();
   void session_ended();
   asio::awaitable<void> accept_loop();
   void reclaim_idle(std::size_t at_most);
@@ -350,7 +468,7 @@ class session {
   }
   ~session() {
     if (idle_ && !cut_) st_->idle_sessions.erase(idle_node_);
-    if (cut_) --st_->cut_sessions;
+    if (!cut_) st_->release_client();
     st_->sessions.erase(it_);
     st_->session_ended();
   }
@@ -371,7 +489,7 @@ class session {
     if (idle_) parked_.splice(parked_.end(), st_->idle_sessions, idle_node_);
     cut_ = true;
     cut_reason_ = why;
-    ++st_->cut_sessions;
+    st_->release_client();
     error_code ec;
     client_.socket().shutdown(tcp::socket::shutdown_both, ec);
   }
@@ -1088,13 +1206,17 @@ asio::awaitable<bool> session::answer_local(const client_request& request, const
       fields.emplace_back("Referrer-Policy", "no-referrer");
       fields.emplace_back("X-Frame-Options", "DENY");
       break;
-    case observe::local_endpoint::status:
-      body = observe::render_status_json(st_->snapshot());
+    case observe::local_endpoint::status: {
+      const auto snapshot = co_await st_->snapshot();
+      body = observe::render_status_json(snapshot);
       break;
-    case observe::local_endpoint::metrics:
-      body = observe::render_prometheus(st_->snapshot());
+    }
+    case observe::local_endpoint::metrics: {
+      const auto snapshot = co_await st_->snapshot();
+      body = observe::render_prometheus(snapshot);
       fields.emplace_back("Content-Type", std::string(observe::prometheus_content_type));
       break;
+    }
     case observe::local_endpoint::healthz: {
       // Answered from what is known now, never after a fetch: a monitor must get an answer
       // within its own timeout. A due refresh starts in the background.
@@ -1140,15 +1262,43 @@ asio::awaitable<upstream::result<upstream::upstream_connection>> proxy_server::s
 }
 
 void proxy_server::state::session_ended() {
-  if (stopping && sessions.empty()) {
+  if (stopping && sessions.empty() && !drained) {
+    drained = true;
     grace_timer.cancel();
     pool.clear();
-    if (on_stopped) {
-      auto done = std::move(on_stopped);
-      on_stopped = nullptr;
-      asio::post(executor, std::move(done));
-    }
+    shared->shard_drained();
   }
+}
+
+namespace {
+
+asio::awaitable<shard_gauges> read_gauges(std::shared_ptr<proxy_server::state> shard) { co_return shard->gauges(); }
+
+}  // namespace
+
+asio::awaitable<shard_gauges> proxy_server::state::all_gauges() {
+  shard_gauges total;
+  for (const auto& weak : shared->shards) {
+    const auto shard = weak.lock();
+    if (!shard) continue;
+    if (shard.get() == this) {
+      total += gauges();
+      continue;
+    }
+    // Read on the shard's own thread (its lists and pool are not thread-safe); this
+    // coroutine resumes on its own.
+    auto reading = read_gauges(shard);
+    const shard_gauges theirs = co_await asio::co_spawn(shard->executor, std::move(reading), asio::use_awaitable);
+    total += theirs;
+  }
+  co_return total;
+}
+
+asio::awaitable<observe::status_snapshot> proxy_server::state::snapshot() {
+  const shard_gauges g = co_await all_gauges();
+  co_return board->snapshot(dependencies.time_source->now(),
+                            observe::live_gauges{open_connections(), g.idle_sessions, g.upstream_open,
+                                                 g.upstream_pooled});
 }
 
 void proxy_server::state::reclaim_idle(std::size_t at_most) {
@@ -1244,7 +1394,7 @@ asio::awaitable<void> proxy_server::state::accept_loop() {
       continue;
     }
     make_room();
-    if (open_connections() >= config.max_client_connections) {
+    if (!reserve_client()) {
       refuse(std::move(socket));
       continue;
     }
@@ -1252,8 +1402,8 @@ asio::awaitable<void> proxy_server::state::accept_loop() {
     socket.set_option(tcp::no_delay(true), ignored);
     // The session reads a socket it was told is readable directly (await_request).
     socket.non_blocking(true, ignored);
-    // Registered now, not when its coroutine first runs, so that connections accepted in
-    // a burst are counted against the limit.
+    // Counted (reserved above) and registered now, not when its coroutine first runs, so
+    // that connections accepted in a burst are counted against the limit.
     net::spawn_logged(
         executor,
         [sess = std::make_unique<session>(self, std::move(socket))]() mutable -> asio::awaitable<void> {
@@ -1263,7 +1413,13 @@ asio::awaitable<void> proxy_server::state::accept_loop() {
   }
 }
 
-proxy_server::proxy_server(asio::any_io_executor executor, proxy_config config, proxy_dependencies dependencies) {
+proxy_server::proxy_server(asio::any_io_executor executor, proxy_config config, proxy_dependencies dependencies)
+    : proxy_server(std::vector<asio::any_io_executor>{std::move(executor)}, std::move(config),
+                   std::move(dependencies)) {}
+
+proxy_server::proxy_server(std::vector<asio::any_io_executor> shard_executors, proxy_config config,
+                           proxy_dependencies dependencies) {
+  if (shard_executors.empty()) throw std::invalid_argument("proxy_server: at least one executor is required");
   if (!dependencies.collateral || !dependencies.anchor || !dependencies.time_source) {
     throw std::invalid_argument("proxy_server: collateral source, trust anchor and clock are required");
   }
@@ -1271,55 +1427,93 @@ proxy_server::proxy_server(asio::any_io_executor executor, proxy_config config, 
     // The gateway would read every prompt: gateway mode exists to relay only ciphertext.
     throw std::invalid_argument("--backend gateway needs end-to-end encryption (--e2ee required or on), not --e2ee off");
   }
-  state_ = std::make_shared<state>(executor, std::move(config), std::move(dependencies));
-}
-
-proxy_server::~proxy_server() {
-  if (!state_->stopping) {
-    state_->stopping = true;
-    error_code ec;
-    state_->acceptor.close(ec);
-    for (auto* s : state_->sessions) s->close();
+  auto services = std::make_shared<shared_services>(shard_executors.front(), std::move(config), std::move(dependencies));
+  for (auto& executor : shard_executors) {
+    shards_.push_back(std::make_shared<state>(std::move(executor), services));
+    services->shards.push_back(shards_.back());
   }
 }
 
-void proxy_server::start() {
-  auto& st = *state_;
+proxy_server::~proxy_server() {
+  for (const auto& shard : shards_) {
+    if (shard->stopping) continue;
+    shard->stopping = true;
+    error_code ec;
+    shard->acceptor.close(ec);
+    for (auto* s : shard->sessions) s->close();
+  }
+}
+
+namespace {
+
+/// Opens, binds and listens; with `share_port`, SO_REUSEPORT first, so that every shard's
+/// acceptor can bind the same address and the kernel spreads new connections over them.
+void listen_on(tcp::acceptor& acceptor, const tcp::endpoint& endpoint, bool share_port, const std::string& where) {
   error_code ec;
-  const auto address = asio::ip::make_address(st.config.listen_host, ec);
-  if (ec) throw std::system_error(ec, "--host '" + st.config.listen_host + "' is not an IP address");
-  const tcp::endpoint endpoint(address, st.config.listen_port);
-  const std::string where = st.config.listen_host + ":" + std::to_string(st.config.listen_port);
-  st.acceptor.open(endpoint.protocol(), ec);
-  if (!ec) st.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) st.acceptor.bind(endpoint, ec);
-  if (!ec) st.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec && share_port) {
+    const int on = 1;
+    if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+      ec.assign(errno, boost::system::system_category());
+    }
+  }
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) throw std::system_error(ec, "cannot listen on " + where);
-  if (const auto bound = st.acceptor.local_endpoint(ec); !ec) st.board->listening_on(address_text(bound));
-  st.directory.start();
-  net::spawn_logged(st.executor, st.accept_loop(), "accept loop");
+}
+
+}  // namespace
+
+void proxy_server::start() {
+  auto& first = *shards_.front();
+  error_code ec;
+  const auto address = asio::ip::make_address(first.config.listen_host, ec);
+  if (ec) throw std::system_error(ec, "--host '" + first.config.listen_host + "' is not an IP address");
+  const bool share_port = shards_.size() > 1;
+  // --port 0: the first shard binds an ephemeral port, the others bind that one.
+  std::uint16_t port = first.config.listen_port;
+  for (const auto& shard : shards_) {
+    const std::string where = first.config.listen_host + ":" + std::to_string(port);
+    listen_on(shard->acceptor, tcp::endpoint(address, port), share_port, where);
+    if (port == 0) port = shard->acceptor.local_endpoint().port();
+  }
+  if (const auto bound = first.acceptor.local_endpoint(ec); !ec) first.board->listening_on(address_text(bound));
+  first.directory.start();
+  for (const auto& shard : shards_) net::spawn_logged(shard->executor, shard->accept_loop(), "accept loop");
 }
 
 std::uint16_t proxy_server::port() const {
   error_code ec;
-  const auto ep = state_->acceptor.local_endpoint(ec);
+  const auto ep = shards_.front()->acceptor.local_endpoint(ec);
   return ec ? 0 : ep.port();
 }
 
 void proxy_server::stop(std::function<void()> done) {
-  auto& st = *state_;
-  if (st.stopping) {
-    if (done) asio::post(st.executor, std::move(done));
-    return;
+  auto& services = *shards_.front()->shared;
+  {
+    const std::lock_guard lock(services.stop_mutex);
+    if (services.stop_requested) {
+      if (done) asio::post(services.control, std::move(done));
+      return;
+    }
+    services.stop_requested = true;
+    services.on_stopped = std::move(done);
+    services.stopping_work = asio::prefer(services.control, asio::execution::outstanding_work.tracked);
+    services.shards_draining = shards_.size();
   }
-  st.stopping = true;
-  st.on_stopped = std::move(done);
+  // Each shard stops on its own thread; the calling shard's part runs now.
+  for (const auto& shard : shards_) asio::dispatch(shard->executor, [shard] { shard->begin_stop(); });
+}
+
+void proxy_server::state::begin_stop() {
+  stopping = true;
   error_code ec;
-  st.acceptor.close(ec);
-  st.pool.clear();
+  acceptor.close(ec);
+  pool.clear();
   // Snapshot: closing may end sessions (and unlink them) as handlers run later.
   std::size_t busy = 0;
-  for (auto* s : std::vector<session*>(st.sessions.begin(), st.sessions.end())) {
+  for (auto* s : std::vector<session*>(sessions.begin(), sessions.end())) {
     if (s->idle()) {
       s->cut("the proxy is stopping");
     } else {
@@ -1327,11 +1521,11 @@ void proxy_server::stop(std::function<void()> done) {
     }
   }
   if (busy != 0) {
-    log::info("waiting up to " + std::to_string(st.config.shutdown_grace.count()) + " s for " + std::to_string(busy) +
+    log::info("waiting up to " + std::to_string(config.shutdown_grace.count()) + " s for " + std::to_string(busy) +
               " request(s) in flight");
   }
-  st.grace_timer.expires_after(st.config.shutdown_grace);
-  st.grace_timer.async_wait([weak = std::weak_ptr<state>(state_)](error_code wait_ec) {
+  grace_timer.expires_after(config.shutdown_grace);
+  grace_timer.async_wait([weak = weak_from_this()](error_code wait_ec) {
     auto s = weak.lock();
     if (!s || wait_ec) return;
     if (!s->sessions.empty())
@@ -1340,22 +1534,38 @@ void proxy_server::stop(std::function<void()> done) {
       sess->cut("cut when the shutdown grace expired");
     }
   });
-  st.session_ended();
+  session_ended();
 }
 
 proxy_statistics proxy_server::statistics() const {
-  const auto& st = *state_;
+  shard_gauges g;
+  std::size_t serving = 0;
+  for (const auto& shard : shards_) {
+    shard_gauges theirs;
+    if (shards_.size() == 1) {
+      theirs = shard->gauges();
+    } else {
+      std::promise<shard_gauges> read;
+      auto reading = read.get_future();
+      asio::dispatch(shard->executor, [&read, shard] { read.set_value(shard->gauges()); });
+      theirs = reading.get();
+    }
+    if (theirs.sessions != 0) ++serving;
+    g += theirs;
+  }
+  const auto& st = *shards_.front();
   const auto s = st.board->snapshot(st.dependencies.time_source->now());
   return {st.gate.attestation_count(),
           s.requests_answered,
           s.upstream_created,
-          st.pool.idle_count(),
-          st.sessions.size(),
-          st.idle_sessions.size(),
+          g.upstream_pooled,
+          g.sessions,
+          g.idle_sessions,
           s.signatures_valid,
           s.signatures_invalid,
           s.signatures_unavailable,
-          s.e2ee_sealed};
+          s.e2ee_sealed,
+          serving};
 }
 
 }  // namespace vp::server

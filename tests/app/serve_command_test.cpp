@@ -43,6 +43,24 @@ TEST(ServeCommand, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(s->proxy.pool_idle_timeout, 55s);
   EXPECT_EQ(s->proxy.pool_max_connections, std::nullopt) << "as many as client connections";
   EXPECT_TRUE(s->proxy.tls_resumption);
+  EXPECT_EQ(s->threads, default_thread_count());
+  EXPECT_GE(s->threads, 1u);
+}
+
+TEST(ServeCommand, ThreadsFlagSetsTheShardCountAndZeroMeansOnePerCore) {
+  int code = -1;
+  const auto four = parse({"--threads", "4"}, code);
+  ASSERT_TRUE(four);
+  EXPECT_EQ(four->threads, 4u);
+  const auto per_core = parse({"--threads", "0"}, code);
+  ASSERT_TRUE(per_core);
+  EXPECT_EQ(per_core->threads, default_thread_count());
+  for (const char* bad : {"-1", "two", "1025"}) {
+    std::string err;
+    EXPECT_FALSE(parse({"--threads", bad}, code, &err)) << bad;
+    EXPECT_EQ(code, exit_usage) << bad;
+    EXPECT_NE(err.find("--threads"), std::string::npos) << err;
+  }
 }
 
 TEST(ServeCommand, GatewayModeDefaultsToRequiredEncryption) {

@@ -10,8 +10,12 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 
+#include <atomic>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 namespace vp::server {
 namespace {
@@ -66,7 +70,7 @@ struct fake {
 struct AttestationGate : testing::Test {
   asio::io_context io;
   fixed_clock clock{t0};
-  attestation_gate gate{io.get_executor(), clock, appraise::verdict_cache_options{3600s, 30s, 1024, 64}};
+  attestation_gate gate{clock, appraise::verdict_cache_options{3600s, 30s, 1024, 64}};
   fake attester{io};
 
   boost::system::result<admission, failure> admit_once(std::string domain, const sha256_digest& spki) {
@@ -188,6 +192,49 @@ TEST_F(AttestationGate, AnAttesterAnsweringNeitherVerdictNorRefusalIsRefused) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, "internal_error");
   EXPECT_FALSE(gate.is_fresh("a.example", key_a));
+}
+
+// The proxy's shards share one gate: 100 first requests for one key arriving on 8 threads
+// at once make one attestation, whatever the interleaving (a flight that starts after
+// another one for the key ended finds that one's verdict).
+TEST(AttestationGateThreads, HundredFirstRequestsOnEightThreadsMakeOneAttestation) {
+  fixed_clock clock{t0};
+  attestation_gate gate{clock, appraise::verdict_cache_options{3600s, 30s, 1024, 64}};
+  std::atomic<int> calls{0}, admitted{0}, attested{0}, refused{0}, done{0};
+  constexpr int requests = 100;
+  const attestation_gate::attest_fn attest = [&]() -> asio::awaitable<attestation_result> {
+    ++calls;
+    // Long enough for the other threads' requests to arrive while it runs.
+    asio::steady_timer pause(co_await asio::this_coro::executor, 20ms);
+    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_return attestation_result{accepted_until(t0 + 3600s), std::nullopt};
+  };
+  std::vector<asio::io_context> shards(8);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < requests; ++i) {
+    asio::co_spawn(
+        shards[static_cast<std::size_t>(i) % shards.size()],
+        [&]() -> asio::awaitable<void> {
+          const auto r = co_await gate.admit("a.example", key_a, attest);
+          if (!r) {
+            ++refused;
+          } else {
+            ++admitted;
+            if (*r == admission::attested) ++attested;
+          }
+          ++done;
+        },
+        asio::detached);
+  }
+  for (auto& io : shards) threads.emplace_back([&io] { io.run(); });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(done.load(), requests);
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(gate.attestation_count(), 1u);
+  EXPECT_EQ(attested.load(), 1);
+  EXPECT_EQ(admitted.load(), requests);
+  EXPECT_EQ(refused.load(), 0);
+  EXPECT_TRUE(gate.is_fresh("a.example", key_a));
 }
 
 }  // namespace

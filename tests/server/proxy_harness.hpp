@@ -1,6 +1,6 @@
 #pragma once
 // The proxy server in-process against an in-process simulator: the proxy runs on its own
-// io_context thread with the configuration a user gets from verified-proxy-sim's flags
+// io_context thread (or `threads` of them, one per shard, as --threads does) with the configuration a user gets from verified-proxy-sim's flags
 // (root CA, upstream CA, NVIDIA root CA, PCCS, endpoints, --connect-to, and the policy
 // pinning the simulator's workload and GPUs), so the end-to-end tests exercise the same
 // trust configuration.
@@ -10,6 +10,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <future>
@@ -108,8 +109,14 @@ class running_proxy {
   explicit running_proxy(const sim::simulator& sim, const std::function<void(server::proxy_config&)>& tweak = {},
                          std::shared_ptr<const policy::workload_policy> policy_override = nullptr,
                          const std::vector<std::string>& domains = {"sim.completions.near.ai"},
-                         std::shared_ptr<const std::vector<crypto::x509_crl_ptr>> gpu_crls = nullptr)
+                         std::shared_ptr<const std::vector<crypto::x509_crl_ptr>> gpu_crls = nullptr,
+                         std::size_t threads = 1)
       : upstream_ca_(sim.upstream_ca_pem()), policy_(sim.policy_json(), ".json") {
+    std::vector<boost::asio::any_io_executor> executors;
+    for (std::size_t i = 0; i < std::max<std::size_t>(threads, 1); ++i) {
+      shards_.push_back(std::make_unique<boost::asio::io_context>(1));
+      executors.push_back(shards_.back()->get_executor());
+    }
     server::proxy_config config;
     config.listen_port = 0;
     config.endpoints_url = sim.endpoints_url();
@@ -135,25 +142,29 @@ class running_proxy {
     app::collateral_config collateral;
     collateral.pccs_urls = {sim.pccs_url()};
     collateral.no_cache = true;
-    auto source = app::make_collateral_source(ioc_.get_executor(), collateral, anchor, *clock_);
+    auto source = app::make_collateral_source(control().get_executor(), collateral, anchor, *clock_);
     auto policy = policy_override ? policy_override : app::load_workload_policy(policy_.path()).policy;
     server::proxy_dependencies dependencies{source, anchor, clock_, policy, std::move(gpu_anchor)};
     dependencies.gpu_crls = std::move(gpu_crls);  // --gpu-crl-dir
-    server_ = std::make_unique<server::proxy_server>(ioc_.get_executor(), config, std::move(dependencies));
+    server_ = std::make_unique<server::proxy_server>(executors, config, std::move(dependencies));
     server_->start();
-    thread_ = std::thread([this] { net::run_contained(ioc_, "test proxy event loop"); });
+    for (auto& shard : shards_) {
+      threads_.emplace_back([&io = *shard] { net::run_contained(io, "test proxy event loop"); });
+    }
   }
 
   ~running_proxy() {
     stop();
-    if (thread_.joinable()) thread_.join();
+    for (auto& t : threads_) t.join();
   }
 
   std::uint16_t port() const { return server_->port(); }
 
   server::proxy_statistics statistics() {
+    // Several shards: statistics() itself visits each on its thread.
+    if (shards_.size() > 1) return server_->statistics();
     std::promise<server::proxy_statistics> p;
-    boost::asio::post(ioc_, [&] { p.set_value(server_->statistics()); });
+    boost::asio::post(control(), [&] { p.set_value(server_->statistics()); });
     return p.get_future().get();
   }
 
@@ -176,9 +187,9 @@ class running_proxy {
     if (stopped_) return;
     stopped_ = true;
     std::promise<void> done;
-    boost::asio::post(ioc_, [&] { server_->stop([&] { done.set_value(); }); });
+    boost::asio::post(control(), [&] { server_->stop([&] { done.set_value(); }); });
     done.get_future().wait();
-    ioc_.stop();
+    for (auto& shard : shards_) shard->stop();
   }
 
   /// Starts a graceful stop without waiting; `wait_stopped` waits.
@@ -186,17 +197,21 @@ class running_proxy {
     stopped_ = true;
     auto done = std::make_shared<std::promise<void>>();
     auto f = done->get_future();
-    boost::asio::post(ioc_, [this, done] { server_->stop([done] { done->set_value(); }); });
+    boost::asio::post(control(), [this, done] { server_->stop([done] { done->set_value(); }); });
     return f;
   }
+
+  std::size_t threads() const { return shards_.size(); }
 
  private:
   temp_file upstream_ca_;
   temp_file policy_;  ///< the policy that pins the simulator's workload (as verified-proxy-sim writes it)
   std::shared_ptr<const clock> clock_ = std::make_shared<system_clock>();
-  boost::asio::io_context ioc_{1};
+  boost::asio::io_context& control() { return *shards_.front(); }
+  /// One io_context per shard, each run by its own thread; the first is the control one.
+  std::vector<std::unique_ptr<boost::asio::io_context>> shards_;
   std::unique_ptr<server::proxy_server> server_;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
   bool stopped_ = false;
 };
 

@@ -164,6 +164,7 @@ class SimulatorTest : public ::testing::Test {
     // Every consistency rule and no allowlist: what the quote, its binding and the event
     // log prove, not whose workload it is.
     server::near_attester attester(
+        ioc.get_executor(),
         std::make_shared<collateral::pcs_source>(client, collateral::pcs_source_options{{sim_->pccs_url()}, 0}, *anchor_,
                                                  wall_clock()),
         *anchor_, std::make_shared<const policy::workload_policy>(policy::parse_policy("{}").value()), wall_clock(),

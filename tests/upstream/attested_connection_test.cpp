@@ -237,7 +237,7 @@ attempt run(fake_backend& backend, const tls_client_context& tls, attest_options
   asio::io_context& ioc = *out.ioc;
   const fixed_clock clock(test::default_time);
   // No workload policy: what the quote and its binding to this connection prove.
-  server::near_attester attester(std::make_shared<pki_source>(), anchor_ptr(), nullptr, clock, aopts);
+  server::near_attester attester(ioc.get_executor(), std::make_shared<pki_source>(), anchor_ptr(), nullptr, clock, aopts);
   auto work = [&]() -> asio::awaitable<bool> {
     out.connection = co_await connect_upstream(ioc.get_executor(), tls, domain, 443, copts);
     if (!*out.connection) co_return false;
@@ -413,7 +413,7 @@ TEST(UpstreamAttestedConnection, CollateralIsFetchedForTheQuotesPlatform) {
   asio::io_context ioc;
   const auto source = std::make_shared<pki_source>();
   const fixed_clock clock(test::default_time);
-  server::near_attester attester(source, anchor_ptr(), nullptr, clock, {});
+  server::near_attester attester(ioc.get_executor(), source, anchor_ptr(), nullptr, clock, {});
   auto work = [&]() -> asio::awaitable<bool> {
     auto conn = co_await connect_upstream(ioc.get_executor(), no_webpki(), domain, 443, via(backend));
     if (!conn) co_return false;
@@ -723,7 +723,7 @@ TEST(UpstreamRenegotiation, AnAttestedConnectionCannotBeRenegotiatedToAnotherKey
   for (const bool allow_renegotiation : {false, true}) {
     asio::io_context ioc;
     const fixed_clock clock(test::default_time);
-    server::near_attester attester(std::make_shared<pki_source>(), anchor_ptr(), nullptr, clock, {});
+    server::near_attester attester(ioc.get_executor(), std::make_shared<pki_source>(), anchor_ptr(), nullptr, clock, {});
     std::optional<std::string> answer_body;
     std::optional<sha256_digest> key_at_end;
     auto work = [&]() -> asio::awaitable<bool> {
