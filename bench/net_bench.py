@@ -102,11 +102,12 @@ def ratio(a, b):
 
 
 def idle_client_budget(hard_limit, wanted):
-    """How many idle clients the proxy can hold without evicting any: it budgets two
-    descriptors per client after a reserve of 128, and from 90 % of that on closes idle
-    keep-alive clients (README "Connection limit"); a margin keeps the driver's probes out of
-    that band."""
-    served = (hard_limit - 128) // 2
+    """How many idle clients the proxy can hold without evicting any: it counts one
+    descriptor per client and per backend connection after a reserve of 128, and from 90 %
+    of that on closes idle keep-alive clients (README "Connection limit"); 256 are left for
+    the backend connections the clients' requests leave in its pool, and a margin keeps the
+    driver's probes out of that band."""
+    served = hard_limit - 128 - 256
     return max(0, min(wanted, served * 9 // 10 - 64))
 
 
@@ -602,8 +603,8 @@ def main():
         results["skipped"].append(line)
         print(line)
     if idle_clients < idle_wanted:
-        print(f"idle clients: {idle_clients}, not {idle_wanted}: the descriptor hard limit is {hard} and the proxy "
-              f"budgets two per client and closes idle ones from 90 % of its budget on")
+        print(f"idle clients: {idle_clients}, not {idle_wanted}: the descriptor hard limit is {hard}, the proxy "
+              f"counts a descriptor per client and per backend connection and closes idle clients from 90 % of it on")
 
     tree = Tree(logs)
     global WRK_LOG

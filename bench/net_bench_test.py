@@ -41,8 +41,10 @@ class ParseWrk(unittest.TestCase):
 
 class Budget(unittest.TestCase):
     def test_stays_below_the_proxys_eviction_band(self):
-        # hard limit 20000: (20000 - 128) / 2 = 9936 clients, eviction from 8942 on.
-        self.assertEqual(net_bench.idle_client_budget(20000, 10000), 8878)
+        # hard limit 20000: 19872 connections; less 256 for backend connections, eviction from 17654 on.
+        self.assertEqual(net_bench.idle_client_budget(20000, 10000), 10000)
+        # hard limit 10000: (10000 - 128 - 256) * 0.9 - 64.
+        self.assertEqual(net_bench.idle_client_budget(10000, 10000), 8590)
         self.assertEqual(net_bench.idle_client_budget(1 << 20, 10000), 10000)
         self.assertEqual(net_bench.idle_client_budget(100, 10000), 0)
 

@@ -179,11 +179,12 @@ std::string fit_connections_to_descriptors(server::proxy_config& config, const s
   std::string line;
   const std::size_t wanted = config.max_client_connections;
   const std::size_t fits = server::connections_within(limit.soft);
+  // One connection at least: a proxy that refuses everyone helps nobody find the limit.
+  config.max_descriptors = std::max<std::size_t>(fits, 1);
   if (fits < wanted) {
-    // One connection at least: a proxy that refuses everyone helps nobody find the limit.
     config.max_client_connections = std::max<std::size_t>(fits, 1);
     line = "file descriptor limit " + std::to_string(limit.soft) + " (hard " + std::to_string(limit.hard) +
-           ") carries " + std::to_string(fits) + " client connections (two descriptors each, " +
+           ") carries " + std::to_string(fits) + " connections (clients and backend connections, one descriptor each, " +
            std::to_string(server::reserved_descriptors) + " kept for the rest), not --max-connections " +
            std::to_string(wanted) + ": serving at most " + std::to_string(config.max_client_connections) +
            " (raise it with ulimit -n or LimitNOFILE=)";

@@ -46,9 +46,9 @@ descriptor_limit raise_descriptor_limit() {
 
 std::size_t connections_within(std::uint64_t soft_limit) noexcept {
   if (soft_limit <= reserved_descriptors) return 0;
-  const std::uint64_t pairs = (soft_limit - reserved_descriptors) / 2;
-  return pairs > std::numeric_limits<std::size_t>::max() ? std::numeric_limits<std::size_t>::max()
-                                                         : static_cast<std::size_t>(pairs);
+  const std::uint64_t connections = soft_limit - reserved_descriptors;
+  return connections > std::numeric_limits<std::size_t>::max() ? std::numeric_limits<std::size_t>::max()
+                                                               : static_cast<std::size_t>(connections);
 }
 
 }  // namespace vp::server

@@ -1,13 +1,16 @@
 #pragma once
-// How many client connections the process's file descriptors can carry. Each client may
-// hold two descriptors (its own socket and the backend connection serving it); the rest
-// of the process (listening socket, standard streams, discovery and PCCS fetches, cache
-// files, 503 answers in flight) lives in a fixed reserve. Idle pooled backend connections
-// count among the clients' second descriptors: the pool keeps backend connections in use
-// plus idle at or below the client connection limit (upstream_pool's max_connections,
-// evicting idle ones before a new one is opened), and a client uses at most one backend
-// connection at a time, so clients + backend connections ≤ 2 × the limit. Running out of descriptors makes accept() fail with EMFILE, which a client sees
-// as a hang or a reset; staying within the budget turns that into a 503.
+// How many connections the process's file descriptors can carry: one descriptor per
+// client connection and one per backend connection (in use or idle in the pool), counted
+// as they are open, as nginx's worker_connections counts both; the rest of the process
+// (listening sockets, standard streams, discovery and PCCS fetches, cache files, 503
+// answers in flight, a descriptor released a moment late) lives in a fixed reserve. An
+// idle keep-alive client needs no backend connection, so counting what is open, not two
+// per client, lets idle clients use the descriptors busy ones do not. The proxy admits a
+// client only while clients and backend connections together are below the budget, gives
+// idle clients up from 90 % of it, and before opening a backend connection at the budget
+// gives one idle client up or, with none idle, answers 503: running out of descriptors
+// makes accept() or connect() fail with EMFILE, which a client sees as a hang, a reset or
+// a misleading 502.
 
 #include <cstddef>
 #include <cstdint>
@@ -33,8 +36,8 @@ struct descriptor_limit {
 /// which the proxy does not use.
 descriptor_limit raise_descriptor_limit();
 
-/// The most client connections `soft_limit` descriptors carry (0 when the reserve alone
-/// does not fit).
+/// The most connections, client and backend together, `soft_limit` descriptors carry (0
+/// when the reserve alone does not fit).
 std::size_t connections_within(std::uint64_t soft_limit) noexcept;
 
 }  // namespace vp::server

@@ -92,8 +92,7 @@ struct proxy_config {
   net::tls_client_options upstream_tls;
 
   /// Upstream connections open at once, in use plus idle in the pool (nullopt: as many
-  /// as max_client_connections, which keeps the descriptor budget's two per client true);
-  /// 0 pools nothing. Idle connections are closed after pool_idle_timeout
+  /// as max_client_connections); 0 pools nothing. Idle connections are closed after pool_idle_timeout
   /// (--pool-idle-timeout), by default below nginx's keepalive_timeout (75 s) so that
   /// the proxy, not the backend, ends an idle connection.
   std::optional<std::size_t> pool_max_connections;
@@ -106,6 +105,11 @@ struct proxy_config {
   /// keep-alive connections are closed to make room, the longest idle first; when every
   /// one is busy, a new client is answered 503 too_many_connections and closed.
   std::size_t max_client_connections = 4096;
+  /// Descriptors for client and backend connections together (serve: the descriptor limit
+  /// less a reserve, descriptor_budget.hpp; 0: no bound beyond the two limits above). A
+  /// client is admitted, and a backend connection opened, only while both kinds together
+  /// stay below it; the client limit's 90 % mark counts the backend connections too.
+  std::size_t max_descriptors = 0;
   /// --e2ee: seal the covered fields of every request to the attested key (on), or also
   /// refuse what cannot be sealed (required), or only rely on the attested TLS (off).
   proxy::e2ee_mode e2ee = proxy::e2ee_mode::on;

@@ -427,11 +427,29 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
 
   /// Over every shard; sessions cut but not ended yet no longer count.
   std::size_t open_connections() const { return shared->open_clients.load(std::memory_order_relaxed); }
-  /// A place for one more client connection, or false at --max-connections.
+  /// The client connections allowed now: --max-connections, and no more than the
+  /// descriptors the backend connections open on every shard leave (descriptor_budget.hpp).
+  std::size_t client_limit() const {
+    if (config.max_descriptors == 0) return config.max_client_connections;
+    const std::size_t backend = upstream_open_everywhere();
+    const std::size_t left = config.max_descriptors > backend ? config.max_descriptors - backend : 0;
+    return std::min(config.max_client_connections, left);
+  }
+  /// A place for one more client connection, or false at the client limit.
   bool reserve_client() {
-    if (shared->open_clients.fetch_add(1, std::memory_order_relaxed) < config.max_client_connections) return true;
+    if (shared->open_clients.fetch_add(1, std::memory_order_relaxed) < client_limit()) return true;
     release_client();
     return false;
+  }
+  /// Whether a backend connection may be opened now: below the descriptor budget, or at
+  /// it once an idle client of this shard was given up (its descriptor comes back as its
+  /// session ends, out of the reserve meanwhile). False: every descriptor is taken.
+  bool descriptor_for_backend() {
+    if (config.max_descriptors == 0) return true;
+    if (open_connections() + upstream_open_everywhere() < config.max_descriptors) return true;
+    if (idle_sessions.empty()) return false;
+    reclaim_idle(1);
+    return true;
   }
   void release_client() { shared->open_clients.fetch_sub(1, std::memory_order_relaxed); }
   shard_gauges gauges() const {
@@ -916,6 +934,14 @@ asio::awaitable<session::acquired> session::acquire(const routed& route, bool al
       co_return out;
     }
   }
+  if (!st_->descriptor_for_backend()) {
+    out.refusal = proxy::overloaded("every file descriptor the proxy may use holds a busy client or backend "
+                                    "connection, so no backend connection can be opened; nothing was sent, retry "
+                                    "shortly",
+                                    "too_many_connections");
+    out.note = "(no descriptor left for a backend connection)";
+    co_return out;
+  }
   auto connected = co_await st_->connect(route.domain, key);
   if (!connected) {
     const auto& e = connected.error();
@@ -1308,7 +1334,7 @@ void proxy_server::state::reclaim_idle(std::size_t at_most) {
 }
 
 void proxy_server::state::make_room() {
-  const std::size_t limit = config.max_client_connections;
+  const std::size_t limit = client_limit();
   const std::size_t near = limit - limit / 10;
   if (open_connections() >= near) reclaim_idle(std::min(open_connections() + 1 - near, max_reclaimed_per_accept));
 }

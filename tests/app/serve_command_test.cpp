@@ -169,7 +169,8 @@ TEST(ServeCommand, MaxConnectionsIsLoweredToWhatTheDescriptorLimitCarries) {
   config.max_client_connections = 4096;
   auto line = fit_connections_to_descriptors(config, {1024, 4096, ""});
   EXPECT_EQ(config.max_client_connections, server::connections_within(1024));
-  EXPECT_EQ(config.max_client_connections, (1024u - server::reserved_descriptors) / 2);
+  EXPECT_EQ(config.max_client_connections, 1024u - server::reserved_descriptors);
+  EXPECT_EQ(config.max_descriptors, 1024u - server::reserved_descriptors) << "clients and backend connections";
   EXPECT_NE(line.find("file descriptor limit 1024 (hard 4096)"), std::string::npos) << line;
   EXPECT_NE(line.find("not --max-connections 4096"), std::string::npos) << line;
   EXPECT_NE(line.find("serving at most " + std::to_string(config.max_client_connections)), std::string::npos) << line;
@@ -177,11 +178,12 @@ TEST(ServeCommand, MaxConnectionsIsLoweredToWhatTheDescriptorLimitCarries) {
   config.max_client_connections = 4096;
   EXPECT_EQ(fit_connections_to_descriptors(config, {1u << 20, 1u << 20, ""}), "");
   EXPECT_EQ(config.max_client_connections, 4096u);
+  EXPECT_EQ(config.max_descriptors, (1u << 20) - server::reserved_descriptors);
 
   // A reserve that does not fit still leaves one connection; a failed raise is said.
   line = fit_connections_to_descriptors(config, {64, 64, "setrlimit(RLIMIT_NOFILE): Operation not permitted"});
   EXPECT_EQ(config.max_client_connections, 1u);
-  EXPECT_NE(line.find("carries 0 client connections"), std::string::npos) << line;
+  EXPECT_NE(line.find("carries 0 connections"), std::string::npos) << line;
   EXPECT_TRUE(line.ends_with("; setrlimit(RLIMIT_NOFILE): Operation not permitted")) << line;
 }
 

@@ -7,12 +7,11 @@
 namespace vp::server {
 namespace {
 
-TEST(DescriptorBudget, TwoDescriptorsPerClientAfterTheReserve) {
+TEST(DescriptorBudget, OneDescriptorPerConnectionAfterTheReserve) {
   EXPECT_EQ(connections_within(0), 0u);
   EXPECT_EQ(connections_within(reserved_descriptors), 0u);
-  EXPECT_EQ(connections_within(reserved_descriptors + 1), 0u);
-  EXPECT_EQ(connections_within(reserved_descriptors + 2), 1u);
-  EXPECT_EQ(connections_within(1024), (1024 - reserved_descriptors) / 2);
+  EXPECT_EQ(connections_within(reserved_descriptors + 1), 1u);
+  EXPECT_EQ(connections_within(1024), 1024 - reserved_descriptors);
   EXPECT_GT(reserved_descriptors, max_refusals_in_flight);
 }
 

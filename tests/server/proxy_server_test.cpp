@@ -835,6 +835,52 @@ TEST(ProxyConnectionLimit, IdleKeepAliveClientsMakeRoomLongestIdleFirst) {
   for (const std::size_t i : {0u, 2u, 3u}) EXPECT_FALSE(clients[i]->closed_by_peer(20ms)) << i;
 }
 
+TEST(ProxyConnectionLimit, BackendConnectionsCountAgainstTheDescriptorBudget) {
+  sim::simulator sim(one_backend());
+  // 4 descriptors: one pooled backend connection leaves 3 for clients, idle ones given up from there.
+  running_proxy proxy(sim, [](server::proxy_config& c) {
+    c.max_client_connections = 100;
+    c.max_descriptors = 4;
+  });
+  std::vector<std::unique_ptr<http_test_client>> clients;
+  clients.push_back(std::make_unique<http_test_client>(proxy.port()));
+  ASSERT_EQ(clients.back()->send(chat_request("sim-model", false)).status, 200u);
+  ASSERT_TRUE(eventually([&] { return proxy.statistics().idle_upstream == 1; }));
+  for (int i = 1; i < 3; ++i) {
+    clients.push_back(std::make_unique<http_test_client>(proxy.port()));
+    ASSERT_EQ(clients.back()->send(models_request()).status, 200u) << i;
+  }
+  ASSERT_TRUE(eventually([&] { return proxy.statistics().idle_client_connections == 3; }));
+
+  // 3 clients + 1 backend connection: a fourth client takes the place of the one idle longest.
+  const auto r = http_exchange(proxy.port(), models_request());
+  EXPECT_EQ(r.status, 200u) << r.error;
+  EXPECT_TRUE(clients[0]->closed_by_peer(5s)) << "the backend connection's descriptor was not counted";
+  for (const std::size_t i : {1u, 2u}) EXPECT_FALSE(clients[i]->closed_by_peer(20ms)) << i;
+}
+
+TEST(ProxyConnectionLimit, NoDescriptorLeftForABackendConnectionIsA503WithNothingSent) {
+  sim::simulator sim(one_backend());
+  running_proxy proxy(sim, [](server::proxy_config& c) {
+    c.max_client_connections = 100;
+    c.max_descriptors = 2;
+  });
+  const unfinished_request request;
+  http_test_client busy(proxy.port());
+  ASSERT_EQ(busy.write_raw(request.first_part()), "");
+  ASSERT_TRUE(eventually([&] {
+    const auto st = proxy.statistics();
+    return st.client_connections == 1 && st.idle_client_connections == 0;
+  }));
+  // Two clients hold both descriptors and neither is idle: the second one's backend connection cannot be opened.
+  const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
+  ASSERT_EQ(r.status, 503u) << r.error;
+  EXPECT_EQ(error_code_of(r), "too_many_connections");
+  EXPECT_NE(error_message_of(r).find("no backend connection can be opened"), std::string::npos) << r.body;
+  EXPECT_EQ(sim.request_count(domain), 0u);
+  EXPECT_EQ(sim.connection_count(domain), 0u);
+}
+
 TEST(ProxyConnectionLimit, WhenEveryConnectionIsBusyANewClientGetsA503) {
   sim::simulator sim(one_backend());
   running_proxy proxy(sim, [](server::proxy_config& c) { c.max_client_connections = 4; });
