@@ -761,8 +761,10 @@ asio::awaitable<std::optional<client_request>> session::read_request(proxy::memo
     expect_within(st_->config.timeouts.client_header, on_expiry::interrupt_read);
     auto [read_ec, n] = co_await http::async_read_header(client_, buffer_, parser, tuple);
     header_ec = read_ec;
-    deadline_.cancel();
   }
+  // Whichever deadline ran (the keep-alive wait's, when the header came whole) ends here:
+  // routing and attestation have their own.
+  deadline_.cancel();
   if (header_ec) {
     co_await answer_read_failure(deadline_.expired() ? error_code(beast::error::timeout) : header_ec, parser, false);
     co_return std::nullopt;
@@ -782,6 +784,7 @@ asio::awaitable<std::optional<client_request>> session::read_request(proxy::memo
     if (auto [ec, n] = co_await asio::async_write(client_, asio::buffer(continue_line), tuple); ec) {
       co_return std::nullopt;
     }
+    deadline_.cancel();
   }
   // The body bytes that came with the header first, in one parse, then reads.
   parser.eager(true);

@@ -392,6 +392,15 @@ TEST(ProxyEndToEnd, HangingBackendTimesOutWith504) {
   EXPECT_EQ(r.header("x-should-retry").value_or(""), "false");
 }
 
+TEST(ProxyEndToEnd, AnAttestationLongerThanTheKeepAliveTimeoutStillAnswers) {
+  // The keep-alive wait's deadline must end with the wait: the request that follows it is
+  // attested for longer than that deadline.
+  sim::simulator sim(one_backend({.attestation_delay = 600ms}));
+  running_proxy proxy(sim, [](server::proxy_config& c) { c.timeouts.client_keep_alive = 200ms; });
+  const auto r = http_exchange(proxy.port(), chat_request("sim-model", false));
+  EXPECT_EQ(r.status, 200u) << r.error << r.body;
+}
+
 TEST(ProxyEndToEnd, SlowAttestationTimesOutWith504AndIsNotRemembered) {
   sim::simulator sim(one_backend({.attestation_delay = 1000ms}));
   running_proxy proxy(sim, [](server::proxy_config& c) { c.timeouts.attestation = 200ms; });
