@@ -18,10 +18,8 @@
 
 #include <boost/container/static_vector.hpp>
 
-#include <sys/socket.h>
 
 #include <array>
-#include <cerrno>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -33,6 +31,7 @@
 #include "crypto/digest.hpp"
 #include "net/bounded_parser.hpp"
 #include "net/http_read.hpp"
+#include "net/peer_state.hpp"
 #include "proxy/forwarding.hpp"
 #include "proxy/response_inspector.hpp"
 
@@ -148,10 +147,9 @@ void watch_client(beast::tcp_stream& client, upstream::upstream_connection& up,
   // before they go out of scope.
   client.socket().async_wait(asio::socket_base::wait_read, [&client, &up, watch](const error_code& ec) {
     if (!watch->active || ec) return;
-    char byte = 0;
-    const auto n = ::recv(client.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n > 0) return;  // a pipelined request: the client is there
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    const auto peer = net::peek_peer(client.socket().native_handle());
+    if (peer == net::peer_state::data_waiting) return;  // a pipelined request: the client is there
+    if (peer == net::peer_state::quiet) {
       watch_client(client, up, watch);
       return;
     }

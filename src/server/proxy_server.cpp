@@ -38,6 +38,7 @@
 #include "core/version.hpp"
 #include "net/bounded_parser.hpp"
 #include "net/lazy_deadline.hpp"
+#include "net/peer_state.hpp"
 #include "net/spawn.hpp"
 #include "observe/local_endpoints.hpp"
 #include "observe/prometheus.hpp"
@@ -654,11 +655,7 @@ asio::awaitable<bool> session::write_local(unsigned status, std::string body, bo
 }
 
 bool session::client_hung_up() {
-  char byte = 0;
-  const auto n = ::recv(client_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0) return true;  // orderly shutdown: nothing more will come, nobody reads the answer
-  if (n > 0) return false;  // a pipelined request waits: the client is there
-  return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+  return net::peek_peer(client_.socket().native_handle()) == net::peer_state::gone;
 }
 
 asio::awaitable<bool> session::await_request() {
