@@ -39,7 +39,7 @@ struct report_view {
   const attest::near_report_document& document;
   const appraise::appraisal& appraisal;
   const policy::workload_policy& policy;
-  std::string policy_name;  ///< "nearai (built-in)", "sim (/tmp/sim/policy.json)"
+  std::string policy_name;  ///< "nearai (built-in)", "sim (sim-out/policy.json)"
   unix_time at;             ///< the time the appraisal was made as of
   tls_origin tls;
   /// A line saying where the report came from ("" for none): verify names the backend,
@@ -71,7 +71,7 @@ boost::json::object report_json(const report_view& view);
 boost::json::object factor_json(std::string_view json_pointer, const policy::factor& f);
 
 /// How a report names its policy: "nearai (built-in)" without a file, else its name
-/// ("unnamed" when it has none) and the file, "sim (/tmp/sim/policy.json)".
+/// ("unnamed" when it has none) and the file, "sim (sim-out/policy.json)".
 std::string policy_label(const policy::workload_policy& policy, const std::string& file);
 
 /// "(top level)" for "", else the pointer.
