@@ -25,6 +25,7 @@ RUN apt-get update \
       libc6 libgcc-s1 libstdc++6 \
       libssl3 libsodium23 libcrypto++8 libsecp256k1-1 \
       libboost-json1.81.0 libboost-url1.81.0 libboost-program-options1.81.0 libtomlplusplus3 \
+      libtcmalloc-minimal4 \
  && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --user-group --uid 10001 --home-dir /nonexistent --no-create-home \
       --shell /usr/sbin/nologin verified-proxy \

@@ -90,7 +90,12 @@ class verdict_cache {
 
   /// Whether (domain, spki_sha256) has a fresh success as of `now`, without copying it
   /// (a pooled connection is reused only while this holds).
-  bool is_verified(std::string_view domain, std::string_view spki_sha256, unix_time now) const;
+  bool is_verified(std::string_view domain, std::string_view spki_sha256, unix_time now) const {
+    return fresh_success(domain, spki_sha256, now) != nullptr;
+  }
+  /// The fresh success for (domain, spki_sha256) as of `now`, or null; valid until the
+  /// cache is next changed (a lookup per relayed request copies nothing).
+  const verified_entry* fresh_success(std::string_view domain, std::string_view spki_sha256, unix_time now) const;
 
   /// Remembers a successful attestation made at `verified_at`, replacing whatever the key
   /// held. Returns valid_until, or nullopt if nothing was stored (ttl disabled, or the

@@ -9,16 +9,16 @@
 namespace vp {
 
 std::string to_hex(byte_view data) {
-  std::string out;
-  out.reserve(data.size() * 2);
-  boost::algorithm::hex_lower(data.begin(), data.end(), std::back_inserter(out));
+  // Written in place: through a back_inserter each digit is a push_back.
+  std::string out(data.size() * 2, '\0');
+  boost::algorithm::hex_lower(data.begin(), data.end(), out.data());
   return out;
 }
 
 std::string to_hex_upper(byte_view data) {
-  std::string out;
-  out.reserve(data.size() * 2);
-  boost::algorithm::hex(data.begin(), data.end(), std::back_inserter(out));
+  // Written in place: through a back_inserter each digit is a push_back.
+  std::string out(data.size() * 2, '\0');
+  boost::algorithm::hex(data.begin(), data.end(), out.data());
   return out;
 }
 

@@ -60,6 +60,11 @@ std::vector<std::string> connection_tokens(std::string_view value) {
 }
 
 bool is_hop_by_hop(std::string_view name) {
+  // Asked for every field of every relayed message: most names start with another letter.
+  if (name.empty()) return false;
+  if (const char first = lower(name.front()); first != 'c' && first != 'k' && first != 't' && first != 'u' && first != 'p') {
+    return false;
+  }
   static constexpr std::array<std::string_view, 6> fixed = {"connection", "keep-alive", "te",
                                                             "trailer",    "transfer-encoding", "upgrade"};
   return std::any_of(fixed.begin(), fixed.end(), [&](std::string_view f) { return iequals(f, name); }) ||

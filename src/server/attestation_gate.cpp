@@ -167,8 +167,11 @@ void attestation_gate::forget(std::string_view domain, const sha256_digest& spki
 }
 
 bool attestation_gate::is_fresh(std::string_view domain, const sha256_digest& spki) const {
+  return is_fresh(domain, std::string_view(to_hex(spki)));
+}
+
+bool attestation_gate::is_fresh(std::string_view domain, std::string_view spki_hex) const {
   const auto now = clock_.now();
-  const std::string spki_hex = to_hex(spki);
   const std::lock_guard lock(cache_mutex_);
   return cache_.is_verified(domain, spki_hex, now);
 }
@@ -180,10 +183,11 @@ appraise::cached_verdict attestation_gate::lookup(std::string_view domain, std::
 }
 
 std::shared_ptr<const appraise::appraisal> attestation_gate::appraisal_of(std::string_view domain,
-                                                                          const sha256_digest& spki) const {
-  const auto found = lookup(domain, to_hex(spki), clock_.now());
-  if (const auto* verified = std::get_if<appraise::verified_entry>(&found)) return verified->backend.appraisal_of;
-  return nullptr;
+                                                                          std::string_view spki_hex) const {
+  const auto now = clock_.now();
+  const std::lock_guard lock(cache_mutex_);
+  const auto* verified = cache_.fresh_success(domain, spki_hex, now);
+  return verified != nullptr ? verified->backend.appraisal_of : nullptr;
 }
 
 namespace {

@@ -138,9 +138,12 @@ class attestation_gate {
   /// Whether (domain, spki) has a fresh positive verdict now (pooled connections are
   /// reused only while this holds).
   bool is_fresh(std::string_view domain, const sha256_digest& spki) const;
+  /// The same for the key in lowercase hex (upstream_connection::spki_hex(): no encoding
+  /// per lookup).
+  bool is_fresh(std::string_view domain, std::string_view spki_hex) const;
 
   /// The appraisal behind a fresh positive verdict (nullptr when there is none).
-  std::shared_ptr<const appraise::appraisal> appraisal_of(std::string_view domain, const sha256_digest& spki) const;
+  std::shared_ptr<const appraise::appraisal> appraisal_of(std::string_view domain, std::string_view spki_hex) const;
 
   /// Forgets the verdict about (domain, spki): the next admission attests again (a
   /// gateway that no longer routes to the attested model key).

@@ -5,24 +5,23 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
-#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/serializer.hpp>
-#include <boost/beast/http/span_body.hpp>
-#include <boost/beast/http/write.hpp>
 
 #include <boost/container/static_vector.hpp>
 
-
+#include <algorithm>
 #include <array>
+#include <charconv>
 #include <exception>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -31,7 +30,6 @@
 #include "crypto/digest.hpp"
 #include "net/bounded_parser.hpp"
 #include "net/http_read.hpp"
-#include "net/peer_state.hpp"
 #include "proxy/forwarding.hpp"
 #include "proxy/response_inspector.hpp"
 
@@ -46,81 +44,82 @@ namespace {
 
 constexpr std::size_t relay_chunk = 16 * 1024;
 
-/// The response head as the bytes that go on the wire, serialized once so that it can
-/// leave in the same write as the first body bytes.
-std::string serialized_head(const http::response<http::empty_body>& head) {
-  http::response_serializer<http::empty_body> serializer(head);
-  serializer.split(true);
-  std::string out;
-  error_code ec;
-  while (!serializer.is_header_done() && !ec) {
-    serializer.next(ec, [&](error_code&, const auto& buffers) {
-      for (const auto b : beast::buffers_range_ref(buffers)) out.append(static_cast<const char*>(b.data()), b.size());
-      serializer.consume(beast::buffer_bytes(buffers));
-    });
-  }
-  return out;
-}
+std::string_view name_of(const http::fields::value_type& f) { return {f.name_string().data(), f.name_string().size()}; }
+std::string_view value_of(const http::fields::value_type& f) { return {f.value().data(), f.value().size()}; }
 
 std::vector<std::string> tokens_of(const http::fields& fields) {
   std::vector<std::string> tokens;
   for (const auto& f : fields) {
     if (f.name() == http::field::connection) {
-      auto t = proxy::connection_tokens(std::string_view(f.value().data(), f.value().size()));
+      auto t = proxy::connection_tokens(value_of(f));
       tokens.insert(tokens.end(), t.begin(), t.end());
     }
   }
   return tokens;
 }
 
-/// Copies the fields of `from` that `forward(name, connection tokens)` lets through, in
-/// order, names as received.
-void copy_fields(const http::fields& from, http::fields& to,
-                 bool (*forward)(std::string_view name, const std::vector<std::string>& tokens)) {
-  const auto tokens = tokens_of(from);
-  for (const auto& f : from) {
-    if (forward(std::string_view(f.name_string().data(), f.name_string().size()), tokens)) {
-      to.insert(f.name_string(), f.value());
-    }
+/// A message head written straight from the parsed one into the bytes that go on the
+/// wire (RFC 9112 §2.1: start line, field lines, empty line), instead of building a second
+/// Beast message field by field (an allocation and a name lookup each) and serializing it.
+/// Every value comes from a parsed message (the parser refused CR, LF and NUL in it) or
+/// from the proxy itself.
+class head_text {
+ public:
+  head_text() { out_.reserve(512); }
+  head_text& append(std::string_view text) {
+    out_ += text;
+    return *this;
   }
+  head_text& field(std::string_view name, std::string_view value) {
+    return append(name).append(": ").append(value).append("\r\n");
+  }
+  head_text& field(std::string_view name, std::uint64_t value) { return append(name).append(": ").number(value).append("\r\n"); }
+  head_text& status(unsigned code) { return number(code); }
+  head_text& number(std::uint64_t value) {
+    std::array<char, 24> digits;
+    const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), value).ptr;
+    return append(std::string_view(digits.data(), static_cast<std::size_t>(end - digits.data())));
+  }
+  std::string finish() && {
+    out_ += "\r\n";
+    return std::move(out_);
+  }
+
+ private:
+  std::string out_;
+};
+
+bool named_among(std::string_view name, const std::vector<std::pair<std::string, std::string>>& fields) {
+  return std::any_of(fields.begin(), fields.end(), [&](const auto& f) { return text::ascii_iequals(f.first, name); });
 }
 
-/// The request as the backend receives it: the client's method, target, end-to-end
-/// fields and body; Host = the backend's domain; framing recomputed. The body is a view of
-/// the client's (never a copy: request bodies are the largest thing the proxy holds), or
-/// of the plan's sealed body. A plan that seals replaces every E2EE field of the client's,
-/// and one that checks signatures asks for the entity without content-coding.
-using outgoing_request = http::request<http::span_body<const char>>;
-outgoing_request upstream_request(const client_request& in, const upstream::upstream_connection& up,
-                                  const proxy::integrity_plan* plan) {
-  outgoing_request out;
-  out.version(11);
-  if (in.method() == http::verb::unknown) {
-    out.method_string(in.method_string());
-  } else {
-    out.method(in.method());
-  }
-  out.target(in.target());
-  copy_fields(in.base(), out.base(), proxy::forward_request_field);
-  if (plan != nullptr) {
-    for (const auto& [name, value] : plan->fields) out.erase(name);
-    if (plan->e2ee == proxy::e2ee_applied::sealed) {
-      for (auto it = out.begin(); it != out.end();) {
-        it = proxy::is_e2ee_request_field(std::string_view(it->name_string().data(), it->name_string().size()))
-                 ? out.erase(it)
-                 : std::next(it);
-      }
+/// The request head as the backend receives it: the client's method, target and
+/// end-to-end fields; Host = the backend's domain; framing recomputed (the body follows
+/// it: a view of the client's, never a copy, or the plan's sealed body). A plan's fields
+/// replace the client's of the same name; one that seals drops every E2EE field of the
+/// client's; one that checks signatures asks for the entity without content-coding.
+std::string upstream_request_head(const client_request& in, const upstream::upstream_connection& up,
+                                  const proxy::integrity_plan* plan, std::size_t body_size) {
+  head_text head;
+  head.append(in.method_string()).append(" ").append(in.target()).append(" HTTP/1.1\r\n");
+  const auto tokens = tokens_of(in.base());
+  for (const auto& f : in.base()) {
+    const std::string_view name = name_of(f);
+    if (!proxy::forward_request_field(name, tokens)) continue;
+    if (plan != nullptr && (named_among(name, plan->fields) ||
+                            (plan->e2ee == proxy::e2ee_applied::sealed && proxy::is_e2ee_request_field(name)))) {
+      continue;
     }
-    for (const auto& [name, value] : plan->fields) out.insert(name, value);
+    head.field(name, value_of(f));
   }
-  out.set(http::field::host, up.host_header());
-  const std::string& body = plan != nullptr && plan->body ? *plan->body : in.body();
-  out.body() = boost::span<const char>(body.data(), body.size());
+  if (plan != nullptr) {
+    for (const auto& [name, value] : plan->fields) head.field(name, value);
+  }
+  head.field("Host", up.host_header());
   const bool body_method =
       in.method() == http::verb::post || in.method() == http::verb::put || in.method() == http::verb::patch;
-  if (!body.empty() || body_method) out.content_length(body.size());
-  out.keep_alive(true);
-  return out;
+  if (body_size != 0 || body_method) head.field("Content-Length", static_cast<std::uint64_t>(body_size));
+  return std::move(head).finish();
 }
 
 bool is_timeout(const error_code& ec) { return ec == beast::error::timeout; }
@@ -133,37 +132,42 @@ bool is_closed_before_response(const error_code& ec) {
 
 /// Watches the client while the backend answers: a client that closes (or resets) its
 /// connection is gone, so the upstream request is cancelled (nothing reads the answer,
-/// and a paid generation should not run on). A readiness wait, not a read: it needs no
-/// buffer and no coroutine, and bytes that do arrive (a pipelined request) stay in the
-/// kernel for the session's next read, which also ends the watch.
+/// and a paid generation should not run on). A one-byte MSG_PEEK receive, not a read: a
+/// byte that does arrive (a pipelined request) stays in the kernel for the session's next
+/// read, which also ends the watch. Not async_wait either: Asio re-arms epoll for every
+/// readiness wait (one epoll_ctl per request), while a pending receive on a socket whose
+/// last read drained it waits without a system call.
 struct client_watch {
   bool active = false;
   bool client_gone = false;
+  char peeked = 0;
 };
 
 void watch_client(beast::tcp_stream& client, upstream::upstream_connection& up,
                   const std::shared_ptr<client_watch>& watch) {
   // The references are used only while the exchange runs (`active`); it clears that
   // before they go out of scope.
-  client.socket().async_wait(asio::socket_base::wait_read, [&client, &up, watch](const error_code& ec) {
-    if (!watch->active || ec) return;
-    const auto peer = net::peek_peer(client.socket().native_handle());
-    if (peer == net::peer_state::data_waiting) return;  // a pipelined request: the client is there
-    if (peer == net::peer_state::quiet) {
-      watch_client(client, up, watch);
-      return;
-    }
-    watch->client_gone = true;
-    up.mark_not_reusable();
-    // The backend is told at once (it stops generating), and the exchange's upstream
-    // read ends now or as soon as it next touches the socket: a cancel() alone is lost
-    // when the TLS read is between two socket operations (it has just consumed a session
-    // ticket, say) and issues its next one afterwards.
-    auto& up_socket = beast::get_lowest_layer(up.stream()).socket();
-    error_code ignored;
-    up_socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    up_socket.cancel(ignored);
-  });
+  client.socket().async_receive(
+      asio::buffer(&watch->peeked, 1), asio::socket_base::message_peek,
+      [&client, &up, watch](const error_code& ec, std::size_t peeked) {
+        if (!watch->active || ec == asio::error::operation_aborted) return;
+        if (!ec && peeked != 0) return;  // a pipelined request: the client is there
+        if (ec == asio::error::would_block || ec == asio::error::try_again || ec == asio::error::interrupted) {
+          watch_client(client, up, watch);
+          return;
+        }
+        // End of stream (an orderly close) or a socket error (a reset).
+        watch->client_gone = true;
+        up.mark_not_reusable();
+        // The backend is told at once (it stops generating), and the exchange's upstream
+        // read ends now or as soon as it next touches the socket: a cancel() alone is lost
+        // when the TLS read is between two socket operations (it has just consumed a
+        // session ticket, say) and issues its next one afterwards.
+        auto& up_socket = beast::get_lowest_layer(up.stream()).socket();
+        error_code ignored;
+        up_socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+        up_socket.cancel(ignored);
+      });
 }
 
 void start_watch(beast::tcp_stream& client, upstream::upstream_connection& up,
@@ -349,18 +353,29 @@ class exchange {
       co_return refused(proxy::backend_unreachable(up_.host() + " left the connection unusable before the request"),
                         "connection unusable before the request was written", relay_refused::resend::safe);
     }
-    auto outgoing = upstream_request(request_, up_, plan());
+    const auto* p = plan();
+    const std::string& body = p != nullptr && p->body ? *p->body : request_.body();
+    std::string head = upstream_request_head(request_, up_, p, body.size());
     if (checks_signature()) {
       // The signed request hash is over the bytes the model CVM receives (§3.3).
-      const auto& body = outgoing.body();
-      request_hash_ = crypto::sha256(as_bytes(std::string_view(body.data(), body.size())));
+      request_hash_ = crypto::sha256(as_bytes(std::string_view(body)));
       report_.request_sha256 = to_hex(request_hash_);
     }
     deadline_.expire_after(deadlines_.response_headers);
-    auto [write_ec, n] = co_await http::async_write(up_.stream(), outgoing, asio::as_tuple(asio::use_awaitable));
+    // A small body leaves with the head, in one TLS record (RFC 8446 §5.1: up to 16 KiB);
+    // a larger one after it, from the client's buffer. One buffer per write: Beast's
+    // flat_stream writes nothing for a sequence whose first buffer is already consumed,
+    // which async_write takes for the end of the message.
+    constexpr std::size_t one_record = 16 * 1024;
+    const bool body_with_head = head.size() + body.size() <= one_record;
+    if (body_with_head) head += body;
+    auto [write_ec, n] = co_await asio::async_write(up_.stream(), asio::buffer(head), asio::as_tuple(asio::use_awaitable));
+    if (!write_ec && !body_with_head) {
+      std::tie(write_ec, n) = co_await asio::async_write(up_.stream(), asio::buffer(body), asio::as_tuple(asio::use_awaitable));
+    }
     const error_code ec = upstream_error(write_ec);
     if (!ec) {
-      if (board_ != nullptr) board_->add_bytes_to_backend(outgoing.body().size());
+      if (board_ != nullptr) board_->add_bytes_to_backend(body.size());
       co_return std::nullopt;
     }
     if (is_timeout(ec)) {
@@ -494,43 +509,66 @@ class exchange {
   void prepare_head(head_framing framed, std::uint64_t held_length = 0) {
     auto& upstream_head = parser_->get();
     const bool body_forbidden = request_.method() == http::verb::head || status_ == 204 || status_ == 304;
-    http::response<http::empty_body> head;
-    head.version(request_.version() == 10 ? 10 : 11);
-    head.result(upstream_head.result_int());
-    head.reason(upstream_head.reason());
-    copy_fields(upstream_head.base(), head.base(), proxy::forward_response_field);
+    const bool http10 = request_.version() == 10;
+    std::optional<std::uint64_t> length;
+    if (body_forbidden) {
+      mode_ = framing::none;
+    } else if (framed == head_framing::held) {
+      length = held_length;
+      mode_ = framing::length;
+    } else if (const auto declared = parser_->content_length(); declared && framed == head_framing::as_backend) {
+      length = *declared;
+      mode_ = framing::length;
+    } else {
+      mode_ = http10 ? framing::close : framing::chunked;
+    }
+    client_keeps_ = keep_client_ && request_.keep_alive() && mode_ != framing::close;
+
+    // The status line; an empty reason phrase is sent as Beast would (its obsolete one).
+    const auto reason = upstream_head.reason();
+    head_text head;
+    head.append(http10 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        .status(status_)
+        .append(" ")
+        .append(reason.empty() ? http::obsolete_reason(static_cast<http::status>(status_)) : reason)
+        .append("\r\n");
+    const auto tokens = tokens_of(upstream_head.base());
+    for (const auto& f : upstream_head.base()) {
+      const std::string_view name = name_of(f);
+      if (!proxy::forward_response_field(name, tokens)) continue;
+      // The proxy's own verdict fields are the proxy's alone: a backend's are dropped.
+      if (text::ascii_iequals(name, signature_status_field) || text::ascii_iequals(name, signature_kind_field)) {
+        continue;
+      }
+      if (integrity_ != nullptr && named_among(name, integrity_->response_fields)) continue;
+      head.field(name, value_of(f));
+    }
     if (integrity_ != nullptr) {
-      for (const auto& [name, value] : integrity_->response_fields) head.set(name, value);
+      for (const auto& [name, value] : integrity_->response_fields) head.field(name, value);
     }
     if (body_forbidden) {
       // A HEAD answer's Content-Length describes the GET body: pass it on unchanged.
       if (auto cl = upstream_head.find(http::field::content_length); cl != upstream_head.end()) {
-        head.set(http::field::content_length, cl->value());
+        head.field("Content-Length", value_of(*cl));
       }
-    } else if (framed == head_framing::held) {
-      head.content_length(held_length);
-      mode_ = framing::length;
-      if (report_.signature) {
-        head.set(signature_status_field, to_string(report_.signature->status));
-        if (!report_.signature->kind.empty()) head.set(signature_kind_field, report_.signature->kind);
+    } else if (length) {
+      head.field("Content-Length", *length);
+      if (framed == head_framing::held && report_.signature) {
+        head.field(signature_status_field, to_string(report_.signature->status));
+        if (!report_.signature->kind.empty()) head.field(signature_kind_field, report_.signature->kind);
       }
-    } else if (const auto length = parser_->content_length(); length && framed == head_framing::as_backend) {
-      head.content_length(*length);
-      mode_ = framing::length;
-    } else if (head.version() == 11) {
-      head.chunked(true);
-      mode_ = framing::chunked;
+    } else if (mode_ == framing::chunked) {
+      head.field("Transfer-Encoding", "chunked");
       if (framed == head_framing::stream && checks_signature()) {
-        head.set(http::field::trailer, integrity_->gateway ? std::string(signature_status_field) + ", " +
-                                                                 std::string(signature_kind_field)
-                                                           : std::string(signature_status_field));
+        head.field("Trailer", integrity_->gateway ? std::string(signature_status_field) + ", " +
+                                                        std::string(signature_kind_field)
+                                                  : std::string(signature_status_field));
       }
-    } else {
-      mode_ = framing::close;
     }
-    client_keeps_ = keep_client_ && request_.keep_alive() && mode_ != framing::close;
-    head.keep_alive(client_keeps_);
-    pending_head_ = serialized_head(head);
+    // HTTP/1.1 connections persist unless closed, HTTP/1.0 ones only when asked (RFC 9112 §9.3).
+    if (!http10 && !client_keeps_) head.field("Connection", "close");
+    if (http10 && client_keeps_) head.field("Connection", "keep-alive");
+    pending_head_ = std::move(head).finish();
     if (mode_ == framing::chunked || mode_ == framing::close) stream_.emplace(board_);
   }
 
@@ -563,7 +601,19 @@ class exchange {
     if (last_chunk) append(end);
     deadline_.expire_after(deadlines_.idle);
     client_writing_ = true;
-    auto [ec, n] = co_await asio::async_write(client_, pieces, asio::as_tuple(asio::use_awaitable));
+    // At once when the socket takes it all (the usual case: the socket is non-blocking),
+    // without the pass through the event loop that even an asynchronous write completing at
+    // once costs; what it does not take, asynchronously.
+    error_code ec;
+    const std::size_t total = beast::buffer_bytes(pieces);
+    // Only on a non-blocking socket (the server makes its clients' so): a blocking one
+    // would stall the thread on a client that stopped reading.
+    const std::size_t taken = client_.socket().non_blocking() ? client_.socket().write_some(pieces, ec) : 0;
+    if ((!ec || ec == asio::error::would_block || ec == asio::error::try_again) && taken < total) {
+      beast::buffers_suffix<decltype(pieces)> rest(pieces);
+      rest.consume(ec ? 0 : taken);
+      std::tie(ec, std::ignore) = co_await asio::async_write(client_, rest, asio::as_tuple(asio::use_awaitable));
+    }
     client_writing_ = false;
     if (ec) co_return client_write_failed(ec);
     if (!pending_head_.empty()) {

@@ -660,23 +660,19 @@ bool session::client_hung_up() {
 
 asio::awaitable<bool> session::await_request() {
   if (buffer_.size() != 0) co_return true;
-  // Waiting holds no buffer: an idle keep-alive connection costs its socket and this
-  // session, not a read buffer too (nginx frees its buffer the same way).
+  // Waiting holds only a small read buffer (nginx frees its buffer the same way): an idle
+  // keep-alive connection costs its socket, this session and these bytes; a longer request
+  // is read on from there. A read rather than a readiness wait: Asio re-arms epoll for every
+  // async_wait (one epoll_ctl per request), and a read that drains the socket here lets the
+  // next receive on it (the client watch) wait without a system call.
+  constexpr std::size_t idle_read_bytes = 1024;
   buffer_.shrink_to_fit();
   expect_within(st_->config.timeouts.client_keep_alive, on_expiry::close);
-  for (;;) {
-    auto [wait_ec] = co_await client_.socket().async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
-    if (wait_ec) co_return false;
-    // Readable: the bytes (or the end of the stream) are there. Read at once, not by an
-    // asynchronous read that would complete at once and still take a pass through the
-    // event loop; the socket is non-blocking, so a spurious wake-up waits again.
-    error_code ec;
-    const std::size_t n = client_.socket().read_some(buffer_.prepare(4096), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
-    if (ec) co_return false;
-    buffer_.commit(n);
-    co_return true;
-  }
+  auto [ec, n] = co_await client_.socket().async_read_some(buffer_.prepare(idle_read_bytes),
+                                                           asio::as_tuple(asio::use_awaitable));
+  if (ec) co_return false;
+  buffer_.commit(n);
+  co_return true;
 }
 
 void session::parse_held(request_parser& parser, error_code& ec) {
@@ -927,7 +923,7 @@ asio::awaitable<session::acquired> session::acquire(const routed& route, bool al
   acquired out;
   const std::string key = route.verdict_key();
   if (allow_pooled) {
-    out.conn = st_->pool.take(key, [&](const sha256_digest& spki) { return st_->gate.is_fresh(key, spki); });
+    out.conn = st_->pool.take(key, [&](const upstream::upstream_connection& c) { return st_->gate.is_fresh(key, c.spki_hex()); });
     if (out.conn) {
       out.pooled = true;
       out.how = "pooled";
@@ -991,7 +987,7 @@ boost::system::result<relay_integrity, proxy::error_response> session::integrity
   out.signatures = st_->config.verify_signatures;
   out.signature_wait = st_->config.signature_wait;
   const std::string key = route.verdict_key();
-  const auto appraisal = st_->gate.appraisal_of(key, conn.spki_sha256());
+  const auto appraisal = st_->gate.appraisal_of(key, conn.spki_hex());
   // E2EE seals to, and signatures must be by, the CVM that reads the prompt: behind a
   // gateway the model attestation's, not the gateway's (§5.1 steps 5-6).
   const appraise::attested_entity* entity = appraisal ? appraisal->model_entity() : nullptr;
@@ -1043,7 +1039,7 @@ boost::system::result<relay_integrity, proxy::error_response> session::integrity
     co_return std::move(*connected);
   };
   out.response_fields = {{"X-Verified-Backend", route.domain},
-                         {"X-Verified-Backend-Key", "sha256:" + to_hex(conn.spki_sha256())},
+                         {"X-Verified-Backend-Key", "sha256:" + conn.spki_hex()},
                          {"X-E2EE", out.plan.label}};
   if (route.gateway && entity != nullptr) {
     // The model CVM behind the gateway, by the signing identity its quote binds.
@@ -1140,7 +1136,7 @@ asio::awaitable<bool> session::handle(client_request request) {
     auto result = co_await relay(client_, *conn, request, st_->config.timeouts, !st_->stopping, &*integrity,
                                  st_->board.get(), &deadline_);
     if (const auto* done = std::get_if<relay_completed>(&result)) {
-      if (conn->reusable() && st_->gate.is_fresh(route.verdict_key(), conn->spki_sha256()) && !st_->stopping) {
+      if (conn->reusable() && st_->gate.is_fresh(route.verdict_key(), conn->spki_hex()) && !st_->stopping) {
         st_->pool.put(std::move(*conn), route.verdict_key());
       }
       const std::string checked = note_integrity(route.domain, done->integrity);

@@ -19,7 +19,7 @@ upstream_pool::~upstream_pool() {
 }
 
 std::optional<upstream::upstream_connection> upstream_pool::take(
-    std::string_view domain, const std::function<bool(const sha256_digest& spki)>& fresh) {
+    std::string_view domain, const std::function<bool(const upstream::upstream_connection&)>& fresh) {
   const auto it = by_key_.find(domain);
   if (it == by_key_.end()) return std::nullopt;
   auto& list = it->second;
@@ -31,10 +31,10 @@ std::optional<upstream::upstream_connection> upstream_pool::take(
     upstream::upstream_connection conn = std::move(entry->conn);
     const auto since = entry->since;
     entries_.erase(entry);
-    if (now - since > limits_.idle_timeout || !conn.reusable() || !fresh(conn.spki_sha256())) continue;
+    if (now - since > limits_.idle_timeout || !conn.reusable() || !fresh(conn)) continue;
     // Bytes that arrived while the connection sat idle were sent before any request.
     if (auto hazard = conn.reuse_hazard()) {
-      conn.poison("while idle in the pool: " + *hazard);
+      conn.poison("before its reuse: " + *hazard);
       continue;
     }
     out.emplace(std::move(conn));
@@ -44,13 +44,10 @@ std::optional<upstream::upstream_connection> upstream_pool::take(
 }
 
 void upstream_pool::put(upstream::upstream_connection conn, std::string_view key) {
+  // Whatever follows a complete response on the connection (a body after a HEAD answer, a
+  // second response) would be read as the answer to the next request, of any client: take()
+  // looks for it, as late as it can (once per reuse, whatever arrived in between included).
   if (!conn.reusable() || limits_.max_connections == 0) return;
-  // Whatever follows a complete response on the connection (a body after a HEAD answer,
-  // a second response) would be read as the answer to the next request, of any client.
-  if (auto hazard = conn.reuse_hazard()) {
-    conn.poison("after a response: " + *hazard);
-    return;
-  }
   close_expired();
   // `conn` is among the open connections: keeping it must not take their number beyond
   // the bound, so older idle ones make way (and `conn` itself when none is left).

@@ -51,13 +51,13 @@ class upstream_pool {
   /// hold bytes nobody asked for (upstream_connection::reuse_hazard: poisoned, logged),
   /// are closed on the way.
   std::optional<upstream::upstream_connection> take(std::string_view domain,
-                                                    const std::function<bool(const sha256_digest& spki)>& fresh);
+                                                    const std::function<bool(const upstream::upstream_connection&)>& fresh);
 
   /// Returns a connection positioned between messages, to the pool of `key` (empty: its
   /// host; a gateway's connections are pooled per model, each with its own verdict).
-  /// Closed instead unless reusable() and free of reuse hazards (poisoned and logged
-  /// then); the least recently used idle connections (of any key) are closed while more
-  /// than max_connections are open.
+  /// Closed instead unless reusable() (reuse hazards are looked for by take()); the least
+  /// recently used idle connections (of any key) are closed while more than
+  /// max_connections are open.
   void put(upstream::upstream_connection conn, std::string_view key = {});
 
   /// Before a new upstream connection is opened: closes the least recently used idle one

@@ -214,6 +214,7 @@ struct upstream_connection::state {
   std::uint16_t port = 0;
   std::string dialled;
   sha256_digest spki{};
+  std::string spki_hex;
   crypto::x509_ptr peer;
   bool reusable = true;
   /// The first hazard settle_post_handshake_messages found: it consumed part of what
@@ -267,6 +268,7 @@ std::string upstream_connection::host_header() const {
   return s_->port == 443 ? s_->host : host_port(s_->host, s_->port);
 }
 const sha256_digest& upstream_connection::spki_sha256() const { return s_->spki; }
+const std::string& upstream_connection::spki_hex() const { return s_->spki_hex; }
 bool upstream_connection::resumed() const { return s_->resumed; }
 X509* upstream_connection::peer_certificate() const { return s_->peer.get(); }
 bool upstream_connection::reusable() const { return s_->reusable; }
@@ -497,6 +499,7 @@ asio::awaitable<result<upstream_connection>> connect_impl(asio::any_io_executor 
   s->peer.reset(::SSL_get1_peer_certificate(ssl_handle));
   if (!s->peer) co_return fail_tls(errc::tls, "the server sent no certificate");
   s->spki = crypto::spki_sha256(s->peer.get());
+  s->spki_hex = to_hex(s->spki);
   s->resumed = ::SSL_session_reused(ssl_handle) == 1;
   // A resumed session is the offered one, authenticated by the key resume_if accepted.
   if (s->resumed && (!offered_spki || *offered_spki != s->spki)) {

@@ -151,6 +151,9 @@ class upstream_connection {
   /// SHA-256 of the DER SubjectPublicKeyInfo of the peer's leaf certificate (of a resumed
   /// session: the certificate of the full handshake that established it).
   const sha256_digest& spki_sha256() const;
+  /// spki_sha256() in lowercase hex, as verdicts are keyed (computed once per connection,
+  /// not at every verdict lookup of every request it carries).
+  const std::string& spki_hex() const;
   /// Whether the TLS handshake resumed an earlier session (connect_options::resume_if).
   bool resumed() const;
   /// The peer's leaf certificate (never null on a connected object).

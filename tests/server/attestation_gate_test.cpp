@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/hex.hpp"
+
 namespace vp::server {
 namespace {
 
@@ -89,8 +91,8 @@ TEST_F(AttestationGate, MissAttestsThenTheVerdictIsCachedWithItsAppraisal) {
   ASSERT_TRUE(first) << first.error().message;
   EXPECT_EQ(*first, admission::attested);
   EXPECT_TRUE(gate.is_fresh("a.example", key_a));
-  ASSERT_NE(gate.appraisal_of("a.example", key_a), nullptr);
-  EXPECT_EQ(gate.appraisal_of("a.example", key_a)->entities[0].keys.signing_address, bytes(20, 0x42));
+  ASSERT_NE(gate.appraisal_of("a.example", to_hex(key_a)), nullptr);
+  EXPECT_EQ(gate.appraisal_of("a.example", to_hex(key_a))->entities[0].keys.signing_address, bytes(20, 0x42));
 
   EXPECT_EQ(admit_once("a.example", key_a).value(), admission::cached);
   EXPECT_EQ(attester.calls, 1);
@@ -182,7 +184,7 @@ TEST_F(AttestationGate, AVerdictIsReliedOnOnlyUntilItsAppraisalSaysSo) {
   EXPECT_TRUE(gate.is_fresh("a.example", key_a));
   clock.advance(11s);
   EXPECT_FALSE(gate.is_fresh("a.example", key_a));
-  EXPECT_EQ(gate.appraisal_of("a.example", key_a), nullptr);
+  EXPECT_EQ(gate.appraisal_of("a.example", to_hex(key_a)), nullptr);
   EXPECT_EQ(admit_once("a.example", key_a).value(), admission::attested);
 }
 

@@ -80,9 +80,10 @@ class Forwarder : public ::testing::Test {
       tcp::socket test_end(ioc);
       co_await test_end.async_connect(acceptor.local_endpoint(), asio::use_awaitable);
       beast::tcp_stream proxy_end(co_await acceptor.async_accept(asio::use_awaitable));
+      proxy_end.socket().non_blocking(true);  // as the server accepts its clients
       if (close_client_early) test_end.close();
 
-      auto result = co_await relay(proxy_end, *conn, request, deadlines, true);
+      auto result = co_await relay(proxy_end, *conn, request, deadlines, keep_client, integrity);
       proxy_end.close();
       std::string received;
       if (test_end.is_open()) {
@@ -98,6 +99,9 @@ class Forwarder : public ::testing::Test {
 
   asio::io_context ioc;
   timeouts deadlines;
+  /// What relay_once passes to relay().
+  bool keep_client = true;
+  const relay_integrity* integrity = nullptr;
 };
 
 TEST_F(Forwarder, ContentLengthResponseIsRelayedWholeAndTheClientKeptAlive) {
@@ -125,6 +129,53 @@ TEST_F(Forwarder, ContentLengthResponseIsRelayedWholeAndTheClientKeptAlive) {
   EXPECT_EQ(requests[0].header("Host"), "localhost") << "the backend's domain, default port omitted";
   EXPECT_FALSE(requests[0].header("X-Backend-Domain")) << "routing field must not reach the backend";
   EXPECT_EQ(requests[0].header("Content-Length"), "13");
+}
+
+TEST_F(Forwarder, RequestBodiesOfAnySizeReachTheBackendWhole) {
+  // Around one TLS record (16 KiB), where the head stops leaving in the same write as the
+  // body: each body arrives whole, with its length.
+  auto server = backend([](const test::http_request_record& r) {
+    test::scripted_response out;
+    out.body = std::to_string(r.body.size());
+    return out;
+  });
+  for (const std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{16 * 1024 - 400}, std::size_t{16 * 1024},
+                                 std::size_t{16 * 1024 + 1}, std::size_t{40'000}, std::size_t{1 << 20}}) {
+    std::string body(size, 'b');
+    if (size != 0) body.back() = 'e';
+    const auto out = relay_once(server, post(body));
+    ASSERT_TRUE(out) << size;
+    const auto* done = std::get_if<relay_completed>(&out->result);
+    ASSERT_NE(done, nullptr) << size;
+    EXPECT_TRUE(out->client_bytes.ends_with("\r\n\r\n" + std::to_string(size))) << size << ": " << out->client_bytes;
+    const auto requests = server.requests();
+    ASSERT_FALSE(requests.empty());
+    EXPECT_EQ(requests.back().body, body) << size;
+    EXPECT_EQ(requests.back().header("Content-Length"), std::to_string(size));
+  }
+}
+
+TEST_F(Forwarder, TheProxysOwnFieldsAreNotTakenFromTheBackend) {
+  // A backend cannot vouch for itself: the verdict fields the proxy sets (on held answers,
+  // and on every verified answer) replace whatever the backend sent under those names.
+  auto server = backend([](const test::http_request_record&) {
+    test::scripted_response r;
+    r.headers = {{"X-Verified-Backend", "forged.example"}, {"x-signature-status", "valid"}, {"X-Signature-Kind", "tee"}};
+    r.body = "{}";
+    return r;
+  });
+  relay_integrity verified;
+  verified.response_fields = {{"X-Verified-Backend", domain}};
+  integrity = &verified;
+  keep_client = false;
+  const auto out = relay_once(server, post("{}"));
+  ASSERT_TRUE(out);
+  const std::string& head = out->client_bytes;
+  EXPECT_NE(head.find("X-Verified-Backend: " + std::string(domain) + "\r\n"), std::string::npos) << head;
+  EXPECT_EQ(head.find("forged.example"), std::string::npos) << head;
+  EXPECT_EQ(head.find("signature-status"), std::string::npos) << head;
+  EXPECT_EQ(head.find("X-Signature-Kind"), std::string::npos) << head;
+  EXPECT_NE(head.find("Connection: close\r\n"), std::string::npos) << "the client is not kept: " << head;
 }
 
 TEST_F(Forwarder, ChunkedResponseIsReframedChunkedWithoutTheBackendsTrailers) {

@@ -104,7 +104,7 @@ asio::awaitable<std::optional<upstream::upstream_connection>> connect(asio::io_c
   co_return std::move(*conn);
 }
 
-const auto always_fresh = [](const sha256_digest&) { return true; };
+const auto always_fresh = [](const upstream::upstream_connection&) { return true; };
 
 int descriptor_of(upstream::upstream_connection& conn) {
   return boost::beast::get_lowest_layer(conn.stream()).socket().native_handle();
@@ -176,13 +176,14 @@ TEST_F(UpstreamPool, SessionTicketsAfterTheHandshakeAreConsumedNotTakenForAnAnsw
   EXPECT_EQ(server.connection_count(), 1u);
 }
 
-TEST_F(UpstreamPool, BytesAfterTheResponseKeepTheConnectionOutOfThePool) {
+TEST_F(UpstreamPool, BytesAfterTheResponseKeepTheConnectionFromAnotherRequest) {
   auto server = server_sending("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nINJECTED");
   after_one_exchange(ioc, server, [&](upstream::upstream_connection& conn) -> asio::awaitable<bool> {
     const auto hazard = conn.reuse_hazard();
     EXPECT_TRUE(hazard);
     EXPECT_EQ(hazard.value_or("").find("INJECTED"), std::string::npos) << "no content in the reason";
     pool.put(std::move(conn));
+    EXPECT_FALSE(pool.take(domain, always_fresh)) << "handed out with another response waiting on it";
     co_return true;
   });
   EXPECT_EQ(pool.idle_count(), 0u);
@@ -212,7 +213,7 @@ TEST_F(UpstreamPool, NotReusableOrNoLongerFreshConnectionsAreNotHandedOut) {
   after_one_exchange(ioc, server, [&](upstream::upstream_connection& conn) -> asio::awaitable<bool> {
     pool.put(std::move(conn));
     EXPECT_EQ(pool.idle_count(), 1u);
-    co_return !pool.take(domain, [](const sha256_digest&) { return false; });
+    co_return !pool.take(domain, [](const upstream::upstream_connection&) { return false; });
   });
   EXPECT_EQ(pool.idle_count(), 0u);
 }
