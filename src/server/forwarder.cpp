@@ -73,7 +73,9 @@ class head_text {
   head_text& field(std::string_view name, std::string_view value) {
     return append(name).append(": ").append(value).append("\r\n");
   }
-  head_text& field(std::string_view name, std::uint64_t value) { return append(name).append(": ").number(value).append("\r\n"); }
+  head_text& field(std::string_view name, std::uint64_t value) {
+    return append(name).append(": ").number(value).append("\r\n");
+  }
   head_text& status(unsigned code) { return number(code); }
   head_text& number(std::uint64_t value) {
     std::array<char, 24> digits;
@@ -369,9 +371,10 @@ class exchange {
     constexpr std::size_t one_record = 16 * 1024;
     const bool body_with_head = head.size() + body.size() <= one_record;
     if (body_with_head) head += body;
-    auto [write_ec, n] = co_await asio::async_write(up_.stream(), asio::buffer(head), asio::as_tuple(asio::use_awaitable));
+    const auto tuple = asio::as_tuple(asio::use_awaitable);
+    auto [write_ec, n] = co_await asio::async_write(up_.stream(), asio::buffer(head), tuple);
     if (!write_ec && !body_with_head) {
-      std::tie(write_ec, n) = co_await asio::async_write(up_.stream(), asio::buffer(body), asio::as_tuple(asio::use_awaitable));
+      std::tie(write_ec, n) = co_await asio::async_write(up_.stream(), asio::buffer(body), tuple);
     }
     const error_code ec = upstream_error(write_ec);
     if (!ec) {

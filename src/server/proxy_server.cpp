@@ -923,7 +923,8 @@ asio::awaitable<session::acquired> session::acquire(const routed& route, bool al
   acquired out;
   const std::string key = route.verdict_key();
   if (allow_pooled) {
-    out.conn = st_->pool.take(key, [&](const upstream::upstream_connection& c) { return st_->gate.is_fresh(key, c.spki_hex()); });
+    out.conn = st_->pool.take(
+        key, [&](const upstream::upstream_connection& c) { return st_->gate.is_fresh(key, c.spki_hex()); });
     if (out.conn) {
       out.pooled = true;
       out.how = "pooled";
@@ -1021,23 +1022,26 @@ boost::system::result<relay_integrity, proxy::error_response> session::integrity
     }
     out.gateway = std::move(via);
   }
-  if (auto auth = request.find(http::field::authorization); auth != request.end()) {
-    out.authorization = std::string(auth->value());
-  }
-  // A backend that closed the connection after its answer is asked on a new one, taken
-  // only if it presents the same attested key (the SPKI the signer is bound to).
-  out.reconnect = [self = st_, domain = route.domain, key,
-                   spki = conn.spki_sha256()]() -> asio::awaitable<boost::system::result<upstream::upstream_connection,
-                                                                                           std::string>> {
-    auto connected = co_await self->connect(domain, key);
-    if (!connected) co_return "reconnecting failed: " + connected.error().message;
-    if (connected->spki_sha256() != spki || !self->gate.is_fresh(key, spki)) {
-      co_return std::string(
-          "the backend closed the connection, and a new one reached another key (another instance, which did not "
-          "sign this answer)");
+  // What only the signature lookup uses (built for it alone).
+  if (out.plan.verify_signature) {
+    if (auto auth = request.find(http::field::authorization); auth != request.end()) {
+      out.authorization = std::string(auth->value());
     }
-    co_return std::move(*connected);
-  };
+    // A backend that closed the connection after its answer is asked on a new one, taken
+    // only if it presents the same attested key (the SPKI the signer is bound to).
+    using reconnected = boost::system::result<upstream::upstream_connection, std::string>;
+    out.reconnect = [self = st_, domain = route.domain, key,
+                     spki = conn.spki_sha256()]() -> asio::awaitable<reconnected> {
+      auto connected = co_await self->connect(domain, key);
+      if (!connected) co_return "reconnecting failed: " + connected.error().message;
+      if (connected->spki_sha256() != spki || !self->gate.is_fresh(key, spki)) {
+        co_return std::string(
+            "the backend closed the connection, and a new one reached another key (another instance, which did not "
+            "sign this answer)");
+      }
+      co_return std::move(*connected);
+    };
+  }
   out.response_fields = {{"X-Verified-Backend", route.domain},
                          {"X-Verified-Backend-Key", "sha256:" + conn.spki_hex()},
                          {"X-E2EE", out.plan.label}};

@@ -50,8 +50,8 @@ class upstream_pool {
   /// connections idle for longer than the timeout, whose key is no longer fresh, or that
   /// hold bytes nobody asked for (upstream_connection::reuse_hazard: poisoned, logged),
   /// are closed on the way.
-  std::optional<upstream::upstream_connection> take(std::string_view domain,
-                                                    const std::function<bool(const upstream::upstream_connection&)>& fresh);
+  std::optional<upstream::upstream_connection> take(
+      std::string_view domain, const std::function<bool(const upstream::upstream_connection&)>& fresh);
 
   /// Returns a connection positioned between messages, to the pool of `key` (empty: its
   /// host; a gateway's connections are pooled per model, each with its own verdict).

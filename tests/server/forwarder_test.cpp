@@ -160,7 +160,8 @@ TEST_F(Forwarder, TheProxysOwnFieldsAreNotTakenFromTheBackend) {
   // and on every verified answer) replace whatever the backend sent under those names.
   auto server = backend([](const test::http_request_record&) {
     test::scripted_response r;
-    r.headers = {{"X-Verified-Backend", "forged.example"}, {"x-signature-status", "valid"}, {"X-Signature-Kind", "tee"}};
+    r.headers = {
+        {"X-Verified-Backend", "forged.example"}, {"x-signature-status", "valid"}, {"X-Signature-Kind", "tee"}};
     r.body = "{}";
     return r;
   });
