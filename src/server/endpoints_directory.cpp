@@ -134,7 +134,7 @@ void endpoints_directory::refresh_if_due() {
   if (due) request_refresh();
 }
 
-asio::awaitable<boost::system::result<endpoint_list, std::string>> endpoints_directory::get() {
+endpoint_list endpoints_directory::held() {
   endpoint_list list;
   bool due = false;
   {
@@ -142,11 +142,13 @@ asio::awaitable<boost::system::result<endpoint_list, std::string>> endpoints_dir
     list = list_;
     due = steady::now() >= next_refresh_;
   }
-  if (list) {
-    // A stale list is served while it is refreshed in the background.
-    if (due) request_refresh();
-    co_return list;
-  }
+  // A stale list is served while it is refreshed in the background.
+  if (list && due) request_refresh();
+  return list;
+}
+
+asio::awaitable<boost::system::result<endpoint_list, std::string>> endpoints_directory::get() {
+  if (auto list = held()) co_return list;
   // Named, not a temporary in the co_await operand (GCC 12). The caller resumes on its
   // own executor.
   auto waiting = first_list();

@@ -48,6 +48,10 @@ class endpoints_directory {
   /// stale list meanwhile); waits for the fetch only when no list was ever obtained.
   /// The error names the URL and why no list is available.
   boost::asio::awaitable<boost::system::result<endpoint_list, std::string>> get();
+  /// The list get() would answer at once (and the background refresh it would start), or
+  /// null when get() must wait for the first fetch: a routed request takes it without a
+  /// coroutine of its own.
+  endpoint_list held();
 
   /// Fetches completed (successful or not), for tests and logs.
   std::size_t fetch_count() const;

@@ -283,7 +283,9 @@ class exchange {
     if (auto refused = co_await send_request()) co_return std::move(*refused);
     start_watch(client_, up_, watch_);
     if (auto ended = co_await read_head()) co_return std::move(*ended);
-    if (auto ended = co_await unless_key_unrouted()) co_return std::move(*ended);
+    if (key_may_be_unrouted()) {
+      if (auto ended = co_await unless_key_unrouted()) co_return std::move(*ended);
+    }
     if (auto refusal = inspect_answer()) co_return std::move(*refusal);
     if (inspector_ && !streaming_) co_return co_await relay_held();
     prepare_head(inspector_ ? head_framing::stream : head_framing::as_backend);
@@ -438,11 +440,11 @@ class exchange {
   /// holds the pinned model key any more (§5.1 step 5): nothing was generated, so the
   /// request is refused for a resend after a new attestation. Any other 502 is relayed as
   /// it came (read whole here, a few KiB at most: an error message).
+  bool key_may_be_unrouted() const {
+    return integrity_ != nullptr && integrity_->gateway && integrity_->gateway->model_key_pinned && status_ == 502 &&
+           request_.method() != http::verb::head;
+  }
   asio::awaitable<std::optional<relay_result>> unless_key_unrouted() {
-    if (integrity_ == nullptr || !integrity_->gateway || !integrity_->gateway->model_key_pinned || status_ != 502 ||
-        request_.method() == http::verb::head) {
-      co_return std::nullopt;
-    }
     constexpr std::size_t max_error_body = 64 * 1024;
     std::array<char, relay_chunk> chunk;  // not zeroed: only what a read wrote is used
     std::string body;

@@ -552,8 +552,8 @@ class session {
   /// body is read); `parser` holds a complete header.
   std::optional<proxy::error_response> refuse_before_body(request_parser& parser, proxy::memory_budget::lease& lease);
   /// A connection the request may be written on: a pooled one whose key is still verified
-  /// (when `allow_pooled`), else a new one admitted by the gate. Without `conn` and
-  /// `refusal`, the client left during the attestation.
+  /// (take_pooled, without a coroutine of its own), else a new one admitted by the gate
+  /// (acquire). Without `conn` and `refusal`, the client left during the attestation.
   struct acquired {
     std::optional<upstream::upstream_connection> conn;
     bool pooled = false;
@@ -563,7 +563,8 @@ class session {
     std::string note;                ///< for the log line of a connection failure
     std::optional<failure> why{};    ///< the failure behind `refusal`
   };
-  asio::awaitable<acquired> acquire(const routed& route, bool allow_pooled);
+  std::optional<acquired> take_pooled(const routed& route);
+  asio::awaitable<acquired> acquire(const routed& route);
   /// The end-to-end plan of `request` on `conn` (proxy::plan_request over the attested
   /// identity of conn's CVM), or the refusal.
   boost::system::result<relay_integrity, proxy::error_response> integrity_for(const client_request& request,
@@ -896,7 +897,8 @@ asio::awaitable<session::route_decision> session::route(const client_request& re
     out.to = to_gateway(std::move(lookup.model));
     co_return out;
   }
-  auto list = co_await st_->directory.get();
+  boost::system::result<endpoint_list, std::string> list{st_->directory.held()};
+  if (!*list) list = co_await st_->directory.get();
   if (!list) {
     out.refusal = proxy::backend_unreachable("Nothing was sent: the backend for model '" + lookup.model +
                                              "' is unknown because " + list.error());
@@ -919,18 +921,21 @@ asio::awaitable<session::route_decision> session::route(const client_request& re
   co_return out;
 }
 
-asio::awaitable<session::acquired> session::acquire(const routed& route, bool allow_pooled) {
+std::optional<session::acquired> session::take_pooled(const routed& route) {
+  const std::string key = route.verdict_key();
+  auto conn =
+      st_->pool.take(key, [&](const upstream::upstream_connection& c) { return st_->gate.is_fresh(key, c.spki_hex()); });
+  if (!conn) return std::nullopt;
+  acquired out;
+  out.conn = std::move(conn);
+  out.pooled = true;
+  out.how = "pooled";
+  return out;
+}
+
+asio::awaitable<session::acquired> session::acquire(const routed& route) {
   acquired out;
   const std::string key = route.verdict_key();
-  if (allow_pooled) {
-    out.conn = st_->pool.take(
-        key, [&](const upstream::upstream_connection& c) { return st_->gate.is_fresh(key, c.spki_hex()); });
-    if (out.conn) {
-      out.pooled = true;
-      out.how = "pooled";
-      co_return out;
-    }
-  }
   if (!st_->descriptor_for_backend()) {
     out.refusal = proxy::overloaded("every file descriptor the proxy may use holds a busy client or backend "
                                     "connection, so no backend connection can be opened; nothing was sent, retry "
@@ -1105,7 +1110,13 @@ asio::awaitable<bool> session::handle(client_request request) {
   // Upstream: a pooled connection whose key is still verified, else a new one admitted by
   // the gate. A pooled connection the backend had dropped is retried once on a new one.
   for (int attempt = 0;; ++attempt) {
-    auto got = co_await acquire(route, attempt == 0);
+    std::optional<acquired> pooled_one = attempt == 0 ? take_pooled(route) : std::nullopt;
+    acquired got;
+    if (pooled_one) {
+      got = std::move(*pooled_one);
+    } else {
+      got = co_await acquire(route);
+    }
     if (got.refusal) {
       if (got.why) domain_failed(route.domain, got.refusal->status, observe::to_record(*got.why));
       if (!got.admission_refused) co_return co_await finish_local(*got.refusal, got.note);
