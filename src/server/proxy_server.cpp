@@ -562,15 +562,18 @@ class session {
     bool admission_refused = false;  ///< the refusal is the gate's (else the connection failed)
     std::string note;                ///< for the log line of a connection failure
     std::optional<failure> why{};    ///< the failure behind `refusal`
+    /// The verdict's appraisal a pooled connection was taken under (looked up once for the
+    /// request); null for a new connection (integrity_for looks it up after admission).
+    std::shared_ptr<const appraise::appraisal> appraisal{};
   };
   std::optional<acquired> take_pooled(const routed& route);
   asio::awaitable<acquired> acquire(const routed& route);
   /// The end-to-end plan of `request` on `conn` (proxy::plan_request over the attested
-  /// identity of conn's CVM), or the refusal.
-  boost::system::result<relay_integrity, proxy::error_response> integrity_for(const client_request& request,
-                                                                             const std::string& path,
-                                                                             const routed& route,
-                                                                             const upstream::upstream_connection& conn);
+  /// identity of conn's CVM: `appraisal`, the fresh verdict's, looked up when null), or the
+  /// refusal.
+  boost::system::result<relay_integrity, proxy::error_response> integrity_for(
+      const client_request& request, const std::string& path, const routed& route,
+      const upstream::upstream_connection& conn, std::shared_ptr<const appraise::appraisal> appraisal);
   /// Counts and remembers an exchange's signature verdict; the words for the log line.
   std::string note_integrity(const std::string& domain, const integrity_report& report);
   /// Routing step: X-Backend-Domain, the local endpoints, or the body's model through the
@@ -923,11 +926,15 @@ asio::awaitable<session::route_decision> session::route(const client_request& re
 
 std::optional<session::acquired> session::take_pooled(const routed& route) {
   const std::string key = route.verdict_key();
-  auto conn =
-      st_->pool.take(key, [&](const upstream::upstream_connection& c) { return st_->gate.is_fresh(key, c.spki_hex()); });
+  std::shared_ptr<const appraise::appraisal> appraisal;
+  auto conn = st_->pool.take(key, [&](const upstream::upstream_connection& c) {
+    appraisal = st_->gate.appraisal_of(key, c.spki_hex());
+    return appraisal != nullptr;
+  });
   if (!conn) return std::nullopt;
   acquired out;
   out.conn = std::move(conn);
+  out.appraisal = std::move(appraisal);
   out.pooled = true;
   out.how = "pooled";
   return out;
@@ -988,12 +995,12 @@ proxy::backend_identity identity_of(const appraise::attested_entity& entity) {
 
 boost::system::result<relay_integrity, proxy::error_response> session::integrity_for(
     const client_request& request, const std::string& path, const routed& route,
-    const upstream::upstream_connection& conn) {
+    const upstream::upstream_connection& conn, std::shared_ptr<const appraise::appraisal> appraisal) {
   relay_integrity out;
   out.signatures = st_->config.verify_signatures;
   out.signature_wait = st_->config.signature_wait;
   const std::string key = route.verdict_key();
-  const auto appraisal = st_->gate.appraisal_of(key, conn.spki_hex());
+  if (!appraisal) appraisal = st_->gate.appraisal_of(key, conn.spki_hex());
   // E2EE seals to, and signatures must be by, the CVM that reads the prompt: behind a
   // gateway the model attestation's, not the gateway's (§5.1 steps 5-6).
   const appraise::attested_entity* entity = appraisal ? appraisal->model_entity() : nullptr;
@@ -1137,7 +1144,7 @@ asio::awaitable<bool> session::handle(client_request request) {
 
     // What protects this request end to end depends on the key this very connection's
     // CVM attested: decided per connection, never carried over from another one.
-    auto integrity = integrity_for(request, path, route, *conn);
+    auto integrity = integrity_for(request, path, route, *conn, std::move(got.appraisal));
     if (!integrity) {
       const auto& e = integrity.error();
       log::warn(arrow + " " + std::to_string(e.status) + " " + e.code + " in " + text::elapsed_since(started) +
@@ -1151,9 +1158,8 @@ asio::awaitable<bool> session::handle(client_request request) {
     auto result = co_await relay(client_, *conn, request, st_->config.timeouts, !st_->stopping, &*integrity,
                                  st_->board.get(), &deadline_);
     if (const auto* done = std::get_if<relay_completed>(&result)) {
-      if (conn->reusable() && st_->gate.is_fresh(route.verdict_key(), conn->spki_hex()) && !st_->stopping) {
-        st_->pool.put(std::move(*conn), route.verdict_key());
-      }
+      // take() hands it out again only while its key's verdict is fresh.
+      if (conn->reusable() && !st_->stopping) st_->pool.put(std::move(*conn), route.verdict_key());
       const std::string checked = note_integrity(route.domain, done->integrity);
       const bool doubtful = done->integrity.signature && done->integrity.signature->status != signature_status::valid;
       // Built only when it is written: at --log-level warn a relayed request formats nothing.
