@@ -647,6 +647,28 @@ class exchange {
     }
   }
 
+  /// Fills the rest of `chunk` (from `got` on) with body bytes that already arrived: held
+  /// by the last read, or in TLS records already handed to OpenSSL (a burst of SSE events
+  /// comes as several records in one socket read), decrypted without waiting. They then
+  /// leave in one client write, not one per record.
+  void take_arrived(std::array<char, relay_chunk>& chunk, std::size_t& got, error_code& ec) {
+    auto& buffer = up_.buffer();
+    while (!ec && got < chunk.size() && !parser_->is_done()) {
+      const std::size_t room = chunk.size() - got;
+      parser_->get().body().data = chunk.data() + got;
+      parser_->get().body().size = room;
+      parse_held(ec);
+      const std::size_t parsed = room - parser_->get().body().size;
+      got += parsed;
+      if (ec || (parsed != 0 && buffer.size() != 0)) continue;
+      // The read buffer is used up (or holds the start of a chunk's framing): more of it?
+      buffer.reserve(relay_chunk);
+      const std::size_t n = up_.read_arrived(buffer.prepare(buffer.capacity() - buffer.size()));
+      if (n == 0) break;
+      buffer.commit(n);
+    }
+  }
+
   /// The next body bytes: those already read when the head is still pending (it then
   /// leaves with them), else a read. A head with no body bytes behind it goes out first:
   /// the client must not wait for the backend's next bytes to learn the status.
@@ -655,16 +677,14 @@ class exchange {
     got = 0;
     ec = {};
     if (!pending_head_.empty()) {
-      parser_->get().body().data = chunk.data();
-      parser_->get().body().size = chunk.size();
-      parse_held(ec);
-      got = chunk.size() - parser_->get().body().size;
+      take_arrived(chunk, got, ec);
       if (got != 0 || ec || parser_->is_done()) co_return std::nullopt;
       if (auto failed = co_await write_client(nullptr, 0)) co_return failed;
     }
     auto read = co_await read_body_some(chunk);
     got = read.first;
     ec = read.second;
+    take_arrived(chunk, got, ec);
     co_return std::nullopt;
   }
 
@@ -839,6 +859,10 @@ class exchange {
     std::array<char, relay_chunk> chunk;  // not zeroed: only what a read wrote is used
     std::string out;
     const auto broken = [&](const proxy::response_inspector::failure& f) -> asio::awaitable<relay_result> {
+      // The events before the one that failed were complete and checked (several can come
+      // in one read): they are given first.
+      body_bytes_ += out.size();
+      if (auto failed = co_await write_client(out.data(), out.size())) co_return std::move(*failed);
       if (auto failed = co_await write_error_event(f.code, f.message)) co_return std::move(*failed);
       co_return cut_short(relay_cut_short::cause::upstream_failed, f.code + ": " + f.message);
     };

@@ -664,11 +664,12 @@ bool session::client_hung_up() {
 
 asio::awaitable<bool> session::await_request() {
   if (buffer_.size() != 0) co_return true;
-  // Waiting holds only a small read buffer (nginx frees its buffer the same way): an idle
-  // keep-alive connection costs its socket, this session and these bytes; a longer request
-  // is read on from there. A read rather than a readiness wait: Asio re-arms epoll for every
-  // async_wait (one epoll_ctl per request), and a read that drains the socket here lets the
-  // next receive on it (the client watch) wait without a system call.
+  // Waiting holds a small read buffer, not the one the last request may have grown: an idle
+  // keep-alive connection costs its socket, this session and these bytes (nginx holds none,
+  // and allocates when the next request arrives); a longer request is read on from there.
+  // A read rather than a readiness wait: Asio re-arms epoll for every async_wait (one
+  // epoll_ctl per request), and a read that drains the socket lets the next receive on it
+  // (the client watch) wait without a system call.
   constexpr std::size_t idle_read_bytes = 1024;
   buffer_.shrink_to_fit();
   expect_within(st_->config.timeouts.client_keep_alive, on_expiry::close);

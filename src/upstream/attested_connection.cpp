@@ -17,6 +17,7 @@
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 
+#include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
@@ -337,6 +338,20 @@ std::optional<std::string> upstream_connection::settle_post_handshake_messages()
                " key update(s) that arrived after the handshake");
   }
   return std::nullopt;
+}
+
+std::size_t upstream_connection::read_arrived(asio::mutable_buffer into) {
+  SSL* ssl = s_->stream.native_handle();
+  BIO* rbio = ::SSL_get_rbio(ssl);
+  if (::SSL_pending(ssl) <= 0 && (rbio == nullptr || BIO_ctrl_pending(rbio) == 0)) return 0;
+  const int size = static_cast<int>(std::min<std::size_t>(into.size(), 1 << 30));
+  ::ERR_clear_error();
+  const int n = ::SSL_read(ssl, into.data(), size);
+  if (n > 0) return static_cast<std::size_t>(n);
+  // A partial record (SSL_ERROR_WANT_READ: OpenSSL keeps what it took of it), or an alert
+  // or close_notify, which the SSL object remembers for the next read to report.
+  ::ERR_clear_error();
+  return 0;
 }
 
 std::optional<std::string> upstream_connection::reuse_hazard() {

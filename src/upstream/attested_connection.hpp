@@ -180,6 +180,13 @@ class upstream_connection {
   /// handshake message found that way make the connection not reusable for good. The
   /// reason names no byte of the data. Never blocks, never throws.
   std::optional<std::string> reuse_hazard();
+
+  /// Application data that already arrived, decrypted now without a system call: what
+  /// OpenSSL can return from the TLS records Asio has handed it (its BIO pair is memory and
+  /// never waits). 0 when no complete record is there, or on anything but data (an alert,
+  /// the end of the stream): the next asynchronous read meets that and reports it. Only
+  /// between asynchronous reads of the stream.
+  std::size_t read_arrived(boost::asio::mutable_buffer into);
   /// mark_not_reusable(), logged at WARN with the domain and `why` (never any content).
   void poison(std::string_view why);
 

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <future>
 #include <optional>
+#include <sstream>
 #include <string>
 
 #include "support/run_bounded.hpp"
@@ -177,6 +178,39 @@ TEST_F(Forwarder, TheProxysOwnFieldsAreNotTakenFromTheBackend) {
   EXPECT_EQ(head.find("signature-status"), std::string::npos) << head;
   EXPECT_EQ(head.find("X-Signature-Kind"), std::string::npos) << head;
   EXPECT_NE(head.find("Connection: close\r\n"), std::string::npos) << "the client is not kept: " << head;
+}
+
+TEST_F(Forwarder, ABurstOfRecordsThatArrivedTogetherLeavesInOneWrite) {
+  // Head and body in TLS records of 21 bytes, arriving in one TCP segment: the records
+  // OpenSSL already holds are decrypted without waiting and relayed in one write (one
+  // chunk), not one write per record.
+  std::string body;
+  for (int i = 0; i < 12; ++i) body += "data: {\"n\":" + std::to_string(i) + "}\n\n";
+  auto server = backend([&](const test::http_request_record&) {
+    test::scripted_response r;
+    r.headers = {{"Content-Type", "text/event-stream"}};
+    r.body = body;
+    r.chunked = true;
+    r.chunk_size = 14;
+    r.burst_piece = 21;
+    return r;
+  });
+  const auto out = relay_once(server, post(R"({"model":"m","stream":true})"));
+  ASSERT_TRUE(out);
+  const auto* done = std::get_if<relay_completed>(&out->result);
+  ASSERT_NE(done, nullptr);
+  EXPECT_EQ(done->body_bytes, body.size());
+  const std::string& bytes = out->client_bytes;
+  const auto body_start = bytes.find("\r\n\r\n");
+  ASSERT_NE(body_start, std::string::npos);
+  const std::string framed = bytes.substr(body_start + 4);
+  // One chunk with every event, then the last chunk.
+  const std::string size_line = [&] {
+    std::ostringstream hex;
+    hex << std::hex << body.size();
+    return hex.str();
+  }();
+  EXPECT_EQ(framed, size_line + "\r\n" + body + "\r\n0\r\n\r\n") << framed;
 }
 
 TEST_F(Forwarder, ChunkedResponseIsReframedChunkedWithoutTheBackendsTrailers) {

@@ -320,9 +320,15 @@ TEST_P(E2eeFaults, AJsonAnswerIsRefusedAndAStreamEndsWithAnErrorEvent) {
   EXPECT_EQ(stream.body.find(sim::sim_token(3)), std::string::npos);
 }
 
+// Named: the default name prints the parameter's bytes, padding included, so the test
+// names (and ctest's list) changed from build to build.
 INSTANTIATE_TEST_SUITE_P(Switches, E2eeFaults,
                          ::testing::Values(sim::backend_faults{.e2ee_plaintext_response = true},
-                                           sim::backend_faults{.e2ee_undecryptable_response = true}));
+                                           sim::backend_faults{.e2ee_undecryptable_response = true}),
+                         [](const ::testing::TestParamInfo<sim::backend_faults>& info) {
+                           return std::string(info.param.e2ee_plaintext_response ? "plaintext_response"
+                                                                                  : "undecryptable_response");
+                         });
 
 TEST(IntegrityEndToEnd, CurlReadsTheSignatureTrailer) {
   if (!std::filesystem::exists("/usr/bin/curl")) GTEST_SKIP() << "curl is not installed";

@@ -19,6 +19,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <unistd.h>
@@ -340,7 +342,19 @@ struct test_http_server::impl {
         response.before_body();
       }
       if (response.trailing_delay.count() == 0) bytes += response.trailing_bytes;
-      if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(bytes), tuple); ec) co_return;
+      if (response.burst_piece != 0) {
+        const int fd = beast::get_lowest_layer(stream).socket().native_handle();
+        int cork = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_CORK, &cork, sizeof cork);
+        for (std::size_t at = 0; at < bytes.size(); at += response.burst_piece) {
+          const auto piece = asio::buffer(bytes.data() + at, std::min(response.burst_piece, bytes.size() - at));
+          if (auto [ec, n] = co_await asio::async_write(stream, piece, tuple); ec) co_return;
+        }
+        cork = 0;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_CORK, &cork, sizeof cork);
+      } else if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(bytes), tuple); ec) {
+        co_return;
+      }
       if (response.trailing_delay.count() != 0 && !response.trailing_bytes.empty()) {
         asio::steady_timer timer(co_await asio::this_coro::executor);
         timer.expires_after(response.trailing_delay);

@@ -85,6 +85,10 @@ struct scripted_response {
   /// Runs on the server's thread once the head went out and before any body byte is
   /// written (the server waits for it): a test holds the body back until it saw the head.
   std::function<void()> before_body;
+  /// Non-zero: the response is written this many bytes per write (over TLS: per record),
+  /// every write held back until the last (TCP_CORK), so that all of them arrive together,
+  /// as a burst of SSE events does.
+  std::size_t burst_piece = 0;
 };
 
 using http_handler = std::function<scripted_response(const http_request_record&)>;
