@@ -325,8 +325,8 @@ TEST_P(E2eeFaults, AJsonAnswerIsRefusedAndAStreamEndsWithAnErrorEvent) {
 INSTANTIATE_TEST_SUITE_P(Switches, E2eeFaults,
                          ::testing::Values(sim::backend_faults{.e2ee_plaintext_response = true},
                                            sim::backend_faults{.e2ee_undecryptable_response = true}),
-                         [](const ::testing::TestParamInfo<sim::backend_faults>& info) {
-                           return std::string(info.param.e2ee_plaintext_response ? "plaintext_response"
+                         [](const ::testing::TestParamInfo<sim::backend_faults>& param) {
+                           return std::string(param.param.e2ee_plaintext_response ? "plaintext_response"
                                                                                   : "undecryptable_response");
                          });
 
