@@ -44,14 +44,13 @@ namespace {
 
 constexpr std::size_t relay_chunk = 16 * 1024;
 
-std::string_view name_of(const http::fields::value_type& f) { return {f.name_string().data(), f.name_string().size()}; }
-std::string_view value_of(const http::fields::value_type& f) { return {f.value().data(), f.value().size()}; }
+std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
 
 std::vector<std::string> tokens_of(const http::fields& fields) {
   std::vector<std::string> tokens;
   for (const auto& f : fields) {
     if (f.name() == http::field::connection) {
-      auto t = proxy::connection_tokens(value_of(f));
+      auto t = proxy::connection_tokens(sv(f.value()));
       tokens.insert(tokens.end(), t.begin(), t.end());
     }
   }
@@ -76,7 +75,6 @@ class head_text {
   head_text& field(std::string_view name, std::uint64_t value) {
     return append(name).append(": ").number(value).append("\r\n");
   }
-  head_text& status(unsigned code) { return number(code); }
   head_text& number(std::uint64_t value) {
     std::array<char, 24> digits;
     const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), value).ptr;
@@ -106,13 +104,13 @@ std::string upstream_request_head(const client_request& in, const upstream::upst
   head.append(in.method_string()).append(" ").append(in.target()).append(" HTTP/1.1\r\n");
   const auto tokens = tokens_of(in.base());
   for (const auto& f : in.base()) {
-    const std::string_view name = name_of(f);
+    const std::string_view name = sv(f.name_string());
     if (!proxy::forward_request_field(name, tokens)) continue;
     if (plan != nullptr && (named_among(name, plan->fields) ||
                             (plan->e2ee == proxy::e2ee_applied::sealed && proxy::is_e2ee_request_field(name)))) {
       continue;
     }
-    head.field(name, value_of(f));
+    head.field(name, sv(f.value()));
   }
   if (plan != nullptr) {
     for (const auto& [name, value] : plan->fields) head.field(name, value);
@@ -506,8 +504,6 @@ class exchange {
     return std::nullopt;
   }
 
-  static std::string_view sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
-
   /// The response head as the client receives it: the backend's status and end-to-end
   /// fields, framing chosen for the client. From here on, failures can only cut the
   /// response short. It leaves with the first body bytes (write_client), in one write.
@@ -533,20 +529,20 @@ class exchange {
     const auto reason = upstream_head.reason();
     head_text head;
     head.append(http10 ? "HTTP/1.0 " : "HTTP/1.1 ")
-        .status(status_)
+        .number(status_)
         .append(" ")
         .append(reason.empty() ? http::obsolete_reason(static_cast<http::status>(status_)) : reason)
         .append("\r\n");
     const auto tokens = tokens_of(upstream_head.base());
     for (const auto& f : upstream_head.base()) {
-      const std::string_view name = name_of(f);
+      const std::string_view name = sv(f.name_string());
       if (!proxy::forward_response_field(name, tokens)) continue;
       // The proxy's own verdict fields are the proxy's alone: a backend's are dropped.
       if (text::ascii_iequals(name, signature_status_field) || text::ascii_iequals(name, signature_kind_field)) {
         continue;
       }
       if (integrity_ != nullptr && named_among(name, integrity_->response_fields)) continue;
-      head.field(name, value_of(f));
+      head.field(name, sv(f.value()));
     }
     if (integrity_ != nullptr) {
       for (const auto& [name, value] : integrity_->response_fields) head.field(name, value);
@@ -554,7 +550,7 @@ class exchange {
     if (body_forbidden) {
       // A HEAD answer's Content-Length describes the GET body: pass it on unchanged.
       if (auto cl = upstream_head.find(http::field::content_length); cl != upstream_head.end()) {
-        head.field("Content-Length", value_of(*cl));
+        head.field("Content-Length", sv(cl->value()));
       }
     } else if (length) {
       head.field("Content-Length", *length);
