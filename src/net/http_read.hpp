@@ -5,7 +5,11 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/read_size.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/system/error_code.hpp>
 
@@ -43,6 +47,38 @@ enum class read_scope {
   header,   ///< the final response's header; the caller reads the body with the parser
 };
 
+/// Beast's http::async_read_some as a coroutine: what `buffer` holds is parsed first, then
+/// reads of up to 64 KiB (Beast's read_size) until the parser takes something; the end of
+/// the stream is given to a parser that got some of a message (put_eof), else it is
+/// end_of_stream. The same parsing, without Beast's composed operation around each read (an
+/// intermediate handler, a work guard and executor copies per read, on the relay's path).
+template <class Stream, class DynamicBuffer, bool isRequest>
+boost::asio::awaitable<boost::system::error_code> read_and_parse(Stream& stream, DynamicBuffer& buffer,
+                                                                 boost::beast::http::basic_parser<isRequest>& parser) {
+  namespace http = boost::beast::http;
+  boost::system::error_code ec;
+  if (buffer.size() != 0) {
+    buffer.consume(parser.put(buffer.data(), ec));
+    if (ec != http::error::need_more) co_return ec;
+  }
+  for (;;) {
+    const std::size_t room = boost::beast::read_size(buffer, 65536);
+    if (room == 0) co_return http::error::buffer_overflow;
+    auto [read_ec, n] = co_await stream.async_read_some(buffer.prepare(room),
+                                                        boost::asio::as_tuple(boost::asio::use_awaitable));
+    buffer.commit(n);
+    if (read_ec == boost::asio::error::eof) {
+      if (!parser.got_some()) co_return http::error::end_of_stream;
+      ec = {};
+      parser.put_eof(ec);
+      co_return ec;
+    }
+    if (read_ec) co_return read_ec;
+    buffer.consume(parser.put(buffer.data(), ec));
+    if (ec != http::error::need_more) co_return ec;
+  }
+}
+
 /// Reads responses from `stream` until one is not interim (is_interim_status), each into a
 /// fresh `parser` set up by `prepare(*parser)` (limits, deadline) before its read. On
 /// success `parser` holds the final response, or a 101 for the caller to refuse; the
@@ -58,8 +94,7 @@ boost::asio::awaitable<response_read> read_final_response(Stream& stream, Dynami
     parser.emplace();
     prepare(*parser);
     if constexpr (Scope == read_scope::header) {
-      auto [ec, n] = co_await http::async_read_header(stream, buffer, *parser, tuple);
-      out.ec = ec;
+      while (!out.ec && !parser->is_header_done()) out.ec = co_await read_and_parse(stream, buffer, *parser);
     } else {
       auto [ec, n] = co_await http::async_read(stream, buffer, *parser, tuple);
       out.ec = ec;

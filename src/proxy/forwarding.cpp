@@ -29,10 +29,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool named_by_connection(std::string_view name, const std::vector<std::string>& tokens) {
-  return std::any_of(tokens.begin(), tokens.end(), [&](const std::string& t) { return iequals(t, name); });
-}
-
 std::optional<std::uint16_t> parse_port(std::string_view s, bool allow_empty) {
   if (s.empty()) return allow_empty ? std::optional<std::uint16_t>(0) : std::nullopt;
   unsigned value = 0;
@@ -43,20 +39,15 @@ std::optional<std::uint16_t> parse_port(std::string_view s, bool allow_empty) {
 
 }  // namespace
 
-std::vector<std::string> connection_tokens(std::string_view value) {
-  std::vector<std::string> out;
+void add_connection_tokens(std::string_view value, std::vector<std::string_view>& names) {
   while (!value.empty()) {
     const auto comma = value.find(',');
     const auto token = trim(value.substr(0, comma));
-    if (!token.empty()) {
-      std::string t(token);
-      std::transform(t.begin(), t.end(), t.begin(), lower);
-      out.push_back(std::move(t));
-    }
+    // The usual "keep-alive" or "close" leaves nothing to compare each field with.
+    if (!token.empty() && !is_hop_by_hop(token)) names.push_back(token);
     if (comma == std::string_view::npos) break;
     value.remove_prefix(comma + 1);
   }
-  return out;
 }
 
 bool is_hop_by_hop(std::string_view name) {
@@ -70,13 +61,17 @@ bool is_hop_by_hop(std::string_view name) {
          istarts_with(name, "proxy-");
 }
 
-bool forward_request_field(std::string_view name, const std::vector<std::string>& tokens) {
+bool named_by_connection(std::string_view name, const std::vector<std::string_view>& tokens) {
+  return std::any_of(tokens.begin(), tokens.end(), [&](std::string_view t) { return iequals(t, name); });
+}
+
+bool forward_request_field(std::string_view name, const std::vector<std::string_view>& tokens) {
   if (is_hop_by_hop(name) || named_by_connection(name, tokens)) return false;
   return !iequals(name, backend_domain_header) && !iequals(name, "host") && !iequals(name, "content-length") &&
          !iequals(name, "expect");
 }
 
-bool forward_response_field(std::string_view name, const std::vector<std::string>& tokens) {
+bool forward_response_field(std::string_view name, const std::vector<std::string_view>& tokens) {
   return !is_hop_by_hop(name) && !named_by_connection(name, tokens) && !iequals(name, "content-length");
 }
 

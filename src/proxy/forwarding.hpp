@@ -20,20 +20,25 @@ namespace vp::proxy {
 /// The routing header a client uses to name the backend.
 inline constexpr std::string_view backend_domain_header = "X-Backend-Domain";
 
-/// The lower-cased tokens of a Connection header value ("close, X-Foo" → {"close","x-foo"}).
-std::vector<std::string> connection_tokens(std::string_view connection_value);
+/// Adds to `names` the tokens of a Connection header value that are not fixed hop-by-hop
+/// field names (those go anyway), trimmed, as views into the value: "keep-alive, X-Foo"
+/// adds {"X-Foo"}. Field names compare case-insensitively (RFC 9110 §5.1).
+void add_connection_tokens(std::string_view connection_value, std::vector<std::string_view>& names);
 
 /// True for the fixed hop-by-hop fields (case-insensitive), Proxy-* included.
 bool is_hop_by_hop(std::string_view name);
 
-/// Whether a client request field goes to the backend. `tokens`: connection_tokens() of
-/// the request's Connection fields.
-bool forward_request_field(std::string_view name, const std::vector<std::string>& tokens);
+/// Whether a client request field goes to the backend. `tokens`: add_connection_tokens()
+/// of the request's Connection fields.
+bool forward_request_field(std::string_view name, const std::vector<std::string_view>& tokens);
 
 /// Whether a backend response field goes to the client (framing fields are re-derived
 /// by the proxy: Content-Length is kept only when the body is relayed as is, which the
 /// caller decides).
-bool forward_response_field(std::string_view name, const std::vector<std::string>& tokens);
+bool forward_response_field(std::string_view name, const std::vector<std::string_view>& tokens);
+
+/// Whether the Connection tokens name the field (case-insensitive).
+bool named_by_connection(std::string_view name, const std::vector<std::string_view>& tokens);
 
 /// The path of a request target without the query (for logs: queries may carry secrets).
 std::string_view path_without_query(std::string_view target);

@@ -154,15 +154,18 @@ bool is_host_pattern(std::string_view pattern) {
 
 bool domain_allowlist::allows(std::string_view raw_host) const {
   const auto host = normalize_host(raw_host);
-  if (!host) return false;
+  return host && allows_normalized(*host);
+}
+
+bool domain_allowlist::allows_normalized(std::string_view host) const {
   for (const auto& pattern : patterns_) {
     if (pattern.starts_with("*.")) {
       const std::string_view suffix = std::string_view(pattern).substr(1);  // ".completions.near.ai"
-      if (host->size() <= suffix.size() || !host->ends_with(suffix)) continue;
+      if (host.size() <= suffix.size() || !host.ends_with(suffix)) continue;
       // Exactly one label in place of '*': no dot in what precedes the suffix.
-      const std::string_view label = std::string_view(*host).substr(0, host->size() - suffix.size());
+      const std::string_view label = host.substr(0, host.size() - suffix.size());
       if (label.find('.') == std::string_view::npos) return true;
-    } else if (*host == pattern) {
+    } else if (host == pattern) {
       return true;
     }
   }

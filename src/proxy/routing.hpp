@@ -50,6 +50,8 @@ class domain_allowlist {
  public:
   explicit domain_allowlist(std::vector<std::string> patterns);
   bool allows(std::string_view host) const;
+  /// allows() for a host that is already normalize_host()'s result (a route's domain).
+  bool allows_normalized(std::string_view host) const;
   const std::vector<std::string>& patterns() const { return patterns_; }
 
  private:

@@ -46,16 +46,53 @@ constexpr std::size_t relay_chunk = 16 * 1024;
 
 std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
 
-std::vector<std::string> tokens_of(const http::fields& fields) {
-  std::vector<std::string> tokens;
+/// The field names a message's Connection fields list (views into them), beyond the fixed
+/// hop-by-hop ones.
+std::vector<std::string_view> tokens_of(const http::fields& fields) {
+  std::vector<std::string_view> tokens;
   for (const auto& f : fields) {
-    if (f.name() == http::field::connection) {
-      auto t = proxy::connection_tokens(sv(f.value()));
-      tokens.insert(tokens.end(), t.begin(), t.end());
-    }
+    if (f.name() == http::field::connection) proxy::add_connection_tokens(sv(f.value()), tokens);
   }
   return tokens;
 }
+
+/// What proxy::forward_request_field and forward_response_field decide for a field no
+/// Connection token names, decided once per name Beast registers (its parser tells each
+/// field's registered name apart): the relay asks it of every field of every message,
+/// where the string rules cost a dozen case-insensitive comparisons a field. Names Beast
+/// does not register take the string rules.
+class forwarded_names {
+ public:
+  static const forwarded_names& rules() {
+    static const forwarded_names table;
+    return table;
+  }
+  template <class Field>
+  bool request(const Field& f) const {
+    return f.name() == http::field::unknown ? proxy::forward_request_field(sv(f.name_string()), {})
+                                            : request_[index(f.name())];
+  }
+  template <class Field>
+  bool response(const Field& f) const {
+    return f.name() == http::field::unknown ? proxy::forward_response_field(sv(f.name_string()), {})
+                                            : response_[index(f.name())];
+  }
+
+ private:
+  // Beast numbers its registered names from 1 (`unknown` is 0) to `xref`, without gaps.
+  static constexpr std::size_t count = static_cast<std::size_t>(http::field::xref) + 1;
+  static std::size_t index(http::field f) { return static_cast<std::size_t>(f); }
+
+  forwarded_names() {
+    for (std::size_t i = 1; i < count; ++i) {
+      const std::string_view name = sv(http::to_string(static_cast<http::field>(i)));
+      request_[i] = proxy::forward_request_field(name, {});
+      response_[i] = proxy::forward_response_field(name, {});
+    }
+  }
+  std::array<bool, count> request_{};
+  std::array<bool, count> response_{};
+};
 
 /// A message head written straight from the parsed one into the bytes that go on the
 /// wire (RFC 9112 §2.1: start line, field lines, empty line), instead of building a second
@@ -70,7 +107,17 @@ class head_text {
     return *this;
   }
   head_text& field(std::string_view name, std::string_view value) {
-    return append(name).append(": ").append(value).append("\r\n");
+    // One growth for the whole line, not four appends.
+    const std::size_t at = out_.size();
+    out_.resize(at + name.size() + value.size() + 4);
+    char* p = out_.data() + at;
+    p = std::copy(name.begin(), name.end(), p);
+    *p++ = ':';
+    *p++ = ' ';
+    p = std::copy(value.begin(), value.end(), p);
+    *p++ = '\r';
+    *p = '\n';
+    return *this;
   }
   head_text& field(std::string_view name, std::uint64_t value) {
     return append(name).append(": ").number(value).append("\r\n");
@@ -103,9 +150,10 @@ std::string upstream_request_head(const client_request& in, const upstream::upst
   head_text head;
   head.append(in.method_string()).append(" ").append(in.target()).append(" HTTP/1.1\r\n");
   const auto tokens = tokens_of(in.base());
+  const auto& forwarded = forwarded_names::rules();
   for (const auto& f : in.base()) {
     const std::string_view name = sv(f.name_string());
-    if (!proxy::forward_request_field(name, tokens)) continue;
+    if (!forwarded.request(f) || proxy::named_by_connection(name, tokens)) continue;
     if (plan != nullptr && (named_among(name, plan->fields) ||
                             (plan->e2ee == proxy::e2ee_applied::sealed && proxy::is_e2ee_request_field(name)))) {
       continue;
@@ -534,14 +582,17 @@ class exchange {
         .append(reason.empty() ? http::obsolete_reason(static_cast<http::status>(status_)) : reason)
         .append("\r\n");
     const auto tokens = tokens_of(upstream_head.base());
+    const auto& forwarded = forwarded_names::rules();
     for (const auto& f : upstream_head.base()) {
       const std::string_view name = sv(f.name_string());
-      if (!proxy::forward_response_field(name, tokens)) continue;
-      // The proxy's own verdict fields are the proxy's alone: a backend's are dropped.
-      if (text::ascii_iequals(name, signature_status_field) || text::ascii_iequals(name, signature_kind_field)) {
+      if (!forwarded.response(f) || proxy::named_by_connection(name, tokens)) continue;
+      // The proxy's own fields are the proxy's alone: a backend's are dropped. None of
+      // them is a name Beast registers.
+      if (f.name() == http::field::unknown &&
+          (text::ascii_iequals(name, signature_status_field) || text::ascii_iequals(name, signature_kind_field) ||
+           (integrity_ != nullptr && named_among(name, integrity_->response_fields)))) {
         continue;
       }
-      if (integrity_ != nullptr && named_among(name, integrity_->response_fields)) continue;
       head.field(name, sv(f.value()));
     }
     if (integrity_ != nullptr) {
@@ -719,8 +770,7 @@ class exchange {
     // TLS record (RFC 8446 §5.1) arrives as 32 SSL_reads and leaves as 32 client writes.
     up_.buffer().reserve(relay_chunk);
     deadline_.expire_after(deadlines_.idle);
-    auto [read_ec, n] =
-        co_await http::async_read_some(up_.stream(), up_.buffer(), *parser_, asio::as_tuple(asio::use_awaitable));
+    const error_code read_ec = co_await net::read_and_parse(up_.stream(), up_.buffer(), *parser_);
     error_code ec = upstream_error(read_ec);
     if (ec == http::error::need_buffer) ec = {};
     if (!ec) parse_held(ec);

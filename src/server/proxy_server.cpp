@@ -69,7 +69,7 @@ using steady = std::chrono::steady_clock;
 namespace {
 
 
-std::string sv(beast::string_view s) { return std::string(s.data(), s.size()); }
+std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
 
 /// The backend named by the X-Backend-Domain header: nullopt when there is none (the
 /// body's model decides), an error when it is repeated or not a DNS name.
@@ -126,7 +126,8 @@ std::pair<proxy::error_response, std::string_view> model_refusal(const proxy::mo
 /// "METHOD /path" of a request for the log (the query may carry secrets).
 template <class Parser>
 std::string request_line(const Parser& parser) {
-  return sv(parser.get().method_string()) + " " + std::string(proxy::path_without_query(sv(parser.get().target())));
+  return std::string(sv(parser.get().method_string())) + " " +
+         std::string(proxy::path_without_query(sv(parser.get().target())));
 }
 
 proxy::error_response body_budget_exhausted(std::size_t limit) {
@@ -351,6 +352,9 @@ struct shared_services {
   /// Client connections open (accepted, not cut) over every shard: --max-connections
   /// bounds this. A shard reserves a place before it creates a session.
   std::atomic<std::size_t> open_clients{0};
+  /// Upstream connections open over every shard (each shard's TLS context counts its own
+  /// in here too): the pools' bound and the descriptor budget are the process's.
+  std::shared_ptr<std::atomic<std::size_t>> upstream_open = std::make_shared<std::atomic<std::size_t>>(0);
   /// Shards whose client connections have not all closed since stop().
   std::atomic<std::size_t> shards_draining{0};
   std::mutex stop_mutex;
@@ -372,7 +376,7 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
         dependencies(shared->dependencies),
         acceptor(ex),
         allowlist(allowed_hosts(config)),
-        tls(config.upstream_tls),
+        tls(config.upstream_tls, shared->upstream_open),
         board(shared->board),
         attester(shared->attester),
         gate(shared->gate),
@@ -386,14 +390,7 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
 
   /// Upstream connections open on every shard (each has its own TLS context): the pool's
   /// bound is the process's, as the client-connection limit is.
-  std::size_t upstream_open_everywhere() const {
-    if (shared->shards.size() <= 1) return tls.open_connections();
-    std::size_t open = 0;
-    for (const auto& weak : shared->shards) {
-      if (const auto shard = weak.lock()) open += shard->tls.open_connections();
-    }
-    return open;
-  }
+  std::size_t upstream_open_everywhere() const { return tls.open_in_group(); }
 
   std::shared_ptr<shared_services> shared;
   /// This shard's: its io_context is run by one thread.
@@ -566,22 +563,22 @@ class session {
     /// request); null for a new connection (integrity_for looks it up after admission).
     std::shared_ptr<const appraise::appraisal> appraisal{};
   };
-  std::optional<acquired> take_pooled(const routed& route);
+  std::optional<acquired> take_pooled(const std::string& key);
   asio::awaitable<acquired> acquire(const routed& route);
   /// The end-to-end plan of `request` on `conn` (proxy::plan_request over the attested
   /// identity of conn's CVM: `appraisal`, the fresh verdict's, looked up when null), or the
   /// refusal.
   boost::system::result<relay_integrity, proxy::error_response> integrity_for(
-      const client_request& request, const std::string& path, const routed& route,
+      const client_request& request, std::string_view path, const routed& route, const std::string& key,
       const upstream::upstream_connection& conn, std::shared_ptr<const appraise::appraisal> appraisal);
   /// Counts and remembers an exchange's signature verdict; the words for the log line.
   std::string note_integrity(const std::string& domain, const integrity_report& report);
   /// Routing step: X-Backend-Domain, the local endpoints, or the body's model through the
   /// discovery list. The allowlist is applied by the caller.
-  asio::awaitable<route_decision> route(const client_request& request, const std::string& path);
+  asio::awaitable<route_decision> route(const client_request& request, std::string_view path);
   asio::awaitable<bool> handle(client_request request);
   /// GET /_proxy/…: the proxy's own status endpoints (never forwarded), for local clients only.
-  asio::awaitable<bool> answer_local(const client_request& request, const std::string& path, bool keep_alive);
+  asio::awaitable<bool> answer_local(const client_request& request, std::string_view path, bool keep_alive);
   /// Counts the answer to the current request on the status board.
   void answered(unsigned status, std::string_view code = {}) {
     st_->board->count_request(route_class_, status, code);
@@ -833,7 +830,7 @@ asio::awaitable<void> session::linger_close() {
   co_await drain_before_close(client_, 1u << 20);
 }
 
-asio::awaitable<session::route_decision> session::route(const client_request& request, const std::string& path) {
+asio::awaitable<session::route_decision> session::route(const client_request& request, std::string_view path) {
   route_decision out;
   // The header names the backend, else the model field through the discovery list.
   auto by_header = header_domain(request);
@@ -925,8 +922,7 @@ asio::awaitable<session::route_decision> session::route(const client_request& re
   co_return out;
 }
 
-std::optional<session::acquired> session::take_pooled(const routed& route) {
-  const std::string key = route.verdict_key();
+std::optional<session::acquired> session::take_pooled(const std::string& key) {
   std::shared_ptr<const appraise::appraisal> appraisal;
   auto conn = st_->pool.take(key, [&](const upstream::upstream_connection& c) {
     appraisal = st_->gate.appraisal_of(key, c.spki_hex());
@@ -995,12 +991,11 @@ proxy::backend_identity identity_of(const appraise::attested_entity& entity) {
 }  // namespace
 
 boost::system::result<relay_integrity, proxy::error_response> session::integrity_for(
-    const client_request& request, const std::string& path, const routed& route,
+    const client_request& request, std::string_view path, const routed& route, const std::string& key,
     const upstream::upstream_connection& conn, std::shared_ptr<const appraise::appraisal> appraisal) {
   relay_integrity out;
   out.signatures = st_->config.verify_signatures;
   out.signature_wait = st_->config.signature_wait;
-  const std::string key = route.verdict_key();
   if (!appraisal) appraisal = st_->gate.appraisal_of(key, conn.spki_hex());
   // E2EE seals to, and signatures must be by, the CVM that reads the prompt: behind a
   // gateway the model attestation's, not the gateway's (§5.1 steps 5-6).
@@ -1008,16 +1003,22 @@ boost::system::result<relay_integrity, proxy::error_response> session::integrity
   if (entity != nullptr) out.backend = identity_of(*entity);
   bool client_encrypts = false;
   std::optional<std::string> client_model_key;
+  std::string_view content_type;
+  // One pass over the fields (a lookup by name walks Beast's tree with a case-insensitive
+  // comparison at every node). The E2EE fields are names Beast does not register.
   for (const auto& f : request.base()) {
+    if (f.name() == http::field::content_type) {
+      if (content_type.empty()) content_type = sv(f.value());
+      continue;
+    }
+    if (f.name() != http::field::unknown) continue;
     const std::string_view name(f.name_string().data(), f.name_string().size());
     if (text::ascii_iequals(name, "X-Client-Pub-Key") || text::ascii_iequals(name, "X-Signing-Algo")) {
       client_encrypts = true;
     }
     if (text::ascii_iequals(name, "X-Model-Pub-Key")) client_model_key = sv(f.value());
   }
-  const std::string method = sv(request.method_string());
-  const std::string content_type = sv(request[http::field::content_type]);
-  const proxy::request_facts facts{method, path, content_type, request.body(), client_encrypts};
+  const proxy::request_facts facts{sv(request.method_string()), path, content_type, request.body(), client_encrypts};
   auto plan = proxy::plan_request(facts, st_->config.e2ee, st_->config.verify_signatures,
                                   entity != nullptr ? &out.backend : nullptr);
   if (!plan) return plan.error();
@@ -1090,12 +1091,13 @@ std::string session::note_integrity(const std::string& domain, const integrity_r
 asio::awaitable<bool> session::handle(client_request request) {
   const auto started = steady::now();
   const bool keep = request.keep_alive();
-  const std::string method = sv(request.method_string());
-  const std::string path(proxy::path_without_query(sv(request.target())));
+  // Views into `request`, which nothing changes from here on.
+  const std::string_view method = sv(request.method_string());
+  const std::string_view path = proxy::path_without_query(sv(request.target()));
   route_class_ = observe::classify_route(path);
   const auto finish_local = [&](const proxy::error_response& e, std::string_view why) -> asio::awaitable<bool> {
-    log::info(method + " " + path + " → " + std::to_string(e.status) + " " + std::string(why) + " in " +
-              text::elapsed_since(started));
+    log::info(std::string(method) + " " + std::string(path) + " → " + std::to_string(e.status) + " " +
+              std::string(why) + " in " + text::elapsed_since(started));
     co_return co_await write_error(e, keep);
   };
   // The reserved prefix is the proxy's own whatever the request names (X-Backend-Domain
@@ -1104,21 +1106,27 @@ asio::awaitable<bool> session::handle(client_request request) {
 
   auto decided = co_await route(request, path);
   if (decided.local_body) {
-    log::info(method + " " + path + " → 200 (" + decided.note + ") in " + text::elapsed_since(started));
+    log::info(std::string(method) + " " + std::string(path) + " → 200 (" + decided.note + ") in " +
+              text::elapsed_since(started));
     answered(200);
     co_return co_await write_local(200, std::move(*decided.local_body), keep);
   }
   if (decided.refusal) co_return co_await finish_local(*decided.refusal, decided.note);
   routed route = std::move(*decided.to);
-  if (!st_->allowlist.allows(route.domain)) {
+  // Every route's domain is a normalized host: X-Backend-Domain's, an endpoint list's,
+  // --gateway-host's.
+  if (!st_->allowlist.allows_normalized(route.domain)) {
     co_return co_await finish_local(proxy::domain_not_allowed(route.domain), "(" + route.domain + " not allowed)");
   }
-  const std::string arrow = method + " " + path + " → " + route.domain;
+  // What the verdict and the pooled connections are about.
+  const std::string key = route.verdict_key();
+  // For log lines only: built when one is written.
+  const auto arrow = [&] { return std::string(method) + " " + std::string(path) + " → " + route.domain; };
 
   // Upstream: a pooled connection whose key is still verified, else a new one admitted by
   // the gate. A pooled connection the backend had dropped is retried once on a new one.
   for (int attempt = 0;; ++attempt) {
-    std::optional<acquired> pooled_one = attempt == 0 ? take_pooled(route) : std::nullopt;
+    std::optional<acquired> pooled_one = attempt == 0 ? take_pooled(key) : std::nullopt;
     acquired got;
     if (pooled_one) {
       got = std::move(*pooled_one);
@@ -1128,13 +1136,13 @@ asio::awaitable<bool> session::handle(client_request request) {
     if (got.refusal) {
       if (got.why) domain_failed(route.domain, got.refusal->status, observe::to_record(*got.why));
       if (!got.admission_refused) co_return co_await finish_local(*got.refusal, got.note);
-      log::info(arrow + " " + std::to_string(got.refusal->status) + " (not verified) in " + text::elapsed_since(started));
+      log::info(arrow() + " " + std::to_string(got.refusal->status) + " (not verified) in " + text::elapsed_since(started));
       co_return co_await write_error(*got.refusal, keep);
     }
     if (!got.conn) {
       // The client left while the backend was being attested: its request must not run (a
       // generation nobody reads is still paid for).
-      log::info(arrow + " not forwarded: the client closed its connection during the attestation (" +
+      log::info(arrow() + " not forwarded: the client closed its connection during the attestation (" +
                 text::elapsed_since(started) + ")");
       answered(0, "client_closed");
       co_return false;
@@ -1145,13 +1153,13 @@ asio::awaitable<bool> session::handle(client_request request) {
 
     // What protects this request end to end depends on the key this very connection's
     // CVM attested: decided per connection, never carried over from another one.
-    auto integrity = integrity_for(request, path, route, *conn, std::move(got.appraisal));
+    auto integrity = integrity_for(request, path, route, key, *conn, std::move(got.appraisal));
     if (!integrity) {
       const auto& e = integrity.error();
-      log::warn(arrow + " " + std::to_string(e.status) + " " + e.code + " in " + text::elapsed_since(started) +
+      log::warn(arrow() + " " + std::to_string(e.status) + " " + e.code + " in " + text::elapsed_since(started) +
                 " (nothing forwarded)");
       if (e.status >= 500) domain_failed(route.domain, e.status, {e.code, "e2ee", e.message, {}, true});
-      if (conn->reusable() && !st_->stopping) st_->pool.put(std::move(*conn), route.verdict_key());
+      if (conn->reusable() && !st_->stopping) st_->pool.put(std::move(*conn), key);
       co_return co_await write_error(e, keep);
     }
     if (integrity->plan.e2ee == proxy::e2ee_applied::sealed) st_->board->count_e2ee_sealed();
@@ -1160,12 +1168,12 @@ asio::awaitable<bool> session::handle(client_request request) {
                                  st_->board.get(), &deadline_);
     if (const auto* done = std::get_if<relay_completed>(&result)) {
       // take() hands it out again only while its key's verdict is fresh.
-      if (conn->reusable() && !st_->stopping) st_->pool.put(std::move(*conn), route.verdict_key());
+      if (conn->reusable() && !st_->stopping) st_->pool.put(std::move(*conn), key);
       const std::string checked = note_integrity(route.domain, done->integrity);
       const bool doubtful = done->integrity.signature && done->integrity.signature->status != signature_status::valid;
       // Built only when it is written: at --log-level warn a relayed request formats nothing.
       if (const auto level = doubtful ? log::level::warn : log::level::info; log::enabled(level)) {
-        log::write(level, arrow + " " + std::to_string(done->status) + " in " + text::elapsed_since(started) + " (" +
+        log::write(level, arrow() + " " + std::to_string(done->status) + " in " + text::elapsed_since(started) + " (" +
                               (done->streamed ? "streamed " : "") + std::to_string(done->body_bytes) +
                               " bytes, connection " + how + checked + ")");
       }
@@ -1176,18 +1184,18 @@ asio::awaitable<bool> session::handle(client_request request) {
     if (const auto* refused = std::get_if<relay_refused>(&result)) {
       using resend = relay_refused::resend;
       if (attempt == 0 && (refused->may_resend == resend::safe || (refused->may_resend == resend::if_pooled && pooled))) {
-        log::debug(arrow + ": " + refused->detail + "; retrying on a new connection");
+        log::debug(arrow() + ": " + refused->detail + "; retrying on a new connection");
         continue;
       }
       if (attempt == 0 && refused->may_resend == resend::after_reattestation) {
         // The verdict named a model key the gateway no longer routes to: attest anew (the
         // report then names the current replica's key) and send once more.
-        st_->gate.forget(route.verdict_key(), conn->spki_sha256());
-        log::info(arrow + ": " + refused->detail + "; attesting again and resending once");
+        st_->gate.forget(key, conn->spki_sha256());
+        log::info(arrow() + ": " + refused->detail + "; attesting again and resending once");
         continue;
       }
       const std::string checked = refused->integrity ? note_integrity(route.domain, *refused->integrity) : "";
-      log::warn(arrow + " " + std::to_string(refused->answer.status) + " in " + text::elapsed_since(started) + ": " +
+      log::warn(arrow() + " " + std::to_string(refused->answer.status) + " in " + text::elapsed_since(started) + ": " +
                 refused->detail + checked);
       if (refused->answer.status >= 500) {
         domain_failed(route.domain, refused->answer.status,
@@ -1197,7 +1205,7 @@ asio::awaitable<bool> session::handle(client_request request) {
     }
     const auto& cut = std::get<relay_cut_short>(result);
     const std::string checked = cut.integrity ? note_integrity(route.domain, *cut.integrity) : "";
-    log::warn(arrow + " " + (cut.status ? std::to_string(cut.status) + " " : std::string()) + "cut short after " +
+    log::warn(arrow() + " " + (cut.status ? std::to_string(cut.status) + " " : std::string()) + "cut short after " +
               std::to_string(cut.body_bytes) + " bytes in " + text::elapsed_since(started) + ": " +
               (cut_reason_ ? std::string(cut_reason_) : cut.detail) + checked);
     const bool backend_failed = cut.why == relay_cut_short::cause::upstream_failed;
@@ -1208,12 +1216,12 @@ asio::awaitable<bool> session::handle(client_request request) {
   }
 }
 
-asio::awaitable<bool> session::answer_local(const client_request& request, const std::string& path,
+asio::awaitable<bool> session::answer_local(const client_request& request, std::string_view path,
                                             bool keep_alive) {
   const auto started = steady::now();
-  const std::string what = sv(request.method_string()) + " " + path;
+  const std::string what = std::string(sv(request.method_string())) + " " + std::string(path);
   const auto host = request.find(http::field::host);
-  const std::string host_value = host == request.end() ? std::string() : sv(host->value());
+  const std::string host_value = host == request.end() ? std::string() : std::string(sv(host->value()));
   std::optional<proxy::error_response> refusal;
   const auto endpoint = observe::find_local_endpoint(path);
   if (!observe::is_local_host(host_value, st_->config.listen_host)) {

@@ -30,7 +30,8 @@ std::optional<upstream::upstream_connection> upstream_pool::take(
     list.pop_back();
     upstream::upstream_connection conn = std::move(entry->conn);
     const auto since = entry->since;
-    entries_.erase(entry);
+    // The entry (its key's characters included) serves the next put().
+    spare_.splice(spare_.end(), entries_, entry);
     if (now - since > limits_.idle_timeout || !conn.reusable() || !fresh(conn)) continue;
     // Bytes that arrived while the connection sat idle were sent before any request.
     if (auto hazard = conn.reuse_hazard()) {
@@ -39,7 +40,8 @@ std::optional<upstream::upstream_connection> upstream_pool::take(
     }
     out.emplace(std::move(conn));
   }
-  if (list.empty()) by_key_.erase(it);
+  // An emptied key stays (the connection usually comes back to it): drop_empty_keys()
+  // bounds how many do.
   return out;
 }
 
@@ -51,12 +53,36 @@ void upstream_pool::put(upstream::upstream_connection conn, std::string_view key
   close_expired();
   // `conn` is among the open connections: keeping it must not take their number beyond
   // the bound, so older idle ones make way (and `conn` itself when none is left).
-  while (!entries_.empty() && open_connections_() > limits_.max_connections) evict_oldest();
-  if (open_connections_() > limits_.max_connections) return;
-  std::string pool_key = key.empty() ? conn.host() : std::string(key);
-  entries_.push_back({std::move(conn), steady::now(), pool_key});
-  by_key_[pool_key].push_back(std::prev(entries_.end()));
+  std::size_t open = open_connections_();
+  while (!entries_.empty() && open > limits_.max_connections) {
+    evict_oldest();
+    open = open_connections_();
+  }
+  if (open > limits_.max_connections) return;
+  const std::string_view pool_key = key.empty() ? std::string_view(conn.host()) : key;
+  auto list = by_key_.find(pool_key);
+  if (list == by_key_.end()) {
+    drop_empty_keys();
+    list = by_key_.try_emplace(std::string(pool_key)).first;
+  }
+  if (spare_.empty()) {
+    entries_.push_back({std::move(conn), steady::now(), std::string(pool_key)});
+  } else {
+    entries_.splice(entries_.end(), spare_, spare_.begin());
+    auto& entry = entries_.back();
+    entry.conn = std::move(conn);
+    entry.since = steady::now();
+    entry.key.assign(pool_key);
+  }
+  list->second.push_back(std::prev(entries_.end()));
   arm_expiry();
+}
+
+void upstream_pool::drop_empty_keys() {
+  // Keys come from routes (a gateway's include the model): those emptied by take() stay
+  // until there are more of them than entries, then go.
+  if (by_key_.size() <= entries_.size() + 16) return;
+  std::erase_if(by_key_, [](const auto& kv) { return kv.second.empty(); });
 }
 
 void upstream_pool::make_room_for_one() {
@@ -98,6 +124,7 @@ void upstream_pool::arm_expiry() {
 void upstream_pool::clear() {
   by_key_.clear();
   entries_.clear();
+  spare_.clear();
   armed_for_.reset();
   expiry_.cancel();
 }

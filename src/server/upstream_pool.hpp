@@ -78,14 +78,17 @@ class upstream_pool {
   // to expire, the first to evict) is at the front; each key's deque holds its entries in
   // the same order (the most recent at the back, handed out first).
   using entry_list = std::list<idle>;
-  void erase(entry_list::iterator it);
   void evict_oldest();
+  void drop_empty_keys();
   void close_expired();
   void arm_expiry();
 
   upstream_pool_limits limits_;
   std::function<std::size_t()> open_connections_;
   entry_list entries_;
+  /// Entries taken, their connection moved out: put() reuses them (no allocation per
+  /// request). At most as many as were ever idle at once.
+  entry_list spare_;
   std::map<std::string, std::deque<entry_list::iterator>, std::less<>> by_key_;
   boost::asio::steady_timer expiry_;
   std::optional<std::chrono::steady_clock::time_point> armed_for_;

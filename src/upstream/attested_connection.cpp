@@ -174,6 +174,7 @@ struct tls_client_context::state {
   tls_client_options options;
   std::shared_ptr<ssl::context> context;
   std::atomic<std::size_t> connections{0};
+  std::shared_ptr<std::atomic<std::size_t>> group;
   session_cache sessions;
 };
 
@@ -189,8 +190,10 @@ int remember_session(SSL* ssl, SSL_SESSION* session);
 
 }  // namespace
 
-tls_client_context::tls_client_context(tls_client_options options) : state_(std::make_shared<state>()) {
+tls_client_context::tls_client_context(tls_client_options options, std::shared_ptr<std::atomic<std::size_t>> group)
+    : state_(std::make_shared<state>()) {
   state_->options = std::move(options);
+  state_->group = std::move(group);
   state_->context = net::make_tls_client_context(state_->options, "upstream TLS");
   SSL_CTX* ctx = state_->context->native_handle();
   // The client side of the session cache, kept by remember_session (OpenSSL's internal
@@ -203,6 +206,10 @@ tls_client_context::tls_client_context(tls_client_options options) : state_(std:
 const tls_client_options& tls_client_context::options() const { return state_->options; }
 
 std::size_t tls_client_context::open_connections() const { return state_->connections.load(); }
+
+std::size_t tls_client_context::open_in_group() const {
+  return state_->group ? state_->group->load(std::memory_order_relaxed) : open_connections();
+}
 
 // ---------------------------------------------------------------------------------------
 // Connection
@@ -229,8 +236,12 @@ struct upstream_connection::state {
   state(asio::any_io_executor ex, std::shared_ptr<tls_client_context::state> t)
       : tls(std::move(t)), stream(std::move(ex), *tls->context) {
     ++tls->connections;
+    if (tls->group) tls->group->fetch_add(1, std::memory_order_relaxed);
   }
-  ~state() { --tls->connections; }
+  ~state() {
+    --tls->connections;
+    if (tls->group) tls->group->fetch_sub(1, std::memory_order_relaxed);
+  }
   state(const state&) = delete;
   state& operator=(const state&) = delete;
 };

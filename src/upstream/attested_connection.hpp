@@ -25,6 +25,7 @@
 #include <boost/system/result.hpp>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -91,10 +92,15 @@ using tls_client_options = net::tls_client_options;
 /// loadable): a startup configuration error.
 class tls_client_context {
  public:
-  explicit tls_client_context(tls_client_options options = {});
+  /// `group`: a count shared with other contexts (one per thread, say) that this one's
+  /// connections are counted in as well; open_in_group() reads it.
+  explicit tls_client_context(tls_client_options options = {},
+                              std::shared_ptr<std::atomic<std::size_t>> group = nullptr);
   const tls_client_options& options() const;
   /// Connections made with this context that exist now (connecting, in use or idle).
   std::size_t open_connections() const;
+  /// Those of every context sharing its group (this context's alone without one).
+  std::size_t open_in_group() const;
 
   struct state;
   const std::shared_ptr<state>& shared_state() const { return state_; }

@@ -5,10 +5,19 @@
 namespace vp::proxy {
 namespace {
 
-TEST(ProxyForwarding, ConnectionTokensAreLowerCasedAndTrimmed) {
-  EXPECT_EQ(connection_tokens(" keep-alive ,X-Foo,, Upgrade"),
-            (std::vector<std::string>{"keep-alive", "x-foo", "upgrade"}));
-  EXPECT_TRUE(connection_tokens("").empty());
+TEST(ProxyForwarding, ConnectionTokensAreTrimmedViewsBeyondTheHopByHopNames) {
+  const std::string value = " keep-alive ,X-Foo,, Upgrade, close";
+  std::vector<std::string_view> tokens;
+  add_connection_tokens(value, tokens);
+  EXPECT_EQ(tokens, (std::vector<std::string_view>{"X-Foo", "close"}));
+  EXPECT_EQ(tokens[0].data(), value.data() + 13);
+  add_connection_tokens("X-Bar", tokens);  // a second Connection field adds to the first's
+  EXPECT_EQ(tokens.size(), 3U);
+  tokens.clear();
+  add_connection_tokens("", tokens);
+  add_connection_tokens(" , ,", tokens);
+  add_connection_tokens("Keep-Alive, TE", tokens);
+  EXPECT_TRUE(tokens.empty());
 }
 
 TEST(ProxyForwarding, HopByHopFieldsStayOnThisHop) {
@@ -34,10 +43,13 @@ TEST(ProxyForwarding, RequestFieldsTheProxyOwnsAreNotCopied) {
 }
 
 TEST(ProxyForwarding, FieldsNamedByConnectionAreHopByHop) {
-  const auto tokens = connection_tokens("close, X-Session-Hint");
+  std::vector<std::string_view> tokens;
+  add_connection_tokens("close, X-Session-Hint", tokens);
   EXPECT_FALSE(forward_request_field("x-session-hint", tokens));
   EXPECT_FALSE(forward_response_field("X-Session-Hint", tokens));
   EXPECT_TRUE(forward_request_field("X-Other", tokens));
+  EXPECT_TRUE(named_by_connection("X-SESSION-HINT", tokens));
+  EXPECT_FALSE(named_by_connection("X-Session", tokens));
 }
 
 TEST(ProxyForwarding, ResponseFramingIsRederived) {

@@ -67,6 +67,15 @@ TEST(DomainAllowlist, WildcardMatchesExactlyOneLabel) {
   EXPECT_FALSE(domain_allowlist({}).allows("glm-5.completions.near.ai"));
 }
 
+TEST(DomainAllowlist, ANormalizedHostMatchesTheSameWay) {
+  const domain_allowlist allow({"*.completions.near.ai", "exact.example.org"});
+  EXPECT_TRUE(allow.allows_normalized("glm-5.completions.near.ai"));
+  EXPECT_TRUE(allow.allows_normalized("exact.example.org"));
+  EXPECT_FALSE(allow.allows_normalized("a.b.completions.near.ai"));
+  EXPECT_FALSE(allow.allows_normalized("evilcompletions.near.ai"));
+  EXPECT_FALSE(allow.allows_normalized("sub.exact.example.org"));
+}
+
 TEST(NormalizeHost, OnlyDnsNames) {
   EXPECT_EQ(normalize_host("A-b.C0m."), "a-b.c0m");
   EXPECT_FALSE(normalize_host("-a.com"));
