@@ -19,7 +19,9 @@
 
 #include <boost/asio/co_spawn.hpp>
 
+#include <atomic>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -286,6 +288,81 @@ TEST(UpstreamPoolSizing, OpenConnectionsInUseAndIdleStayWithinTheBound) {
     more->clear();
     EXPECT_EQ(open_test_connections(), bound) << "returning one more closed two idle ones";
     EXPECT_EQ(pool.idle_count(), 2u);
+    co_return true;
+  };
+  EXPECT_EQ(run_until_done(ioc, work()), std::optional<bool>(true));
+}
+
+TEST(UpstreamPoolSizing, ConnectionsGoingBackAndForthKeepTheirKeysAndOrder) {
+  // Each request takes a connection and returns it: the entries taken are reused for the
+  // returns, a key emptied by a take is found again, and the most recent comes out first.
+  asio::io_context ioc;
+  upstream_pool pool(ioc.get_executor(), {4, 60s}, open_test_connections);
+  auto server = server_sending("");
+  auto work = [&]() -> asio::awaitable<bool> {
+    auto conns = co_await open_connections(ioc, server, 3);
+    if (!conns) co_return false;
+    const int a = descriptor_of((*conns)[0]);
+    const int b = descriptor_of((*conns)[1]);
+    const int c = descriptor_of((*conns)[2]);
+    pool.put(std::move((*conns)[0]), "model-a");
+    pool.put(std::move((*conns)[1]), "model-b");
+    pool.put(std::move((*conns)[2]), "model-a");
+    for (int round = 0; round < 3; ++round) {
+      auto first = pool.take("model-a", always_fresh);
+      auto second = pool.take("model-a", always_fresh);
+      EXPECT_FALSE(pool.take("model-a", always_fresh)) << "model-a has two";
+      auto other = pool.take("model-b", always_fresh);
+      if (!first || !second || !other) co_return false;
+      EXPECT_EQ(descriptor_of(*first), round % 2 == 0 ? c : a);
+      EXPECT_EQ(descriptor_of(*second), round % 2 == 0 ? a : c);
+      EXPECT_EQ(descriptor_of(*other), b);
+      EXPECT_EQ(pool.idle_count(), 0u);
+      if (co_await get(*first, "/r") != "answer to /r" || co_await get(*other, "/r") != "answer to /r") co_return false;
+      pool.put(std::move(*other), "model-b");
+      pool.put(std::move(*first), "model-a");
+      pool.put(std::move(*second), "model-a");
+      EXPECT_EQ(pool.idle_count(), 3u);
+    }
+    EXPECT_FALSE(pool.take("model-c", always_fresh));
+    co_return true;
+  };
+  EXPECT_EQ(run_until_done(ioc, work()), std::optional<bool>(true));
+  EXPECT_EQ(server.connection_count(), 3u);
+}
+
+TEST(UpstreamPoolSizing, ContextsSharingAGroupCountEachOthersConnections) {
+  // One TLS context per thread, one bound for the process: each context counts its own
+  // connections, the group all of them.
+  auto group = std::make_shared<std::atomic<std::size_t>>(0);
+  const upstream::tls_client_context first(upstream::tls_client_options{false, {}}, group);
+  const upstream::tls_client_context second(upstream::tls_client_options{false, {}}, group);
+  const upstream::tls_client_context alone(upstream::tls_client_options{false, {}});
+  asio::io_context ioc;
+  auto server = server_sending("");
+  auto dial = [&](const upstream::tls_client_context& tls) -> asio::awaitable<std::optional<upstream::upstream_connection>> {
+    upstream::connect_options o;
+    o.connect_to = upstream::dial_address{"127.0.0.1", server.port()};
+    auto conn = co_await upstream::connect_upstream(ioc.get_executor(), tls, domain, 443, o);
+    if (!conn) co_return std::nullopt;
+    co_return std::move(*conn);
+  };
+  auto work = [&]() -> asio::awaitable<bool> {
+    auto one = co_await dial(first);
+    auto two = co_await dial(second);
+    auto three = co_await dial(second);
+    auto other = co_await dial(alone);
+    if (!one || !two || !three || !other) co_return false;
+    EXPECT_EQ(first.open_connections(), 1u);
+    EXPECT_EQ(second.open_connections(), 2u);
+    EXPECT_EQ(first.open_in_group(), 3u);
+    EXPECT_EQ(second.open_in_group(), 3u);
+    EXPECT_EQ(alone.open_in_group(), 1u) << "without a group: its own";
+    two.reset();
+    EXPECT_EQ(first.open_in_group(), 2u);
+    one.reset();
+    three.reset();
+    EXPECT_EQ(group->load(), 0u);
     co_return true;
   };
   EXPECT_EQ(run_until_done(ioc, work()), std::optional<bool>(true));
