@@ -171,6 +171,9 @@ class bounded_parser : public boost::beast::http::parser<isRequest, Body> {
     if (name_string.size() > max_field_name_bytes || value.size() > max_field_value_bytes) {
       return refuse(431, "a header field is too large", ec, error::header_limit);
     }
+    // Counted here for on_header_impl: a lookup by name afterwards walks the field tree.
+    if (name == boost::beast::http::field::host) ++hosts_;
+    if (name == boost::beast::http::field::transfer_encoding) transfer_encoding_ = true;
     this->get().insert(name, name_string, value);
   }
 
@@ -178,18 +181,15 @@ class bounded_parser : public boost::beast::http::parser<isRequest, Body> {
     ec = {};
     if constexpr (isRequest) {
       using boost::beast::http::error;
-      using boost::beast::http::field;
       const auto& h = this->get();
       if (h.method_string().size() > max_method_bytes) {
         return refuse(400, "request method too long", ec, error::bad_method);
       }
-      std::size_t hosts = 0;
-      for (auto it = h.find(field::host); it != h.end() && it->name() == field::host; ++it) ++hosts;
-      if (hosts > 1) return refuse(400, "more than one Host header field (RFC 9112 §3.2)", ec, error::bad_field);
-      if (hosts == 0 && h.version() >= 11) {
+      if (hosts_ > 1) return refuse(400, "more than one Host header field (RFC 9112 §3.2)", ec, error::bad_field);
+      if (hosts_ == 0 && h.version() >= 11) {
         return refuse(400, "HTTP/1.1 request without a Host header field (RFC 9112 §3.2)", ec, error::bad_field);
       }
-      if (h.find(field::transfer_encoding) != h.end()) {
+      if (transfer_encoding_) {
         if (h.version() < 11) {
           return refuse(400, "Transfer-Encoding in an HTTP/1.0 request (RFC 9112 §6.1)", ec,
                         error::bad_transfer_encoding);
@@ -203,6 +203,8 @@ class bounded_parser : public boost::beast::http::parser<isRequest, Body> {
 
   std::optional<message_violation> violation_;
   std::size_t trailer_bytes_ = 0;
+  std::size_t hosts_ = 0;  ///< Host fields of the header section
+  bool transfer_encoding_ = false;
 };
 
 template <class Body>

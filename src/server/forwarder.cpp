@@ -136,7 +136,8 @@ class head_text {
   std::string out_;
 };
 
-bool named_among(std::string_view name, const std::vector<std::pair<std::string, std::string>>& fields) {
+template <class Name>
+bool named_among(std::string_view name, const std::vector<std::pair<Name, std::string>>& fields) {
   return std::any_of(fields.begin(), fields.end(), [&](const auto& f) { return text::ascii_iequals(f.first, name); });
 }
 
@@ -512,7 +513,7 @@ class exchange {
                         "NoPubKeyProvider: the gateway has no provider for the pinned model key",
                         relay_refused::resend::after_reattestation);
     }
-    if (!parser_->get().keep_alive()) up_.mark_not_reusable();
+    if (!parser_->keep_alive()) up_.mark_not_reusable();
     prepare_head(head_framing::held, body.size());
     body_bytes_ = body.size();
     if (auto failed = co_await write_client(body.data(), body.size())) co_return std::move(*failed);
@@ -804,7 +805,9 @@ class exchange {
     if (!ended) {
       if (auto failed = co_await write_client(nullptr, 0, true)) co_return std::move(*failed);
     }
-    if (!parser_->get().keep_alive()) up_.mark_not_reusable();
+    // The parser's verdict (Connection, version, a body delimited by the close), not the
+    // message's, which would look its Connection field up again.
+    if (!parser_->keep_alive()) up_.mark_not_reusable();
     co_return completed();
   }
 
@@ -812,7 +815,7 @@ class exchange {
     report_.response_sha256 = to_hex(inspector_->response_hash());
     report_.chat_id = inspector_->chat_id();
     report_.fields_opened = inspector_->fields_opened();
-    if (!parser_->get().keep_alive()) up_.mark_not_reusable();
+    if (!parser_->keep_alive()) up_.mark_not_reusable();
   }
 
   /// The answer's signature, looked up on this connection and checked against the attested

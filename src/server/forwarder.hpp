@@ -16,6 +16,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -45,8 +46,9 @@ struct relay_integrity {
   /// Another connection to the same attested key, for a signature lookup after the backend
   /// closed the connection (null: the signature is then unavailable).
   reconnect_fn reconnect;
-  /// Fields added to every response head the client gets (the verified backend, X-E2EE).
-  std::vector<std::pair<std::string, std::string>> response_fields;
+  /// Fields added to every response head the client gets (the verified backend, X-E2EE),
+  /// by names the proxy spells (literals).
+  std::vector<std::pair<std::string_view, std::string>> response_fields;
   /// Behind NEAR's gateway (docs/gpu-signatures-e2ee.md §5): `backend` is the attested
   /// model CVM's identity, and this says what else the relay must know.
   struct via_gateway {
