@@ -268,8 +268,9 @@ class exchange {
  public:
   exchange(beast::tcp_stream& client, upstream::upstream_connection& up, const client_request& request,
            const timeouts& deadlines, bool keep_client, const relay_integrity* integrity,
-           observe::status_board* board, net::lazy_deadline& deadline)
-      : client_(client),
+           observe::status_board* board, net::lazy_deadline& deadline, client_watches* watches)
+      : watches_(watches),
+        client_(client),
         up_(up),
         up_tcp_(beast::get_lowest_layer(up.stream())),
         request_(request),
@@ -294,7 +295,7 @@ class exchange {
       ~ended_guard() {
         self.deadline_.cancel();
         self.deadline_.on_expiry({});
-        stop_watch(self.client_, *self.watch_);
+        self.stop_watching();
       }
     } guard{*this};
     auto ended = co_await stages();
@@ -328,7 +329,7 @@ class exchange {
 
   asio::awaitable<relay_result> stages() {
     if (auto refused = co_await send_request()) co_return std::move(*refused);
-    start_watch(client_, up_, watch_);
+    watch_client_soon();
     if (auto ended = co_await read_head()) co_return std::move(*ended);
     if (key_may_be_unrouted()) {
       if (auto ended = co_await unless_key_unrouted()) co_return std::move(*ended);
@@ -346,6 +347,22 @@ class exchange {
     co_return ended;
   }
 
+  /// The client watch, from now on or (with client_watches) once the exchange has run for
+  /// their delay.
+  void watch_client_soon() {
+    if (watches_ == nullptr) {
+      start_watch(client_, up_, watch_);
+      return;
+    }
+    watches_->defer(
+        watch_entry_, [](void* self) { static_cast<exchange*>(self)->start_deferred_watch(); }, this);
+  }
+  void start_deferred_watch() { start_watch(client_, up_, watch_); }
+  void stop_watching() {
+    watch_entry_.cancel();
+    stop_watch(client_, *watch_);
+  }
+
   /// The phase in progress ran out of time. The upstream connection is shut down, so its
   /// pending operation ends and is read as the timeout (a cancel() alone can be lost
   /// between two socket operations of a TLS read); so is the client's when a write to it
@@ -356,7 +373,7 @@ class exchange {
     up_socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     up_socket.cancel(ignored);
     if (client_writing_) {
-      stop_watch(client_, *watch_);
+      stop_watching();
       client_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
       client_.socket().cancel(ignored);
     }
@@ -377,7 +394,7 @@ class exchange {
   /// backend was failing is reported as gone: it is why the backend read failed (the watch
   /// shut it down).
   relay_result after_watch(relay_result ended) {
-    stop_watch(client_, *watch_);
+    stop_watching();
     if (delivered_ && std::holds_alternative<relay_completed>(ended)) return ended;
     if (watch_->client_gone && !std::holds_alternative<relay_cut_short>(ended)) {
       return cut_short(relay_cut_short::cause::client_gone, head_written_
@@ -885,7 +902,7 @@ class exchange {
       // The client has the whole answer: its leaving now must not cut the lookup (the
       // watch would shut the upstream down), and is no longer a reason to call the
       // exchange cut short.
-      stop_watch(client_, *watch_);
+      stop_watching();
       delivered_ = true;
       report_.signature = co_await lookup_signature();
     }
@@ -962,6 +979,9 @@ class exchange {
     co_return completed();
   }
 
+  client_watches* watches_;
+  /// This exchange's place among the watches waiting to start (it leaves when destroyed).
+  client_watches::entry watch_entry_;
   beast::tcp_stream& client_;
   upstream::upstream_connection& up_;
   beast::tcp_stream& up_tcp_;
@@ -999,12 +1019,12 @@ class exchange {
 asio::awaitable<relay_result> relay(beast::tcp_stream& client, upstream::upstream_connection& upstream,
                                     const client_request& request, const timeouts& deadlines, bool keep_client,
                                     const relay_integrity* integrity, observe::status_board* board,
-                                    net::lazy_deadline* deadline) {
+                                    net::lazy_deadline* deadline, client_watches* watches) {
   std::string unexpected;
   try {
     std::optional<net::lazy_deadline> own;
     if (deadline == nullptr) deadline = &own.emplace(client.get_executor());
-    exchange one(client, upstream, request, deadlines, keep_client, integrity, board, *deadline);
+    exchange one(client, upstream, request, deadlines, keep_client, integrity, board, *deadline, watches);
     co_return co_await one.run();
   } catch (const std::exception& e) {
     unexpected = text::exception_text(e);

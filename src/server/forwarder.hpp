@@ -25,6 +25,7 @@
 #include "observe/status_board.hpp"
 #include "proxy/error_body.hpp"
 #include "proxy/integrity.hpp"
+#include "server/client_watches.hpp"
 #include "server/proxy_config.hpp"
 #include "server/signature_check.hpp"
 #include "upstream/attested_connection.hpp"
@@ -134,11 +135,14 @@ using relay_result = std::variant<relay_completed, relay_refused, relay_cut_shor
 /// X-Signature-Status trailer. `board` (null: none) counts the body bytes relayed each
 /// way and the answers of unknown length (streams) being relayed. `deadline` (null: one
 /// of its own) enforces `deadlines` for the exchange; the relay sets its expiry action
-/// and leaves it cancelled, without one. The streams' own expiry is left off. Never throws.
+/// and leaves it cancelled, without one. The streams' own expiry is left off. `watches`
+/// (null: the watch starts with the exchange) defers the client watch (client_watches).
+/// Never throws.
 boost::asio::awaitable<relay_result> relay(boost::beast::tcp_stream& client, upstream::upstream_connection& upstream,
                                            const client_request& request, const timeouts& deadlines,
                                            bool keep_client, const relay_integrity* integrity = nullptr,
                                            observe::status_board* board = nullptr,
-                                           net::lazy_deadline* deadline = nullptr);
+                                           net::lazy_deadline* deadline = nullptr,
+                                           client_watches* watches = nullptr);
 
 }  // namespace vp::server

@@ -253,6 +253,10 @@ observe::trust_configuration trust_configuration_of(const proxy_config& config, 
 }
 
 /// "host:port", bracketing an IPv6 address.
+/// How long an exchange runs before the proxy watches its client for leaving (and then
+/// cancels the upstream request): client_watches.hpp.
+constexpr std::chrono::milliseconds client_watch_delay{50};
+
 std::string address_text(const tcp::endpoint& endpoint) {
   const std::string host = endpoint.address().to_string();
   return (endpoint.address().is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(endpoint.port());
@@ -384,6 +388,7 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
              [this] { return upstream_open_everywhere(); }),
         directory(shared->directory),
         body_budget(shared->body_budget),
+        watches(ex, client_watch_delay),
         grace_timer(ex),
         log_flush_timer(ex),
         signatures(shared->signatures) {}
@@ -406,6 +411,8 @@ struct proxy_server::state : std::enable_shared_from_this<proxy_server::state> {
   upstream_pool pool;
   endpoints_directory& directory;
   proxy::memory_budget& body_budget;
+  /// The relay's client watches, started for exchanges that outlast the delay.
+  client_watches watches;
   asio::steady_timer grace_timer;
 
   std::list<session*> sessions;
@@ -1165,7 +1172,7 @@ asio::awaitable<bool> session::handle(client_request request) {
     if (integrity->plan.e2ee == proxy::e2ee_applied::sealed) st_->board->count_e2ee_sealed();
 
     auto result = co_await relay(client_, *conn, request, st_->config.timeouts, !st_->stopping, &*integrity,
-                                 st_->board.get(), &deadline_);
+                                 st_->board.get(), &deadline_, &st_->watches);
     if (const auto* done = std::get_if<relay_completed>(&result)) {
       // take() hands it out again only while its key's verdict is fresh.
       if (conn->reusable() && !st_->stopping) st_->pool.put(std::move(*conn), key);
