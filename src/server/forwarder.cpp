@@ -282,24 +282,60 @@ class exchange {
     if (integrity_ != nullptr) report_.e2ee = integrity_->plan.label;
   }
 
-  asio::awaitable<relay_result> run() {
-    // One deadline for the whole exchange, moved before each operation (lazy_deadline: no
-    // timer system call per read or write); the streams' own expiry stays off.
+  /// Before the stages: one deadline for the whole exchange, moved before each operation
+  /// (lazy_deadline: no timer system call per read or write); the streams' own expiry
+  /// stays off.
+  void begin() {
     up_tcp_.expires_never();
     client_.expires_never();
     deadline_.on_expiry([this] { on_deadline(); });
-    // On every exit, an exception's included: the watch and the expiry action refer to
-    // this exchange and to the connections it was given.
-    struct ended_guard {
-      exchange& self;
-      ~ended_guard() {
-        self.deadline_.cancel();
-        self.deadline_.on_expiry({});
-        self.stop_watching();
+  }
+
+  /// Ends the exchange on every exit, an exception's included: the watch and the expiry
+  /// action refer to this exchange and to the connections it was given.
+  struct ended_guard {
+    exchange& self;
+    ~ended_guard() {
+      self.deadline_.cancel();
+      self.deadline_.on_expiry({});
+      self.stop_watching();
+    }
+  };
+
+  asio::awaitable<relay_result> stages() {
+    if (auto refused = co_await send_request()) co_return std::move(*refused);
+    watch_client_soon();
+    if (auto ended = co_await read_head()) co_return std::move(*ended);
+    if (key_may_be_unrouted()) {
+      if (auto ended = co_await unless_key_unrouted()) co_return std::move(*ended);
+    }
+    if (auto refusal = inspect_answer()) co_return std::move(*refusal);
+    if (inspector_ && !streaming_) co_return co_await relay_held();
+    prepare_head(inspector_ ? head_framing::stream : head_framing::as_backend);
+    if (inspector_) co_return co_await relay_stream();
+    co_return co_await relay_body();
+  }
+
+  /// Stops watching the client as the exchange ends. A client that went away while the
+  /// backend was failing is reported as gone: it is why the backend read failed (the watch
+  /// shut it down).
+  void after_watch(relay_result& ended) {
+    stop_watching();
+    if (delivered_ && std::holds_alternative<relay_completed>(ended)) return;
+    if (watch_->client_gone && !std::holds_alternative<relay_cut_short>(ended)) {
+      ended = cut_short(relay_cut_short::cause::client_gone, head_written_
+                                                                 ? "client closed the connection after the response"
+                                                                 : "client closed the connection while waiting for "
+                                                                   "the response");
+      return;
+    }
+    if (watch_->client_gone) {
+      auto& cut = std::get<relay_cut_short>(ended);
+      if (cut.why == relay_cut_short::cause::upstream_failed) {
+        cut.why = relay_cut_short::cause::client_gone;
+        cut.detail = "client closed the connection mid-response; upstream request cancelled";
       }
-    } guard{*this};
-    auto ended = co_await stages();
-    co_return after_watch(std::move(ended));
+    }
   }
 
  private:
@@ -325,26 +361,6 @@ class exchange {
     relay_cut_short out{why, head_written_ ? status_ : 0, body_bytes_, std::move(detail)};
     if (integrity_ != nullptr) out.integrity = report_;
     return out;
-  }
-
-  asio::awaitable<relay_result> stages() {
-    if (auto refused = co_await send_request()) co_return std::move(*refused);
-    watch_client_soon();
-    if (auto ended = co_await read_head()) co_return std::move(*ended);
-    if (key_may_be_unrouted()) {
-      if (auto ended = co_await unless_key_unrouted()) co_return std::move(*ended);
-    }
-    if (auto refusal = inspect_answer()) co_return std::move(*refusal);
-    if (inspector_ && !streaming_) co_return co_await relay_held();
-    prepare_head(inspector_ ? head_framing::stream : head_framing::as_backend);
-    // No co_await inside ?: (GCC 12 miscompiles it).
-    relay_result ended;
-    if (inspector_) {
-      ended = co_await relay_stream();
-    } else {
-      ended = co_await relay_body();
-    }
-    co_return ended;
   }
 
   /// The client watch, from now on or (with client_watches) once the exchange has run for
@@ -388,28 +404,6 @@ class exchange {
     relay_completed out{status_, body_bytes_, mode_ == framing::chunked || mode_ == framing::close, client_keeps_};
     out.integrity = report_;
     return out;
-  }
-
-  /// Stops watching the client as the exchange ends. A client that went away while the
-  /// backend was failing is reported as gone: it is why the backend read failed (the watch
-  /// shut it down).
-  relay_result after_watch(relay_result ended) {
-    stop_watching();
-    if (delivered_ && std::holds_alternative<relay_completed>(ended)) return ended;
-    if (watch_->client_gone && !std::holds_alternative<relay_cut_short>(ended)) {
-      return cut_short(relay_cut_short::cause::client_gone, head_written_
-                                                                  ? "client closed the connection after the response"
-                                                                  : "client closed the connection while waiting for "
-                                                                    "the response");
-    }
-    if (watch_->client_gone) {
-      auto& cut = std::get<relay_cut_short>(ended);
-      if (cut.why == relay_cut_short::cause::upstream_failed) {
-        cut.why = relay_cut_short::cause::client_gone;
-        cut.detail = "client closed the connection mid-response; upstream request cancelled";
-      }
-    }
-    return ended;
   }
 
   /// The request, only on a connection fit to carry it: one the attestation left unfit
@@ -1025,7 +1019,11 @@ asio::awaitable<relay_result> relay(beast::tcp_stream& client, upstream::upstrea
     std::optional<net::lazy_deadline> own;
     if (deadline == nullptr) deadline = &own.emplace(client.get_executor());
     exchange one(client, upstream, request, deadlines, keep_client, integrity, board, *deadline, watches);
-    co_return co_await one.run();
+    one.begin();
+    const exchange::ended_guard guard{one};
+    relay_result ended = co_await one.stages();
+    one.after_watch(ended);
+    co_return ended;
   } catch (const std::exception& e) {
     unexpected = text::exception_text(e);
   } catch (...) {

@@ -252,11 +252,11 @@ observe::trust_configuration trust_configuration_of(const proxy_config& config, 
   return t;
 }
 
-/// "host:port", bracketing an IPv6 address.
 /// How long an exchange runs before the proxy watches its client for leaving (and then
 /// cancels the upstream request): client_watches.hpp.
 constexpr std::chrono::milliseconds client_watch_delay{50};
 
+/// "host:port", bracketing an IPv6 address.
 std::string address_text(const tcp::endpoint& endpoint) {
   const std::string host = endpoint.address().to_string();
   return (endpoint.address().is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(endpoint.port());
@@ -1143,7 +1143,8 @@ asio::awaitable<bool> session::handle(client_request request) {
     if (got.refusal) {
       if (got.why) domain_failed(route.domain, got.refusal->status, observe::to_record(*got.why));
       if (!got.admission_refused) co_return co_await finish_local(*got.refusal, got.note);
-      log::info(arrow() + " " + std::to_string(got.refusal->status) + " (not verified) in " + text::elapsed_since(started));
+      log::info(arrow() + " " + std::to_string(got.refusal->status) + " (not verified) in " +
+                text::elapsed_since(started));
       co_return co_await write_error(*got.refusal, keep);
     }
     if (!got.conn) {

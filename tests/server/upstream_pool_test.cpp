@@ -96,9 +96,8 @@ std::optional<bool> run_until_done(asio::io_context& ioc, asio::awaitable<bool> 
   return out;
 }
 
-asio::awaitable<std::optional<upstream::upstream_connection>> connect(asio::io_context& ioc,
-                                                                      const test::test_http_server& server) {
-  const auto& tls = test_tls();
+asio::awaitable<std::optional<upstream::upstream_connection>> connect(
+    asio::io_context& ioc, const test::test_http_server& server, const upstream::tls_client_context& tls = test_tls()) {
   upstream::connect_options o;
   o.connect_to = upstream::dial_address{"127.0.0.1", server.port()};
   auto conn = co_await upstream::connect_upstream(ioc.get_executor(), tls, domain, 443, o);
@@ -340,18 +339,11 @@ TEST(UpstreamPoolSizing, ContextsSharingAGroupCountEachOthersConnections) {
   const upstream::tls_client_context alone(upstream::tls_client_options{false, {}});
   asio::io_context ioc;
   auto server = server_sending("");
-  auto dial = [&](const upstream::tls_client_context& tls) -> asio::awaitable<std::optional<upstream::upstream_connection>> {
-    upstream::connect_options o;
-    o.connect_to = upstream::dial_address{"127.0.0.1", server.port()};
-    auto conn = co_await upstream::connect_upstream(ioc.get_executor(), tls, domain, 443, o);
-    if (!conn) co_return std::nullopt;
-    co_return std::move(*conn);
-  };
   auto work = [&]() -> asio::awaitable<bool> {
-    auto one = co_await dial(first);
-    auto two = co_await dial(second);
-    auto three = co_await dial(second);
-    auto other = co_await dial(alone);
+    auto one = co_await connect(ioc, server, first);
+    auto two = co_await connect(ioc, server, second);
+    auto three = co_await connect(ioc, server, second);
+    auto other = co_await connect(ioc, server, alone);
     if (!one || !two || !three || !other) co_return false;
     EXPECT_EQ(first.open_connections(), 1u);
     EXPECT_EQ(second.open_connections(), 2u);
