@@ -930,15 +930,20 @@ asio::awaitable<session::route_decision> session::route(const client_request& re
 }
 
 std::optional<session::acquired> session::take_pooled(const std::string& key) {
-  std::shared_ptr<const appraise::appraisal> appraisal;
-  auto conn = st_->pool.take(key, [&](const upstream::upstream_connection& c) {
-    appraisal = st_->gate.appraisal_of(key, c.spki_hex());
-    return appraisal != nullptr;
+  // One pointer captured: it fits std::function's own storage (three would be allocated).
+  struct verdict_lookup {
+    const attestation_gate& gate;
+    const std::string& key;
+    std::shared_ptr<const appraise::appraisal> appraisal{};
+  } lookup{st_->gate, key};
+  auto conn = st_->pool.take(key, [found = &lookup](const upstream::upstream_connection& c) {
+    found->appraisal = found->gate.appraisal_of(found->key, c.spki_hex());
+    return found->appraisal != nullptr;
   });
   if (!conn) return std::nullopt;
   acquired out;
   out.conn = std::move(conn);
-  out.appraisal = std::move(appraisal);
+  out.appraisal = std::move(lookup.appraisal);
   out.pooled = true;
   out.how = "pooled";
   return out;
