@@ -88,7 +88,7 @@ struct environment {
         per_request_proxy(sim,
                           [](server::proxy_config& c) {
                             c.attestation_ttl = std::chrono::seconds(0);
-                            c.pool_max_idle_per_domain = 0;
+                            c.pool_max_connections = 0;
                           }),
         sealing_proxy(sim,
                       [](server::proxy_config& c) {
