@@ -598,11 +598,9 @@ class exchange {
     for (const auto& f : upstream_head.base()) {
       const std::string_view name = sv(f.name_string());
       if (!forwarded.response(f) || proxy::named_by_connection(name, tokens)) continue;
-      // The proxy's own fields are the proxy's alone: a backend's are dropped. None of
-      // them is a name Beast registers.
-      if (f.name() == http::field::unknown &&
-          (text::ascii_iequals(name, signature_status_field) || text::ascii_iequals(name, signature_kind_field) ||
-           (integrity_ != nullptr && named_among(name, integrity_->response_fields)))) {
+      // The proxy's own fields are the proxy's alone: a backend's are dropped.
+      if (text::ascii_iequals(name, signature_status_field) || text::ascii_iequals(name, signature_kind_field) ||
+          (integrity_ != nullptr && named_among(name, integrity_->response_fields))) {
         continue;
       }
       head.field(name, sv(f.value()));
