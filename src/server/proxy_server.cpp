@@ -571,7 +571,7 @@ class session {
     std::shared_ptr<const appraise::appraisal> appraisal{};
   };
   std::optional<acquired> take_pooled(const std::string& key);
-  asio::awaitable<acquired> acquire(const routed& route);
+  asio::awaitable<acquired> acquire(const routed& route, const std::string& key);
   /// The end-to-end plan of `request` on `conn` (proxy::plan_request over the attested
   /// identity of conn's CVM: `appraisal`, the fresh verdict's, looked up when null), or the
   /// refusal.
@@ -949,9 +949,8 @@ std::optional<session::acquired> session::take_pooled(const std::string& key) {
   return out;
 }
 
-asio::awaitable<session::acquired> session::acquire(const routed& route) {
+asio::awaitable<session::acquired> session::acquire(const routed& route, const std::string& key) {
   acquired out;
-  const std::string key = route.verdict_key();
   if (!st_->descriptor_for_backend()) {
     out.refusal = proxy::overloaded("every file descriptor the proxy may use holds a busy client or backend "
                                     "connection, so no backend connection can be opened; nothing was sent, retry "
@@ -1143,7 +1142,7 @@ asio::awaitable<bool> session::handle(client_request request) {
     if (pooled_one) {
       got = std::move(*pooled_one);
     } else {
-      got = co_await acquire(route);
+      got = co_await acquire(route, key);
     }
     if (got.refusal) {
       if (got.why) domain_failed(route.domain, got.refusal->status, observe::to_record(*got.why));
